@@ -1,0 +1,58 @@
+// analyze stage: per-tensor SWAN metrics for a whole model, and analysis.json.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ramq/metrics.h"
+#include "ramq/options.h"
+#include "ramq/safetensors.h"
+
+namespace ramq {
+
+struct SwanScores {
+  double s_svd = 0, s_kurt = 0, s_out = 0, s_err = 0;
+  double composite = 0;  // S
+};
+
+SwanScores swan_scores(const RawMetrics& raw, const SwanPolicyOptions& w);
+double swan_composite(const SwanScores& s, const SwanPolicyOptions& w);
+
+struct TensorAnalysis {
+  std::string name;
+  std::vector<std::int64_t> shape;
+  std::string dtype;  // source dtype name
+  std::int64_t numel = 0;
+  bool scored = false;          // false: 1-D or < 1024 elements (stays 16-bit)
+  std::string skip_reason;      // why not scored
+  std::optional<RawMetrics> raw;
+  std::optional<SwanScores> scores;
+};
+
+struct ModelAnalysis {
+  std::string model_dir;
+  ModelConfig config;
+  std::map<std::string, std::string> input_sha256;  // relative file name -> hex
+  std::vector<TensorAnalysis> tensors;              // sorted by name
+  std::int64_t total_params = 0;
+};
+
+// True for tensors the SWAN metrics apply to (2-D or 3-D expert stacks with >= 1024 elements).
+bool is_scoreable(const TensorInfo& t, std::string* why_not = nullptr);
+// Rows used for scoring: the matrix itself, or 4 evenly spaced experts of an [E, r, c] tensor
+// stacked to (4r, c) (indices round(linspace(0, E-1, 4))).
+std::vector<std::int64_t> scored_expert_indices(std::int64_t experts);
+
+// Computes the analysis for every tensor of the model (tensors in parallel; results do not
+// depend on the thread count).
+ModelAnalysis analyze_model(const ModelReader& model, const Options& opt);
+
+nlohmann::json analysis_to_json(const ModelAnalysis& a);
+ModelAnalysis analysis_from_json(const nlohmann::json& j, const std::string& file);  // throws ramq::Error
+
+}  // namespace ramq

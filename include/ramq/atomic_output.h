@@ -1,0 +1,34 @@
+// Output that appears under its final name only when complete: everything is written into a
+// temporary sibling (".NAME.ramq-tmp-PID") which is renamed at commit(); if the object is
+// destroyed before commit() (error, exception) the temporary is removed. SIGINT/SIGTERM remove
+// registered temporaries too.
+#pragma once
+
+#include <filesystem>
+
+namespace ramq {
+
+class AtomicOutput {
+ public:
+  // is_directory: the output is a directory (MLX) rather than a single file.
+  AtomicOutput(std::filesystem::path final_path, bool is_directory);
+  ~AtomicOutput();
+  AtomicOutput(const AtomicOutput&) = delete;
+  AtomicOutput& operator=(const AtomicOutput&) = delete;
+
+  const std::filesystem::path& temp_path() const { return temp_; }
+  const std::filesystem::path& final_path() const { return final_; }
+  // Moves the temporary into place (replacing an existing output of the same kind).
+  void commit();
+
+ private:
+  std::filesystem::path final_;
+  std::filesystem::path temp_;
+  bool is_dir_;
+  bool committed_ = false;
+};
+
+// Installs SIGINT/SIGTERM/SIGHUP handlers that delete registered temporaries and exit(130/143).
+void install_cleanup_signal_handlers();
+
+}  // namespace ramq

@@ -1,0 +1,32 @@
+// Element types of safetensors files and the float conversions ramq needs.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+namespace ramq {
+
+enum class DType : std::uint8_t { F32, F16, BF16, U32, U8, I8, I16, I32, I64, F64, BOOL };
+
+std::string_view dtype_name(DType t);                  // safetensors spelling, e.g. "BF16"
+std::optional<DType> parse_dtype(std::string_view s);  // nullopt for unknown names
+std::size_t dtype_size(DType t);                       // bytes per element
+bool is_float_weight_dtype(DType t);                   // F32, F16 or BF16: the inputs ramq quantizes
+
+float f16_to_f32(std::uint16_t h);
+std::uint16_t f32_to_f16(float f);  // round to nearest even, overflow to inf, NaN kept
+float bf16_to_f32(std::uint16_t b);
+std::uint16_t f32_to_bf16(float f);  // round to nearest even, NaN kept
+
+// Value after a round trip through a 16-bit float type (F16 or BF16); F32 returns f unchanged.
+float round_to_dtype(float f, DType t);
+
+// Converts little-endian raw elements of type t (F32/F16/BF16) to float32.
+void convert_to_f32(DType t, std::span<const std::byte> raw, std::span<float> out);
+// Writes floats as little-endian elements of type t (F32/F16/BF16); out.size() == in.size() * dtype_size(t).
+void convert_from_f32(DType t, std::span<const float> in, std::span<std::byte> out);
+
+}  // namespace ramq

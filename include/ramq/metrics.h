@@ -1,0 +1,61 @@
+// The four data-free sensitivity metrics of the SWAN method, as pure functions over a
+// row-major float32 matrix W (m x n). All reductions run in a fixed order, so results are
+// bit-identical across runs and thread counts.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace ramq {
+
+struct MatrixView {
+  const float* data = nullptr;
+  std::int64_t rows = 0;
+  std::int64_t cols = 0;
+};
+
+struct MetricOptions {
+  int full_svd_max_dim = 512;  // min(m, n) <= this: full SVD; else randomized SVD
+  int rsvd_rank = 256;         // k for the randomized SVD
+  int rsvd_oversample = 16;    // extra columns in the range finder (only the top k are used)
+  int rsvd_power_iters = 2;    // subspace (power) iterations
+  int probes = 32;             // output-noise probe vectors
+  int noise_levels = 16;       // noise width D = (max W - min W) / noise_levels
+  int err_bits = 4;            // reconstruction-error proxy: bits ...
+  int err_group = 128;         // ... and group size along each row
+};
+
+// Singular values, descending.
+std::vector<float> singular_values_full(MatrixView w);
+std::vector<float> singular_values_randomized(MatrixView w, int rank, int oversample, int power_iters,
+                                              std::uint64_t seed);
+
+// c = sum of the squared top floor(k/10) singular values / sum of all k squared singular values.
+double spectral_concentration(std::span<const float> singular_values);
+// Excess kurtosis with population moments: m4 / m2^2 - 3 (0 for a constant input).
+double excess_kurtosis(std::span<const float> x);
+// delta = ||E X||_F / (||W X||_F + 1e-8), X: `probes` unit-norm Gaussian columns, E uniform in
+// [-D/2, D/2] with D = (max W - min W) / noise_levels.
+double output_noise_amplification(MatrixView w, int probes, int noise_levels, std::uint64_t seed);
+// RMSE of asymmetric min/max round-to-nearest (bits, group along rows, rows zero-padded to a
+// multiple of group) divided by the range (max W - min W) of the whole matrix.
+double quantization_nrmse(MatrixView w, int bits, int group);
+
+// Normalisations to [0, 1].
+double score_svd(double c);
+double score_kurtosis(double kappa);
+double score_output(double delta);
+double score_error(double nrmse);
+
+struct RawMetrics {
+  double concentration = 0;  // c
+  double kurtosis = 0;       // kappa
+  double noise_amp = 0;      // delta
+  double nrmse = 0;
+  bool randomized_svd = false;
+};
+
+RawMetrics compute_raw_metrics(MatrixView w, const MetricOptions& opt, std::uint64_t seed);
+
+}  // namespace ramq

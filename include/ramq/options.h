@@ -1,0 +1,38 @@
+// The one options struct that flows through analyze -> plan -> encode -> write.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "ramq/metrics.h"
+
+namespace ramq {
+
+struct SwanPolicyOptions {
+  // Composite score S = w_svd s_svd + w_kurt s_kurt + w_out s_out + w_err s_err.
+  double w_svd = 0.20, w_kurt = 0.45, w_out = 0.15, w_err = 0.20;
+  double t16 = 0.90;  // S >= t16: 16-bit
+  double t8 = 0.65;   // S >= t8: 8-bit
+  double t2 = 0.10;   // S <= t2: 2-bit
+  int group8 = 64, group4 = 128, group2 = 32;
+};
+
+struct UniformPolicyOptions {
+  int bits = 4;
+  int group = 64;
+  bool quantize_embeddings = false;  // also quantize embed_tokens / lm_head
+};
+
+struct Options {
+  unsigned threads = 0;          // 0 = all hardware threads
+  std::uint64_t seed = 0x5241'4d51'5357'414eULL;  // "RAMQSWAN"
+  MetricOptions metrics;
+  std::string policy = "swan";   // swan | uniform
+  SwanPolicyOptions swan;
+  UniformPolicyOptions uniform;
+  std::string format = "mlx";
+  bool keep_dtype = false;       // keep F32 tensors F32 in MLX output (default: F16)
+  std::uint64_t max_shard_bytes = 5'000'000'000ULL;
+};
+
+}  // namespace ramq

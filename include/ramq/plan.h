@@ -1,0 +1,50 @@
+// plan stage: per-tensor precision decisions and plan.json.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ramq/analysis.h"
+#include "ramq/options.h"
+
+namespace ramq {
+
+struct TensorDecision {
+  std::string name;
+  std::vector<std::int64_t> shape;
+  std::int64_t numel = 0;
+  int bits = 16;         // 2, 3, 4, 5, 6, 8 (affine quantized) or 16 (kept in float)
+  int group = 0;         // group size when quantized
+  std::uint64_t bytes = 0;  // bytes in the output (packed weights + scales + biases, or float data)
+  std::string reason;
+  bool quantized() const { return bits < 16; }
+};
+
+struct Plan {
+  std::string policy;
+  std::vector<TensorDecision> tensors;  // sorted by name
+  std::uint64_t total_bytes = 0;
+  std::int64_t total_params = 0;
+  double average_bits = 0;  // 8 * total_bytes / total_params
+  const TensorDecision* find(const std::string& name) const;
+};
+
+// Names kept in 16 bits by every policy unless asked otherwise: embeddings, head, norms, routers.
+bool is_protected_tensor(const std::string& name);
+bool is_embedding_or_head(const std::string& name);
+
+// Output bytes of a quantized matrix of `rows` x `cols` (times `batch` experts): packed uint32
+// weights plus one 16-bit scale and one 16-bit bias per group.
+std::uint64_t quantized_tensor_bytes(std::int64_t rows, std::int64_t cols, std::int64_t batch, int bits, int group);
+
+Plan make_plan(const ModelAnalysis& analysis, const Options& opt);
+
+nlohmann::json plan_to_json(const Plan& p);
+Plan plan_from_json(const nlohmann::json& j, const std::string& file);  // throws ramq::Error
+// Checks that the plan fits the model: every tensor exists, shapes match, bits/group valid.
+void validate_plan_against_model(const Plan& p, const ModelReader& model, const std::string& plan_file);
+
+}  // namespace ramq

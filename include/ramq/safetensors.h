@@ -1,0 +1,91 @@
+// Reading Hugging Face checkpoints: safetensors files (single or sharded) and config.json.
+// Files are memory-mapped; every header field is validated before it is used.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ramq/dtype.h"
+
+namespace ramq {
+
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<std::int64_t> shape;
+  std::string file;          // path of the safetensors file that holds it
+  std::uint64_t offset = 0;  // absolute byte offset of the data in that file
+  std::uint64_t nbytes = 0;
+
+  std::int64_t numel() const;
+};
+
+// Parses and validates a safetensors header. `file_bytes` is the whole file (mapped);
+// `file` is used in error messages only. Checks: header length vs file size, JSON shape,
+// dtype names, shapes (non-negative, no overflow), shape x dtype size == byte span,
+// offsets inside the data area, no overlap, duplicate names. Throws ramq::Error.
+struct SafetensorsHeader {
+  std::vector<TensorInfo> tensors;  // in file order (by offset)
+  std::map<std::string, std::string> metadata;
+};
+SafetensorsHeader parse_safetensors_header(std::span<const std::byte> file_bytes, const std::string& file);
+
+// Architecture facts read from config.json.
+struct ModelConfig {
+  std::string model_type;    // "llama", "qwen2", ...
+  std::string architecture;  // architectures[0], e.g. "LlamaForCausalLM"
+  std::int64_t hidden_size = 0;
+  std::int64_t intermediate_size = 0;
+  std::int64_t num_hidden_layers = 0;
+  std::int64_t num_attention_heads = 0;
+  std::int64_t num_key_value_heads = 0;
+  std::int64_t head_dim = 0;
+  std::int64_t vocab_size = 0;
+  std::int64_t max_position_embeddings = 0;
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  bool tie_word_embeddings = false;
+  nlohmann::json raw;  // the whole file, for copying into outputs
+};
+ModelConfig parse_model_config(const std::string& text, const std::string& file);  // throws ramq::Error
+
+class MappedFile;
+
+// A model directory: config.json plus model.safetensors or model.safetensors.index.json + shards.
+class ModelReader {
+ public:
+  explicit ModelReader(const std::filesystem::path& dir);
+  ~ModelReader();
+  ModelReader(const ModelReader&) = delete;
+  ModelReader& operator=(const ModelReader&) = delete;
+
+  const std::filesystem::path& dir() const { return dir_; }
+  const ModelConfig& config() const { return config_; }
+  const std::vector<TensorInfo>& tensors() const { return tensors_; }  // sorted by name
+  const TensorInfo* find(const std::string& name) const;
+  // Every file the model was read from (config.json, index, shards), relative to dir, sorted.
+  std::vector<std::string> input_files() const;
+
+  // Raw bytes of a tensor (inside the mapping; valid while the reader lives).
+  std::span<const std::byte> raw(const TensorInfo& t) const;
+  // The tensor as float32; throws ramq::Error naming file and tensor if it holds NaN or Inf.
+  std::vector<float> load_f32(const TensorInfo& t) const;
+  // Tells the kernel the tensor's pages may be dropped (after use).
+  void release(const TensorInfo& t) const;
+
+ private:
+  std::filesystem::path dir_;
+  ModelConfig config_;
+  std::vector<TensorInfo> tensors_;
+  std::map<std::string, std::unique_ptr<MappedFile>> files_;  // by path string
+};
+
+}  // namespace ramq
