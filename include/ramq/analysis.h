@@ -40,6 +40,7 @@ struct ModelAnalysis {
   std::map<std::string, std::string> input_sha256;  // relative file name -> hex
   std::vector<TensorAnalysis> tensors;              // sorted by name
   std::int64_t total_params = 0;
+  std::optional<MetricOptions> metric_options;      // settings the metrics were computed with
 };
 
 // True for tensors the SWAN metrics apply to (2-D or 3-D expert stacks with >= 1024 elements).

@@ -26,6 +26,7 @@ class AtomicOutput {
   std::filesystem::path temp_;
   bool is_dir_;
   bool committed_ = false;
+  std::filesystem::path registered_;  // absolute temp path known to the signal handler
 };
 
 // Installs SIGINT/SIGTERM/SIGHUP handlers that delete registered temporaries and exit(130/143).

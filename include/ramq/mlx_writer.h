@@ -4,6 +4,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "ramq/options.h"
 #include "ramq/plan.h"
@@ -20,6 +23,22 @@ struct WriteSummary {
   int shards = 0;
 };
 
+// The "quantization" object of the output config.json (also written as "quantization_config"):
+// {"group_size": G, "bits": B} with the most common (bits, group) among quantized tensors,
+// weighted by parameter count (ties: smaller bits, then smaller group), plus an entry
+// {"group_size", "bits"} for every quantized module whose (bits, group) differs, keyed by the
+// module path (tensor name without ".weight"). Null when no tensor is quantized.
+// Throws ramq::Error for a quantized tensor whose name does not end in ".weight".
+nlohmann::json mlx_quantization_config(const Plan& plan);
+
+// True for a file name (no directory) that is copied byte for byte from the model directory
+// into an MLX output: tokenizer and generation files (tokenizer.json, tokenizer_config.json,
+// tokenizer.model, special_tokens_map.json, generation_config.json, vocab.json, merges.txt,
+// added_tokens.json, chat_template.jinja, chat_template.json, tok*.bin, *.tiktoken).
+bool is_mlx_passthrough_file(const std::string& file_name);
+
+// Writes the MLX model into out_dir atomically (the directory appears only when complete; an
+// existing output directory is replaced). Output bytes do not depend on opt.threads.
 WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const Options& opt,
                              const std::filesystem::path& out_dir);
 

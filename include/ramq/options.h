@@ -32,6 +32,9 @@ struct Options {
   UniformPolicyOptions uniform;
   std::string format = "mlx";
   bool keep_dtype = false;       // keep F32 tensors F32 in MLX output (default: F16)
+  // A row length not divisible by the chosen group: false = use the largest smaller supported
+  // group that divides it (16-bit if none does); true = keep the tensor 16-bit (SWAN's rule).
+  bool strict_groups = false;
   std::uint64_t max_shard_bytes = 5'000'000'000ULL;
 };
 

@@ -25,6 +25,7 @@ struct TensorDecision {
 
 struct Plan {
   std::string policy;
+  bool keep_dtype = false;  // F32 tensors kept F32 (else written as F16)
   std::vector<TensorDecision> tensors;  // sorted by name
   std::uint64_t total_bytes = 0;
   std::int64_t total_params = 0;
@@ -40,11 +41,18 @@ bool is_embedding_or_head(const std::string& name);
 // weights plus one 16-bit scale and one 16-bit bias per group.
 std::uint64_t quantized_tensor_bytes(std::int64_t rows, std::int64_t cols, std::int64_t batch, int bits, int group);
 
+// Output bytes of one decision for a source tensor of dtype `source` (float tensors kept in
+// 16 bits: F32 sources are written as F16 unless keep_dtype).
+std::uint64_t decision_bytes(const TensorDecision& d, DType source, bool keep_dtype);
+
 Plan make_plan(const ModelAnalysis& analysis, const Options& opt);
+// Recomputes total_bytes, total_params and average_bits from the decisions.
+void finalize_plan_totals(Plan& p);
 
 nlohmann::json plan_to_json(const Plan& p);
 Plan plan_from_json(const nlohmann::json& j, const std::string& file);  // throws ramq::Error
 // Checks that the plan fits the model: every tensor exists, shapes match, bits/group valid.
-void validate_plan_against_model(const Plan& p, const ModelReader& model, const std::string& plan_file);
+// Also recomputes every decision's bytes and the totals from the model's dtypes.
+void validate_plan_against_model(Plan& p, const ModelReader& model, const std::string& plan_file);
 
 }  // namespace ramq

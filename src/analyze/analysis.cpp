@@ -1,1 +1,131 @@
-// placeholder: implemented in a later step
+// analyze stage: runs the SWAN metrics over every tensor of a model.
+#include "ramq/analysis.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "ramq/error.h"
+#include "ramq/hash.h"
+#include "ramq/parallel.h"
+#include "ramq/rng.h"
+
+namespace ramq {
+
+namespace {
+constexpr std::int64_t kMinScoredElements = 1024;
+double clip01(double v) { return std::clamp(v, 0.0, 1.0); }
+}  // namespace
+
+double swan_composite(const SwanScores& s, const SwanPolicyOptions& w) {
+  return w.w_svd * s.s_svd + w.w_kurt * s.s_kurt + w.w_out * s.s_out + w.w_err * s.s_err;
+}
+
+SwanScores swan_scores(const RawMetrics& raw, const SwanPolicyOptions& w) {
+  SwanScores s;
+  s.s_svd = clip01(score_svd(raw.concentration));
+  s.s_kurt = clip01(score_kurtosis(raw.kurtosis));
+  s.s_out = clip01(score_output(raw.noise_amp));
+  s.s_err = clip01(score_error(raw.nrmse));
+  s.composite = swan_composite(s, w);
+  return s;
+}
+
+bool is_scoreable(const TensorInfo& t, std::string* why_not) {
+  auto no = [&](const char* why) {
+    if (why_not) *why_not = why;
+    return false;
+  };
+  if (!is_float_weight_dtype(t.dtype)) return no("not a float tensor");
+  if (t.shape.size() < 2) return no("1-D tensor");
+  if (t.shape.size() > 3) return no("tensor with more than 3 dimensions");
+  if (t.numel() < kMinScoredElements) return no("fewer than 1024 elements");
+  return true;
+}
+
+std::vector<std::int64_t> scored_expert_indices(std::int64_t experts) {
+  std::vector<std::int64_t> idx;
+  if (experts <= 0) return idx;
+  for (int i = 0; i < 4; ++i) {
+    const double v = static_cast<double>(experts - 1) * i / 3.0;
+    idx.push_back(static_cast<std::int64_t>(std::llround(v)));
+  }
+  idx.erase(std::unique(idx.begin(), idx.end()), idx.end());
+  return idx;
+}
+
+namespace {
+
+// The matrix the metrics see: the tensor itself, or selected experts stacked row-wise.
+std::vector<float> scoring_matrix(const ModelReader& model, const TensorInfo& t, std::int64_t& rows,
+                                  std::int64_t& cols) {
+  std::vector<float> all = model.load_f32(t);
+  if (t.shape.size() == 2) {
+    rows = t.shape[0];
+    cols = t.shape[1];
+    return all;
+  }
+  const std::int64_t e = t.shape[0], r = t.shape[1], c = t.shape[2];
+  const auto picks = scored_expert_indices(e);
+  std::vector<float> stacked;
+  stacked.reserve(static_cast<std::size_t>(static_cast<std::int64_t>(picks.size()) * r * c));
+  for (std::int64_t k : picks) {
+    const auto begin = all.begin() + static_cast<std::ptrdiff_t>(k * r * c);
+    stacked.insert(stacked.end(), begin, begin + static_cast<std::ptrdiff_t>(r * c));
+  }
+  rows = static_cast<std::int64_t>(picks.size()) * r;
+  cols = c;
+  return stacked;
+}
+
+}  // namespace
+
+ModelAnalysis analyze_model(const ModelReader& model, const Options& opt) {
+  // Metrics parallelise over tensors; BLAS stays single-threaded so that every product is
+  // computed in the same order whatever the thread count.
+  openblas_set_num_threads(1);
+
+  ModelAnalysis a;
+  a.model_dir = model.dir().string();
+  a.config = model.config();
+  a.metric_options = opt.metrics;
+
+  const auto files = model.input_files();
+  std::vector<std::string> hashes(files.size());
+  parallel_for(files.size(), opt.threads, [&](std::size_t i) { hashes[i] = sha256_file_hex(model.dir() / files[i]); });
+  for (std::size_t i = 0; i < files.size(); ++i) a.input_sha256[files[i]] = hashes[i];
+
+  const auto& tensors = model.tensors();
+  a.tensors.resize(tensors.size());
+  // Largest tensors first keeps the workers busy until the end; results land by index.
+  std::vector<std::size_t> order(tensors.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t x, std::size_t y) { return tensors[x].numel() > tensors[y].numel(); });
+
+  parallel_for(order.size(), opt.threads, [&](std::size_t k) {
+    const TensorInfo& t = tensors[order[k]];
+    TensorAnalysis& ta = a.tensors[order[k]];
+    ta.name = t.name;
+    ta.shape = t.shape;
+    ta.dtype = std::string(dtype_name(t.dtype));
+    ta.numel = t.numel();
+    std::string why;
+    ta.scored = is_scoreable(t, &why);
+    if (!ta.scored) {
+      ta.skip_reason = why;
+      return;
+    }
+    std::int64_t rows = 0, cols = 0;
+    const std::vector<float> w = scoring_matrix(model, t, rows, cols);
+    model.release(t);
+    const RawMetrics raw = compute_raw_metrics(MatrixView{w.data(), rows, cols}, opt.metrics, opt.seed ^ fnv1a64(t.name));
+    ta.raw = raw;
+    ta.scores = swan_scores(raw, opt.swan);
+  });
+  for (const auto& t : tensors) a.total_params += t.numel();
+  return a;
+}
+
+}  // namespace ramq

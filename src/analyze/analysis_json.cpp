@@ -1,1 +1,126 @@
-// placeholder: implemented in a later step
+// analysis.json: writing and reading back (with validation) the per-tensor SWAN analysis.
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <set>
+
+#include "ramq/analysis.h"
+#include "ramq/error.h"
+#include "ramq/json_io.h"
+#include "ramq/version.h"
+
+namespace ramq {
+
+namespace {
+constexpr const char* kKind = "ramq-analysis";
+
+nlohmann::json metric_options_json(const MetricOptions& m) {
+  return {{"full_svd_max_dim", m.full_svd_max_dim}, {"rsvd_rank", m.rsvd_rank},
+          {"rsvd_oversample", m.rsvd_oversample},   {"rsvd_power_iters", m.rsvd_power_iters},
+          {"probes", m.probes},                     {"noise_levels", m.noise_levels},
+          {"err_bits", m.err_bits},                 {"err_group", m.err_group}};
+}
+}  // namespace
+
+nlohmann::json analysis_to_json(const ModelAnalysis& a) {
+  nlohmann::json j;
+  j["kind"] = kKind;
+  j["ramq_version"] = kVersion;
+  j["model_dir"] = a.model_dir;
+  j["config"] = a.config.raw;
+  j["model"] = {{"architecture", a.config.architecture},
+                {"model_type", a.config.model_type},
+                {"hidden_size", a.config.hidden_size},
+                {"intermediate_size", a.config.intermediate_size},
+                {"num_hidden_layers", a.config.num_hidden_layers},
+                {"num_attention_heads", a.config.num_attention_heads},
+                {"num_key_value_heads", a.config.num_key_value_heads},
+                {"head_dim", a.config.head_dim},
+                {"vocab_size", a.config.vocab_size},
+                {"tie_word_embeddings", a.config.tie_word_embeddings},
+                {"total_params", a.total_params}};
+  j["input_sha256"] = a.input_sha256;
+  if (a.metric_options) j["metric_options"] = metric_options_json(*a.metric_options);
+  auto& arr = j["tensors"] = nlohmann::json::array();
+  for (const auto& t : a.tensors) {
+    nlohmann::json e = {{"name", t.name}, {"shape", t.shape}, {"dtype", t.dtype}, {"numel", t.numel}, {"scored", t.scored}};
+    if (!t.scored) e["skip_reason"] = t.skip_reason;
+    if (t.raw) {
+      e["raw"] = {{"c", t.raw->concentration},
+                  {"kappa", t.raw->kurtosis},
+                  {"delta", t.raw->noise_amp},
+                  {"nrmse", t.raw->nrmse},
+                  {"randomized_svd", t.raw->randomized_svd}};
+    }
+    if (t.scores) {
+      e["scores"] = {{"s_svd", t.scores->s_svd}, {"s_kurt", t.scores->s_kurt}, {"s_out", t.scores->s_out},
+                     {"s_err", t.scores->s_err}, {"S", t.scores->composite}};
+    }
+    arr.push_back(std::move(e));
+  }
+  return j;
+}
+
+ModelAnalysis analysis_from_json(const nlohmann::json& j, const std::string& file) {
+  JsonReader r{file, ""};
+  if (!j.is_object()) r.fail("not an analysis file (expected a JSON object)");
+  if (r.string(j, "kind") != kKind) r.fail("not an analysis file (kind is not \"ramq-analysis\")");
+  ModelAnalysis a;
+  a.model_dir = r.string(j, "model_dir");
+  a.config = parse_model_config(r.field(j, "config").dump(), file);
+  const auto& hashes = r.field(j, "input_sha256");
+  if (!hashes.is_object()) r.fail("field 'input_sha256' must be an object");
+  for (auto it = hashes.begin(); it != hashes.end(); ++it) {
+    if (!it.value().is_string()) r.fail("input_sha256 entries must be strings");
+    a.input_sha256[it.key()] = it.value().get<std::string>();
+  }
+  const auto& arr = r.field(j, "tensors");
+  if (!arr.is_array()) r.fail("field 'tensors' must be an array");
+  std::set<std::string> seen;
+  for (const auto& e : arr) {
+    JsonReader tr{file, ""};
+    TensorAnalysis t;
+    t.name = tr.string(e, "name");
+    tr.tensor = t.name;
+    if (!seen.insert(t.name).second) tr.fail("listed twice");
+    t.shape = tr.shape(e, "shape");
+    t.dtype = tr.string(e, "dtype");
+    if (!parse_dtype(t.dtype)) tr.fail("unknown dtype '" + t.dtype + "'");
+    t.numel = tr.integer(e, "numel");
+    std::int64_t prod = 1;
+    for (auto d : t.shape) {
+      if (d != 0 && prod > INT64_MAX / d) tr.fail("shape overflows");
+      prod *= d;
+    }
+    if (prod != t.numel) tr.fail("numel does not match shape");
+    t.scored = tr.boolean(e, "scored");
+    if (!t.scored) {
+      t.skip_reason = e.contains("skip_reason") && e["skip_reason"].is_string() ? e["skip_reason"].get<std::string>() : "";
+    } else {
+      const auto& raw = tr.field(e, "raw");
+      RawMetrics m;
+      m.concentration = tr.number(raw, "c");
+      m.kurtosis = tr.number(raw, "kappa");
+      m.noise_amp = tr.number(raw, "delta");
+      m.nrmse = tr.number(raw, "nrmse");
+      m.randomized_svd = tr.boolean(raw, "randomized_svd");
+      const auto& sc = tr.field(e, "scores");
+      SwanScores s;
+      s.s_svd = tr.number(sc, "s_svd");
+      s.s_kurt = tr.number(sc, "s_kurt");
+      s.s_out = tr.number(sc, "s_out");
+      s.s_err = tr.number(sc, "s_err");
+      s.composite = tr.number(sc, "S");
+      for (double v : {s.s_svd, s.s_kurt, s.s_out, s.s_err})
+        if (!(v >= 0.0 && v <= 1.0)) tr.fail("scores must lie in [0, 1]");
+      t.raw = m;
+      t.scores = s;
+    }
+    a.total_params += t.numel;
+    a.tensors.push_back(std::move(t));
+  }
+  std::sort(a.tensors.begin(), a.tensors.end(), [](const auto& x, const auto& y) { return x.name < y.name; });
+  return a;
+}
+
+}  // namespace ramq

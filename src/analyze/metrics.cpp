@@ -1,1 +1,322 @@
-// placeholder: implemented in a later step
+// The four SWAN weight statistics and their [0, 1] normalisations.
+//
+// Determinism: every reduction below runs in a fixed order that depends only on the input size
+// (blocked sums with a fixed number of lanes, blocks combined sequentially); random numbers come
+// from ramq::Rng with seeds derived deterministically from the caller's seed. Nothing here is
+// multi-threaded; BLAS calls are expected to run single-threaded (the caller sets OpenBLAS to one
+// thread), and their reduction order does not depend on anything but the operand shapes.
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <vector>
+
+#include "ramq/metrics.h"
+#include "ramq/rng.h"
+
+namespace ramq {
+
+namespace {
+
+constexpr std::size_t kLanes = 8;        // independent accumulators inside a block
+constexpr std::size_t kBlock = 4096;     // elements per block; block results are added in order
+constexpr std::uint64_t kNoiseSeedXor = 0xD1B54A32D192ED03ULL;  // E's generator vs X's generator
+
+std::size_t element_count(MatrixView w) {
+  if (w.rows < 0 || w.cols < 0 || (w.rows > 0 && w.cols > 0 && w.data == nullptr)) {
+    throw std::invalid_argument("metrics: invalid matrix view");
+  }
+  return static_cast<std::size_t>(w.rows) * static_cast<std::size_t>(w.cols);
+}
+
+double clip01(double v) { return std::clamp(v, 0.0, 1.0); }
+
+// Sum of f(x[i]) over one block (n <= kBlock is not required), with kLanes interleaved double
+// accumulators combined in a fixed order.
+template <class F>
+double lane_sum(const float* x, std::size_t n, F f) {
+  double acc[kLanes] = {};
+  std::size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (std::size_t j = 0; j < kLanes; ++j) acc[j] += f(static_cast<double>(x[i + j]));
+  }
+  for (std::size_t j = 0; i < n; ++i, ++j) acc[j] += f(static_cast<double>(x[i]));
+  double s = 0.0;
+  for (double a : acc) s += a;
+  return s;
+}
+
+// Sum of f(x[i]) over the whole array: lane sums over fixed blocks of kBlock, added in order.
+template <class F>
+double blocked_sum(const float* x, std::size_t n, F f) {
+  double total = 0.0;
+  for (std::size_t b = 0; b < n; b += kBlock) total += lane_sum(x + b, std::min(kBlock, n - b), f);
+  return total;
+}
+
+struct MinMax {
+  float lo = 0.0f;
+  float hi = 0.0f;
+};
+
+MinMax min_max(const float* x, std::size_t n) {
+  if (n == 0) return {};
+  float lo = x[0];
+  float hi = x[0];
+  for (std::size_t i = 1; i < n; ++i) {
+    lo = x[i] < lo ? x[i] : lo;
+    hi = x[i] > hi ? x[i] : hi;
+  }
+  return {lo, hi};
+}
+
+// Sub-seed for one random component of compute_raw_metrics.
+std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t tag) {
+  Rng r(seed ^ (tag * 0x9E3779B97F4A7C15ULL));
+  return r.next_u64();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Spectral concentration
+
+double spectral_concentration(std::span<const float> singular_values) {
+  const std::size_t k = singular_values.size();
+  if (k == 0) return 0.0;
+  const std::size_t top = std::max<std::size_t>(1, k / 10);
+  double top_sum = 0.0;
+  double total = 0.0;
+  for (std::size_t i = 0; i < k; ++i) {
+    const double s = static_cast<double>(singular_values[i]);
+    total += s * s;
+    if (i < top) top_sum += s * s;
+  }
+  if (total == 0.0) return 0.0;
+  return top_sum / total;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Excess kurtosis (population moments, two passes)
+
+double excess_kurtosis(std::span<const float> x) {
+  const std::size_t n = x.size();
+  if (n == 0) return 0.0;
+  const double dn = static_cast<double>(n);
+  const double mean = blocked_sum(x.data(), n, [](double v) { return v; }) / dn;
+  // Second pass: m2 and m4 over the same fixed blocks.
+  double s2 = 0.0;
+  double s4 = 0.0;
+  for (std::size_t b = 0; b < n; b += kBlock) {
+    const std::size_t len = std::min(kBlock, n - b);
+    const float* p = x.data() + b;
+    double a2[kLanes] = {};
+    double a4[kLanes] = {};
+    std::size_t i = 0;
+    for (; i + kLanes <= len; i += kLanes) {
+      for (std::size_t j = 0; j < kLanes; ++j) {
+        const double d = static_cast<double>(p[i + j]) - mean;
+        const double d2 = d * d;
+        a2[j] += d2;
+        a4[j] += d2 * d2;
+      }
+    }
+    for (std::size_t j = 0; i < len; ++i, ++j) {
+      const double d = static_cast<double>(p[i]) - mean;
+      const double d2 = d * d;
+      a2[j] += d2;
+      a4[j] += d2 * d2;
+    }
+    double b2 = 0.0;
+    double b4 = 0.0;
+    for (std::size_t j = 0; j < kLanes; ++j) {
+      b2 += a2[j];
+      b4 += a4[j];
+    }
+    s2 += b2;
+    s4 += b4;
+  }
+  const double m2 = s2 / dn;
+  const double m4 = s4 / dn;
+  if (m2 == 0.0) return 0.0;
+  return m4 / (m2 * m2) - 3.0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output noise amplification
+
+double output_noise_amplification(MatrixView w, int probes, int noise_levels, std::uint64_t seed) {
+  const std::size_t count = element_count(w);
+  if (probes <= 0 || noise_levels <= 0) {
+    throw std::invalid_argument("output_noise_amplification: probes and noise_levels must be positive");
+  }
+  if (count == 0) return 0.0;
+  const MinMax mm = min_max(w.data, count);
+  const float d_width = static_cast<float>(
+      (static_cast<double>(mm.hi) - static_cast<double>(mm.lo)) / static_cast<double>(noise_levels));
+  if (!(d_width > 0.0f)) return 0.0;  // constant W: E = 0, so ||E X|| = 0
+
+  const auto m = static_cast<std::size_t>(w.rows);
+  const auto n = static_cast<std::size_t>(w.cols);
+  const auto p = static_cast<std::size_t>(probes);
+  const auto bn = static_cast<blasint>(n);
+  const auto bp = static_cast<blasint>(probes);
+
+  // Probes, stored probe-major (row j of xt is probe j; xt is X^T, p x n row-major).
+  std::vector<float> xt(p * n);
+  {
+    Rng rng(seed);
+    for (std::size_t j = 0; j < p; ++j) {
+      float* x = xt.data() + j * n;
+      for (std::size_t i = 0; i < n; ++i) x[i] = static_cast<float>(rng.normal());
+      const double norm = std::sqrt(blocked_sum(x, n, [](double v) { return v * v; }));
+      if (norm > 0.0) {
+        for (std::size_t i = 0; i < n; ++i) x[i] = static_cast<float>(static_cast<double>(x[i]) / norm);
+      }
+    }
+  }
+
+  // Row blocks of about 1M elements: E is generated block by block, never whole.
+  const std::size_t block_rows = std::max<std::size_t>(1, std::min(m, (std::size_t{1} << 20) / n));
+  std::vector<float> e(block_rows * n);
+  std::vector<float> r(block_rows * p);
+
+  Rng noise_rng(seed ^ kNoiseSeedXor);
+  // Each 64-bit draw gives two 24-bit uniforms in [0, 1) (high half first); the stream runs
+  // continuously over the row-major elements of E, independent of the blocking.
+  std::uint64_t pending = 0;
+  bool has_pending = false;
+  const float half_width = 0.5f;
+
+  double ww = 0.0;
+  double ee = 0.0;
+  for (std::size_t r0 = 0; r0 < m; r0 += block_rows) {
+    const std::size_t rows = std::min(block_rows, m - r0);
+    const auto brows = static_cast<blasint>(rows);
+    const std::size_t len = rows * n;
+
+    // W X for this block.
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, brows, bp, bn, 1.0f, w.data + r0 * n, bn, xt.data(),
+                bn, 0.0f, r.data(), bp);
+    ww += blocked_sum(r.data(), rows * p, [](double v) { return v * v; });
+
+    // E for this block, then E X.
+    std::size_t i = 0;
+    if (has_pending && len > 0) {
+      e[i++] = (static_cast<float>(pending & 0xFFFFFFu) * 0x1.0p-24f - half_width) * d_width;
+      has_pending = false;
+    }
+    for (; i + 2 <= len; i += 2) {
+      const std::uint64_t u = noise_rng.next_u64();
+      e[i] = (static_cast<float>(u >> 40) * 0x1.0p-24f - half_width) * d_width;
+      e[i + 1] = (static_cast<float>((u >> 8) & 0xFFFFFFu) * 0x1.0p-24f - half_width) * d_width;
+    }
+    if (i < len) {
+      const std::uint64_t u = noise_rng.next_u64();
+      e[i] = (static_cast<float>(u >> 40) * 0x1.0p-24f - half_width) * d_width;
+      pending = u >> 8;
+      has_pending = true;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, brows, bp, bn, 1.0f, e.data(), bn, xt.data(), bn,
+                0.0f, r.data(), bp);
+    ee += blocked_sum(r.data(), rows * p, [](double v) { return v * v; });
+  }
+  return std::sqrt(ee) / (std::sqrt(ww) + 1e-8);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reconstruction-error proxy
+
+double quantization_nrmse(MatrixView w, int bits, int group) {
+  const std::size_t count = element_count(w);
+  if (bits < 1 || bits > 16 || group <= 0) {
+    throw std::invalid_argument("quantization_nrmse: bits must be in [1, 16] and group positive");
+  }
+  if (count == 0) return 0.0;
+  const MinMax mm = min_max(w.data, count);
+  const double range = static_cast<double>(mm.hi) - static_cast<double>(mm.lo);
+  if (!(range > 0.0)) return 0.0;
+
+  const auto m = static_cast<std::size_t>(w.rows);
+  const auto n = static_cast<std::size_t>(w.cols);
+  const auto g = static_cast<std::size_t>(group);
+  const int qmax_i = (1 << bits) - 1;
+  const auto qmax = static_cast<float>(qmax_i);
+  std::vector<float> err(std::min(g, n));
+
+  double sse = 0.0;
+  for (std::size_t row = 0; row < m; ++row) {
+    const float* x = w.data + row * n;
+    double row_sse = 0.0;
+    for (std::size_t start = 0; start < n; start += g) {
+      const std::size_t len = std::min(g, n - start);
+      const float* xg = x + start;
+      MinMax gm = min_max(xg, len);
+      if (len < g) {  // zero padding takes part in the group's min/max (its error is not counted)
+        gm.lo = std::min(gm.lo, 0.0f);
+        gm.hi = std::max(gm.hi, 0.0f);
+      }
+      const float lo = gm.lo;
+      const float scale = (gm.hi - gm.lo) / qmax;
+      if (scale == 0.0f) {
+        for (std::size_t i = 0; i < len; ++i) err[i] = xg[i] - lo;
+      } else {
+        for (std::size_t i = 0; i < len; ++i) {
+          // t >= 0 because x >= lo; clamp first so the conversion below is always in range.
+          const float t = std::min((xg[i] - lo) / scale, qmax);
+          int q = static_cast<int>(t);                  // floor, since t >= 0
+          q += (t - static_cast<float>(q)) >= 0.5f ? 1 : 0;  // round half away from zero
+          q = std::min(q, qmax_i);
+          err[i] = xg[i] - (lo + static_cast<float>(q) * scale);
+        }
+      }
+      row_sse += lane_sum(err.data(), len, [](double v) { return v * v; });
+    }
+    sse += row_sse;
+  }
+  const double rmse = std::sqrt(sse / static_cast<double>(count));
+  return rmse / range;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Normalisations
+
+double score_svd(double c) { return clip01((c - 0.1) / 0.8); }
+
+double score_kurtosis(double kappa) { return clip01(kappa / 10.0); }
+
+double score_output(double delta) {
+  if (delta < 1e-6) return 0.0;
+  return clip01((std::log10(std::max(delta, 0.01)) + 2.0) / 3.0);
+}
+
+double score_error(double nrmse) { return clip01((nrmse - 0.005) / 0.045); }
+
+// ---------------------------------------------------------------------------------------------
+
+RawMetrics compute_raw_metrics(MatrixView w, const MetricOptions& opt, std::uint64_t seed) {
+  const std::size_t count = element_count(w);
+  RawMetrics out;
+  if (count == 0) return out;
+
+  const std::int64_t min_dim = std::min(w.rows, w.cols);
+  if (min_dim <= opt.full_svd_max_dim) {
+    const std::vector<float> sv = singular_values_full(w);
+    out.concentration = spectral_concentration(sv);
+    out.randomized_svd = false;
+  } else {
+    const std::vector<float> sv = singular_values_randomized(w, opt.rsvd_rank, opt.rsvd_oversample,
+                                                             opt.rsvd_power_iters, derive_seed(seed, 1));
+    out.concentration = spectral_concentration(sv);
+    out.randomized_svd = true;
+  }
+  out.kurtosis = excess_kurtosis(std::span<const float>(w.data, count));
+  out.noise_amp = output_noise_amplification(w, opt.probes, opt.noise_levels, derive_seed(seed, 2));
+  out.nrmse = quantization_nrmse(w, opt.err_bits, opt.err_group);
+  return out;
+}
+
+}  // namespace ramq

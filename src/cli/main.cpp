@@ -1,1 +1,152 @@
-int main() { return 0; }
+// ramq command-line tool: a thin shell over libramq (include/ramq/ramq.h).
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <string>
+
+#include "ramq/atomic_output.h"
+#include "ramq/ramq.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Options shared by `plan` and `quantize` (policy settings).
+void add_policy_options(CLI::App* cmd, ramq::Options& o) {
+  cmd->add_option("--policy", o.policy, "Bit allocation policy: swan (SWAN thresholds) or uniform (baseline)")
+      ->check(CLI::IsMember({"swan", "uniform"}))
+      ->capture_default_str();
+  cmd->add_option("--bits", o.uniform.bits, "uniform: bits for every quantizable tensor (2, 3, 4, 5, 6, 8)")
+      ->check(CLI::IsMember({2, 3, 4, 5, 6, 8}))
+      ->capture_default_str();
+  cmd->add_option("--group", o.uniform.group, "uniform: group size (32, 64, 128)")
+      ->check(CLI::IsMember({32, 64, 128}))
+      ->capture_default_str();
+  cmd->add_flag("--quantize-embeddings", o.uniform.quantize_embeddings,
+                "uniform: also quantize embed_tokens and lm_head (kept 16-bit by default)");
+  cmd->add_option("--t16", o.swan.t16, "swan: S >= t16 keeps the tensor in 16 bits")->capture_default_str();
+  cmd->add_option("--t8", o.swan.t8, "swan: S >= t8 gives 8 bits")->capture_default_str();
+  cmd->add_option("--t2", o.swan.t2, "swan: S <= t2 gives 2 bits (otherwise 4 bits)")->capture_default_str();
+  cmd->add_option("--w-svd", o.swan.w_svd, "swan: weight of the spectral score in S")->capture_default_str();
+  cmd->add_option("--w-kurt", o.swan.w_kurt, "swan: weight of the kurtosis score in S")->capture_default_str();
+  cmd->add_option("--w-out", o.swan.w_out, "swan: weight of the output-noise score in S")->capture_default_str();
+  cmd->add_option("--w-err", o.swan.w_err, "swan: weight of the reconstruction-error score in S")->capture_default_str();
+  cmd->add_option("--group8", o.swan.group8, "swan: group size of 8-bit tensors")
+      ->check(CLI::IsMember({32, 64, 128}))
+      ->capture_default_str();
+  cmd->add_option("--group4", o.swan.group4, "swan: group size of 4-bit tensors")
+      ->check(CLI::IsMember({32, 64, 128}))
+      ->capture_default_str();
+  cmd->add_option("--group2", o.swan.group2, "swan: group size of 2-bit tensors")
+      ->check(CLI::IsMember({32, 64, 128}))
+      ->capture_default_str();
+  cmd->add_flag("--strict-groups", o.strict_groups,
+                "Keep a tensor 16-bit when its row length is not divisible by the chosen group (default: use the "
+                "largest smaller group of 32/64/128 that divides it)");
+  cmd->add_flag("--keep-dtype", o.keep_dtype, "Keep F32 tensors that are not quantized in F32 (default: write F16)");
+}
+
+// Options of the analysis (metrics).
+void add_metric_options(CLI::App* cmd, ramq::Options& o) {
+  cmd->add_option("--seed", o.seed, "Seed of the randomized SVD and the probe vectors")->capture_default_str();
+  cmd->add_option("--rsvd-rank", o.metrics.rsvd_rank, "Rank k of the randomized SVD (matrices with min dim > 512)")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  cmd->add_option("--power-iters", o.metrics.rsvd_power_iters, "Power iterations of the randomized SVD")
+      ->check(CLI::Range(0, 20))
+      ->capture_default_str();
+  cmd->add_option("--probes", o.metrics.probes, "Gaussian probe vectors for the output-noise metric")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+}
+
+void print_summary(const ramq::QuantizeResult& r) {
+  const auto& w = r.written;
+  std::printf("wrote %s\n", w.output.string().c_str());
+  std::printf("  %d shard(s), %.3f MB on disk (tensors %.3f MB), %lld parameters, %.3f average bits per weight\n", w.shards,
+              static_cast<double>(w.total_bytes) / 1e6, static_cast<double>(w.tensor_bytes) / 1e6,
+              static_cast<long long>(w.params), w.average_bits);
+  int counts[17] = {};
+  for (const auto& d : r.plan.tensors) counts[std::min(d.bits, 16)]++;
+  std::printf("  tensors by bits:");
+  for (int b : {2, 3, 4, 5, 6, 8, 16})
+    if (counts[b]) std::printf(" %d-bit x%d", b, counts[b]);
+  std::printf("\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ramq::install_cleanup_signal_handlers();
+  ramq::Options opt;
+  CLI::App app{"ramq " + std::string(ramq::kVersion) +
+               ": data-free mixed-precision quantization of Hugging Face models (no calibration data)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(ramq::kVersion));
+  app.add_option("--threads", opt.threads, "Worker threads (0 = all cores); output does not depend on it")
+      ->capture_default_str();
+
+  std::string model_dir, analysis_in, out_path, plan_in, save_analysis, save_plan;
+
+  auto* analyze = app.add_subcommand("analyze", "Score every tensor of MODEL_DIR with the four SWAN metrics");
+  analyze->add_option("MODEL_DIR", model_dir, "Hugging Face model directory (config.json + safetensors)")->required();
+  analyze->add_option("-o,--output", out_path, "Where to write analysis.json")->required();
+  add_metric_options(analyze, opt);
+
+  auto* plan = app.add_subcommand("plan", "Choose bits and group size per tensor from an analysis");
+  plan->add_option("ANALYSIS", analysis_in, "analysis.json written by `ramq analyze`")->required();
+  plan->add_option("-o,--output", out_path, "Where to write plan.json")->required();
+  add_policy_options(plan, opt);
+
+  auto* quant = app.add_subcommand("quantize", "Write a mixed-precision model (analyze + plan unless --plan is given)");
+  quant->add_option("MODEL_DIR", model_dir, "Hugging Face model directory")->required();
+  quant->add_option("-o,--output", out_path, "Output directory (MLX)")->required();
+  quant->add_option("--plan", plan_in, "Use this plan.json instead of analyzing");
+  quant->add_option("--format", opt.format, "Output format")->check(CLI::IsMember({"mlx"}))->capture_default_str();
+  quant->add_option("--save-analysis", save_analysis, "Also write the analysis to this file");
+  quant->add_option("--save-plan", save_plan, "Also write the plan used to this file");
+  quant->add_option("--max-shard-bytes", opt.max_shard_bytes, "Largest safetensors shard (tensor bytes)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 50))
+      ->capture_default_str();
+  add_policy_options(quant, opt);
+  add_metric_options(quant, opt);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  try {
+    if (analyze->parsed()) {
+      const auto a = ramq::analyze_directory(model_dir, opt);
+      ramq::save_json(out_path, ramq::analysis_to_json(a));
+      int scored = 0;
+      for (const auto& t : a.tensors) scored += t.scored ? 1 : 0;
+      std::printf("wrote %s (%zu tensors, %d scored)\n", out_path.c_str(), a.tensors.size(), scored);
+    } else if (plan->parsed()) {
+      const auto a = ramq::load_analysis(analysis_in);
+      const auto p = ramq::make_plan(a, opt);
+      ramq::save_json(out_path, ramq::plan_to_json(p));
+      std::printf("wrote %s (policy %s, %.3f MB, %.3f average bits per weight)\n", out_path.c_str(), p.policy.c_str(),
+                  static_cast<double>(p.total_bytes) / 1e6, p.average_bits);
+    } else if (quant->parsed()) {
+      ramq::QuantizeRequest req;
+      req.model_dir = model_dir;
+      req.output = out_path;
+      if (!plan_in.empty()) req.plan_file = plan_in;
+      if (!save_analysis.empty()) req.save_analysis = save_analysis;
+      if (!save_plan.empty()) req.save_plan = save_plan;
+      print_summary(ramq::quantize(req, opt));
+    }
+  } catch (const ramq::Error& e) {
+    std::fprintf(stderr, "ramq: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ramq: internal error: %s\n", e.what());
+    return 3;
+  }
+  return 0;
+}

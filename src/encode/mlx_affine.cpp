@@ -1,1 +1,178 @@
-// placeholder: implemented in a later step
+#include "ramq/mlx_affine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "ramq/error.h"
+
+namespace ramq {
+
+bool mlx_bits_supported(int bits) {
+  return bits == 2 || bits == 3 || bits == 4 || bits == 5 || bits == 6 || bits == 8;
+}
+
+bool mlx_group_supported(int group) { return group == 32 || group == 64 || group == 128; }
+
+void mlx_pack(std::span<const std::uint8_t> q, int bits, std::span<std::uint32_t> out) {
+  if (!mlx_bits_supported(bits)) throw std::invalid_argument("mlx_pack: unsupported bit width");
+  const std::size_t ubits = static_cast<std::size_t>(bits);
+  if ((q.size() * ubits) % 32 != 0) throw std::invalid_argument("mlx_pack: n * bits is not a multiple of 32");
+  if (out.size() != q.size() * ubits / 32) throw std::invalid_argument("mlx_pack: output size mismatch");
+  const std::uint32_t limit = 1u << bits;
+  // Little-endian bit stream, LSB first: an accumulator collects bits and emits whole words.
+  std::uint64_t acc = 0;
+  unsigned have = 0;
+  std::size_t w = 0;
+  for (const std::uint8_t v : q) {
+    if (v >= limit) throw std::invalid_argument("mlx_pack: value does not fit in the bit width");
+    acc |= static_cast<std::uint64_t>(v) << have;
+    have += static_cast<unsigned>(bits);
+    if (have >= 32) {
+      out[w++] = static_cast<std::uint32_t>(acc & 0xffffffffu);
+      acc >>= 32;
+      have -= 32;
+    }
+  }
+}
+
+void mlx_unpack(std::span<const std::uint32_t> words, int bits, std::span<std::uint8_t> q) {
+  if (!mlx_bits_supported(bits)) throw std::invalid_argument("mlx_unpack: unsupported bit width");
+  const std::size_t ubits = static_cast<std::size_t>(bits);
+  if ((q.size() * ubits) % 32 != 0) throw std::invalid_argument("mlx_unpack: n * bits is not a multiple of 32");
+  if (words.size() != q.size() * ubits / 32) throw std::invalid_argument("mlx_unpack: input size mismatch");
+  const std::uint64_t mask = (std::uint64_t{1} << bits) - 1;
+  std::uint64_t acc = 0;
+  unsigned have = 0;
+  std::size_t w = 0;
+  for (auto& v : q) {
+    if (have < static_cast<unsigned>(bits)) {
+      acc |= static_cast<std::uint64_t>(words[w++]) << have;
+      have += 32;
+    }
+    v = static_cast<std::uint8_t>(acc & mask);
+    acc >>= bits;
+    have -= static_cast<unsigned>(bits);
+  }
+}
+
+namespace {
+
+// 16-bit encodings of the scale dtype, as sign-magnitude integers.
+std::uint16_t encode16(float f, DType t) { return t == DType::F16 ? f32_to_f16(f) : f32_to_bf16(f); }
+float decode16(std::uint16_t h, DType t) { return t == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h); }
+
+// The next representable value of dtype t above v (v already representable and finite).
+float next_up16(float v, DType t) {
+  std::uint16_t h = encode16(v, t);
+  if (h == 0x8000u) {
+    h = 0x0001u;  // -0 -> smallest positive subnormal
+  } else if (h & 0x8000u) {
+    --h;  // negative: smaller magnitude
+  } else {
+    ++h;  // positive: larger magnitude (may become inf; caller checks)
+  }
+  return decode16(h, t);
+}
+float next_down16(float v, DType t) { return -next_up16(-v, t); }
+
+}  // namespace
+
+MlxQuantized mlx_quantize(const float* w, std::int64_t rows, std::int64_t cols, int bits, int group,
+                          DType scale_dtype) {
+  if (!mlx_bits_supported(bits)) throw std::invalid_argument("mlx_quantize: unsupported bit width");
+  if (!mlx_group_supported(group)) throw std::invalid_argument("mlx_quantize: unsupported group size");
+  if (scale_dtype != DType::F16 && scale_dtype != DType::BF16)
+    throw std::invalid_argument("mlx_quantize: scale dtype must be F16 or BF16");
+  if (rows < 0 || cols < 0 || cols % group != 0)
+    throw std::invalid_argument("mlx_quantize: columns must be a multiple of the group size");
+
+  MlxQuantized r;
+  r.rows = rows;
+  r.cols = cols;
+  r.bits = bits;
+  r.group = group;
+  r.scale_dtype = scale_dtype;
+  const std::size_t ucols = static_cast<std::size_t>(cols);
+  const std::size_t urows = static_cast<std::size_t>(rows);
+  const std::size_t ugroup = static_cast<std::size_t>(group);
+  const std::size_t groups_per_row = ucols / ugroup;
+  const std::size_t words_per_row = ucols * static_cast<std::size_t>(bits) / 32;
+  r.packed.assign(urows * words_per_row, 0);
+  r.scales.assign(urows * groups_per_row, 0.0f);
+  r.biases.assign(urows * groups_per_row, 0.0f);
+
+  const float qmax = static_cast<float>((1 << bits) - 1);
+  std::vector<std::uint8_t> q(ucols);
+  for (std::size_t row = 0; row < urows; ++row) {
+    const float* x = w + row * ucols;
+    for (std::size_t g = 0; g < groups_per_row; ++g) {
+      const float* xg = x + g * ugroup;
+      float lo = xg[0], hi = xg[0];
+      bool finite = true;
+      for (std::size_t i = 0; i < ugroup; ++i) {
+        finite = finite && std::isfinite(xg[i]);
+        lo = std::min(lo, xg[i]);
+        hi = std::max(hi, xg[i]);
+      }
+      if (!finite || !std::isfinite(lo) || !std::isfinite(hi))
+        throw Error("", "", "cannot quantize a group holding NaN or Inf");
+
+      float scale = 0.0f;
+      float bias = round_to_dtype(lo, scale_dtype);
+      if (!std::isfinite(bias))
+        throw Error("", "", "group minimum " + std::to_string(lo) + " is outside the range of the " +
+                                std::string(dtype_name(scale_dtype)) + " scale dtype");
+      if (hi > lo) {
+        // Round the bias down so that the smallest value is covered (q = 0 never undershoots),
+        // then round the scale to nearest and step it up while the top of the grid
+        // (bias + qmax * scale) falls short of the largest value. Every value then lies inside
+        // [bias, bias + qmax * scale] and rounding to the grid errs by at most scale / 2. This
+        // also handles scales that round to zero or to a subnormal: they are bumped up until
+        // they cover the range.
+        if (bias > lo) bias = next_down16(bias, scale_dtype);
+        scale = round_to_dtype((hi - bias) / qmax, scale_dtype);
+        for (int step = 0; step < 64 && bias + qmax * scale < hi && std::isfinite(scale); ++step)
+          scale = next_up16(scale, scale_dtype);
+        if (!std::isfinite(bias) || !std::isfinite(scale) || bias + qmax * scale < hi)
+          throw Error("", "", "group range [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                                  "] is outside the range of the " + std::string(dtype_name(scale_dtype)) +
+                                  " scale dtype");
+      }
+      const std::size_t gi = row * groups_per_row + g;
+      r.scales[gi] = scale;
+      r.biases[gi] = bias;
+      for (std::size_t i = 0; i < ugroup; ++i) {
+        float v = 0.0f;
+        if (scale > 0.0f) v = std::clamp(std::nearbyint((xg[i] - bias) / scale), 0.0f, qmax);
+        q[g * ugroup + i] = static_cast<std::uint8_t>(v);
+      }
+    }
+    mlx_pack(q, bits, std::span<std::uint32_t>(r.packed.data() + row * words_per_row, words_per_row));
+  }
+  return r;
+}
+
+std::vector<float> mlx_dequantize(const MlxQuantized& q) {
+  const std::size_t ucols = static_cast<std::size_t>(q.cols);
+  const std::size_t urows = static_cast<std::size_t>(q.rows);
+  const std::size_t ugroup = static_cast<std::size_t>(q.group);
+  const std::size_t groups_per_row = ucols / ugroup;
+  const std::size_t words_per_row = ucols * static_cast<std::size_t>(q.bits) / 32;
+  if (q.packed.size() != urows * words_per_row || q.scales.size() != urows * groups_per_row ||
+      q.biases.size() != urows * groups_per_row)
+    throw std::invalid_argument("mlx_dequantize: inconsistent sizes");
+  std::vector<float> out(urows * ucols);
+  std::vector<std::uint8_t> v(ucols);
+  for (std::size_t row = 0; row < urows; ++row) {
+    mlx_unpack(std::span<const std::uint32_t>(q.packed.data() + row * words_per_row, words_per_row), q.bits, v);
+    for (std::size_t c = 0; c < ucols; ++c) {
+      const std::size_t gi = row * groups_per_row + c / ugroup;
+      out[row * ucols + c] = q.scales[gi] * static_cast<float>(v[c]) + q.biases[gi];
+    }
+  }
+  return out;
+}
+
+}  // namespace ramq

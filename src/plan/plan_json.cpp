@@ -1,1 +1,112 @@
-// placeholder: implemented in a later step
+// plan.json: writing, reading back with validation, and checking a plan against a model.
+#include <algorithm>
+#include <climits>
+#include <map>
+#include <set>
+
+#include "ramq/error.h"
+#include "ramq/json_io.h"
+#include "ramq/mlx_affine.h"
+#include "ramq/plan.h"
+#include "ramq/version.h"
+
+namespace ramq {
+
+namespace {
+constexpr const char* kKind = "ramq-plan";
+}
+
+nlohmann::json plan_to_json(const Plan& p) {
+  nlohmann::json j;
+  j["kind"] = kKind;
+  j["ramq_version"] = kVersion;
+  j["policy"] = p.policy;
+  j["keep_dtype"] = p.keep_dtype;
+  std::map<std::string, std::int64_t> params_by_bits;
+  std::int64_t quantized = 0;
+  for (const auto& d : p.tensors) {
+    params_by_bits[std::to_string(d.bits)] += d.numel;
+    quantized += d.quantized() ? 1 : 0;
+  }
+  j["totals"] = {{"bytes", p.total_bytes},
+                 {"params", p.total_params},
+                 {"average_bits", p.average_bits},
+                 {"tensors", p.tensors.size()},
+                 {"quantized_tensors", quantized},
+                 {"params_by_bits", params_by_bits}};
+  auto& arr = j["tensors"] = nlohmann::json::array();
+  for (const auto& d : p.tensors) {
+    arr.push_back({{"name", d.name}, {"shape", d.shape}, {"numel", d.numel}, {"bits", d.bits},
+                   {"group", d.group}, {"bytes", d.bytes}, {"reason", d.reason}});
+  }
+  return j;
+}
+
+Plan plan_from_json(const nlohmann::json& j, const std::string& file) {
+  JsonReader r{file, ""};
+  if (!j.is_object()) r.fail("not a plan file (expected a JSON object)");
+  if (r.string(j, "kind") != kKind) r.fail("not a plan file (kind is not \"ramq-plan\")");
+  Plan p;
+  p.policy = r.string(j, "policy");
+  p.keep_dtype = j.contains("keep_dtype") ? r.boolean(j, "keep_dtype") : false;
+  const auto& arr = r.field(j, "tensors");
+  if (!arr.is_array()) r.fail("field 'tensors' must be an array");
+  std::set<std::string> seen;
+  for (const auto& e : arr) {
+    JsonReader tr{file, ""};
+    TensorDecision d;
+    d.name = tr.string(e, "name");
+    tr.tensor = d.name;
+    if (!seen.insert(d.name).second) tr.fail("listed twice in the plan");
+    d.shape = tr.shape(e, "shape");
+    d.numel = tr.integer(e, "numel");
+    std::int64_t prod = 1;
+    for (auto dim : d.shape) {
+      if (dim != 0 && prod > INT64_MAX / dim) tr.fail("shape overflows");
+      prod *= dim;
+    }
+    if (prod != d.numel) tr.fail("numel does not match shape");
+    const std::int64_t bits = tr.integer(e, "bits");
+    const std::int64_t group = tr.integer(e, "group");
+    if (bits != 16 && !mlx_bits_supported(static_cast<int>(bits)))
+      tr.fail("bits " + std::to_string(bits) + " not supported (expected 2, 3, 4, 5, 6, 8 or 16)");
+    if (bits != 16 && !mlx_group_supported(static_cast<int>(group)))
+      tr.fail("group " + std::to_string(group) + " not supported (expected 32, 64 or 128)");
+    d.bits = static_cast<int>(bits);
+    d.group = bits == 16 ? 0 : static_cast<int>(group);
+    const std::int64_t bytes = tr.integer(e, "bytes");
+    if (bytes < 0) tr.fail("bytes must not be negative");
+    d.bytes = static_cast<std::uint64_t>(bytes);
+    d.reason = e.contains("reason") && e["reason"].is_string() ? e["reason"].get<std::string>() : "";
+    p.tensors.push_back(std::move(d));
+  }
+  std::sort(p.tensors.begin(), p.tensors.end(), [](const auto& x, const auto& y) { return x.name < y.name; });
+  finalize_plan_totals(p);
+  return p;
+}
+
+void validate_plan_against_model(Plan& p, const ModelReader& model, const std::string& plan_file) {
+  for (auto& d : p.tensors) {
+    const TensorInfo* t = model.find(d.name);
+    if (!t) throw Error(plan_file, d.name, "the plan names a tensor that the model does not have");
+    if (t->shape != d.shape) throw Error(plan_file, d.name, "shape in the plan differs from the model's");
+    if (!d.quantized()) {
+      d.bytes = decision_bytes(d, t->dtype, p.keep_dtype);
+      continue;
+    }
+    if (!is_float_weight_dtype(t->dtype))
+      throw Error(plan_file, d.name, "cannot quantize a " + std::string(dtype_name(t->dtype)) + " tensor");
+    if (t->shape.size() != 2 && t->shape.size() != 3)
+      throw Error(plan_file, d.name, "only 2-D weights and 3-D expert stacks can be quantized");
+    if (!d.name.ends_with(".weight")) throw Error(plan_file, d.name, "only module weights (*.weight) can be quantized");
+    if (t->shape.back() % d.group != 0)
+      throw Error(plan_file, d.name,
+                  "row length " + std::to_string(t->shape.back()) + " is not divisible by group " + std::to_string(d.group));
+    d.bytes = decision_bytes(d, t->dtype, p.keep_dtype);
+  }
+  for (const auto& t : model.tensors())
+    if (!p.find(t.name)) throw Error(plan_file, t.name, "the plan has no decision for this tensor of the model");
+  finalize_plan_totals(p);
+}
+
+}  // namespace ramq

@@ -1,1 +1,314 @@
-// placeholder: implemented in a later step
+// ModelReader: a Hugging Face model directory (config.json + model.safetensors, or
+// model.safetensors.index.json + shards). Safetensors files are memory-mapped read-only and
+// never copied whole into memory.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <sstream>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "ramq/error.h"
+#include "ramq/safetensors.h"
+
+namespace fs = std::filesystem;
+
+namespace ramq {
+
+// A whole file mapped read-only. Zero-length files are not mapped (mmap rejects length 0);
+// their bytes() is empty.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path) : path_(path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw Error(path, "", std::string("cannot open: ") + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      const int err = errno;
+      ::close(fd);
+      throw Error(path, "", std::string("cannot stat: ") + std::strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      ::close(fd);
+      throw Error(path, "", "is not a regular file");
+    }
+    size_ = static_cast<std::size_t>(st.st_size);
+    if (size_ > 0) {
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p == MAP_FAILED) {
+        const int err = errno;
+        ::close(fd);
+        throw Error(path, "", std::string("cannot memory-map: ") + std::strerror(err));
+      }
+      data_ = static_cast<const std::byte*>(p);
+    }
+    ::close(fd);  // the mapping stays valid without the descriptor
+  }
+  ~MappedFile() {
+    if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  std::span<const std::byte> bytes() const { return {data_, size_}; }
+  const std::string& path() const { return path_; }
+
+  // Lets the kernel drop the pages covering [offset, offset + len). Failure is harmless and ignored.
+  void release(std::uint64_t offset, std::uint64_t len) const {
+    if (!data_ || len == 0 || offset >= size_) return;
+    const long page_l = ::sysconf(_SC_PAGESIZE);
+    const std::uint64_t page = page_l > 0 ? static_cast<std::uint64_t>(page_l) : 4096;
+    const std::uint64_t end = std::min<std::uint64_t>(offset + len, size_);
+    const std::uint64_t first = offset / page * page;
+    const std::uint64_t last = std::min<std::uint64_t>((end + page - 1) / page * page, (size_ + page - 1) / page * page);
+    ::madvise(const_cast<std::byte*>(data_) + first, static_cast<std::size_t>(last - first), MADV_DONTNEED);
+  }
+
+ private:
+  std::string path_;
+  const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::uintmax_t kMaxJsonFileBytes = 256u << 20;  // config.json / index: far above any real one
+constexpr const char* kConfigName = "config.json";
+constexpr const char* kIndexName = "model.safetensors.index.json";
+constexpr const char* kSingleName = "model.safetensors";
+
+std::string clean(std::string s) {
+  if (s.size() > 200) s = s.substr(0, 200) + "...";
+  for (auto& c : s)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return s;
+}
+
+std::string json_error_text(const json::exception& e) {
+  std::string msg = e.what();
+  if (const auto p = msg.find("] "); !msg.empty() && msg.front() == '[' && p != std::string::npos) msg.erase(0, p + 2);
+  return clean(msg);
+}
+
+bool is_regular(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec);
+}
+
+bool path_exists(const fs::path& p) {
+  std::error_code ec;
+  return fs::exists(p, ec);
+}
+
+// Reads a small text file (config.json, the index). Errors name the file.
+std::string read_small_text(const fs::path& p) {
+  const std::string name = p.string();
+  if (!is_regular(p)) throw Error(name, "", "is not a regular file");
+  std::error_code ec;
+  const auto size = fs::file_size(p, ec);
+  if (ec) throw Error(name, "", "cannot get file size: " + ec.message());
+  if (size > kMaxJsonFileBytes)
+    throw Error(name, "", "is " + std::to_string(size) + " bytes, larger than the limit of " +
+                              std::to_string(kMaxJsonFileBytes) + " bytes for a JSON file");
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw Error(name, "", std::string("cannot open: ") + std::strerror(errno));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw Error(name, "", "read error");
+  return text;
+}
+
+// Checks that a shard name from the weight_map is a plain relative path that stays inside `dir`:
+// no absolute path, no "..", no "." or empty components. The check is on the name, which comes
+// from the (untrusted) index file. Symlinks inside the directory are the user's own and are
+// followed: the Hugging Face hub cache stores every snapshot file as a symlink into ../../blobs.
+void check_shard_name(const std::string& shard, const std::string& index_file, const std::string& tensor) {
+  const std::string shown = "'" + clean(shard) + "'";
+  if (shard.empty()) throw Error(index_file, tensor, "weight_map gives an empty shard file name");
+  if (shard.find('\0') != std::string::npos)
+    throw Error(index_file, tensor, "weight_map shard file name " + shown + " contains a NUL byte");
+  const fs::path rel(shard);
+  if (rel.is_absolute() || rel.has_root_name() || rel.has_root_directory() || shard.front() == '/')
+    throw Error(index_file, tensor,
+                "weight_map shard file name " + shown + " is an absolute path; it must be a file inside the model directory");
+  for (const auto& part : rel) {
+    const std::string s = part.string();
+    if (s == "..")
+      throw Error(index_file, tensor,
+                  "weight_map shard file name " + shown + " contains '..' and would leave the model directory");
+    if (s.empty() || s == ".")
+      throw Error(index_file, tensor, "weight_map shard file name " + shown + " is not a plain relative file name");
+  }
+}
+
+}  // namespace
+
+ModelReader::ModelReader(const fs::path& dir) : dir_(dir) {
+  const std::string dir_name = dir.string();
+  {
+    std::error_code ec;
+    const auto st = fs::status(dir, ec);
+    if (!fs::exists(st)) throw Error(dir_name, "", "model directory does not exist");
+    if (!fs::is_directory(st)) throw Error(dir_name, "", "is not a directory");
+  }
+
+  const fs::path config_path = dir / kConfigName;
+  if (!path_exists(config_path)) throw Error(config_path.string(), "", "not found: the model directory has no config.json");
+  config_ = parse_model_config(read_small_text(config_path), config_path.string());
+
+  // Every safetensors file to read, as (relative name, tensors the index assigns to it).
+  std::map<std::string, std::set<std::string>> expected;
+  const fs::path index_path = dir / kIndexName;
+  const std::string index_file = index_path.string();
+  const bool sharded = path_exists(index_path);
+  if (sharded) {
+    const std::string text = read_small_text(index_path);
+    // nlohmann::json keeps one value for a repeated key; see every key of weight_map as it is parsed.
+    std::string top_key;
+    std::set<std::string> seen;
+    auto callback = [&](int depth, json::parse_event_t ev, json& parsed) -> bool {
+      if (ev == json::parse_event_t::key && parsed.is_string()) {
+        const auto& k = parsed.get_ref<const std::string&>();
+        if (depth == 1) top_key = k;
+        if (depth == 2 && top_key == "weight_map" && !seen.insert(k).second)
+          throw Error(index_file, k, "appears more than once in 'weight_map'");
+      }
+      return true;
+    };
+    if (const auto nul = text.find('\0'); nul != std::string::npos)
+      throw Error(index_file, "", "not valid JSON: contains a NUL byte at offset " + std::to_string(nul));
+    json root;
+    try {
+      root = json::parse(text, callback);
+    } catch (const json::exception& e) {
+      throw Error(index_file, "", "not valid JSON: " + json_error_text(e));
+    }
+    if (!root.is_object()) throw Error(index_file, "", "not a JSON object");
+    const auto wm = root.find("weight_map");
+    if (wm == root.end()) throw Error(index_file, "", "has no 'weight_map'");
+    if (!wm->is_object()) throw Error(index_file, "", "'weight_map' is not a JSON object");
+    if (wm->empty()) throw Error(index_file, "", "'weight_map' is empty");
+    for (auto it = wm->begin(); it != wm->end(); ++it) {
+      if (it.key().empty()) throw Error(index_file, "", "'weight_map' has an empty tensor name");
+      if (!it->is_string()) throw Error(index_file, it.key(), "weight_map value is not a string (shard file name)");
+      const std::string& shard = it->get_ref<const std::string&>();
+      check_shard_name(shard, index_file, it.key());
+      expected[fs::path(shard).lexically_normal().generic_string()].insert(it.key());
+    }
+  } else {
+    const fs::path single = dir / kSingleName;
+    if (!path_exists(single))
+      throw Error(single.string(), "", "not found (and there is no model.safetensors.index.json either)");
+    expected[kSingleName];  // no index: every tensor in the file is expected
+  }
+
+  // 1. Map and parse every file.
+  std::vector<std::pair<std::string, SafetensorsHeader>> headers;  // (full path, header)
+  for (const auto& kv : expected) {
+    const fs::path path = dir / kv.first;
+    const std::string file = path.string();
+    if (!path_exists(path))
+      throw Error(file, "", sharded ? "shard file listed in " + index_file + " does not exist" : "does not exist");
+    auto mapped = std::make_unique<MappedFile>(file);
+    headers.emplace_back(file, parse_safetensors_header(mapped->bytes(), file));
+    files_.emplace(file, std::move(mapped));
+  }
+  // 2. A tensor may live in only one file.
+  std::map<std::string, std::string> owner;  // tensor name -> file
+  for (const auto& [file, header] : headers)
+    for (const auto& t : header.tensors)
+      if (const auto [it, inserted] = owner.emplace(t.name, file); !inserted)
+        throw Error(file, t.name, "also appears in " + it->second + " (a tensor may be in only one shard)");
+  // 3. The weight_map and the shard headers must agree exactly.
+  std::vector<TensorInfo> all;
+  auto rel_it = expected.begin();
+  for (auto& [file, header] : headers) {
+    const auto& names = (rel_it++)->second;
+    std::set<std::string> found;
+    for (auto& t : header.tensors) {
+      if (sharded && !names.count(t.name)) {
+        const auto wm_it = std::find_if(expected.begin(), expected.end(),
+                                        [&](const auto& kv) { return kv.second.count(t.name) > 0; });
+        if (wm_it == expected.end())
+          throw Error(file, t.name, "is in this shard but not listed in the weight_map of " + index_file);
+        throw Error(file, t.name,
+                    "is in this shard but the weight_map of " + index_file + " assigns it to '" + clean(wm_it->first) +
+                        "'");
+      }
+      found.insert(t.name);
+      all.push_back(std::move(t));
+    }
+    for (const auto& name : names)
+      if (!found.count(name))
+        throw Error(file, name, "is listed in the weight_map of " + index_file + " but not found in this shard");
+  }
+
+  std::sort(all.begin(), all.end(), [](const TensorInfo& a, const TensorInfo& b) { return a.name < b.name; });
+  if (all.empty()) throw Error(dir_name, "", "the model has no tensors");
+  tensors_ = std::move(all);
+}
+
+ModelReader::~ModelReader() = default;
+
+const TensorInfo* ModelReader::find(const std::string& name) const {
+  const auto it = std::lower_bound(tensors_.begin(), tensors_.end(), name,
+                                   [](const TensorInfo& t, const std::string& n) { return t.name < n; });
+  return it != tensors_.end() && it->name == name ? &*it : nullptr;
+}
+
+std::vector<std::string> ModelReader::input_files() const {
+  std::vector<std::string> out{kConfigName};
+  if (path_exists(dir_ / kIndexName)) out.emplace_back(kIndexName);
+  for (const auto& [path, mf] : files_) out.push_back(fs::path(path).lexically_relative(dir_).generic_string());
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::span<const std::byte> ModelReader::raw(const TensorInfo& t) const {
+  const auto it = files_.find(t.file);
+  if (it == files_.end()) throw Error(t.file, t.name, "tensor does not belong to this model");
+  const auto bytes = it->second->bytes();
+  if (t.offset > bytes.size() || t.nbytes > bytes.size() - t.offset)
+    throw Error(t.file, t.name, "tensor range lies outside the file");
+  return bytes.subspan(static_cast<std::size_t>(t.offset), static_cast<std::size_t>(t.nbytes));
+}
+
+std::vector<float> ModelReader::load_f32(const TensorInfo& t) const {
+  if (!is_float_weight_dtype(t.dtype))
+    throw Error(t.file, t.name,
+                "has dtype " + std::string(dtype_name(t.dtype)) +
+                    ", which cannot be loaded as float weights (ramq reads F32, F16 and BF16)");
+  const auto bytes = raw(t);
+  const std::size_t n = bytes.size() / dtype_size(t.dtype);
+  if (n * dtype_size(t.dtype) != bytes.size() || static_cast<std::int64_t>(n) != t.numel())
+    throw Error(t.file, t.name, "byte size does not match the shape");
+  std::vector<float> out(n);
+  convert_to_f32(t.dtype, bytes, out);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (std::isnan(out[i])) throw Error(t.file, t.name, "contains NaN at element " + std::to_string(i));
+    if (std::isinf(out[i])) throw Error(t.file, t.name, "contains Inf at element " + std::to_string(i));
+  }
+  return out;
+}
+
+void ModelReader::release(const TensorInfo& t) const {
+  const auto it = files_.find(t.file);
+  if (it == files_.end()) return;
+  it->second->release(t.offset, t.nbytes);
+}
+
+}  // namespace ramq

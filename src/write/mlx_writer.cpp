@@ -1,1 +1,326 @@
-// placeholder: implemented in a later step
+#include "ramq/mlx_writer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ramq/atomic_output.h"
+#include "ramq/error.h"
+#include "ramq/mlx_affine.h"
+#include "ramq/parallel.h"
+#include "ramq/safetensors_writer.h"
+
+namespace fs = std::filesystem;
+
+namespace ramq {
+
+namespace {
+
+// Source float data held by one batch of tensors processed in parallel (one tensor always fits).
+constexpr std::uint64_t kBatchBudgetBytes = 1ULL << 30;
+
+// One source tensor and the output tensors it becomes (sorted by name).
+struct Unit {
+  const TensorDecision* decision = nullptr;
+  const TensorInfo* info = nullptr;
+  std::vector<OutTensorSpec> outs;
+  std::uint64_t bytes = 0;
+  bool f32_to_f16 = false;
+};
+
+struct OutData {
+  std::string name;
+  std::vector<std::byte> bytes;
+};
+
+struct Shard {
+  std::string file;
+  std::vector<OutTensorSpec> specs;  // sorted by name
+};
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string shape_str(const std::vector<std::int64_t>& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+DType scale_dtype_for(DType src) { return src == DType::F32 ? DType::F16 : src; }
+
+Unit make_unit(const ModelReader& model, const TensorDecision& d, const Options& opt) {
+  const TensorInfo* info = model.find(d.name);
+  if (info == nullptr) throw Error(model.dir().string(), d.name, "tensor of the plan is not in the model");
+  Unit u;
+  u.decision = &d;
+  u.info = info;
+  if (d.shape != info->shape)
+    throw Error(info->file, d.name,
+                "plan shape " + shape_str(d.shape) + " does not match the model's " + shape_str(info->shape));
+  if (d.quantized()) {
+    if (!ends_with(d.name, ".weight") || d.name.size() == 7)
+      throw Error(info->file, d.name, "only tensors named '*.weight' can be quantized");
+    if (!is_float_weight_dtype(info->dtype))
+      throw Error(info->file, d.name, "cannot quantize a tensor of dtype " + std::string(dtype_name(info->dtype)));
+    if (!mlx_bits_supported(d.bits))
+      throw Error(info->file, d.name, "MLX does not support " + std::to_string(d.bits) + "-bit quantization");
+    if (!mlx_group_supported(d.group))
+      throw Error(info->file, d.name, "MLX does not support group size " + std::to_string(d.group));
+    const auto& shp = info->shape;
+    if (shp.size() != 2 && shp.size() != 3)
+      throw Error(info->file, d.name, "only 2-D matrices and 3-D expert stacks can be quantized, not " +
+                                          shape_str(shp));
+    const std::int64_t cols = shp.back();
+    if (cols <= 0 || cols % d.group != 0)
+      throw Error(info->file, d.name,
+                  "row length " + std::to_string(cols) + " is not a multiple of group size " + std::to_string(d.group));
+    const std::string prefix = d.name.substr(0, d.name.size() - 7);
+    const DType sdt = scale_dtype_for(info->dtype);
+    std::vector<std::int64_t> wshape = shp, sshape = shp;
+    wshape.back() = cols * d.bits / 32;
+    sshape.back() = cols / d.group;
+    u.outs = {{prefix + ".biases", sdt, sshape}, {prefix + ".scales", sdt, sshape}, {prefix + ".weight", DType::U32, wshape}};
+  } else {
+    DType out = info->dtype;
+    if (out == DType::F32 && !opt.keep_dtype) {
+      out = DType::F16;
+      u.f32_to_f16 = true;
+    }
+    u.outs = {{d.name, out, info->shape}};
+  }
+  for (const auto& o : u.outs) u.bytes += o.nbytes();
+  return u;
+}
+
+std::vector<std::byte> float_bytes(DType t, const std::vector<float>& v) {
+  std::vector<std::byte> out(v.size() * dtype_size(t));
+  convert_from_f32(t, v, out);
+  return out;
+}
+
+std::vector<OutData> encode_unit(const ModelReader& model, const Unit& u) {
+  const TensorInfo& info = *u.info;
+  const TensorDecision& d = *u.decision;
+  std::vector<OutData> out;
+  if (d.quantized()) {
+    const DType sdt = scale_dtype_for(info.dtype);
+    MlxQuantized q;
+    {
+      const std::vector<float> w = model.load_f32(info);
+      const std::int64_t cols = info.shape.back();
+      const std::int64_t rows = cols > 0 ? static_cast<std::int64_t>(w.size()) / cols : 0;
+      try {
+        q = mlx_quantize(w.data(), rows, cols, d.bits, d.group, sdt);
+      } catch (const Error& e) {
+        throw Error(info.file, info.name, e.problem());
+      }
+    }
+    std::vector<std::byte> words(q.packed.size() * 4);
+    for (std::size_t i = 0; i < q.packed.size(); ++i)
+      for (std::size_t b = 0; b < 4; ++b) words[4 * i + b] = static_cast<std::byte>((q.packed[i] >> (8 * b)) & 0xffu);
+    const std::string prefix = d.name.substr(0, d.name.size() - 7);
+    out.push_back({prefix + ".biases", float_bytes(sdt, q.biases)});
+    out.push_back({prefix + ".scales", float_bytes(sdt, q.scales)});
+    out.push_back({prefix + ".weight", std::move(words)});
+  } else if (u.f32_to_f16) {
+    const std::vector<float> w = model.load_f32(info);
+    for (const float x : w)
+      if (std::fabs(x) >= 65520.0f)
+        throw Error(info.file, info.name,
+                    "value " + std::to_string(x) + " does not fit in F16; keep the F32 dtype (--keep-dtype)");
+    out.push_back({d.name, float_bytes(DType::F16, w)});
+  } else {
+    const auto raw = model.raw(info);
+    out.push_back({d.name, std::vector<std::byte>(raw.begin(), raw.end())});
+  }
+  model.release(info);
+  return out;
+}
+
+std::uint64_t write_text_file(const fs::path& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  if (!f) throw Error(path.string(), "", "cannot create file");
+  f.write(text.data(), static_cast<std::streamsize>(text.size()));
+  f.close();
+  if (f.fail()) throw Error(path.string(), "", "write failed (disk full?)");
+  return text.size();
+}
+
+// True when `inner` is `outer` or lies inside it (after resolving symlinks where possible).
+bool same_or_inside(const fs::path& inner, const fs::path& outer) {
+  std::error_code ec;
+  auto components = [&ec](const fs::path& p) {
+    std::vector<std::string> c;
+    for (const auto& part : fs::weakly_canonical(fs::absolute(p, ec), ec).lexically_normal())
+      if (!part.empty()) c.push_back(part.string());
+    return c;
+  };
+  const auto a = components(inner);
+  const auto b = components(outer);
+  if (ec) return false;
+  return b.size() <= a.size() && std::equal(b.begin(), b.end(), a.begin());
+}
+
+std::vector<Shard> assign_shards(const std::vector<Unit>& units, std::uint64_t max_shard_bytes) {
+  std::vector<Shard> shards(1);
+  std::uint64_t used = 0;
+  for (const auto& u : units) {
+    if (!shards.back().specs.empty() && used + u.bytes > max_shard_bytes) {
+      shards.emplace_back();
+      used = 0;
+    }
+    for (const auto& o : u.outs) shards.back().specs.push_back(o);
+    used += u.bytes;
+  }
+  const std::size_t n = shards.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    auto& s = shards[i];
+    std::sort(s.specs.begin(), s.specs.end(), [](const OutTensorSpec& x, const OutTensorSpec& y) { return x.name < y.name; });
+    if (n == 1) {
+      s.file = "model.safetensors";
+    } else {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "model-%05zu-of-%05zu.safetensors", i + 1, n);
+      s.file = buf;
+    }
+  }
+  return shards;
+}
+
+}  // namespace
+
+WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const Options& opt,
+                             const fs::path& out_dir) {
+  // --- validate everything before anything is written
+  if (same_or_inside(model.dir(), out_dir))
+    throw Error(out_dir.string(), "", "the output directory would replace the input model directory");
+  std::set<std::string> planned;
+  for (const auto& d : plan.tensors) {
+    if (!planned.insert(d.name).second) throw Error("", d.name, "tensor appears twice in the plan");
+  }
+  for (const auto& t : model.tensors())
+    if (!planned.count(t.name)) throw Error(t.file, t.name, "model tensor has no decision in the plan");
+
+  std::vector<Unit> units;
+  units.reserve(plan.tensors.size());
+  std::set<std::string> out_names;
+  WriteSummary summary;
+  bool converted = false;
+  for (const auto& d : plan.tensors) {
+    units.push_back(make_unit(model, d, opt));
+    for (const auto& o : units.back().outs)
+      if (!out_names.insert(o.name).second)
+        throw Error(units.back().info->file, d.name, "output tensor name '" + o.name + "' is produced twice");
+    summary.tensor_bytes += units.back().bytes;
+    summary.params += units.back().info->numel();
+    converted = converted || units.back().f32_to_f16;
+  }
+  const std::uint64_t max_shard = opt.max_shard_bytes > 0 ? opt.max_shard_bytes : 1;
+  const std::vector<Shard> shards = assign_shards(units, max_shard);
+
+  nlohmann::json config = model.config().raw.is_object() ? model.config().raw : nlohmann::json::object();
+  const nlohmann::json quant = mlx_quantization_config(plan);
+  config.erase("quantization");
+  config.erase("quantization_config");
+  if (!quant.is_null()) {
+    config["quantization"] = quant;
+    config["quantization_config"] = quant;
+  }
+  if (converted) {
+    config["torch_dtype"] = "float16";
+    if (config.contains("dtype")) config["dtype"] = "float16";
+  }
+
+  // --- write
+  install_cleanup_signal_handlers();
+  AtomicOutput output(out_dir, /*is_directory=*/true);
+  const fs::path dir = output.temp_path();
+  const std::map<std::string, std::string> metadata{{"format", "mlx"}};
+
+  std::map<std::string, std::vector<std::byte>> pending;  // encoded, waiting for their turn
+  std::size_t shard_i = 0, pos = 0;
+  std::unique_ptr<SafetensorsStreamWriter> writer =
+      std::make_unique<SafetensorsStreamWriter>(dir / shards[0].file, shards[0].specs, metadata);
+  auto flush = [&] {
+    while (shard_i < shards.size()) {
+      const Shard& s = shards[shard_i];
+      if (pos == s.specs.size()) {
+        writer->finish();
+        summary.total_bytes += writer->file_bytes();
+        writer.reset();
+        ++shard_i;
+        pos = 0;
+        if (shard_i < shards.size())
+          writer = std::make_unique<SafetensorsStreamWriter>(dir / shards[shard_i].file, shards[shard_i].specs, metadata);
+        continue;
+      }
+      auto it = pending.find(s.specs[pos].name);
+      if (it == pending.end()) return;
+      writer->write_next(it->first, it->second);
+      pending.erase(it);
+      ++pos;
+    }
+  };
+
+  const unsigned threads = resolve_threads(opt.threads);
+  for (std::size_t start = 0; start < units.size();) {
+    // A batch: consecutive tensors, at most `threads` of them and about kBatchBudgetBytes of floats.
+    std::size_t end = start;
+    std::uint64_t budget = 0;
+    while (end < units.size() && end - start < threads) {
+      const std::uint64_t need = static_cast<std::uint64_t>(units[end].info->numel()) * 4;
+      if (end > start && budget + need > kBatchBudgetBytes) break;
+      budget += need;
+      ++end;
+    }
+    std::vector<std::vector<OutData>> results(end - start);
+    parallel_for(end - start, threads, [&](std::size_t i) { results[i] = encode_unit(model, units[start + i]); });
+    for (auto& r : results)
+      for (auto& o : r) pending.emplace(std::move(o.name), std::move(o.bytes));
+    results.clear();
+    flush();
+    start = end;
+  }
+  flush();
+  if (shard_i != shards.size() || !pending.empty())
+    throw std::logic_error("write_mlx_model: not every tensor was written");
+
+  nlohmann::json weight_map = nlohmann::json::object();
+  for (const auto& s : shards)
+    for (const auto& t : s.specs) weight_map[t.name] = s.file;
+  const nlohmann::json index = {{"metadata", {{"total_size", summary.tensor_bytes}}}, {"weight_map", weight_map}};
+  summary.total_bytes += write_text_file(dir / "model.safetensors.index.json", index.dump(2));
+  summary.total_bytes += write_text_file(dir / "config.json", config.dump(2));
+
+  // Tokenizer and generation files, byte for byte.
+  std::vector<std::string> extra;
+  std::error_code ec;
+  for (fs::directory_iterator it(model.dir(), ec), e; !ec && it != e; it.increment(ec)) {
+    const std::string n = it->path().filename().string();
+    if (is_mlx_passthrough_file(n) && fs::is_regular_file(it->path())) extra.push_back(n);
+  }
+  if (ec) throw Error(model.dir().string(), "", "cannot list the model directory: " + ec.message());
+  std::sort(extra.begin(), extra.end());
+  for (const auto& n : extra) {
+    fs::copy_file(model.dir() / n, dir / n, fs::copy_options::overwrite_existing, ec);
+    if (ec) throw Error((model.dir() / n).string(), "", "cannot copy into the output: " + ec.message());
+    summary.total_bytes += fs::file_size(dir / n, ec);
+  }
+
+  output.commit();
+  summary.output = out_dir;
+  summary.shards = static_cast<int>(shards.size());
+  summary.average_bits =
+      summary.params > 0 ? 8.0 * static_cast<double>(summary.tensor_bytes) / static_cast<double>(summary.params) : 0.0;
+  return summary;
+}
+
+}  // namespace ramq

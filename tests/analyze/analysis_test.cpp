@@ -1,1 +1,121 @@
-// placeholder: implemented in a later step
+// analyze stage orchestration: which tensors are scored, expert stacking, determinism across
+// thread counts, analysis.json round trip.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "ramq/analysis.h"
+#include "ramq/error.h"
+#include "ramq/rng.h"
+#include "support/safetensors_builder.h"
+
+using namespace ramq;
+using namespace ramq::testkit;
+
+namespace {
+std::vector<float> gaussian(std::size_t n, std::uint64_t seed, double scale = 0.02) {
+  Rng r(seed);
+  std::vector<float> v(n);
+  for (auto& x : v) x = static_cast<float>(r.normal() * scale);
+  return v;
+}
+
+struct SmallModel {
+  TempDir dir;
+  std::vector<float> experts, dense;
+  SmallModel() {
+    experts = gaussian(8 * 16 * 128, 1);
+    dense = gaussian(64 * 128, 2);
+    experts[3 * 16 * 128 + 5] = 1.5f;  // an outlier in an expert that is NOT sampled (index 3)
+    SafetensorsBuilder b;
+    b.add("model.layers.0.mlp.experts.down_proj", DType::F32, {8, 16, 128}, experts)
+        .add("model.layers.0.self_attn.q_proj.weight", DType::F32, {64, 128}, dense)
+        .add("model.layers.0.input_layernorm.weight", DType::F32, {128}, std::vector<float>(128, 1.0f))
+        .add("model.layers.0.small.weight", DType::F32, {8, 64}, gaussian(512, 3));
+    write_model(dir.path(), b);
+  }
+};
+}  // namespace
+
+TEST(Analysis, ExpertIndicesAreRoundedLinspace) {
+  EXPECT_EQ(scored_expert_indices(8), (std::vector<std::int64_t>{0, 2, 5, 7}));  // 0, 2.33, 4.67, 7
+  EXPECT_EQ(scored_expert_indices(128), (std::vector<std::int64_t>{0, 42, 85, 127}));
+  EXPECT_EQ(scored_expert_indices(4), (std::vector<std::int64_t>{0, 1, 2, 3}));
+  EXPECT_EQ(scored_expert_indices(1), (std::vector<std::int64_t>{0}));  // duplicates collapse
+}
+
+TEST(Analysis, ScoresUseDocumentedNormalisations) {
+  RawMetrics raw;
+  raw.concentration = 0.5;  // (0.5 - 0.1) / 0.8 = 0.5
+  raw.kurtosis = 3.0;       // 0.3
+  raw.noise_amp = 1.0;      // (0 + 2) / 3
+  raw.nrmse = 0.0275;       // (0.0275 - 0.005) / 0.045 = 0.5
+  const SwanScores s = swan_scores(raw, SwanPolicyOptions{});
+  EXPECT_NEAR(s.s_svd, 0.5, 1e-12);
+  EXPECT_NEAR(s.s_kurt, 0.3, 1e-12);
+  EXPECT_NEAR(s.s_out, 2.0 / 3.0, 1e-12);
+  EXPECT_NEAR(s.s_err, 0.5, 1e-12);
+  EXPECT_NEAR(s.composite, 0.20 * 0.5 + 0.45 * 0.3 + 0.15 * 2.0 / 3.0 + 0.20 * 0.5, 1e-12);
+}
+
+TEST(Analysis, ScoresWhatItShouldAndStacksSampledExperts) {
+  SmallModel m;
+  ModelReader reader(m.dir.path());
+  Options opt;
+  const ModelAnalysis a = analyze_model(reader, opt);
+  ASSERT_EQ(a.tensors.size(), 4u);
+  EXPECT_EQ(a.total_params, 8 * 16 * 128 + 64 * 128 + 128 + 512);
+  std::map<std::string, const TensorAnalysis*> by;
+  for (const auto& t : a.tensors) by[t.name] = &t;
+  EXPECT_FALSE(by["model.layers.0.input_layernorm.weight"]->scored);
+  EXPECT_EQ(by["model.layers.0.input_layernorm.weight"]->skip_reason, "1-D tensor");
+  EXPECT_FALSE(by["model.layers.0.small.weight"]->scored);  // 512 < 1024 elements
+  ASSERT_TRUE(by["model.layers.0.mlp.experts.down_proj"]->scored);
+
+  // The expert tensor is scored as experts {0, 2, 5, 7} stacked to (64, 128): build that matrix
+  // here and compare with the metric functions called directly.
+  std::vector<float> stacked;
+  for (int e : {0, 2, 5, 7}) stacked.insert(stacked.end(), m.experts.begin() + e * 16 * 128, m.experts.begin() + (e + 1) * 16 * 128);
+  const auto& raw = *by["model.layers.0.mlp.experts.down_proj"]->raw;
+  MatrixView v{stacked.data(), 64, 128};
+  EXPECT_DOUBLE_EQ(raw.kurtosis, excess_kurtosis(stacked));
+  EXPECT_DOUBLE_EQ(raw.nrmse, quantization_nrmse(v, 4, 128));
+  EXPECT_DOUBLE_EQ(raw.concentration, spectral_concentration(singular_values_full(v)));
+  // The unsampled outlier (expert 3) would dominate the kurtosis if it were included.
+  EXPECT_LT(raw.kurtosis, 5.0);
+}
+
+TEST(Analysis, IdenticalForAnyThreadCount) {
+  SmallModel m;
+  ModelReader reader(m.dir.path());
+  Options one, two;
+  one.threads = 1;
+  two.threads = 2;
+  EXPECT_EQ(analysis_to_json(analyze_model(reader, one)).dump(), analysis_to_json(analyze_model(reader, two)).dump());
+}
+
+TEST(Analysis, JsonRoundTripAndErrors) {
+  SmallModel m;
+  ModelReader reader(m.dir.path());
+  const ModelAnalysis a = analyze_model(reader, Options{});
+  const auto j = analysis_to_json(a);
+  const ModelAnalysis b = analysis_from_json(j, "analysis.json");
+  EXPECT_EQ(analysis_to_json(b)["tensors"], j["tensors"]);
+  EXPECT_EQ(b.config.hidden_size, a.config.hidden_size);
+
+  auto bad = j;
+  bad["tensors"][1]["scores"]["s_kurt"] = 1.5;
+  try {
+    analysis_from_json(bad, "analysis.json");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.file(), "analysis.json");
+    EXPECT_EQ(e.tensor(), j["tensors"][1]["name"].get<std::string>());
+  }
+  bad = j;
+  bad["kind"] = "something";
+  EXPECT_THROW(analysis_from_json(bad, "analysis.json"), Error);
+  bad = j;
+  bad["tensors"][0].erase("shape");
+  EXPECT_THROW(analysis_from_json(bad, "analysis.json"), Error);
+}

@@ -1,0 +1,31 @@
+// Small helpers for reading and writing ramq's JSON files with one-line errors.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace ramq {
+
+// Reads and parses a JSON file; throws ramq::Error(file, "", problem).
+nlohmann::json read_json_file(const std::filesystem::path& path);
+// Writes text to `path` through a temporary sibling and a rename (no partial file on failure).
+void write_text_file_atomic(const std::filesystem::path& path, const std::string& text);
+
+// Typed field access that names the file, the tensor (may be empty) and the field on error.
+struct JsonReader {
+  std::string file;
+  std::string tensor;
+  const nlohmann::json& field(const nlohmann::json& obj, const char* key) const;
+  double number(const nlohmann::json& obj, const char* key) const;
+  std::int64_t integer(const nlohmann::json& obj, const char* key) const;
+  std::string string(const nlohmann::json& obj, const char* key) const;
+  bool boolean(const nlohmann::json& obj, const char* key) const;
+  std::vector<std::int64_t> shape(const nlohmann::json& obj, const char* key) const;
+  [[noreturn]] void fail(const std::string& problem) const;
+};
+
+}  // namespace ramq

@@ -1,0 +1,43 @@
+// libramq: the pipeline read -> analyze -> plan -> encode -> write behind a few calls.
+// The `ramq` command-line tool is a thin shell over these.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+
+#include "ramq/analysis.h"
+#include "ramq/error.h"
+#include "ramq/mlx_writer.h"
+#include "ramq/options.h"
+#include "ramq/plan.h"
+#include "ramq/safetensors.h"
+#include "ramq/version.h"
+
+namespace ramq {
+
+// Analyzes a Hugging Face model directory.
+ModelAnalysis analyze_directory(const std::filesystem::path& model_dir, const Options& opt);
+
+// Reads analysis.json / plan.json (validated; errors name the file and the tensor).
+ModelAnalysis load_analysis(const std::filesystem::path& path);
+Plan load_plan(const std::filesystem::path& path);
+
+// Writes JSON with stable formatting (2-space indent, sorted keys, trailing newline), atomically.
+void save_json(const std::filesystem::path& path, const nlohmann::json& j);
+
+struct QuantizeRequest {
+  std::filesystem::path model_dir;
+  std::filesystem::path output;
+  std::optional<std::filesystem::path> plan_file;      // use this plan instead of analyze + plan
+  std::optional<std::filesystem::path> save_analysis;  // also write the analysis here
+  std::optional<std::filesystem::path> save_plan;      // also write the plan used here
+};
+
+struct QuantizeResult {
+  Plan plan;
+  WriteSummary written;
+};
+
+QuantizeResult quantize(const QuantizeRequest& req, const Options& opt);
+
+}  // namespace ramq

@@ -1,0 +1,66 @@
+// config.json pieces of the MLX writer: the "quantization" block and the files copied as-is.
+#include <map>
+#include <string>
+#include <utility>
+
+#include "ramq/error.h"
+#include "ramq/mlx_writer.h"
+
+namespace ramq {
+
+namespace {
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
+
+std::int64_t decision_params(const TensorDecision& d) {
+  if (d.numel > 0 || d.shape.empty()) return d.numel;
+  std::int64_t n = 1;
+  for (const auto v : d.shape) n *= v;
+  return n;
+}
+}  // namespace
+
+nlohmann::json mlx_quantization_config(const Plan& plan) {
+  std::map<std::pair<int, int>, std::int64_t> params;  // (bits, group) -> parameters, ascending keys
+  for (const auto& d : plan.tensors) {
+    if (!d.quantized()) continue;
+    if (!ends_with(d.name, ".weight") || d.name.size() == 7)
+      throw Error("", d.name, "a quantized tensor's name must end in '.weight'");
+    params[{d.bits, d.group}] += decision_params(d);
+  }
+  if (params.empty()) return nullptr;
+  // Most parameters wins; ascending key order with a strict comparison keeps the smaller
+  // (bits, group) on ties.
+  auto best = params.begin();
+  for (auto it = params.begin(); it != params.end(); ++it)
+    if (it->second > best->second) best = it;
+  const int bits = best->first.first;
+  const int group = best->first.second;
+
+  nlohmann::json q = nlohmann::json::object();
+  q["group_size"] = group;
+  q["bits"] = bits;
+  for (const auto& d : plan.tensors) {
+    if (!d.quantized() || (d.bits == bits && d.group == group)) continue;
+    const std::string module = d.name.substr(0, d.name.size() - 7);
+    q[module] = {{"group_size", d.group}, {"bits", d.bits}};
+  }
+  return q;
+}
+
+bool is_mlx_passthrough_file(const std::string& n) {
+  static const char* const kNames[] = {
+      "tokenizer.json",          "tokenizer_config.json", "tokenizer.model",   "special_tokens_map.json",
+      "generation_config.json",  "vocab.json",            "merges.txt",        "added_tokens.json",
+      "chat_template.jinja",     "chat_template.json",
+  };
+  for (const char* k : kNames)
+    if (n == k) return true;
+  if (starts_with(n, "tok") && ends_with(n, ".bin")) return true;  // llama2.c tokenizers (tok512.bin)
+  if (ends_with(n, ".tiktoken") && n.size() > 9) return true;
+  return false;
+}
+
+}  // namespace ramq
