@@ -25,6 +25,8 @@ struct JsonReader {
   std::string string(const nlohmann::json& obj, const char* key) const;
   bool boolean(const nlohmann::json& obj, const char* key) const;
   std::vector<std::int64_t> shape(const nlohmann::json& obj, const char* key) const;
+  // "shape" and "numel" fields, checked against each other (and for overflow).
+  std::vector<std::int64_t> shape_with_numel(const nlohmann::json& obj, std::int64_t& numel) const;
   [[noreturn]] void fail(const std::string& problem) const;
 };
 

@@ -83,16 +83,9 @@ ModelAnalysis analysis_from_json(const nlohmann::json& j, const std::string& fil
     t.name = tr.string(e, "name");
     tr.tensor = t.name;
     if (!seen.insert(t.name).second) tr.fail("listed twice");
-    t.shape = tr.shape(e, "shape");
+    t.shape = tr.shape_with_numel(e, t.numel);
     t.dtype = tr.string(e, "dtype");
     if (!parse_dtype(t.dtype)) tr.fail("unknown dtype '" + t.dtype + "'");
-    t.numel = tr.integer(e, "numel");
-    std::int64_t prod = 1;
-    for (auto d : t.shape) {
-      if (d != 0 && prod > INT64_MAX / d) tr.fail("shape overflows");
-      prod *= d;
-    }
-    if (prod != t.numel) tr.fail("numel does not match shape");
     t.scored = tr.boolean(e, "scored");
     if (!t.scored) {
       t.skip_reason = e.contains("skip_reason") && e["skip_reason"].is_string() ? e["skip_reason"].get<std::string>() : "";

@@ -1,9 +1,10 @@
 #include "ramq/json_io.h"
 
+#include <climits>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
+#include "ramq/atomic_output.h"
 #include "ramq/error.h"
 
 namespace ramq {
@@ -19,25 +20,15 @@ nlohmann::json read_json_file(const std::filesystem::path& path) {
 }
 
 void write_text_file_atomic(const std::filesystem::path& path, const std::string& text) {
-  const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
-  const auto tmp = dir / ("." + path.filename().string() + ".ramq-tmp-" + std::to_string(::getpid()));
+  AtomicOutput out(path, /*is_directory=*/false);
   {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(path.string(), "", "cannot create output file");
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      throw Error(path.string(), "", "write failed (disk full?)");
-    }
+    std::ofstream f(out.temp_path(), std::ios::binary | std::ios::trunc);
+    if (!f) throw Error(path.string(), "", "cannot create output file");
+    f.write(text.data(), static_cast<std::streamsize>(text.size()));
+    f.flush();
+    if (!f) throw Error(path.string(), "", "write failed (disk full?)");
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw Error(path.string(), "", "cannot move output into place: " + ec.message());
-  }
+  out.commit();
 }
 
 void JsonReader::fail(const std::string& problem) const { throw Error(file, tensor, problem); }
@@ -83,6 +74,18 @@ std::vector<std::int64_t> JsonReader::shape(const nlohmann::json& obj, const cha
     out.push_back(d.get<std::int64_t>());
   }
   return out;
+}
+
+std::vector<std::int64_t> JsonReader::shape_with_numel(const nlohmann::json& obj, std::int64_t& numel) const {
+  auto dims = shape(obj, "shape");
+  numel = integer(obj, "numel");
+  std::int64_t prod = 1;
+  for (auto d : dims) {
+    if (d != 0 && prod > INT64_MAX / d) fail("shape overflows");
+    prod *= d;
+  }
+  if (prod != numel) fail("numel does not match shape");
+  return dims;
 }
 
 }  // namespace ramq

@@ -58,14 +58,7 @@ Plan plan_from_json(const nlohmann::json& j, const std::string& file) {
     d.name = tr.string(e, "name");
     tr.tensor = d.name;
     if (!seen.insert(d.name).second) tr.fail("listed twice in the plan");
-    d.shape = tr.shape(e, "shape");
-    d.numel = tr.integer(e, "numel");
-    std::int64_t prod = 1;
-    for (auto dim : d.shape) {
-      if (dim != 0 && prod > INT64_MAX / dim) tr.fail("shape overflows");
-      prod *= dim;
-    }
-    if (prod != d.numel) tr.fail("numel does not match shape");
+    d.shape = tr.shape_with_numel(e, d.numel);
     const std::int64_t bits = tr.integer(e, "bits");
     const std::int64_t group = tr.integer(e, "group");
     if (bits != 16 && !mlx_bits_supported(static_cast<int>(bits)))

@@ -12,16 +12,12 @@
 #include <vector>
 
 #include "ramq/metrics.h"
+#include "support/dense_matrix.h"
 
 namespace ramq {
 namespace {
 
-struct Dense {
-  std::int64_t rows = 0;
-  std::int64_t cols = 0;
-  std::vector<float> data;  // row-major
-  MatrixView view() const { return {data.data(), rows, cols}; }
-};
+using testkit::Dense;
 
 Dense gaussian(std::int64_t m, std::int64_t n, std::uint64_t seed, double sd = 1.0) {
   std::mt19937_64 gen(seed);

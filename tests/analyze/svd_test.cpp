@@ -12,16 +12,12 @@
 #include <vector>
 
 #include "ramq/metrics.h"
+#include "support/dense_matrix.h"
 
 namespace ramq {
 namespace {
 
-struct Dense {
-  std::int64_t rows = 0;
-  std::int64_t cols = 0;
-  std::vector<float> data;  // row-major
-  MatrixView view() const { return {data.data(), rows, cols}; }
-};
+using testkit::Dense;
 
 // `count` orthonormal vectors of length `len`, stored one after another (column-major len x count).
 std::vector<double> random_orthonormal(std::size_t len, std::size_t count, std::uint64_t seed) {

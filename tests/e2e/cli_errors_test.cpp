@@ -10,7 +10,8 @@
 
 namespace fs = std::filesystem;
 using ramq::DType;
-using ramq::testing::run_ramq;
+using ramq::testkit::run_ramq;
+using ramq::testkit::TempDir;
 using ramq::testkit::raw_safetensors;
 using ramq::testkit::SafetensorsBuilder;
 using ramq::testkit::tiny_config_json;
@@ -47,7 +48,7 @@ void write_weights(const fs::path& dir, const std::string& bytes) {
 }
 
 void expect_clean_failure(const Case& c) {
-  ramq::testing::TempDir tmp("cli-errors");
+  TempDir tmp("cli-errors");
   const fs::path model = tmp / "model";
   fs::create_directories(model);
   c.make(model);
@@ -156,7 +157,7 @@ TEST(CliErrors, MalformedModelsAreRejectedCleanly) {
 }
 
 TEST(CliErrors, PlanNamingMissingTensor) {
-  ramq::testing::TempDir tmp("cli-plan");
+  TempDir tmp("cli-plan");
   const fs::path model = tmp / "model";
   fs::create_directories(model);
   write_weights(model, good_weights().bytes());

@@ -4,7 +4,7 @@
 
 #include "support/run_ramq.h"
 
-using namespace ramq::testing;
+using namespace ramq::testkit;
 
 namespace {
 std::map<std::string, std::string> files_of(const std::filesystem::path& dir) {

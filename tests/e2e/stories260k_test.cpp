@@ -8,7 +8,7 @@
 #include "support/mini_safetensors.h"
 #include "support/run_ramq.h"
 
-using namespace ramq::testing;
+using namespace ramq::testkit;
 using nlohmann::json;
 
 namespace {

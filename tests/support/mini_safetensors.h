@@ -14,7 +14,7 @@
 
 #include "support/run_ramq.h"
 
-namespace ramq::testing {
+namespace ramq::testkit {
 
 struct MiniTensor {
   std::string dtype;
@@ -99,4 +99,4 @@ inline std::vector<float> mini_mlx_dequant(const MiniTensor& w, const MiniTensor
   return out;
 }
 
-}  // namespace ramq::testing
+}  // namespace ramq::testkit

@@ -1,5 +1,4 @@
-// Test support: run the ramq binary as a user would and capture exit status, stdout and stderr;
-// a self-deleting temporary directory.
+// Test support: run the ramq binary as a user would and capture exit status, stdout and stderr.
 #pragma once
 
 #include <sys/wait.h>
@@ -12,29 +11,9 @@
 #include <string>
 #include <vector>
 
-namespace ramq::testing {
+#include "support/temp_dir.h"
 
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag) {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("ramq-test-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& s) const { return path_ / s; }
-
- private:
-  std::filesystem::path path_;
-};
+namespace ramq::testkit {
 
 struct RunResult {
   int status = -1;  // exit status, or 128 + signal
@@ -80,4 +59,4 @@ inline RunResult run_ramq(const std::vector<std::string>& args) {
 inline std::string shared_dir() { return RAMQ_SHARED_DIR; }
 inline std::string stories_dir() { return shared_dir() + "/models/stories260K"; }
 
-}  // namespace ramq::testing
+}  // namespace ramq::testkit

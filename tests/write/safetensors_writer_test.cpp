@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ramq/error.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 
@@ -21,15 +22,8 @@ namespace {
 
 class SafetensorsWriterTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("ramq_st_writer_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
+  testkit::TempDir tmp_{"ramq_st_writer"};
+  fs::path dir_ = tmp_.path();
 };
 
 std::vector<unsigned char> read_all(const fs::path& p) {

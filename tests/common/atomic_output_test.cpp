@@ -12,6 +12,7 @@
 #include <string>
 
 #include "ramq/error.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 
@@ -20,14 +21,7 @@ namespace {
 
 class AtomicOutputTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("ramq_atomic_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  testkit::TempDir tmp_{"ramq_atomic"};
 
   // Names of everything directly inside dir_.
   std::set<std::string> entries() const {
@@ -35,7 +29,7 @@ class AtomicOutputTest : public ::testing::Test {
     for (const auto& e : fs::directory_iterator(dir_)) out.insert(e.path().filename().string());
     return out;
   }
-  fs::path dir_;
+  fs::path dir_ = tmp_.path();
 };
 
 void write_file(const fs::path& p, const std::string& text) {
