@@ -12,16 +12,27 @@ PACKAGES=(
   libgtest-dev                    # tests
 )
 
+# The test peer (real llama.cpp, prebuilt, from the npm registry) needs node and npm.
+command -v npm >/dev/null 2>&1 || NEED_NPM=1
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#PACKAGES[@]} packages already installed"
-  exit 0
-fi
+if [ -n "${NEED_NPM:-}" ]; then missing+=(nodejs npm); fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "install-deps: installing ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages already installed"
+else
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# npm packages pinned by tests/peer/package-lock.json (prebuilt llama.cpp used as a test peer).
+cd "$(dirname "$0")/.."
+if [ -f tests/peer/package-lock.json ] && [ ! -d tests/peer/node_modules/@node-llama-cpp/linux-x64 ]; then
+  echo "install-deps: npm ci in tests/peer"
+  (cd tests/peer && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -27,10 +27,11 @@ struct Options {
   unsigned threads = 0;          // 0 = all hardware threads
   std::uint64_t seed = 0x5241'4d51'5357'414eULL;  // "RAMQSWAN"
   MetricOptions metrics;
-  std::string policy = "swan";   // swan | uniform
+  std::string policy = "swan";   // swan | uniform | llama-mix (GGUF only)
+  std::string mix = "Q4_K_M";    // llama-mix: Q3_K_M | Q4_K_M | Q5_K_M | Q6_K | Q8_0
   SwanPolicyOptions swan;
   UniformPolicyOptions uniform;
-  std::string format = "mlx";
+  std::string format = "mlx";    // mlx | gguf
   bool keep_dtype = false;       // keep F32 tensors F32 in MLX output (default: F16)
   // A row length not divisible by the chosen group: false = use the largest smaller supported
   // group that divides it (16-bit if none does); true = keep the tensor 16-bit (SWAN's rule).

@@ -2,12 +2,14 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "ramq/analysis.h"
+#include "ramq/ggml_types.h"
 #include "ramq/options.h"
 
 namespace ramq {
@@ -16,14 +18,18 @@ struct TensorDecision {
   std::string name;
   std::vector<std::int64_t> shape;
   std::int64_t numel = 0;
-  int bits = 16;         // 2, 3, 4, 5, 6, 8 (affine quantized) or 16 (kept in float)
-  int group = 0;         // group size when quantized
+  // MLX: 2, 3, 4, 5, 6, 8 (affine quantized) or 16 (kept in float). GGUF: the nominal bits of
+  // gguf_type (2 for Q2_K ... 8 for Q8_0, 16 for F16/F32).
+  int bits = 16;
+  int group = 0;                        // MLX group size when quantized
+  std::optional<GgmlType> gguf_type;    // GGUF plans: the ggml type of every tensor
   std::uint64_t bytes = 0;  // bytes in the output (packed weights + scales + biases, or float data)
   std::string reason;
   bool quantized() const { return bits < 16; }
 };
 
 struct Plan {
+  std::string format = "mlx";  // mlx | gguf
   std::string policy;
   bool keep_dtype = false;  // F32 tensors kept F32 (else written as F16)
   std::vector<TensorDecision> tensors;  // sorted by name
@@ -46,6 +52,22 @@ std::uint64_t quantized_tensor_bytes(std::int64_t rows, std::int64_t cols, std::
 std::uint64_t decision_bytes(const TensorDecision& d, DType source, bool keep_dtype);
 
 Plan make_plan(const ModelAnalysis& analysis, const Options& opt);
+
+// GGUF terms (src/plan/gguf_policy.cpp).
+// The K-quant or Q8_0 type of a bit class: 2 Q2_K, 3 Q3_K, 4 Q4_K, 5 Q5_K, 6 Q6_K, 8 Q8_0.
+GgmlType gguf_type_for_bits(int bits);
+int gguf_nominal_bits(GgmlType t);
+// ramq's rule for rows that do not fit the type's block: the 32-element block type with the
+// fewest bits per weight that is not below the wanted type's (IQ4_NL preferred at 4.5), else F16.
+GgmlType gguf_fallback(GgmlType wanted, std::int64_t cols);
+// llama.cpp's own fallback table (tensor_type_fallback in llama-quant.cpp), used by llama-mix.
+GgmlType llama_cpp_fallback(GgmlType wanted, std::int64_t cols);
+// The mixes llama.cpp documents: Q3_K_M, Q4_K_M, Q5_K_M, Q6_K, Q8_0.
+bool is_llama_mix(const std::string& mix);
+// Converts a plan's bit classes into GGUF types (swan and uniform policies), in place.
+void assign_gguf_types(Plan& p, const ModelAnalysis& analysis, const Options& opt);
+// The llama-mix policy: llama.cpp's per-tensor rules for opt.mix.
+Plan make_llama_mix_plan(const ModelAnalysis& analysis, const Options& opt);
 // Recomputes total_bytes, total_params and average_bits from the decisions.
 void finalize_plan_totals(Plan& p);
 

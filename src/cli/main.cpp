@@ -15,8 +15,18 @@ namespace fs = std::filesystem;
 
 // Options shared by `plan` and `quantize` (policy settings).
 void add_policy_options(CLI::App* cmd, ramq::Options& o) {
-  cmd->add_option("--policy", o.policy, "Bit allocation policy: swan (SWAN thresholds) or uniform (baseline)")
-      ->check(CLI::IsMember({"swan", "uniform"}))
+  cmd->add_option("--policy", o.policy,
+                  "Bit allocation policy: swan (SWAN thresholds), uniform (baseline), or llama-mix (llama.cpp's "
+                  "per-tensor rules for --mix; GGUF only)")
+      ->check(CLI::IsMember({"swan", "uniform", "llama-mix"}))
+      ->capture_default_str();
+  cmd->add_option("--mix", o.mix, "llama-mix: the llama.cpp mix to reproduce")
+      ->check(CLI::IsMember({"Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"}))
+      ->capture_default_str();
+  cmd->add_option("--format", o.format,
+                  "Output format: mlx (affine groups) or gguf (llama.cpp types; swan maps 2/4/8/16 bits to "
+                  "Q2_K/Q4_K/Q8_0/F16)")
+      ->check(CLI::IsMember({"mlx", "gguf"}))
       ->capture_default_str();
   cmd->add_option("--bits", o.uniform.bits, "uniform: bits for every quantizable tensor (2, 3, 4, 5, 6, 8)")
       ->check(CLI::IsMember({2, 3, 4, 5, 6, 8}))
@@ -102,9 +112,8 @@ int main(int argc, char** argv) {
 
   auto* quant = app.add_subcommand("quantize", "Write a mixed-precision model (analyze + plan unless --plan is given)");
   quant->add_option("MODEL_DIR", model_dir, "Hugging Face model directory")->required();
-  quant->add_option("-o,--output", out_path, "Output directory (MLX)")->required();
+  quant->add_option("-o,--output", out_path, "Output: a directory (mlx) or a .gguf file (gguf)")->required();
   quant->add_option("--plan", plan_in, "Use this plan.json instead of analyzing");
-  quant->add_option("--format", opt.format, "Output format")->check(CLI::IsMember({"mlx"}))->capture_default_str();
   quant->add_option("--save-analysis", save_analysis, "Also write the analysis to this file");
   quant->add_option("--save-plan", save_plan, "Also write the plan used to this file");
   quant->add_option("--max-shard-bytes", opt.max_shard_bytes, "Largest safetensors shard (tensor bytes)")

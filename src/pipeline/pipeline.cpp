@@ -18,11 +18,15 @@ Plan load_plan(const std::filesystem::path& path) { return plan_from_json(read_j
 void save_json(const std::filesystem::path& path, const nlohmann::json& j) { write_text_file_atomic(path, j.dump(2) + "\n"); }
 
 QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
-  if (opt.format != "mlx") throw Error("", "", "unknown output format '" + opt.format + "' (expected mlx)");
+  if (opt.format != "mlx" && opt.format != "gguf")
+    throw Error("", "", "unknown output format '" + opt.format + "' (expected mlx or gguf)");
   ModelReader model(req.model_dir);
   QuantizeResult result;
   if (req.plan_file) {
     result.plan = load_plan(*req.plan_file);
+    if (result.plan.format != opt.format)
+      throw Error(req.plan_file->string(), "",
+                  "the plan is for " + result.plan.format + " output but --format is " + opt.format);
     validate_plan_against_model(result.plan, model, req.plan_file->string());
   } else {
     const ModelAnalysis analysis = analyze_model(model, opt);
@@ -32,6 +36,7 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
   if (req.save_plan) save_json(*req.save_plan, plan_to_json(result.plan));
   Options write_opt = opt;
   write_opt.keep_dtype = result.plan.keep_dtype;
+  if (opt.format == "gguf") throw Error("", "", "GGUF output is not wired yet");
   result.written = write_mlx_model(model, result.plan, write_opt, req.output);
   return result;
 }

@@ -14,12 +14,24 @@ namespace ramq {
 
 namespace {
 constexpr const char* kKind = "ramq-plan";
+
+void read_mlx_choice(const JsonReader& tr, const nlohmann::json& e, TensorDecision& d) {
+  const std::int64_t bits = tr.integer(e, "bits");
+  const std::int64_t group = tr.integer(e, "group");
+  if (bits != 16 && !mlx_bits_supported(static_cast<int>(bits)))
+    tr.fail("bits " + std::to_string(bits) + " not supported (expected 2, 3, 4, 5, 6, 8 or 16)");
+  if (bits != 16 && !mlx_group_supported(static_cast<int>(group)))
+    tr.fail("group " + std::to_string(group) + " not supported (expected 32, 64 or 128)");
+  d.bits = static_cast<int>(bits);
+  d.group = bits == 16 ? 0 : static_cast<int>(group);
 }
+}  // namespace
 
 nlohmann::json plan_to_json(const Plan& p) {
   nlohmann::json j;
   j["kind"] = kKind;
   j["ramq_version"] = kVersion;
+  j["format"] = p.format;
   j["policy"] = p.policy;
   j["keep_dtype"] = p.keep_dtype;
   std::map<std::string, std::int64_t> params_by_bits;
@@ -36,8 +48,10 @@ nlohmann::json plan_to_json(const Plan& p) {
                  {"params_by_bits", params_by_bits}};
   auto& arr = j["tensors"] = nlohmann::json::array();
   for (const auto& d : p.tensors) {
-    arr.push_back({{"name", d.name}, {"shape", d.shape}, {"numel", d.numel}, {"bits", d.bits},
-                   {"group", d.group}, {"bytes", d.bytes}, {"reason", d.reason}});
+    nlohmann::json e = {{"name", d.name}, {"shape", d.shape}, {"numel", d.numel}, {"bits", d.bits},
+                        {"group", d.group}, {"bytes", d.bytes}, {"reason", d.reason}};
+    if (d.gguf_type) e["gguf_type"] = std::string(ggml_type_info(*d.gguf_type).name);
+    arr.push_back(std::move(e));
   }
   return j;
 }
@@ -47,6 +61,8 @@ Plan plan_from_json(const nlohmann::json& j, const std::string& file) {
   if (!j.is_object()) r.fail("not a plan file (expected a JSON object)");
   if (r.string(j, "kind") != kKind) r.fail("not a plan file (kind is not \"ramq-plan\")");
   Plan p;
+  p.format = j.contains("format") ? r.string(j, "format") : "mlx";
+  if (p.format != "mlx" && p.format != "gguf") r.fail("format must be \"mlx\" or \"gguf\"");
   p.policy = r.string(j, "policy");
   p.keep_dtype = j.contains("keep_dtype") ? r.boolean(j, "keep_dtype") : false;
   const auto& arr = r.field(j, "tensors");
@@ -59,14 +75,15 @@ Plan plan_from_json(const nlohmann::json& j, const std::string& file) {
     tr.tensor = d.name;
     if (!seen.insert(d.name).second) tr.fail("listed twice in the plan");
     d.shape = tr.shape_with_numel(e, d.numel);
-    const std::int64_t bits = tr.integer(e, "bits");
-    const std::int64_t group = tr.integer(e, "group");
-    if (bits != 16 && !mlx_bits_supported(static_cast<int>(bits)))
-      tr.fail("bits " + std::to_string(bits) + " not supported (expected 2, 3, 4, 5, 6, 8 or 16)");
-    if (bits != 16 && !mlx_group_supported(static_cast<int>(group)))
-      tr.fail("group " + std::to_string(group) + " not supported (expected 32, 64 or 128)");
-    d.bits = static_cast<int>(bits);
-    d.group = bits == 16 ? 0 : static_cast<int>(group);
+    if (p.format == "gguf") {
+      const std::string type = tr.string(e, "gguf_type");
+      const auto t = parse_ggml_type(type);
+      if (!t) tr.fail("unknown GGUF type '" + type + "'");
+      d.gguf_type = *t;
+      d.bits = gguf_nominal_bits(*t);
+    } else {
+      read_mlx_choice(tr, e, d);
+    }
     const std::int64_t bytes = tr.integer(e, "bytes");
     if (bytes < 0) tr.fail("bytes must not be negative");
     d.bytes = static_cast<std::uint64_t>(bytes);
@@ -78,11 +95,29 @@ Plan plan_from_json(const nlohmann::json& j, const std::string& file) {
   return p;
 }
 
+namespace {
+void check_gguf_decision(const TensorDecision& d, const TensorInfo& t, const std::string& plan_file) {
+  const auto& info = ggml_type_info(*d.gguf_type);
+  if (t.shape.empty()) throw Error(plan_file, d.name, "a scalar tensor cannot be written to GGUF");
+  if (t.shape.back() % info.block_size != 0)
+    throw Error(plan_file, d.name,
+                "row length " + std::to_string(t.shape.back()) + " is not a multiple of " + std::string(info.name) +
+                    "'s block of " + std::to_string(info.block_size));
+  if (info.block_size > 1 && !is_float_weight_dtype(t.dtype))
+    throw Error(plan_file, d.name, "cannot quantize a " + std::string(dtype_name(t.dtype)) + " tensor");
+}
+}  // namespace
+
 void validate_plan_against_model(Plan& p, const ModelReader& model, const std::string& plan_file) {
   for (auto& d : p.tensors) {
     const TensorInfo* t = model.find(d.name);
     if (!t) throw Error(plan_file, d.name, "the plan names a tensor that the model does not have");
     if (t->shape != d.shape) throw Error(plan_file, d.name, "shape in the plan differs from the model's");
+    if (d.gguf_type) {
+      check_gguf_decision(d, *t, plan_file);
+      d.bytes = decision_bytes(d, t->dtype, p.keep_dtype);
+      continue;
+    }
     if (!d.quantized()) {
       d.bytes = decision_bytes(d, t->dtype, p.keep_dtype);
       continue;

@@ -98,6 +98,10 @@ Choice uniform_choice(const TensorAnalysis& t, const UniformPolicyOptions& o) {
 }  // namespace
 
 std::uint64_t decision_bytes(const TensorDecision& d, DType source, bool keep_dtype) {
+  if (d.gguf_type) {
+    const std::int64_t cols = d.shape.empty() ? 1 : d.shape.back();
+    return static_cast<std::uint64_t>(d.numel / std::max<std::int64_t>(1, cols)) * ggml_row_bytes(*d.gguf_type, cols);
+  }
   if (d.quantized()) {
     const std::size_t nd = d.shape.size();
     const std::int64_t batch = nd == 3 ? d.shape[0] : 1;
@@ -109,8 +113,15 @@ std::uint64_t decision_bytes(const TensorDecision& d, DType source, bool keep_dt
 }
 
 Plan make_plan(const ModelAnalysis& analysis, const Options& opt) {
+  if (opt.format != "mlx" && opt.format != "gguf")
+    throw Error("", "", "unknown format '" + opt.format + "' (expected mlx or gguf)");
+  if (opt.policy == "llama-mix") {
+    if (opt.format != "gguf") throw Error("", "", "--policy llama-mix writes GGUF types: use it with --format gguf");
+    return make_llama_mix_plan(analysis, opt);
+  }
   if (opt.policy != "swan" && opt.policy != "uniform")
-    throw Error("", "", "unknown policy '" + opt.policy + "' (expected swan or uniform)");
+    throw Error("", "", "unknown policy '" + opt.policy + "' (expected swan, uniform or llama-mix)");
+  const bool gguf = opt.format == "gguf";
   Plan p;
   p.policy = opt.policy;
   p.keep_dtype = opt.keep_dtype;
@@ -128,7 +139,7 @@ Plan make_plan(const ModelAnalysis& analysis, const Options& opt) {
       c = opt.policy == "swan" ? swan_choice(t, opt.swan) : uniform_choice(t, opt.uniform);
     }
     const std::int64_t cols = t.shape.empty() ? 0 : t.shape.back();
-    if (c.bits < 16 && cols % c.group != 0) fit_group_to_row(c, cols, opt.strict_groups);
+    if (!gguf && c.bits < 16 && cols % c.group != 0) fit_group_to_row(c, cols, opt.strict_groups);
     d.bits = c.bits;
     d.group = c.group;
     d.reason = c.reason;
@@ -136,7 +147,11 @@ Plan make_plan(const ModelAnalysis& analysis, const Options& opt) {
     p.tensors.push_back(std::move(d));
   }
   std::sort(p.tensors.begin(), p.tensors.end(), [](const auto& x, const auto& y) { return x.name < y.name; });
-  finalize_plan_totals(p);
+  if (gguf) {
+    assign_gguf_types(p, analysis, opt);  // bit classes -> ggml types (and byte counts)
+  } else {
+    finalize_plan_totals(p);
+  }
   return p;
 }
 

@@ -1,0 +1,55 @@
+// ggml tensor types that ramq writes into GGUF files, their block geometry, and one
+// encoder/decoder pair per type (each in its own file under src/encode/gguf/).
+// Byte layouts are bit-exact with ggml: ggml decodes exactly the values gguf_decode_rows returns.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+namespace ramq {
+
+// Values are ggml's `enum ggml_type` ids (stored in GGUF tensor infos).
+enum class GgmlType : std::uint32_t {
+  F32 = 0,
+  F16 = 1,
+  Q4_0 = 2,
+  Q4_1 = 3,
+  Q5_0 = 6,
+  Q5_1 = 7,
+  Q8_0 = 8,
+  Q2_K = 10,
+  Q3_K = 11,
+  Q4_K = 12,
+  Q5_K = 13,
+  Q6_K = 14,
+  IQ4_NL = 20,
+  BF16 = 30,
+};
+
+struct GgmlTypeInfo {
+  GgmlType type;
+  std::string_view name;    // "Q4_K", as llama.cpp spells it
+  std::int64_t block_size;  // elements per block (1 for F32/F16/BF16, 32, or 256 for K-quants)
+  std::size_t block_bytes;  // bytes per block
+};
+
+// All supported types, in a fixed order.
+std::span<const GgmlTypeInfo> ggml_types();
+const GgmlTypeInfo& ggml_type_info(GgmlType t);
+std::optional<GgmlType> parse_ggml_type(std::string_view name);  // "Q4_K" -> GgmlType::Q4_K
+// Bytes of one row of n elements (n % block_size must be 0).
+std::size_t ggml_row_bytes(GgmlType t, std::int64_t n);
+// Average bits per weight of the type (block_bytes * 8 / block_size).
+double ggml_bits_per_weight(GgmlType t);
+
+// Encodes `rows` rows of `cols` floats (row-major; cols % block_size == 0) into
+// rows * ggml_row_bytes(t, cols) bytes. Deterministic, independent of threads.
+void gguf_encode_rows(GgmlType t, const float* src, std::int64_t rows, std::int64_t cols, std::byte* dst);
+// Decodes what gguf_encode_rows (or ggml) wrote.
+void gguf_decode_rows(GgmlType t, const std::byte* src, std::int64_t rows, std::int64_t cols, float* dst);
+
+}  // namespace ramq

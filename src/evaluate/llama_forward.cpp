@@ -1,0 +1,274 @@
+// Float32 forward pass of a Llama-family decoder over a whole window at once (n tokens x
+// hidden), with OpenBLAS sgemm for every projection. Hugging Face conventions: RMSNorm
+// x * rsqrt(mean(x^2) + eps) * w; rotate_half rotary embeddings on pairs (i, i + head_dim/2);
+// causal grouped-query attention with scale 1/sqrt(head_dim); MLP down(silu(gate(x)) * up(x)).
+#include "evaluate/llama_forward.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <utility>
+
+#include "ramq/error.h"
+#include "ramq/parallel.h"
+
+namespace ramq::eval {
+
+namespace {
+
+int to_int(std::int64_t v) { return static_cast<int>(v); }
+std::size_t sz(std::int64_t v) { return static_cast<std::size_t>(v); }
+
+struct Linear {
+  std::int64_t out = 0, in = 0;
+  std::vector<float> w;  // [out, in] row-major
+  std::vector<float> b;  // [out] or empty
+};
+
+struct Layer {
+  std::vector<float> in_norm, post_norm, q_norm, k_norm;
+  Linear q, k, v, o, gate, up, down;
+};
+
+// Y[n, out] = X[n, in] W^T (+ b), W = [out, in] row-major. With enough work the output columns
+// are split into fixed chunks of kChunk (each reads only its rows of W) that run concurrently;
+// OpenBLAS itself runs single-threaded. The split depends only on the sizes, never on the
+// thread count, so results do not either.
+void matmul_t(const float* w, const float* b, std::int64_t out, std::int64_t in, const float* x, std::int64_t n,
+              float* y, unsigned threads) {
+  constexpr double kMinSplitWork = 1 << 20;  // multiply-adds
+  constexpr std::size_t kChunk = 128;
+  const double work = static_cast<double>(n) * static_cast<double>(out) * static_cast<double>(in);
+  const std::size_t chunks = work >= kMinSplitWork ? (sz(out) + kChunk - 1) / kChunk : 1;
+  const std::size_t per = (sz(out) + chunks - 1) / chunks;
+  auto run = [&](std::size_t c) {
+    const std::size_t o0 = c * per, o1 = std::min(sz(out), o0 + per);
+    if (o0 >= o1) return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, to_int(n), static_cast<int>(o1 - o0), to_int(in), 1.0f, x,
+                to_int(in), w + o0 * sz(in), to_int(in), 0.0f, y + o0, to_int(out));
+    if (b != nullptr)
+      for (std::size_t r = 0; r < sz(n); ++r)
+        for (std::size_t o = o0; o < o1; ++o) y[r * sz(out) + o] += b[o];
+  };
+  if (chunks == 1)
+    run(0);
+  else
+    parallel_for(chunks, threads, run);
+}
+
+// out[r] = x[r] * rsqrt(mean(x[r]^2) + eps) * w, for rows of length d.
+void rms_norm(const float* x, std::size_t rows, std::size_t d, const std::vector<float>& w, double eps, float* out) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * d;
+    double ss = 0;
+    for (std::size_t i = 0; i < d; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+    const float inv = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(d) + eps));
+    for (std::size_t i = 0; i < d; ++i) out[r * d + i] = w[i] * (xr[i] * inv);
+  }
+}
+
+class LlamaModel final : public LanguageModel {
+ public:
+  LlamaModel(std::unique_ptr<WeightSource> src, const EvalOptions& opt)
+      : src_(std::move(src)), threads_(resolve_threads(opt.threads)) {
+    s_ = llama_spec(src_->config(), src_->config_file(), opt.ctx);
+    const std::int64_t q_dim = s_.heads * s_.head_dim, kv_dim = s_.kv_heads * s_.head_dim;
+    embed_ = load("model.embed_tokens.weight", {s_.vocab, s_.hidden});
+    final_norm_ = load("model.norm.weight", {s_.hidden});
+    if (!s_.tie_word_embeddings) {
+      if (!src_->has("lm_head.weight"))
+        throw Error(src_->config_file(), "lm_head.weight",
+                    "field 'tie_word_embeddings' is false but the model has no lm_head.weight");
+      head_ = {s_.vocab, s_.hidden, load("lm_head.weight", {s_.vocab, s_.hidden}), {}};
+    }
+    layers_.resize(sz(s_.layers));
+    for (std::int64_t i = 0; i < s_.layers; ++i) {
+      const std::string p = "model.layers." + std::to_string(i) + ".";
+      Layer& L = layers_[sz(i)];
+      L.in_norm = load(p + "input_layernorm.weight", {s_.hidden});
+      L.post_norm = load(p + "post_attention_layernorm.weight", {s_.hidden});
+      const bool ab = s_.attention_bias, qb = ab || s_.qkv_bias;
+      L.q = load_linear(p + "self_attn.q_proj", q_dim, s_.hidden, qb);
+      L.k = load_linear(p + "self_attn.k_proj", kv_dim, s_.hidden, qb);
+      L.v = load_linear(p + "self_attn.v_proj", kv_dim, s_.hidden, qb);
+      L.o = load_linear(p + "self_attn.o_proj", s_.hidden, q_dim, ab);
+      L.gate = load_linear(p + "mlp.gate_proj", s_.intermediate, s_.hidden, s_.mlp_bias);
+      L.up = load_linear(p + "mlp.up_proj", s_.intermediate, s_.hidden, s_.mlp_bias);
+      L.down = load_linear(p + "mlp.down_proj", s_.hidden, s_.intermediate, s_.mlp_bias);
+      if (s_.qk_norm || src_->has(p + "self_attn.q_norm.weight")) {
+        L.q_norm = load(p + "self_attn.q_norm.weight", {s_.head_dim});
+        L.k_norm = load(p + "self_attn.k_norm.weight", {s_.head_dim});
+      }
+    }
+    description_ = s_.model_type + " (" + std::to_string(s_.layers) + " layers, hidden " +
+                   std::to_string(s_.hidden) + ", vocab " + std::to_string(s_.vocab) + ", rope " + s_.rope +
+                   ") from " + src_->description();
+  }
+
+  std::int64_t vocab_size() const override { return s_.vocab; }
+  std::string description() const override { return description_; }
+
+  std::vector<float> forward(std::span<const std::uint32_t> tokens) override {
+    // Threads come from parallel_for over independent output chunks / attention tasks; OpenBLAS
+    // runs single-threaded inside them (its own pool spins while idle, which costs more than it
+    // gains on small matrices and competes with the attention workers).
+    openblas_set_num_threads(1);
+    const std::int64_t n = static_cast<std::int64_t>(tokens.size());
+    const std::size_t un = tokens.size(), H = sz(s_.hidden), hd = sz(s_.head_dim), half = hd / 2;
+    const std::size_t q_dim = sz(s_.heads) * hd, kv_dim = sz(s_.kv_heads) * hd, I = sz(s_.intermediate);
+    if (un == 0) return {};
+    // Workspace kept between calls (no zeroing needed: every element is written before use).
+    auto& [x, xn, q, k, v, att, g, u, tmp] = ws_;
+    for (auto* b : {&x, &xn, &tmp}) b->resize(un * H);
+    for (auto* b : {&q, &att}) b->resize(un * q_dim);
+    for (auto* b : {&k, &v}) b->resize(un * kv_dim);
+    for (auto* b : {&g, &u}) b->resize(un * I);
+    for (std::size_t t = 0; t < un; ++t) {
+      if (tokens[t] >= static_cast<std::uint64_t>(s_.vocab))
+        throw Error("", "", "token id " + std::to_string(tokens[t]) + " at position " + std::to_string(t) +
+                                " is outside the vocabulary (vocab_size " + std::to_string(s_.vocab) + ")");
+      std::copy_n(embed_.data() + tokens[t] * H, H, x.data() + t * H);
+    }
+    // Rotary tables: angle = position * inv_freq[i], in double.
+    std::vector<float> cos_t(un * half), sin_t(un * half);
+    for (std::size_t t = 0; t < un; ++t)
+      for (std::size_t i = 0; i < half; ++i) {
+        const double a = static_cast<double>(t) * s_.inv_freq[i];
+        cos_t[t * half + i] = static_cast<float>(std::cos(a));
+        sin_t[t * half + i] = static_cast<float>(std::sin(a));
+      }
+    auto rope = [&](std::vector<float>& m, std::size_t nh) {
+      for (std::size_t t = 0; t < un; ++t)
+        for (std::size_t h = 0; h < nh; ++h) {
+          float* e = m.data() + t * nh * hd + h * hd;
+          for (std::size_t i = 0; i < half; ++i) {
+            const float c = cos_t[t * half + i], s = sin_t[t * half + i];
+            const float a = e[i], b = e[i + half];
+            e[i] = a * c - b * s;
+            e[i + half] = b * c + a * s;
+          }
+        }
+    };
+
+    auto matmul = [&](const float* w, const std::vector<float>& b, std::int64_t out_dim, std::int64_t in_dim,
+                      const float* in, float* out) {
+      matmul_t(w, b.empty() ? nullptr : b.data(), out_dim, in_dim, in, n, out, threads_);
+    };
+    auto linear = [&](const Linear& l, const float* in, float* out) { matmul(l.w.data(), l.b, l.out, l.in, in, out); };
+
+    for (const Layer& L : layers_) {
+      rms_norm(x.data(), un, H, L.in_norm, s_.rms_eps, xn.data());
+      linear(L.q, xn.data(), q.data());
+      linear(L.k, xn.data(), k.data());
+      linear(L.v, xn.data(), v.data());
+      if (!L.q_norm.empty()) {
+        rms_norm(q.data(), un * sz(s_.heads), hd, L.q_norm, s_.rms_eps, q.data());
+        rms_norm(k.data(), un * sz(s_.kv_heads), hd, L.k_norm, s_.rms_eps, k.data());
+      }
+      rope(q, sz(s_.heads));
+      rope(k, sz(s_.kv_heads));
+      attention(q.data(), k.data(), v.data(), un, att.data());
+      linear(L.o, att.data(), tmp.data());
+      for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
+
+      rms_norm(x.data(), un, H, L.post_norm, s_.rms_eps, xn.data());
+      linear(L.gate, xn.data(), g.data());
+      linear(L.up, xn.data(), u.data());
+      for (std::size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+      linear(L.down, g.data(), tmp.data());
+      for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
+    }
+    rms_norm(x.data(), un, H, final_norm_, s_.rms_eps, xn.data());
+    std::vector<float> logits(un * sz(s_.vocab));
+    if (s_.tie_word_embeddings)
+      matmul(embed_.data(), {}, s_.vocab, s_.hidden, xn.data(), logits.data());
+    else
+      linear(head_, xn.data(), logits.data());
+    return logits;
+  }
+
+ private:
+  // Causal grouped-query attention of all heads: att[t, h*hd..] = softmax(scale q_h k^T) v.
+  // Tasks are (head, block of kRows query rows); a block's rows attend to keys 0..row_end-1
+  // only, so the masked upper triangle is (almost) never computed. OpenBLAS runs single-
+  // threaded inside the tasks; the tasks are spread over threads_ workers.
+  void attention(const float* q, const float* k, const float* v, std::size_t n, float* att) const {
+    constexpr std::size_t kRows = 64;
+    const std::size_t hd = sz(s_.head_dim), heads = sz(s_.heads), q_dim = heads * hd;
+    const std::size_t kv_dim = sz(s_.kv_heads) * hd, group = sz(s_.heads / s_.kv_heads);
+    const std::size_t blocks = (n + kRows - 1) / kRows;
+    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+    parallel_for(heads * blocks, threads_, [&](std::size_t task) {
+      const std::size_t h = task / blocks, r0 = (task % blocks) * kRows, r1 = std::min(n, r0 + kRows);
+      const std::size_t rows = r1 - r0, kvh = h / group;
+      std::vector<float> sc(rows * r1);  // scores / probabilities, rows x r1
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(r1),
+                  static_cast<int>(hd), scale, q + r0 * q_dim + h * hd, static_cast<int>(q_dim), k + kvh * hd,
+                  static_cast<int>(kv_dim), 0.0f, sc.data(), static_cast<int>(r1));
+      float inv_sum[kRows];
+      for (std::size_t i = 0; i < rows; ++i) {
+        float* row = sc.data() + i * r1;
+        const std::size_t len = r0 + i + 1;  // keys 0..r0+i
+        const float mx = *std::max_element(row, row + len);
+        for (std::size_t j = 0; j < len; ++j) row[j] = std::exp(row[j] - mx);
+        float acc[8] = {};
+        std::size_t j = 0;
+        for (; j + 8 <= len; j += 8)
+          for (std::size_t l = 0; l < 8; ++l) acc[l] += row[j + l];
+        for (; j < len; ++j) acc[0] += row[j];
+        float sum = 0;
+        for (const float a : acc) sum += a;
+        inv_sum[i] = 1.0f / sum;
+        std::fill(row + len, row + r1, 0.0f);
+      }
+      // Unnormalized probabilities times V, then each row scaled by 1 / sum.
+      float* out = att + r0 * q_dim + h * hd;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows), static_cast<int>(hd),
+                  static_cast<int>(r1), 1.0f, sc.data(), static_cast<int>(r1), v + kvh * hd,
+                  static_cast<int>(kv_dim), 0.0f, out, static_cast<int>(q_dim));
+      for (std::size_t i = 0; i < rows; ++i)
+        for (std::size_t d = 0; d < hd; ++d) out[i * q_dim + d] *= inv_sum[i];
+    });
+  }
+
+  std::vector<float> load(const std::string& name, const std::vector<std::int64_t>& expected) {
+    const auto shape = src_->shape(name);
+    if (shape != expected) {
+      auto str = [](const std::vector<std::int64_t>& s) {
+        std::string o = "[";
+        for (std::size_t i = 0; i < s.size(); ++i) o += (i ? ", " : "") + std::to_string(s[i]);
+        return o + "]";
+      };
+      throw Error(src_->config_file(), name,
+                  "has shape " + str(shape) + " but the configuration implies " + str(expected));
+    }
+    return src_->load(name);
+  }
+
+  Linear load_linear(const std::string& module, std::int64_t out, std::int64_t in, bool bias_required) {
+    Linear l{out, in, load(module + ".weight", {out, in}), {}};
+    if (bias_required || src_->has(module + ".bias")) l.b = load(module + ".bias", {out});
+    return l;
+  }
+
+  std::unique_ptr<WeightSource> src_;
+  unsigned threads_;
+  LlamaSpec s_;
+  std::vector<float> embed_, final_norm_;
+  Linear head_;
+  std::vector<Layer> layers_;
+  std::string description_;
+  struct Workspace {
+    std::vector<float> x, xn, q, k, v, att, g, u, tmp;
+  } ws_;
+};
+
+}  // namespace
+
+std::unique_ptr<LanguageModel> make_llama_model(std::unique_ptr<WeightSource> weights, const EvalOptions& opt) {
+  return std::make_unique<LlamaModel>(std::move(weights), opt);
+}
+
+}  // namespace ramq::eval

@@ -1,0 +1,42 @@
+// evaluate stage, internal: float32 forward pass of Llama-family decoders (llama, mistral,
+// qwen2, qwen3) in the Hugging Face conventions.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "evaluate/weights.h"
+#include "ramq/eval.h"
+#include "ramq/safetensors.h"
+
+namespace ramq::eval {
+
+// What the forward pass needs from config.json, validated.
+struct LlamaSpec {
+  std::string model_type;
+  std::int64_t hidden = 0, intermediate = 0, layers = 0, heads = 0, kv_heads = 0, head_dim = 0, vocab = 0;
+  double rms_eps = 1e-6;
+  bool tie_word_embeddings = false;
+  bool attention_bias = false;  // q, k, v, o biases required (config "attention_bias")
+  bool qkv_bias = false;        // q, k, v biases required (qwen2)
+  bool mlp_bias = false;        // gate, up, down biases required (config "mlp_bias")
+  bool qk_norm = false;         // per-head RMSNorm of q and k (qwen3)
+  std::vector<double> inv_freq; // head_dim / 2 rotary frequencies, rope scaling applied
+  std::string rope;             // "default", "linear x8", "llama3 x8", ...
+};
+
+// Validates the configuration for a forward pass over windows of up to `ctx` tokens. Throws
+// ramq::Error(config_file, "", "field '...' ...") for unsupported architectures and features
+// (model types other than llama/mistral/qwen2/qwen3, non-SiLU activations, mixture of experts,
+// a sliding window shorter than ctx, rope scaling other than default/linear/llama3/dynamic
+// within the original context, partial rotary embeddings).
+LlamaSpec llama_spec(const ModelConfig& config, const std::string& config_file, int ctx);
+
+// Loads every weight from `weights` (float32 in memory) and returns the model. forward() uses
+// resolve_threads(opt.threads) threads (parallel_for over output chunks and attention tasks,
+// single-threaded OpenBLAS inside); its logits do not depend on the thread count.
+std::unique_ptr<LanguageModel> make_llama_model(std::unique_ptr<WeightSource> weights, const EvalOptions& opt);
+
+}  // namespace ramq::eval

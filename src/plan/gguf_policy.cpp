@@ -1,0 +1,238 @@
+// plan stage in GGUF terms: bit classes -> ggml types, block fallbacks, and the llama-mix
+// policy that reproduces llama.cpp's documented per-tensor rules (llama-quant.cpp,
+// llama_tensor_get_type) for dense Llama-family models.
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+#include "ramq/error.h"
+#include "ramq/plan.h"
+
+namespace ramq {
+
+GgmlType gguf_type_for_bits(int bits) {
+  switch (bits) {
+    case 2: return GgmlType::Q2_K;
+    case 3: return GgmlType::Q3_K;
+    case 4: return GgmlType::Q4_K;
+    case 5: return GgmlType::Q5_K;
+    case 6: return GgmlType::Q6_K;
+    case 8: return GgmlType::Q8_0;
+    default: return GgmlType::F16;
+  }
+}
+
+int gguf_nominal_bits(GgmlType t) {
+  switch (t) {
+    case GgmlType::Q2_K: return 2;
+    case GgmlType::Q3_K: return 3;
+    case GgmlType::Q4_0: case GgmlType::Q4_1: case GgmlType::Q4_K: case GgmlType::IQ4_NL: return 4;
+    case GgmlType::Q5_0: case GgmlType::Q5_1: case GgmlType::Q5_K: return 5;
+    case GgmlType::Q6_K: return 6;
+    case GgmlType::Q8_0: return 8;
+    default: return 16;
+  }
+}
+
+namespace {
+bool fits(GgmlType t, std::int64_t cols) { return cols % ggml_type_info(t).block_size == 0; }
+}  // namespace
+
+GgmlType gguf_fallback(GgmlType wanted, std::int64_t cols) {
+  if (fits(wanted, cols)) return wanted;
+  const double want_bpw = ggml_bits_per_weight(wanted);
+  // 32-element block types by bits per weight; IQ4_NL before Q4_0 (same size, lower error).
+  for (GgmlType t : {GgmlType::IQ4_NL, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0})
+    if (ggml_bits_per_weight(t) >= want_bpw && fits(t, cols)) return t;
+  return GgmlType::F16;
+}
+
+GgmlType llama_cpp_fallback(GgmlType wanted, std::int64_t cols) {
+  if (fits(wanted, cols)) return wanted;
+  GgmlType t = GgmlType::F16;
+  switch (wanted) {
+    case GgmlType::Q2_K: case GgmlType::Q3_K: t = GgmlType::Q4_0; break;
+    case GgmlType::Q4_K: t = GgmlType::Q5_0; break;
+    case GgmlType::Q5_K: t = GgmlType::Q5_1; break;
+    case GgmlType::Q6_K: t = GgmlType::Q8_0; break;
+    default: break;
+  }
+  return fits(t, cols) ? t : GgmlType::F16;
+}
+
+bool is_llama_mix(const std::string& mix) {
+  return mix == "Q3_K_M" || mix == "Q4_K_M" || mix == "Q5_K_M" || mix == "Q6_K" || mix == "Q8_0";
+}
+
+namespace {
+
+std::int64_t row_length(const TensorDecision& d) { return d.shape.empty() ? 0 : d.shape.back(); }
+
+std::string fallback_note(GgmlType wanted, GgmlType got, std::int64_t cols) {
+  if (wanted == got) return "";
+  return "; rows of " + std::to_string(cols) + " do not fit " + std::string(ggml_type_info(wanted).name) + "'s " +
+         std::to_string(ggml_type_info(wanted).block_size) + "-element blocks: " + std::string(ggml_type_info(got).name);
+}
+
+// Float type of a tensor kept unquantized: 1-D tensors F32 (as llama.cpp's converter writes
+// norms), others F16, or the source type with keep_dtype.
+GgmlType float_type(const TensorAnalysis& t, bool keep_dtype) {
+  if (t.shape.size() < 2) return GgmlType::F32;
+  if (keep_dtype) return t.dtype == "F32" ? GgmlType::F32 : t.dtype == "BF16" ? GgmlType::BF16 : GgmlType::F16;
+  return GgmlType::F16;
+}
+
+void set_type(TensorDecision& d, GgmlType t) {
+  d.gguf_type = t;
+  d.bits = gguf_nominal_bits(t);
+  d.group = 0;
+  d.bytes = 0;
+  const std::size_t nd = d.shape.size();
+  if (nd == 0) return;
+  const std::uint64_t rows = static_cast<std::uint64_t>(d.numel / std::max<std::int64_t>(1, d.shape.back()));
+  d.bytes = rows * ggml_row_bytes(t, d.shape.back());
+}
+
+// llama.cpp's tensor roles, from Hugging Face names.
+enum class Role { TokenEmbd, Output, AttnQ, AttnK, AttnV, AttnOut, FfnUp, FfnGate, FfnDown, Other };
+
+Role role_of(const std::string& n) {
+  auto has = [&](const char* s) { return n.find(s) != std::string::npos; };
+  if (has("embed_tokens")) return Role::TokenEmbd;
+  if (has("lm_head")) return Role::Output;
+  if (has("self_attn.q_proj")) return Role::AttnQ;
+  if (has("self_attn.k_proj")) return Role::AttnK;
+  if (has("self_attn.v_proj")) return Role::AttnV;
+  if (has("self_attn.o_proj")) return Role::AttnOut;
+  if (has("mlp.up_proj")) return Role::FfnUp;
+  if (has("mlp.gate_proj")) return Role::FfnGate;
+  if (has("mlp.down_proj")) return Role::FfnDown;
+  return Role::Other;
+}
+
+int layer_of(const std::string& n) {
+  const auto p = n.find("layers.");
+  if (p == std::string::npos) return 0;
+  return std::atoi(n.c_str() + p + 7);
+}
+
+// llama.cpp's use_more_bits: the first and last eighth of the layers and every third in between.
+bool use_more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+
+GgmlType mix_default(const std::string& mix) {
+  if (mix == "Q3_K_M") return GgmlType::Q3_K;
+  if (mix == "Q4_K_M") return GgmlType::Q4_K;
+  if (mix == "Q5_K_M") return GgmlType::Q5_K;
+  if (mix == "Q6_K") return GgmlType::Q6_K;
+  return GgmlType::Q8_0;
+}
+
+// The rule of llama_tensor_get_type for one tensor of a dense (non-MoE, non-Falcon) model.
+GgmlType mix_rule(const std::string& mix, Role role, int layer, int n_layers, bool tied, std::int64_t cols,
+                  std::string& why) {
+  const GgmlType def = mix_default(mix);
+  char buf[160];
+  if (role == Role::Output || (tied && role == Role::TokenEmbd)) {
+    if (cols % ggml_type_info(def).block_size != 0) {
+      why = "output/tied embedding: row length not a multiple of the block: Q8_0";
+      return GgmlType::Q8_0;
+    }
+    if (def != GgmlType::Q8_0) {
+      why = "output/tied embedding: Q6_K";
+      return GgmlType::Q6_K;
+    }
+    why = "output/tied embedding: Q8_0";
+    return def;
+  }
+  if (role == Role::AttnV) {
+    if (mix == "Q3_K_M") {
+      std::snprintf(buf, sizeof buf, "attn_v %d of %d: %s", layer, n_layers, layer < 2 ? "Q5_K (first two)" : "Q4_K");
+      why = buf;
+      return layer < 2 ? GgmlType::Q5_K : GgmlType::Q4_K;
+    }
+    if ((mix == "Q4_K_M" || mix == "Q5_K_M") && use_more_bits(layer, n_layers)) {
+      std::snprintf(buf, sizeof buf, "attn_v in a use_more_bits layer (%d of %d): Q6_K", layer, n_layers);
+      why = buf;
+      return GgmlType::Q6_K;
+    }
+  }
+  if (role == Role::FfnDown) {
+    if (mix == "Q3_K_M") {
+      std::snprintf(buf, sizeof buf, "ffn_down layer %d of %d: %s", layer, n_layers, layer < n_layers / 16 ? "Q5_K" : "Q4_K");
+      why = buf;
+      return layer < n_layers / 16 ? GgmlType::Q5_K : GgmlType::Q4_K;
+    }
+    if ((mix == "Q4_K_M" || mix == "Q5_K_M") && use_more_bits(layer, n_layers)) {
+      std::snprintf(buf, sizeof buf, "ffn_down in a use_more_bits layer (%d of %d): Q6_K", layer, n_layers);
+      why = buf;
+      return GgmlType::Q6_K;
+    }
+  }
+  if (role == Role::AttnOut && mix == "Q3_K_M") {
+    why = "attn_output: Q4_K";
+    return GgmlType::Q4_K;
+  }
+  why = "default type of " + mix;
+  return def;
+}
+
+}  // namespace
+
+void assign_gguf_types(Plan& p, const ModelAnalysis& analysis, const Options& opt) {
+  p.format = "gguf";
+  std::map<std::string, const TensorAnalysis*> by_name;
+  for (const auto& x : analysis.tensors) by_name[x.name] = &x;
+  for (auto& d : p.tensors) {
+    const auto it = by_name.find(d.name);
+    if (it == by_name.end()) throw Error("", d.name, "tensor missing from the analysis");
+    const TensorAnalysis* t = it->second;
+    if (!d.quantized()) {
+      set_type(d, float_type(*t, opt.keep_dtype));
+      continue;
+    }
+    const GgmlType want = gguf_type_for_bits(d.bits);
+    const GgmlType got = gguf_fallback(want, row_length(d));
+    d.reason += fallback_note(want, got, row_length(d));
+    set_type(d, got == GgmlType::F16 ? float_type(*t, opt.keep_dtype) : got);
+  }
+  finalize_plan_totals(p);
+}
+
+Plan make_llama_mix_plan(const ModelAnalysis& analysis, const Options& opt) {
+  if (!is_llama_mix(opt.mix))
+    throw Error("", "", "unknown llama.cpp mix '" + opt.mix + "' (expected Q3_K_M, Q4_K_M, Q5_K_M, Q6_K or Q8_0)");
+  Plan p;
+  p.format = "gguf";
+  p.policy = "llama-mix " + opt.mix;
+  p.keep_dtype = opt.keep_dtype;
+  bool tied = true;
+  for (const auto& t : analysis.tensors)
+    if (t.name.find("lm_head") != std::string::npos) tied = false;
+  const int n_layers = static_cast<int>(std::max<std::int64_t>(1, analysis.config.num_hidden_layers));
+  for (const auto& t : analysis.tensors) {
+    TensorDecision d;
+    d.name = t.name;
+    d.shape = t.shape;
+    d.numel = t.numel;
+    const bool float_dtype = t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16";
+    const bool allowed = float_dtype && (t.shape.size() == 2 || t.shape.size() == 3) && t.name.ends_with("weight") &&
+                         t.name.find("norm") == std::string::npos && !t.name.ends_with(".gate.weight") &&
+                         t.name.find("router") == std::string::npos;
+    if (!allowed) {
+      set_type(d, float_type(t, opt.keep_dtype));
+      d.reason = "not quantized by llama.cpp (norm, router, 1-D or non-weight)";
+    } else {
+      std::string why;
+      const GgmlType want = mix_rule(opt.mix, role_of(t.name), layer_of(t.name), n_layers, tied, t.shape.back(), why);
+      const GgmlType got = llama_cpp_fallback(want, t.shape.back());
+      set_type(d, got);
+      d.reason = "llama.cpp " + opt.mix + ": " + why + fallback_note(want, got, t.shape.back());
+    }
+    p.tensors.push_back(std::move(d));
+  }
+  std::sort(p.tensors.begin(), p.tensors.end(), [](const auto& x, const auto& y) { return x.name < y.name; });
+  finalize_plan_totals(p);
+  return p;
+}
+
+}  // namespace ramq

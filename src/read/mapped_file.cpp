@@ -1,0 +1,58 @@
+// MappedFile: a whole file mapped read-only.
+#include "ramq/mapped_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "ramq/error.h"
+
+namespace ramq {
+
+MappedFile::MappedFile(const std::string& path) : path_(path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(path, "", std::string("cannot open: ") + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw Error(path, "", std::string("cannot stat: ") + std::strerror(err));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw Error(path, "", "is not a regular file");
+  }
+  size_ = static_cast<std::size_t>(st.st_size);
+  if (size_ > 0) {
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      const int err = errno;
+      ::close(fd);
+      throw Error(path, "", std::string("cannot memory-map: ") + std::strerror(err));
+    }
+    data_ = static_cast<const std::byte*>(p);
+  }
+  ::close(fd);  // the mapping stays valid without the descriptor
+}
+
+MappedFile::~MappedFile() {
+  if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
+}
+
+void MappedFile::release(std::uint64_t offset, std::uint64_t len) const {
+  if (!data_ || len == 0 || offset >= size_) return;
+  const long page_l = ::sysconf(_SC_PAGESIZE);
+  const std::uint64_t page = page_l > 0 ? static_cast<std::uint64_t>(page_l) : 4096;
+  const std::uint64_t end = std::min<std::uint64_t>(offset + len, size_);
+  const std::uint64_t first = offset / page * page;
+  const std::uint64_t last = std::min<std::uint64_t>((end + page - 1) / page * page, (size_ + page - 1) / page * page);
+  ::madvise(const_cast<std::byte*>(data_) + first, static_cast<std::size_t>(last - first), MADV_DONTNEED);
+}
+
+}  // namespace ramq

@@ -1,0 +1,240 @@
+// write_llama_gguf: a Hugging Face Llama-family checkpoint -> one GGUF file for llama.cpp.
+// Tensors are loaded (and q/k permuted) in parallel per batch, encoded in parallel by row
+// chunks, and written strictly in order, so the bytes do not depend on the thread count.
+#include <algorithm>
+#include <string_view>
+#include <tuple>
+
+#include "ramq/atomic_output.h"
+#include "ramq/error.h"
+#include "ramq/gguf_llama.h"
+#include "ramq/parallel.h"
+
+namespace fs = std::filesystem;
+
+namespace ramq {
+
+namespace {
+
+struct Entry {
+  const TensorInfo* src = nullptr;  // nullptr: generated (rope_freqs)
+  std::vector<float> generated;
+  GgufTensorSpec spec;
+  std::int64_t heads = 0;  // q/k permutation heads, 0 = none
+  std::int64_t group = 0, block = 0, rank = 0;  // sort key
+};
+
+constexpr std::string_view kBlockOrder[] = {"attn_norm.", "attn_q.", "attn_k.", "attn_v.", "attn_output.",
+                                            "attn_q_norm.", "attn_k_norm.", "ffn_norm.", "ffn_gate.",
+                                            "ffn_up.", "ffn_down."};
+
+std::string shape_str(const std::vector<std::int64_t>& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+// Expected Hugging Face shape of a tensor from config.json (by its GGUF name without "blk.N.").
+std::vector<std::int64_t> expected_shape(const std::string& g, const ModelConfig& c, std::int64_t n_vocab) {
+  const std::int64_t h = c.hidden_size, q = c.num_attention_heads * c.head_dim, kv = c.num_key_value_heads * c.head_dim,
+                     ff = c.intermediate_size;
+  if (g == "token_embd.weight" || g == "output.weight") return {n_vocab, h};
+  if (g == "output_norm.weight" || g == "attn_norm.weight" || g == "ffn_norm.weight") return {h};
+  if (g == "attn_q.weight") return {q, h};
+  if (g == "attn_k.weight" || g == "attn_v.weight") return {kv, h};
+  if (g == "attn_output.weight") return {h, q};
+  if (g == "attn_q.bias") return {q};
+  if (g == "attn_k.bias" || g == "attn_v.bias") return {kv};
+  if (g == "attn_output.bias" || g == "ffn_down.bias") return {h};
+  if (g == "attn_q_norm.weight" || g == "attn_k_norm.weight") return {c.head_dim};
+  if (g == "ffn_gate.weight" || g == "ffn_up.weight") return {ff, h};
+  if (g == "ffn_down.weight") return {h, ff};
+  if (g == "ffn_gate.bias" || g == "ffn_up.bias") return {ff};
+  return {};
+}
+
+std::string model_name_of(const fs::path& dir) {
+  fs::path p = dir.lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  const std::string n = p.filename().string();
+  return n.empty() || n == "." || n == ".." ? "model" : n;
+}
+
+}  // namespace
+
+GgufWriteSummary write_llama_gguf(const ModelReader& model, const std::map<std::string, GgmlType>& types,
+                                  const fs::path& output, const GgufWriteOptions& opt) {
+  const ModelConfig& cfg = model.config();
+  const std::string config_file = (model.dir() / "config.json").string();
+  const GgufArch arch = gguf_arch_for(cfg, config_file);
+
+  const TensorInfo* embed = model.find("model.embed_tokens.weight");
+  if (!embed) throw Error(model.dir().string(), "model.embed_tokens.weight", "is missing (needed for token_embd)");
+  if (embed->shape.size() != 2) throw Error(embed->file, embed->name, "is not a matrix: " + shape_str(embed->shape));
+  const std::int64_t n_vocab = embed->shape[0];
+
+  // 1. Every tensor: GGUF name, shape check, type, sort key.
+  std::vector<Entry> entries;
+  std::map<std::string, std::string> written;  // GGUF name -> HF name
+  for (const auto& t : model.tensors()) {
+    const std::string g = hf_to_gguf_tensor_name(t.name, t.file);
+    if (g.empty()) continue;
+    Entry e;
+    e.src = &t;
+    std::string local = g;
+    if (g.rfind("blk.", 0) == 0) {
+      const auto dot = g.find('.', 4);
+      e.block = std::stoll(g.substr(4, dot - 4));
+      local = g.substr(dot + 1);
+      if (e.block >= cfg.num_hidden_layers)
+        throw Error(t.file, t.name,
+                    "belongs to layer " + std::to_string(e.block) + " but config.json has num_hidden_layers " +
+                        std::to_string(cfg.num_hidden_layers));
+      e.group = 2;
+      e.rank = static_cast<std::int64_t>(std::size(kBlockOrder));
+      for (std::size_t i = 0; i < std::size(kBlockOrder); ++i)
+        if (local.rfind(kBlockOrder[i], 0) == 0) e.rank = static_cast<std::int64_t>(i);
+    } else {
+      e.group = g == "token_embd.weight" ? 0 : g == "output_norm.weight" ? 3 : 4;
+    }
+    const auto want = expected_shape(local, cfg, n_vocab);
+    if (t.shape != want)
+      throw Error(t.file, t.name, "has shape " + shape_str(t.shape) + " but config.json implies " + shape_str(want));
+    e.spec.name = g;
+    e.spec.ne = gguf_ne_from_shape(t.shape);
+    if (t.shape.size() == 1) {
+      e.spec.type = GgmlType::F32;
+    } else {
+      const auto it = types.find(t.name);
+      if (it == types.end()) throw Error(t.file, t.name, "has no ggml type in the plan");
+      e.spec.type = it->second;
+      const auto& info = ggml_type_info(e.spec.type);
+      if (e.spec.ne[0] % info.block_size != 0)
+        throw Error(t.file, t.name,
+                    "row length " + std::to_string(e.spec.ne[0]) + " is not a multiple of the " +
+                        std::string(info.name) + " block size " + std::to_string(info.block_size));
+    }
+    e.heads = qk_permute_heads(arch, cfg, t.name);
+    written[g] = t.name;
+    entries.push_back(std::move(e));
+  }
+
+  // 2. Tensors llama.cpp requires.
+  std::vector<std::string> required{"token_embd.weight", "output_norm.weight"};
+  for (std::int64_t b = 0; b < cfg.num_hidden_layers; ++b) {
+    const std::string p = "blk." + std::to_string(b) + ".";
+    for (const char* s : {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up",
+                          "ffn_down"})
+      required.push_back(p + s + ".weight");
+    if (arch.name == "qwen2")
+      for (const char* s : {"attn_q", "attn_k", "attn_v"}) required.push_back(p + s + ".bias");
+    if (arch.name == "qwen3")
+      for (const char* s : {"attn_q_norm", "attn_k_norm"}) required.push_back(p + s + ".weight");
+  }
+  for (const auto& r : required)
+    if (!written.count(r))
+      throw Error(model.dir().string(), gguf_to_hf_tensor_name(r).value_or(r),
+                  "is missing (llama.cpp's " + arch.name + " architecture needs it as '" + r + "')");
+
+  if (auto factors = llama3_rope_factors(cfg)) {
+    Entry e;
+    e.spec = {"rope_freqs.weight", GgmlType::F32, {static_cast<std::int64_t>(factors->size())}};
+    e.generated = std::move(*factors);
+    e.group = 1;
+    entries.push_back(std::move(e));
+  }
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return std::tie(a.group, a.block, a.rank, a.spec.name) < std::tie(b.group, b.block, b.rank, b.spec.name);
+  });
+
+  // 3. Metadata and tokenizer.
+  std::map<GgmlType, std::int64_t> by_type;
+  for (const auto& e : entries)
+    if (e.spec.ne.size() >= 2) by_type[e.spec.type] += e.spec.ne[0] * e.spec.ne[1];
+  GgufWriteSummary sum;
+  sum.output = output;
+  sum.architecture = arch.name;
+  sum.file_type = llama_file_type(by_type);
+  const GgufVocab vocab = load_model_vocab(model.dir(), cfg, n_vocab);
+  sum.tokenizer = vocab.model + (vocab.source.empty() ? "" : " from " + vocab.source) + " (" +
+                  std::to_string(vocab.model == "none" ? n_vocab : static_cast<std::int64_t>(vocab.tokens.size())) +
+                  " tokens)" + (vocab.note.empty() ? "" : "; " + vocab.note);
+  auto kvs = llama_gguf_metadata(cfg, arch, opt.model_name.empty() ? model_name_of(model.dir()) : opt.model_name,
+                                 sum.file_type, n_vocab, config_file);
+  append_vocab_kvs(vocab, kvs);
+
+  // 4. Stream the tensors.
+  std::vector<GgufTensorSpec> specs;
+  for (const auto& e : entries) specs.push_back(e.spec);
+  AtomicOutput out(output, /*is_directory=*/false);
+  GgufStreamWriter writer(out.temp_path(), kvs, specs, 32);
+  const unsigned threads = resolve_threads(opt.threads);
+  for (std::size_t start = 0; start < entries.size();) {
+    std::size_t end = start;
+    std::uint64_t batch = 0;
+    while (end < entries.size()) {
+      const std::uint64_t bytes =
+          entries[end].src ? static_cast<std::uint64_t>(entries[end].src->numel()) * 4 : entries[end].generated.size() * 4;
+      if (end > start && batch + bytes > opt.batch_bytes) break;
+      batch += bytes;
+      ++end;
+    }
+    const std::size_t n = end - start;
+    std::vector<std::vector<float>> floats(n);
+    parallel_for(n, threads, [&](std::size_t i) {
+      const Entry& e = entries[start + i];
+      if (!e.src) {
+        floats[i] = e.generated;
+        return;
+      }
+      floats[i] = model.load_f32(*e.src);
+      model.release(*e.src);
+      if (e.heads > 0) {
+        std::vector<float> permuted(floats[i].size());
+        const std::int64_t rows = e.src->shape[0], cols = e.src->shape.size() > 1 ? e.src->shape[1] : 1;
+        if (rows % (2 * e.heads) != 0)
+          throw Error(e.src->file, e.src->name,
+                      std::to_string(rows) + " rows cannot be split into " + std::to_string(e.heads) + " heads");
+        llama_permute_qk(floats[i].data(), permuted.data(), rows, cols, e.heads);
+        floats[i].swap(permuted);
+      }
+    });
+    // Encode by row chunks of about 256K elements.
+    struct Chunk {
+      std::size_t entry;
+      std::int64_t row0, rows;
+    };
+    std::vector<Chunk> chunks;
+    std::vector<std::vector<std::byte>> encoded(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& spec = entries[start + i].spec;
+      encoded[i].resize(static_cast<std::size_t>(spec.nbytes()));
+      const std::int64_t cols = spec.ne[0], rows = cols > 0 ? static_cast<std::int64_t>(floats[i].size()) / cols : 0;
+      const std::int64_t step = std::max<std::int64_t>(1, (std::int64_t{1} << 18) / std::max<std::int64_t>(cols, 1));
+      for (std::int64_t r = 0; r < rows; r += step) chunks.push_back({i, r, std::min(step, rows - r)});
+    }
+    parallel_for(chunks.size(), threads, [&](std::size_t k) {
+      const Chunk& c = chunks[k];
+      const auto& spec = entries[start + c.entry].spec;
+      const std::int64_t cols = spec.ne[0];
+      const std::size_t row_bytes = ggml_row_bytes(spec.type, cols);
+      gguf_encode_rows(spec.type, floats[c.entry].data() + c.row0 * cols, c.rows, cols,
+                       encoded[c.entry].data() + static_cast<std::size_t>(c.row0) * row_bytes);
+    });
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& spec = entries[start + i].spec;
+      writer.write_next(spec.name, encoded[i]);
+      sum.tensor_bytes += encoded[i].size();
+      sum.params += static_cast<std::int64_t>(floats[i].size());
+    }
+    start = end;
+  }
+  writer.finish();
+  out.commit();
+  sum.file_bytes = writer.file_bytes();
+  sum.tensors = entries.size();
+  sum.average_bits = sum.params > 0 ? 8.0 * static_cast<double>(sum.tensor_bytes) / static_cast<double>(sum.params) : 0;
+  return sum;
+}
+
+}  // namespace ramq

@@ -1,0 +1,209 @@
+// Hugging Face tokenizer.json (byte-level BPE -> llama.cpp "gpt2") and the special tokens of
+// tokenizer_config.json / config.json.
+#include <functional>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "ramq/error.h"
+#include "ramq/gguf_llama.h"
+#include "write/gguf_vocab_internal.h"
+
+namespace fs = std::filesystem;
+
+namespace ramq {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::uintmax_t kMaxJsonBytes = 512u << 20;
+constexpr std::int64_t kMaxTokenId = (std::int64_t{1} << 26) - 1;
+
+json parse_json_file(const fs::path& p) {
+  const std::string text = vocab_detail::read_file_bytes(p, kMaxJsonBytes);
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {
+    std::string msg = e.what();
+    for (auto& c : msg)
+      if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+    throw Error(p.string(), "", "not valid JSON: " + msg);
+  }
+}
+
+// Calls fn on every object in the pre_tokenizer tree (Sequence nodes are walked).
+void walk(const json& node, const std::function<void(const json&)>& fn) {
+  if (!node.is_object()) return;
+  fn(node);
+  if (const auto it = node.find("pretokenizers"); it != node.end() && it->is_array())
+    for (const auto& c : *it) walk(c, fn);
+  if (const auto it = node.find("decoders"); it != node.end() && it->is_array())
+    for (const auto& c : *it) walk(c, fn);
+}
+
+std::string type_of(const json& n) {
+  const auto it = n.find("type");
+  return it != n.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// tokenizer.ggml.pre from the pre-tokenizer (llama.cpp's llama-vocab.cpp regexes).
+std::string detect_pre(const json& root, std::string& note) {
+  static const std::string kLlama3 =
+      R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+  static const std::string kQwen2 =
+      R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+  std::vector<std::string> regexes;
+  bool byte_level_regex = false, digits = false;
+  walk(root.value("pre_tokenizer", json()), [&](const json& n) {
+    const std::string t = type_of(n);
+    if (t == "Split") {
+      const auto pat = n.find("pattern");
+      if (pat != n.end() && pat->is_object() && pat->contains("Regex") && (*pat)["Regex"].is_string())
+        regexes.push_back((*pat)["Regex"].get<std::string>());
+      else
+        regexes.emplace_back("?");
+    } else if (t == "ByteLevel") {
+      byte_level_regex = n.value("use_regex", true);
+    } else if (t == "Digits") {
+      digits = n.value("individual_digits", false);
+    }
+  });
+  if (regexes.size() == 1 && regexes[0] == kLlama3 && !byte_level_regex) return "llama-bpe";
+  if (regexes.size() == 1 && regexes[0] == kQwen2 && !byte_level_regex) return "qwen2";
+  if (regexes.empty() && byte_level_regex && digits) return "smollm";
+  if (regexes.empty() && byte_level_regex && !digits) return "gpt-2";
+  note = "tokenizer.json pre-tokenizer not recognised; tokenizer.ggml.pre is 'default'";
+  return "default";
+}
+
+std::optional<std::int64_t> json_int(const json& j) {
+  if (j.is_number_integer()) return j.get<std::int64_t>();
+  if (j.is_array() && !j.empty() && j[0].is_number_integer()) return j[0].get<std::int64_t>();  // eos lists
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<GgufVocab> vocab_from_tokenizer_json(const fs::path& path, std::string* why) {
+  const std::string file = path.string();
+  const json root = parse_json_file(path);
+  const auto fail = [&](const std::string& what) -> std::optional<GgufVocab> {
+    if (why) *why = what;
+    return std::nullopt;
+  };
+  if (!root.is_object() || !root.contains("model") || !root["model"].is_object())
+    throw Error(file, "", "has no 'model' object");
+  const json& model = root["model"];
+  if (type_of(model) != "BPE") return fail("model type '" + type_of(model) + "' is not BPE");
+  bool byte_level = false;
+  for (const char* k : {"pre_tokenizer", "decoder"})
+    walk(root.value(k, json()), [&](const json& n) { byte_level = byte_level || type_of(n) == "ByteLevel"; });
+  if (!byte_level) return fail("a BPE tokenizer that is not byte-level (SentencePiece-style) is not supported");
+
+  const auto vit = model.find("vocab");
+  if (vit == model.end() || !vit->is_object()) throw Error(file, "", "model.vocab is not an object");
+  GgufVocab v;
+  v.model = "gpt2";
+  v.source = path.filename().string();
+  std::vector<bool> have;
+  const auto put = [&](std::int64_t id, const std::string& text, GgufTokenType type, bool may_replace) {
+    if (id < 0 || id > kMaxTokenId) throw Error(file, "", "token '" + text + "' has an invalid id " + std::to_string(id));
+    const auto i = static_cast<std::size_t>(id);
+    if (i >= v.tokens.size()) {
+      v.tokens.resize(i + 1);
+      v.token_types.resize(i + 1, static_cast<std::int32_t>(GgufTokenType::UNUSED));
+      have.resize(i + 1, false);
+    }
+    if (have[i] && !may_replace) throw Error(file, "", "token id " + std::to_string(id) + " is used twice");
+    v.tokens[i] = text;
+    v.token_types[i] = static_cast<std::int32_t>(type);
+    have[i] = true;
+  };
+  for (auto it = vit->begin(); it != vit->end(); ++it) {
+    if (!it->is_number_integer()) throw Error(file, "", "model.vocab['" + it.key() + "'] is not an integer id");
+    put(it->get<std::int64_t>(), it.key(), GgufTokenType::NORMAL, false);
+  }
+  if (const auto at = root.find("added_tokens"); at != root.end() && at->is_array())
+    for (const auto& t : *at) {
+      if (!t.is_object() || !t.contains("id") || !t["id"].is_number_integer() || !t.contains("content") ||
+          !t["content"].is_string())
+        throw Error(file, "", "added_tokens entry without integer 'id' and string 'content'");
+      put(t["id"].get<std::int64_t>(), t["content"].get<std::string>(),
+          t.value("special", false) ? GgufTokenType::CONTROL : GgufTokenType::USER_DEFINED, true);
+    }
+  for (std::size_t i = 0; i < v.tokens.size(); ++i)
+    if (!have[i]) v.tokens[i] = "[PAD" + std::to_string(i) + "]";
+  if (v.tokens.empty()) throw Error(file, "", "model.vocab is empty");
+
+  const auto mit = model.find("merges");
+  if (mit == model.end() || !mit->is_array()) throw Error(file, "", "model.merges is not an array");
+  v.merges.reserve(mit->size());
+  for (const auto& m : *mit) {
+    if (m.is_string()) v.merges.push_back(m.get<std::string>());
+    else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string())
+      v.merges.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
+    else throw Error(file, "", "model.merges entry " + std::to_string(v.merges.size()) + " is not a merge");
+  }
+  v.pre = detect_pre(root, v.note);
+  vocab_detail::check_unique(v, file);
+  return v;
+}
+
+void vocab_detail::apply_special_tokens(GgufVocab& v, const fs::path& dir, const ModelConfig& cfg) {
+  std::unordered_map<std::string, std::uint32_t> ids;
+  for (std::size_t i = 0; i < v.tokens.size(); ++i) ids.emplace(v.tokens[i], static_cast<std::uint32_t>(i));
+  json tc = json::object();
+  const fs::path tc_path = dir / "tokenizer_config.json";
+  std::error_code ec;
+  if (fs::is_regular_file(tc_path, ec)) tc = parse_json_file(tc_path);
+  if (!tc.is_object()) throw Error(tc_path.string(), "", "is not a JSON object");
+
+  if (v.model == "llama")
+    if (const auto at = tc.find("added_tokens_decoder"); at != tc.end() && at->is_object())
+      for (auto it = at->begin(); it != at->end(); ++it) {
+        const json& t = *it;
+        if (!t.is_object() || !t.contains("content") || !t["content"].is_string()) continue;
+        std::int64_t id = -1;
+        try {
+          id = std::stoll(it.key());
+        } catch (const std::exception&) {
+          throw Error(tc_path.string(), "", "added_tokens_decoder key '" + it.key() + "' is not a token id");
+        }
+        if (id < 0 || id > kMaxTokenId) throw Error(tc_path.string(), "", "added token id " + it.key() + " is invalid");
+        const auto i = static_cast<std::size_t>(id);
+        while (v.tokens.size() <= i) {
+          v.tokens.push_back("[PAD" + std::to_string(v.tokens.size()) + "]");
+          v.scores.push_back(-1000.0f);
+          v.token_types.push_back(static_cast<std::int32_t>(GgufTokenType::UNUSED));
+        }
+        v.tokens[i] = t["content"].get<std::string>();
+        v.token_types[i] = static_cast<std::int32_t>(t.value("special", false) ? GgufTokenType::CONTROL
+                                                                              : GgufTokenType::USER_DEFINED);
+        ids[v.tokens[i]] = static_cast<std::uint32_t>(i);
+      }
+
+  const struct {
+    const char* name;
+    std::optional<std::uint32_t>* id;
+  } specials[] = {{"bos", &v.bos_id}, {"eos", &v.eos_id}, {"unk", &v.unk_id}, {"pad", &v.pad_id}};
+  for (const auto& s : specials) {
+    const auto tok = tc.find(std::string(s.name) + "_token");
+    std::optional<std::string> text;
+    if (tok != tc.end() && tok->is_string()) text = tok->get<std::string>();
+    if (tok != tc.end() && tok->is_object() && tok->contains("content") && (*tok)["content"].is_string())
+      text = (*tok)["content"].get<std::string>();
+    if (text && ids.count(*text)) {
+      *s.id = ids[*text];
+      continue;
+    }
+    const auto cid = cfg.raw.find(std::string(s.name) + "_token_id");
+    if (cid == cfg.raw.end()) continue;
+    if (const auto n = json_int(*cid); n && *n >= 0 && *n < static_cast<std::int64_t>(v.tokens.size()))
+      *s.id = static_cast<std::uint32_t>(*n);
+  }
+  if (const auto b = tc.find("add_bos_token"); b != tc.end() && b->is_boolean()) v.add_bos = b->get<bool>();
+  if (const auto b = tc.find("add_eos_token"); b != tc.end() && b->is_boolean()) v.add_eos = b->get<bool>();
+}
+
+}  // namespace ramq
