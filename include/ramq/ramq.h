@@ -7,6 +7,7 @@
 
 #include "ramq/analysis.h"
 #include "ramq/error.h"
+#include "ramq/eval.h"
 #include "ramq/mlx_writer.h"
 #include "ramq/options.h"
 #include "ramq/plan.h"
