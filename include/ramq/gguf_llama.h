@@ -89,7 +89,11 @@ GgufVocab vocab_from_sentencepiece(const std::filesystem::path& file);
 std::optional<GgufVocab> vocab_from_tokenizer_json(const std::filesystem::path& file, std::string* why);
 
 // The vocabulary of a model directory, in this order of preference: tokenizer.model,
-// tokenizer.json (byte-level BPE), tokenizer.bin / tok*.bin (llama2.c), else "none". Special
+// tokenizer.json (byte-level BPE), tokenizer.bin / tok*.bin (llama2.c), else "none" (llama.cpp
+// loads such a file as LLAMA_VOCAB_TYPE_NONE with [arch].vocab_size dummy tokens: it evaluates
+// token ids, e.g. perplexity on pre-tokenized data, but cannot tokenize text). A file of an
+// unsupported kind is skipped with a note; a malformed one is skipped too if a later file gives
+// a vocabulary, else its Error is thrown. Special
 // token ids and add_bos/add_eos come from tokenizer_config.json and config.json. The token list
 // is padded with "[PAD<id>]" UNUSED tokens to n_vocab (the embedding rows); more tokens than
 // n_vocab is an Error.

@@ -274,10 +274,10 @@ GgufVocab load_model_vocab(const fs::path& dir, const ModelConfig& cfg, std::int
   }
   for (const auto& n : notes) v->note += (v->note.empty() ? "" : "; ") + n;
   const std::string file = (dir / v->source).string();
+  vocab_detail::apply_special_tokens(*v, dir, cfg);
   if (static_cast<std::int64_t>(v->tokens.size()) > n_vocab)
     throw Error(file, "", "has " + std::to_string(v->tokens.size()) + " tokens but the model's embedding has only " +
                               std::to_string(n_vocab) + " rows");
-  vocab_detail::apply_special_tokens(*v, dir, cfg);
   for (auto i = static_cast<std::int64_t>(v->tokens.size()); i < n_vocab; ++i) {
     v->tokens.push_back("[PAD" + std::to_string(i) + "]");
     if (!v->scores.empty()) v->scores.push_back(-1000.0f);

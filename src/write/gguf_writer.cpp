@@ -1,5 +1,6 @@
 // GGUF v3 writer: header, metadata and tensor infos first, then tensor data streamed in order,
 // each tensor (and the start of the data section) padded with zero bytes to the alignment.
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <limits>
