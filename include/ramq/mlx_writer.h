@@ -21,6 +21,7 @@ struct WriteSummary {
   std::int64_t params = 0;
   double average_bits = 0;         // 8 * tensor_bytes / params
   int shards = 0;
+  std::string note;                // extra facts for the summary line (e.g. GGUF tokenizer)
 };
 
 // The "quantization" object of the output config.json (also written as "quantization_config"):

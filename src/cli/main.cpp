@@ -128,6 +128,7 @@ void print_summary(const ramq::QuantizeResult& r) {
               static_cast<long long>(w.params), w.average_bits);
   int counts[17] = {};
   for (const auto& d : r.plan.tensors) counts[std::min(d.bits, 16)]++;
+  if (!w.note.empty()) std::printf("  %s\n", w.note.c_str());
   std::printf("  tensors by bits:");
   for (int b : {2, 3, 4, 5, 6, 8, 16})
     if (counts[b]) std::printf(" %d-bit x%d", b, counts[b]);

@@ -1,5 +1,8 @@
 #include "ramq/ramq.h"
 
+#include <map>
+
+#include "ramq/gguf_llama.h"
 #include "ramq/json_io.h"
 
 namespace ramq {
@@ -36,8 +39,23 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
   if (req.save_plan) save_json(*req.save_plan, plan_to_json(result.plan));
   Options write_opt = opt;
   write_opt.keep_dtype = result.plan.keep_dtype;
-  if (opt.format == "gguf") throw Error("", "", "GGUF output is not wired yet");
-  result.written = write_mlx_model(model, result.plan, write_opt, req.output);
+  if (opt.format == "gguf") {
+    std::map<std::string, GgmlType> types;
+    for (const auto& d : result.plan.tensors)
+      if (d.gguf_type) types[d.name] = *d.gguf_type;
+    GgufWriteOptions gopt;
+    gopt.threads = opt.threads;
+    const GgufWriteSummary g = write_llama_gguf(model, types, req.output, gopt);
+    result.written.output = g.output;
+    result.written.total_bytes = g.file_bytes;
+    result.written.tensor_bytes = g.tensor_bytes;
+    result.written.params = g.params;
+    result.written.average_bits = g.average_bits;
+    result.written.shards = 1;
+    result.written.note = g.architecture + ", tokenizer: " + g.tokenizer;
+  } else {
+    result.written = write_mlx_model(model, result.plan, write_opt, req.output);
+  }
   return result;
 }
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -28,17 +29,18 @@ inline std::string slurp(const std::filesystem::path& p) {
   return ss.str();
 }
 
-// Runs RAMQ_BINARY with the given arguments (no shell involved).
-inline RunResult run_ramq(const std::vector<std::string>& args) {
+// Runs a program with the given arguments (no shell involved).
+inline RunResult run_program(const std::string& exe, const std::vector<std::string>& args) {
   static std::atomic<int> counter{0};
   const auto base = std::filesystem::temp_directory_path() /
                     ("ramq-run-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
   const std::string out_file = base.string() + ".out", err_file = base.string() + ".err";
-  std::vector<std::string> argv_s = {RAMQ_BINARY};
+  std::vector<std::string> argv_s = {exe};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& s : argv_s) argv.push_back(s.data());
   argv.push_back(nullptr);
+  std::fflush(nullptr);  // the child must not inherit (and print again) unflushed output
   const pid_t pid = ::fork();
   if (pid == 0) {
     if (!std::freopen(out_file.c_str(), "w", stdout) || !std::freopen(err_file.c_str(), "w", stderr)) ::_exit(126);
@@ -55,6 +57,8 @@ inline RunResult run_ramq(const std::vector<std::string>& args) {
   std::filesystem::remove(err_file);
   return r;
 }
+
+inline RunResult run_ramq(const std::vector<std::string>& args) { return run_program(RAMQ_BINARY, args); }
 
 inline std::string shared_dir() { return RAMQ_SHARED_DIR; }
 inline std::string stories_dir() { return shared_dir() + "/models/stories260K"; }

@@ -1,0 +1,251 @@
+#include "bpe_config.h"
+
+#include <nlohmann/json.hpp>
+
+#include "ramq/error.h"
+#include "ramq/json_io.h"
+
+namespace ramq::tokenize {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::int64_t kMaxId = 1 << 24;
+
+class Loader {
+ public:
+  explicit Loader(const std::filesystem::path& file) : path_(file) { cfg_.file = file.string(); }
+
+  BpeConfig run() {
+    const json j = read_json_file(path_);
+    if (!j.is_object()) fail("not a tokenizer.json (the top level is not an object)");
+    const auto model = j.find("model");
+    if (model == j.end() || !model->is_object()) fail("no 'model' object");
+    const auto type = model->find("type");
+    if (type == model->end() || !type->is_string()) fail("'model' has no 'type'");
+    if (*type != "BPE") fail("unsupported model type '" + type->get<std::string>() + "' (only BPE is supported)");
+    read_model(*model);
+    read_added(j);
+    read_normalizer(j.value("normalizer", json()));
+    read_pre_tokenizer(j.value("pre_tokenizer", json()));
+    if (!byte_level_) fail("only byte-level BPE is supported (the pre_tokenizer has no ByteLevel step)");
+    read_decoder(j.value("decoder", json()));
+    read_post_processor(j.value("post_processor", json()));
+    return std::move(cfg_);
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& problem) const { throw Error(cfg_.file, "", problem); }
+
+  std::uint32_t checked_id(const json& v, const std::string& what) const {
+    if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::int64_t>() >= kMaxId) {
+      fail(what + " has a bad id " + v.dump());
+    }
+    return static_cast<std::uint32_t>(v.get<std::int64_t>());
+  }
+
+  void set_piece(std::uint32_t id, const std::string& token) {
+    if (id >= cfg_.pieces.size()) {
+      cfg_.pieces.resize(id + 1);
+      cfg_.has_piece.resize(id + 1, 0);
+    }
+    // As tokenizers' ByteLevel decoder: the bytes if every character is in the byte alphabet,
+    // else the token's own text.
+    auto bytes = byte_level_to_bytes(token);
+    cfg_.pieces[id] = bytes ? std::move(*bytes) : token;
+    cfg_.has_piece[id] = 1;
+  }
+
+  void read_model(const json& model) {
+    const auto vocab = model.find("vocab");
+    if (vocab == model.end() || !vocab->is_object()) fail("'model' has no 'vocab' object");
+    for (const auto& [token, idv] : vocab->items()) {
+      const std::uint32_t id = checked_id(idv, "vocab token '" + token + "'");
+      ids_.emplace(token, id);
+      set_piece(id, token);
+      if (auto bytes = byte_level_to_bytes(token)) cfg_.byte_vocab.emplace(std::move(*bytes), id);
+    }
+    for (unsigned b = 0; b < 256; ++b) {
+      const auto it = cfg_.byte_vocab.find(std::string(1, static_cast<char>(b)));
+      if (it == cfg_.byte_vocab.end()) fail("the vocabulary has no byte-level token for byte " + std::to_string(b));
+      cfg_.byte_ids[b] = it->second;
+    }
+    const auto merges = model.find("merges");
+    if (merges == model.end() || !merges->is_array()) fail("'model' has no 'merges' array");
+    std::uint32_t rank = 0;
+    for (const auto& m : *merges) {
+      std::string a, b;
+      if (m.is_string()) {
+        const std::string s = m.get<std::string>();
+        const auto space = s.find(' ');
+        if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos) {
+          fail("merge " + std::to_string(rank) + " ('" + s + "') is not two tokens separated by one space");
+        }
+        a = s.substr(0, space);
+        b = s.substr(space + 1);
+      } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+        a = m[0].get<std::string>();
+        b = m[1].get<std::string>();
+      } else {
+        fail("merge " + std::to_string(rank) + " is neither \"a b\" nor [\"a\", \"b\"]");
+      }
+      const std::uint32_t ia = token_id(a, rank), ib = token_id(b, rank), im = token_id(a + b, rank);
+      cfg_.merges.insert_or_assign(pair_key(ia, ib), Merge{rank, im});  // a repeated pair: the last wins
+      ++rank;
+    }
+    if (const auto d = model.find("dropout"); d != model.end() && !d->is_null() && !(d->is_number() && *d == 0)) {
+      fail("BPE dropout is not supported");
+    }
+    for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
+      const auto it = model.find(key);
+      if (it != model.end() && !it->is_null() && !(it->is_string() && it->get<std::string>().empty())) {
+        fail(std::string("BPE '") + key + "' is not supported");
+      }
+    }
+    cfg_.ignore_merges = model.value("ignore_merges", false);
+  }
+
+  std::uint32_t token_id(const std::string& token, std::uint32_t rank) const {
+    const auto it = ids_.find(token);
+    if (it == ids_.end()) fail("merge " + std::to_string(rank) + " references the unknown token '" + token + "'");
+    return it->second;
+  }
+
+  void read_added(const json& j) {
+    const auto added = j.find("added_tokens");
+    if (added == j.end() || added->is_null()) return;
+    if (!added->is_array()) fail("'added_tokens' is not an array");
+    for (const auto& a : *added) {
+      if (!a.is_object() || !a.contains("content") || !a["content"].is_string() || !a.contains("id")) {
+        fail("an entry of 'added_tokens' lacks 'content' or 'id'");
+      }
+      AddedToken t;
+      t.content = a["content"].get<std::string>();
+      t.id = checked_id(a["id"], "added token '" + t.content + "'");
+      t.lstrip = a.value("lstrip", false);
+      t.rstrip = a.value("rstrip", false);
+      set_piece(t.id, t.content);
+      ids_.emplace(t.content, t.id);
+      cfg_.added.push_back(std::move(t));
+    }
+  }
+
+  void read_normalizer(const json& n) {
+    if (n.is_null()) return;
+    const std::string type = n.value("type", "");
+    if (type == "NFC") {
+      cfg_.nfc = true;
+    } else if (type == "Sequence" && n.contains("normalizers") && n["normalizers"].is_array()) {
+      for (const auto& sub : n["normalizers"]) read_normalizer(sub);
+    } else {
+      fail("unsupported normalizer '" + (type.empty() ? n.dump() : type) + "' (only NFC is supported)");
+    }
+  }
+
+  void read_pre_tokenizer(const json& p) {
+    if (p.is_null()) return;
+    const std::string type = p.value("type", "");
+    if (type == "Sequence" && p.contains("pretokenizers") && p["pretokenizers"].is_array()) {
+      for (const auto& sub : p["pretokenizers"]) read_pre_tokenizer(sub);
+    } else if (type == "ByteLevel") {
+      if (p.value("use_regex", true)) fail("unsupported pre-tokenizer: ByteLevel with use_regex (the GPT-2 regex)");
+      if (byte_level_) fail("unsupported pre-tokenizer: more than one ByteLevel step");
+      byte_level_ = true;
+      cfg_.add_prefix_space = p.value("add_prefix_space", false);
+    } else if (type == "Split") {
+      const json pattern = p.value("pattern", json());
+      const std::string regex = pattern.is_object() ? pattern.value("Regex", "") : "";
+      const auto known = split_pattern_from_regex(regex);
+      if (!known) fail("unsupported Split pattern " + pattern.dump() + " (only Llama 3's and Qwen2's)");
+      if (p.value("behavior", "") != "Isolated" || p.value("invert", false)) {
+        fail("unsupported Split pre-tokenizer: behavior must be Isolated, not inverted");
+      }
+      if (byte_level_ || cfg_.pattern != SplitPattern::kNone) fail("unsupported pre-tokenizer sequence");
+      cfg_.pattern = *known;
+    } else {
+      fail("unsupported pre-tokenizer '" + (type.empty() ? p.dump() : type) + "'");
+    }
+  }
+
+  void read_decoder(const json& d) {
+    bool ok = d.is_object() && d.value("type", "") == "ByteLevel";
+    if (d.is_object() && d.value("type", "") == "Sequence" && d.contains("decoders") && d["decoders"].is_array()) {
+      for (const auto& sub : d["decoders"]) ok = ok || (sub.is_object() && sub.value("type", "") == "ByteLevel");
+    }
+    if (!ok) fail("unsupported decoder (a ByteLevel decoder is required)");
+  }
+
+  void read_post_processor(const json& p) {
+    const json* tp = nullptr;
+    if (p.is_object() && p.value("type", "") == "TemplateProcessing") tp = &p;
+    if (p.is_object() && p.value("type", "") == "Sequence" && p.contains("processors") && p["processors"].is_array()) {
+      for (const auto& sub : p["processors"]) {
+        if (sub.is_object() && sub.value("type", "") == "TemplateProcessing") tp = &sub;
+      }
+    }
+    if (tp) {
+      read_template(*tp);
+    } else {
+      read_tokenizer_config();
+    }
+  }
+
+  // TemplateProcessing "single": special tokens before the sequence form the prefix, after it the suffix.
+  void read_template(const json& tp) {
+    const json single = tp.value("single", json());
+    const json specials = tp.value("special_tokens", json::object());
+    if (!single.is_array()) fail("TemplateProcessing has no 'single' template");
+    bool seen_sequence = false;
+    for (const auto& item : single) {
+      if (item.is_object() && item.contains("Sequence")) {
+        seen_sequence = true;
+        continue;
+      }
+      if (!item.is_object() || !item.contains("SpecialToken") || !item["SpecialToken"].is_object()) {
+        fail("TemplateProcessing: unsupported template item " + item.dump());
+      }
+      const std::string name = item["SpecialToken"].value("id", "");
+      const auto st = specials.find(name);
+      if (st == specials.end() || !st->is_object() || !st->contains("ids") || !(*st)["ids"].is_array()) {
+        fail("TemplateProcessing: special token '" + name + "' has no ids");
+      }
+      for (const auto& id : (*st)["ids"]) {
+        (seen_sequence ? cfg_.suffix : cfg_.prefix).push_back(checked_id(id, "special token '" + name + "'"));
+      }
+    }
+  }
+
+  // No TemplateProcessing: transformers' convention (e.g. LlamaTokenizerFast) from a
+  // tokenizer_config.json beside the file: add_bos_token / add_eos_token with bos_token / eos_token.
+  void read_tokenizer_config() {
+    const auto path = path_.parent_path() / "tokenizer_config.json";
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) return;
+    const json c = read_json_file(path);
+    if (!c.is_object()) return;
+    auto token_of = [&](const char* key) -> std::optional<std::uint32_t> {
+      const json t = c.value(key, json());
+      const std::string content = t.is_string() ? t.get<std::string>() : t.is_object() ? t.value("content", "") : "";
+      const auto it = ids_.find(content);
+      if (content.empty() || it == ids_.end()) return std::nullopt;
+      return it->second;
+    };
+    if (c.value("add_bos_token", false)) {
+      if (const auto id = token_of("bos_token")) cfg_.prefix.push_back(*id);
+    }
+    if (c.value("add_eos_token", false)) {
+      if (const auto id = token_of("eos_token")) cfg_.suffix.push_back(*id);
+    }
+  }
+
+  std::filesystem::path path_;
+  BpeConfig cfg_;
+  std::unordered_map<std::string, std::uint32_t> ids_;  // token text (vocab and added) -> id
+  bool byte_level_ = false;
+};
+
+}  // namespace
+
+BpeConfig load_bpe_config(const std::filesystem::path& file) { return Loader(file).run(); }
+
+}  // namespace ramq::tokenize
