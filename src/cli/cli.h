@@ -1,0 +1,30 @@
+// The ramq command line: one file per subcommand (cmd_*.cpp), each registering itself on the
+// CLI11 app and returning the function that runs it. A thin shell over libramq.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <vector>
+
+#include "ramq/options.h"
+
+namespace ramq::cli {
+
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;  // exit status; throws ramq::Error on bad input
+};
+
+// Shared option groups.
+void add_policy_options(CLI::App* cmd, Options& o);
+void add_metric_options(CLI::App* cmd, Options& o);
+
+// Subcommands. `opt` outlives the commands; it carries --threads and shared settings.
+Command add_analyze_command(CLI::App& app, Options& opt);
+Command add_plan_command(CLI::App& app, Options& opt);
+Command add_quantize_command(CLI::App& app, Options& opt);
+Command add_eval_command(CLI::App& app, Options& opt);
+Command add_inspect_command(CLI::App& app, Options& opt);
+
+}  // namespace ramq::cli

@@ -1,0 +1,29 @@
+// ramq analyze MODEL_DIR -o analysis.json
+#include <cstdio>
+#include <memory>
+
+#include "cli/cli.h"
+#include "ramq/ramq.h"
+
+namespace ramq::cli {
+
+Command add_analyze_command(CLI::App& app, Options& opt) {
+  struct Args {
+    std::string model_dir, out;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("analyze", "Score every tensor of MODEL_DIR with the four SWAN metrics");
+  cmd->add_option("MODEL_DIR", a->model_dir, "Hugging Face model directory (config.json + safetensors)")->required();
+  cmd->add_option("-o,--output", a->out, "Where to write analysis.json")->required();
+  add_metric_options(cmd, opt);
+  return {cmd, [a, &opt] {
+            const auto an = analyze_directory(a->model_dir, opt);
+            save_json(a->out, analysis_to_json(an));
+            int scored = 0;
+            for (const auto& t : an.tensors) scored += t.scored ? 1 : 0;
+            std::printf("wrote %s (%zu tensors, %d scored)\n", a->out.c_str(), an.tensors.size(), scored);
+            return 0;
+          }};
+}
+
+}  // namespace ramq::cli

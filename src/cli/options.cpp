@@ -1,0 +1,65 @@
+// Option groups shared by several subcommands.
+#include "cli/cli.h"
+
+namespace ramq::cli {
+
+// Options shared by `plan` and `quantize` (policy settings).
+void add_policy_options(CLI::App* cmd, Options& o) {
+  cmd->add_option("--policy", o.policy,
+                  "Bit allocation policy: swan (SWAN thresholds), uniform (baseline), or llama-mix (llama.cpp's "
+                  "per-tensor rules for --mix; GGUF only)")
+      ->check(CLI::IsMember({"swan", "uniform", "llama-mix"}))
+      ->capture_default_str();
+  cmd->add_option("--mix", o.mix, "llama-mix: the llama.cpp mix to reproduce")
+      ->check(CLI::IsMember({"Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"}))
+      ->capture_default_str();
+  cmd->add_option("--format", o.format,
+                  "Output format: mlx (affine groups) or gguf (llama.cpp types; swan maps 2/4/8/16 bits to "
+                  "Q2_K/Q4_K/Q8_0/F16)")
+      ->check(CLI::IsMember({"mlx", "gguf"}))
+      ->capture_default_str();
+  cmd->add_option("--bits", o.uniform.bits, "uniform: bits for every quantizable tensor (2, 3, 4, 5, 6, 8)")
+      ->check(CLI::IsMember({2, 3, 4, 5, 6, 8}))
+      ->capture_default_str();
+  cmd->add_option("--group", o.uniform.group, "uniform: group size (32, 64, 128)")
+      ->check(CLI::IsMember({32, 64, 128}))
+      ->capture_default_str();
+  cmd->add_flag("--quantize-embeddings", o.uniform.quantize_embeddings,
+                "uniform: also quantize embed_tokens and lm_head (kept 16-bit by default)");
+  cmd->add_option("--t16", o.swan.t16, "swan: S >= t16 keeps the tensor in 16 bits")->capture_default_str();
+  cmd->add_option("--t8", o.swan.t8, "swan: S >= t8 gives 8 bits")->capture_default_str();
+  cmd->add_option("--t2", o.swan.t2, "swan: S <= t2 gives 2 bits (otherwise 4 bits)")->capture_default_str();
+  cmd->add_option("--w-svd", o.swan.w_svd, "swan: weight of the spectral score in S")->capture_default_str();
+  cmd->add_option("--w-kurt", o.swan.w_kurt, "swan: weight of the kurtosis score in S")->capture_default_str();
+  cmd->add_option("--w-out", o.swan.w_out, "swan: weight of the output-noise score in S")->capture_default_str();
+  cmd->add_option("--w-err", o.swan.w_err, "swan: weight of the reconstruction-error score in S")->capture_default_str();
+  cmd->add_option("--group8", o.swan.group8, "swan: group size of 8-bit tensors")
+      ->check(CLI::IsMember({32, 64, 128}))
+      ->capture_default_str();
+  cmd->add_option("--group4", o.swan.group4, "swan: group size of 4-bit tensors")
+      ->check(CLI::IsMember({32, 64, 128}))
+      ->capture_default_str();
+  cmd->add_option("--group2", o.swan.group2, "swan: group size of 2-bit tensors")
+      ->check(CLI::IsMember({32, 64, 128}))
+      ->capture_default_str();
+  cmd->add_flag("--strict-groups", o.strict_groups,
+                "Keep a tensor 16-bit when its row length is not divisible by the chosen group (default: use the "
+                "largest smaller group of 32/64/128 that divides it)");
+  cmd->add_flag("--keep-dtype", o.keep_dtype, "Keep F32 tensors that are not quantized in F32 (default: write F16)");
+}
+
+// Options of the analysis (metrics).
+void add_metric_options(CLI::App* cmd, Options& o) {
+  cmd->add_option("--seed", o.seed, "Seed of the randomized SVD and the probe vectors")->capture_default_str();
+  cmd->add_option("--rsvd-rank", o.metrics.rsvd_rank, "Rank k of the randomized SVD (matrices with min dim > 512)")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  cmd->add_option("--power-iters", o.metrics.rsvd_power_iters, "Power iterations of the randomized SVD")
+      ->check(CLI::Range(0, 20))
+      ->capture_default_str();
+  cmd->add_option("--probes", o.metrics.probes, "Gaussian probe vectors for the output-noise metric")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+}
+
+}  // namespace ramq::cli
