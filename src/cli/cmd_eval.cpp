@@ -1,9 +1,13 @@
 // ramq eval MODEL [--reference ORIGINAL] (--text FILE | --tokens FILE.u32) [--ctx N] [--json]
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 
 #include "cli/cli.h"
 #include "ramq/ramq.h"
+#include "ramq/tokenizer.h"
 
 namespace ramq::cli {
 
@@ -23,7 +27,17 @@ int run_eval(EvalArgs& a, unsigned threads) {
     stream_file = a.tokens;
     ids = read_token_file(a.tokens);
   } else {
-    throw Error(a.text, "", "--text needs a tokenizer, which this build does not have yet; use --tokens");
+    // The tokenizer comes from a model directory: the model's own, else the reference's.
+    std::filesystem::path tok_dir = std::filesystem::is_directory(a.model) ? std::filesystem::path(a.model) : "";
+    if (tok_dir.empty() && !a.reference.empty() && std::filesystem::is_directory(a.reference)) tok_dir = a.reference;
+    if (tok_dir.empty())
+      throw Error(a.text, "", "--text needs a tokenizer from a model directory: give --reference DIR, or use --tokens");
+    const auto tok = load_tokenizer(tok_dir);
+    std::ifstream in(a.text, std::ios::binary);
+    if (!in) throw Error(a.text, "", "cannot open text file");
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    stream_file = a.text;
+    ids = encode_document(*tok, text);  // one document, with BOS
   }
   auto model = load_language_model(a.model, a.opt);
   std::unique_ptr<LanguageModel> reference;
