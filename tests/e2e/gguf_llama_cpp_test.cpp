@@ -76,6 +76,38 @@ TEST(GgufLlamaCpp, ExampleModelSwanPerplexityAgrees) {
       << "llama.cpp " << ref["ppl"] << " vs ramq " << ours["ppl"];
 }
 
+// The example model with F32 everywhere, and with a mixed Q8_0 / Q4_0 / Q5_0 plan (its rows are
+// 64 wide; the 172-wide down_proj stays F16): llama.cpp and ramq agree on perplexity.
+TEST(GgufLlamaCpp, ExampleModelF32AndMixedPlanAgree) {
+  REQUIRE_LLAMA();
+  TempDir tmp("gguf-mixed");
+  const std::string tokens = shared_dir() + "/data/stories260K/tinystories_sample.u32";
+  ASSERT_EQ(run_ramq({"quantize", stories_dir(), "--format", "gguf", "--policy", "uniform", "--bits", "16", "--keep-dtype",
+                      "-o", (tmp / "f32.gguf").string(), "--save-plan", (tmp / "p.json").string()})
+                .status,
+            0);
+  json p = json::parse(slurp(tmp / "p.json"));
+  const char* cycle[] = {"Q8_0", "Q4_0", "Q5_0"};
+  int k = 0;
+  for (auto& d : p["tensors"])
+    if (d["shape"].size() == 2 && d["shape"][1].get<int>() % 32 == 0) d["gguf_type"] = cycle[k++ % 3];
+  write_file(tmp / "mixed.plan.json", p.dump());
+  ASSERT_EQ(run_ramq({"quantize", stories_dir(), "--format", "gguf", "--plan", (tmp / "mixed.plan.json").string(), "-o",
+                      (tmp / "mixed.gguf").string()})
+                .status,
+            0);
+  for (const char* f : {"f32.gguf", "mixed.gguf"}) {
+    const auto file = (tmp / f).string();
+    const json ref = peer_json({"ppl", file, tokens, "--ctx", "256", "--threads", "1"});
+    const json ours = ramq_json({"--threads", "1", "eval", file, "--tokens", tokens, "--json"});
+    ASSERT_TRUE(ref.contains("ppl") && ours.contains("ppl"));
+    EXPECT_LT(std::fabs(ref["ppl"].get<double>() / ours["ppl"].get<double>() - 1), 1e-3) << f;
+  }
+  // The F32 file reproduces REFERENCE.md through llama.cpp (3.84586).
+  const json f32 = peer_json({"ppl", (tmp / "f32.gguf").string(), tokens, "--ctx", "256", "--threads", "1"});
+  EXPECT_LT(std::fabs(f32["ppl"].get<double>() / 3.84586 - 1), 1e-4);
+}
+
 TEST(GgufLlamaCpp, EveryBlockTypeLoadsAndDecodesLikeRamq) {
   REQUIRE_LLAMA();
   TempDir tmp("gguf-types");
