@@ -12,6 +12,7 @@ PACKAGES=(
   libgtest-dev                    # tests
   libicu-dev                      # Unicode categories and NFC (byte-level BPE tokenizers)
   libsentencepiece-dev            # sentencepiece tokenizer.model
+  jq                              # bench/ scripts read ramq's --json output
 )
 
 # The test peer (real llama.cpp, prebuilt, from the npm registry) needs node and npm.

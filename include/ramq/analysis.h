@@ -11,6 +11,7 @@
 
 #include "ramq/metrics.h"
 #include "ramq/options.h"
+#include "ramq/rate_distortion.h"
 #include "ramq/safetensors.h"
 
 namespace ramq {
@@ -32,6 +33,7 @@ struct TensorAnalysis {
   std::string skip_reason;      // why not scored
   std::optional<RawMetrics> raw;
   std::optional<SwanScores> scores;
+  std::optional<TensorRd> rd;   // rate-distortion curve (scored tensors, when measured)
 };
 
 struct ModelAnalysis {
@@ -41,6 +43,8 @@ struct ModelAnalysis {
   std::vector<TensorAnalysis> tensors;              // sorted by name
   std::int64_t total_params = 0;
   std::optional<MetricOptions> metric_options;      // settings the metrics were computed with
+  std::optional<RdOptions> rd_options;              // settings of the rate-distortion curves (if measured)
+  std::string rd_mlx_encoder;                       // the MLX encoder they were measured with
 };
 
 // True for tensors the SWAN metrics apply to (2-D or 3-D expert stacks with >= 1024 elements).

@@ -1,7 +1,9 @@
 // Output that appears under its final name only when complete: everything is written into a
 // temporary sibling (".NAME.ramq-tmp-PID") which is renamed at commit(); if the object is
 // destroyed before commit() (error, exception) the temporary is removed. SIGINT/SIGTERM remove
-// registered temporaries too.
+// registered temporaries too. SIGKILL (or a crash) leaves the hidden temporary behind, never a
+// partial file under the final name; the next AtomicOutput for the same name removes such
+// leftovers of processes that are no longer running.
 #pragma once
 
 #include <filesystem>

@@ -13,13 +13,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ramq/progress.h"
+
 namespace ramq {
 
 struct EvalOptions {
   int ctx = 256;                 // window length (tokens)
   std::int64_t max_tokens = 0;   // 0 = whole stream; else only the first max_tokens tokens
   unsigned threads = 0;          // 0 = all cores
-  bool progress = false;         // progress bar on stderr
+  Progress* progress = nullptr;  // progress of the windows (not owned); never changes results
 };
 
 // A decoder-only language model that maps a window of tokens (positions 0..n-1) to logits.

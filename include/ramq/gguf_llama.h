@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@
 
 #include "ramq/ggml_types.h"
 #include "ramq/gguf.h"
+#include "ramq/progress.h"
 #include "ramq/safetensors.h"
 
 namespace ramq {
@@ -131,6 +133,10 @@ struct GgufWriteOptions {
   unsigned threads = 0;                     // 0 = all cores; output does not depend on it
   std::string model_name;                   // general.name; "" = the model directory's name
   std::uint64_t batch_bytes = 512ull << 20;  // float32 bytes held per parallel batch (one tensor always fits)
+  // Called with the complete temporary file just before it is renamed into place (the pipeline
+  // writes the audit manifest then).
+  std::function<void(const std::filesystem::path&)> before_commit;
+  Progress* progress = nullptr;             // not owned; never changes the file
 };
 
 struct GgufWriteSummary {

@@ -4,13 +4,22 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 namespace ramq {
 
-// Reads and parses a JSON file; throws ramq::Error(file, "", problem).
+// JSON read from files ramq did not write (config.json, tokenizer.json, ...) may nest at most this
+// deep: nlohmann::json copies and prints values recursively, so a file of a few hundred kilobytes of
+// "[[[[..." would otherwise exhaust the stack.
+inline constexpr int kMaxJsonDepth = 64;
+
+// Parses JSON text: NUL bytes (where nlohmann::json would stop reading) and nesting deeper than
+// kMaxJsonDepth are errors too. Throws ramq::Error(file, "", "not valid JSON: ...").
+nlohmann::json parse_json_text(std::string_view text, const std::string& file);
+// Reads and parses a JSON file (parse_json_text); throws ramq::Error(file, "", problem).
 nlohmann::json read_json_file(const std::filesystem::path& path);
 // Writes text to `path` through a temporary sibling and a rename (no partial file on failure).
 void write_text_file_atomic(const std::filesystem::path& path, const std::string& text);

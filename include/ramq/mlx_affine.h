@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "ramq/dtype.h"
@@ -28,10 +30,27 @@ struct MlxQuantized {
 void mlx_pack(std::span<const std::uint8_t> q, int bits, std::span<std::uint32_t> out);
 void mlx_unpack(std::span<const std::uint32_t> words, int bits, std::span<std::uint8_t> q);
 
-// Quantizes a row-major matrix (cols % group == 0). Min/max affine per group; scale and bias
-// are rounded to scale_dtype first and q is chosen against the rounded values.
+// Quantizes a row-major matrix (cols % group == 0) with the default, error-minimising encoder:
+// per group, the (scale, bias) with the smallest squared reconstruction error among the
+// min/max grid, ranges clipped symmetrically by up to min(1/2, 2/2^bits) of the group's range,
+// and least-squares refits of (scale, bias) to the chosen codes (alternated with re-assigning
+// the codes while the error falls). No element errs by more than max(range / (2^bits - 1), the
+// min/max grid's largest error), so outliers are never clipped away. Scale and bias are values
+// of scale_dtype and every code is the nearest one for them. Deterministic.
 MlxQuantized mlx_quantize(const float* w, std::int64_t rows, std::int64_t cols, int bits, int group,
                           DType scale_dtype);
+// Plain min/max round-to-nearest, the reference: bias = the group minimum rounded down to
+// scale_dtype, scale = (max - bias) / (2^bits - 1) rounded and stepped up until the grid covers
+// the maximum, q = the nearest code (every element within half a step).
+MlxQuantized mlx_quantize_minmax(const float* w, std::int64_t rows, std::int64_t cols, int bits, int group,
+                                 DType scale_dtype);
+
+// Which encoder writes MLX output (Options::mlx_encoder): "search" (mlx_quantize, the default)
+// or "minmax" (mlx_quantize_minmax).
+enum class MlxEncoder { Search, MinMax };
+std::optional<MlxEncoder> parse_mlx_encoder(std::string_view name);
+MlxQuantized mlx_quantize(const float* w, std::int64_t rows, std::int64_t cols, int bits, int group,
+                          DType scale_dtype, MlxEncoder encoder);
 // w[r, c] = scale * q + bias, computed in float32.
 std::vector<float> mlx_dequantize(const MlxQuantized& q);
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -40,7 +41,10 @@ bool is_mlx_passthrough_file(const std::string& file_name);
 
 // Writes the MLX model into out_dir atomically (the directory appears only when complete; an
 // existing output directory is replaced). Output bytes do not depend on opt.threads.
+// before_commit, if set, is called with the temporary directory once every file is in it, just
+// before it is renamed into place (the pipeline writes ramq-manifest.json there).
 WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const Options& opt,
-                             const std::filesystem::path& out_dir);
+                             const std::filesystem::path& out_dir,
+                             const std::function<void(const std::filesystem::path&)>& before_commit = {});
 
 }  // namespace ramq

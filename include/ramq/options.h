@@ -5,6 +5,8 @@
 #include <string>
 
 #include "ramq/metrics.h"
+#include "ramq/progress.h"
+#include "ramq/rate_distortion.h"
 
 namespace ramq {
 
@@ -23,20 +25,31 @@ struct UniformPolicyOptions {
   bool quantize_embeddings = false;  // also quantize embed_tokens / lm_head
 };
 
+// The budget policy (src/plan/budget_policy.cpp): the least sensitivity-weighted error whose
+// total bytes (plan.json's totals.bytes) fit the budget. Exactly one target is set (> 0).
+struct BudgetPolicyOptions {
+  double target_bpw = 0;          // bits per weight over all parameters (plan.json's average_bits)
+  std::uint64_t target_bytes = 0; // total output bytes
+};
+
 struct Options {
   unsigned threads = 0;          // 0 = all hardware threads
   std::uint64_t seed = 0x5241'4d51'5357'414eULL;  // "RAMQSWAN"
   MetricOptions metrics;
-  std::string policy = "swan";   // swan | uniform | llama-mix (GGUF only)
+  RdOptions rd;                  // rate-distortion curves (analyze; the budget policy needs them)
+  std::string mlx_encoder = "search";  // MLX affine encoder: search (error-minimising) | minmax (plain RTN)
+  std::string policy = "swan";   // swan | uniform | budget | llama-mix (GGUF only)
   std::string mix = "Q4_K_M";    // llama-mix: Q3_K_M | Q4_K_M | Q5_K_M | Q6_K | Q8_0
   SwanPolicyOptions swan;
   UniformPolicyOptions uniform;
+  BudgetPolicyOptions budget;
   std::string format = "mlx";    // mlx | gguf
   bool keep_dtype = false;       // keep F32 tensors F32 in MLX output (default: F16)
   // A row length not divisible by the chosen group: false = use the largest smaller supported
   // group that divides it (16-bit if none does); true = keep the tensor 16-bit (SWAN's rule).
   bool strict_groups = false;
   std::uint64_t max_shard_bytes = 5'000'000'000ULL;
+  Progress* progress = nullptr;  // progress of long stages (not owned); never changes outputs
 };
 
 }  // namespace ramq

@@ -36,6 +36,7 @@ struct Plan {
   std::uint64_t total_bytes = 0;
   std::int64_t total_params = 0;
   double average_bits = 0;  // 8 * total_bytes / total_params
+  nlohmann::json details;   // policy-specific facts (budget: target, solver, how errors were measured); may be null
   const TensorDecision* find(const std::string& name) const;
 };
 
@@ -60,6 +61,9 @@ int gguf_nominal_bits(GgmlType t);
 // ramq's rule for rows that do not fit the type's block: the 32-element block type with the
 // fewest bits per weight that is not below the wanted type's (IQ4_NL preferred at 4.5), else F16.
 GgmlType gguf_fallback(GgmlType wanted, std::int64_t cols);
+// Float type of a tensor kept unquantized in GGUF: 1-D tensors F32 (as llama.cpp's converter
+// writes norms), others F16, or the source type with keep_dtype.
+GgmlType gguf_float_type(const TensorAnalysis& t, bool keep_dtype);
 // llama.cpp's own fallback table (tensor_type_fallback in llama-quant.cpp), used by llama-mix.
 GgmlType llama_cpp_fallback(GgmlType wanted, std::int64_t cols);
 // The mixes llama.cpp documents: Q3_K_M, Q4_K_M, Q5_K_M, Q6_K, Q8_0.
@@ -68,8 +72,15 @@ bool is_llama_mix(const std::string& mix);
 void assign_gguf_types(Plan& p, const ModelAnalysis& analysis, const Options& opt);
 // The llama-mix policy: llama.cpp's per-tensor rules for opt.mix.
 Plan make_llama_mix_plan(const ModelAnalysis& analysis, const Options& opt);
+// The budget policy (src/plan/budget_policy.cpp): the least sensitivity-weighted error within
+// opt.budget's target. Needs the analysis' rate-distortion curves; throws ramq::Error when the
+// target is below the smallest feasible size (named in the message).
+Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt);
 // Recomputes total_bytes, total_params and average_bits from the decisions.
 void finalize_plan_totals(Plan& p);
+
+// The plan in text (`--dry-run`): size, bits per weight, per-layer params/bytes/encodings.
+std::string plan_summary_text(const Plan& p);
 
 nlohmann::json plan_to_json(const Plan& p);
 Plan plan_from_json(const nlohmann::json& j, const std::string& file);  // throws ramq::Error

@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "ramq/analysis.h"
 #include "ramq/error.h"
@@ -32,10 +34,14 @@ struct QuantizeRequest {
   std::optional<std::filesystem::path> plan_file;      // use this plan instead of analyze + plan
   std::optional<std::filesystem::path> save_analysis;  // also write the analysis here
   std::optional<std::filesystem::path> save_plan;      // also write the plan used here
+  bool dry_run = false;  // stop after the plan (result.written stays empty): no model is written
+  // The command line (argv) recorded in the audit manifest (ramq-manifest.json); see manifest.h.
+  std::vector<std::string> command_line;
 };
 
 struct QuantizeResult {
   Plan plan;
+  std::optional<ModelAnalysis> analysis;  // the analysis the plan came from (none with plan_file)
   WriteSummary written;
 };
 

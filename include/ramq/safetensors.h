@@ -80,6 +80,9 @@ class ModelReader {
   std::vector<float> load_f32(const TensorInfo& t) const;
   // Tells the kernel the tensor's pages may be dropped (after use).
   void release(const TensorInfo& t) const;
+  // Throws ramq::Error naming the first tensor whose dtype is not F32, F16 or BF16 (the inputs
+  // analyze and quantize accept; inspect shows any dtype).
+  void require_float_weights() const;
 
  private:
   std::filesystem::path dir_;

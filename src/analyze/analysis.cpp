@@ -9,6 +9,7 @@
 #include "ramq/error.h"
 #include "ramq/hash.h"
 #include "ramq/parallel.h"
+#include "ramq/progress.h"
 #include "ramq/rng.h"
 
 namespace ramq {
@@ -57,14 +58,14 @@ std::vector<std::int64_t> scored_expert_indices(std::int64_t experts) {
 
 namespace {
 
-// The matrix the metrics see: the tensor itself, or selected experts stacked row-wise.
-std::vector<float> scoring_matrix(const ModelReader& model, const TensorInfo& t, std::int64_t& rows,
+// The matrix the metrics see: the tensor itself (`all`, returned empty), or selected experts
+// stacked row-wise.
+std::vector<float> scoring_matrix(const std::vector<float>& all, const TensorInfo& t, std::int64_t& rows,
                                   std::int64_t& cols) {
-  std::vector<float> all = model.load_f32(t);
   if (t.shape.size() == 2) {
     rows = t.shape[0];
     cols = t.shape[1];
-    return all;
+    return {};
   }
   const std::int64_t e = t.shape[0], r = t.shape[1], c = t.shape[2];
   const auto picks = scored_expert_indices(e);
@@ -90,10 +91,29 @@ ModelAnalysis analyze_model(const ModelReader& model, const Options& opt) {
   a.model_dir = model.dir().string();
   a.config = model.config();
   a.metric_options = opt.metrics;
+  model.require_float_weights();
+  const auto encoder = parse_mlx_encoder(opt.mlx_encoder).value_or(MlxEncoder::Search);
+  if (!parse_mlx_encoder(opt.mlx_encoder))
+    throw Error("", "", "unknown MLX encoder '" + opt.mlx_encoder + "' (expected search or minmax)");
+  if (opt.rd.enabled) {
+    a.rd_options = opt.rd;
+    a.rd_mlx_encoder = opt.mlx_encoder;
+  }
 
   const auto files = model.input_files();
   std::vector<std::string> hashes(files.size());
-  parallel_for(files.size(), opt.threads, [&](std::size_t i) { hashes[i] = sha256_file_hex(model.dir() / files[i]); });
+  {
+    std::error_code ec;
+    std::vector<std::uint64_t> sizes(files.size());
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < files.size(); ++i) total += sizes[i] = std::filesystem::file_size(model.dir() / files[i], ec);
+    ProgressScope progress(opt.progress, {"hash inputs", "files", files.size(), total, ""});
+    parallel_for(files.size(), opt.threads, [&](std::size_t i) {
+      hashes[i] = sha256_file_hex(model.dir() / files[i]);
+      progress.advance(1, sizes[i]);
+    });
+    progress.done();
+  }
   for (std::size_t i = 0; i < files.size(); ++i) a.input_sha256[files[i]] = hashes[i];
 
   const auto& tensors = model.tensors();
@@ -104,6 +124,9 @@ ModelAnalysis analyze_model(const ModelReader& model, const Options& opt) {
   std::stable_sort(order.begin(), order.end(),
                    [&](std::size_t x, std::size_t y) { return tensors[x].numel() > tensors[y].numel(); });
 
+  std::uint64_t total_bytes = 0;
+  for (const auto& t : tensors) total_bytes += t.nbytes;
+  ProgressScope progress(opt.progress, {"analyze", "tensors", tensors.size(), total_bytes, ""});
   parallel_for(order.size(), opt.threads, [&](std::size_t k) {
     const TensorInfo& t = tensors[order[k]];
     TensorAnalysis& ta = a.tensors[order[k]];
@@ -115,15 +138,27 @@ ModelAnalysis analyze_model(const ModelReader& model, const Options& opt) {
     ta.scored = is_scoreable(t, &why);
     if (!ta.scored) {
       ta.skip_reason = why;
+      progress.advance(1, t.nbytes);
       return;
     }
     std::int64_t rows = 0, cols = 0;
-    const std::vector<float> w = scoring_matrix(model, t, rows, cols);
+    const std::vector<float> all = model.load_f32(t);
     model.release(t);
+    const std::vector<float> stacked = scoring_matrix(all, t, rows, cols);
+    const std::vector<float>& w = stacked.empty() ? all : stacked;
     const RawMetrics raw = compute_raw_metrics(MatrixView{w.data(), rows, cols}, opt.metrics, opt.seed ^ fnv1a64(t.name));
     ta.raw = raw;
     ta.scores = swan_scores(raw, opt.swan);
+    if (opt.rd.enabled && t.name.ends_with(".weight")) {
+      try {
+        ta.rd = measure_rate_distortion(all.data(), t.numel() / cols, cols, t.dtype, opt.rd, encoder);
+      } catch (const Error& e) {
+        throw Error(t.file, t.name, e.problem());
+      }
+    }
+    progress.advance(1, t.nbytes);
   });
+  progress.done();
   for (const auto& t : tensors) a.total_params += t.numel();
   return a;
 }

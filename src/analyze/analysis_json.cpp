@@ -41,6 +41,13 @@ nlohmann::json analysis_to_json(const ModelAnalysis& a) {
                 {"total_params", a.total_params}};
   j["input_sha256"] = a.input_sha256;
   if (a.metric_options) j["metric_options"] = metric_options_json(*a.metric_options);
+  if (a.rd_options) {
+    // How the rate-distortion curves were measured: rows per tensor, families, MLX encoder.
+    j["rd_options"] = {{"max_rows", a.rd_options->max_rows},
+                       {"mlx", a.rd_options->mlx},
+                       {"gguf", a.rd_options->gguf},
+                       {"mlx_encoder", a.rd_mlx_encoder}};
+  }
   auto& arr = j["tensors"] = nlohmann::json::array();
   for (const auto& t : a.tensors) {
     nlohmann::json e = {{"name", t.name}, {"shape", t.shape}, {"dtype", t.dtype}, {"numel", t.numel}, {"scored", t.scored}};
@@ -56,6 +63,7 @@ nlohmann::json analysis_to_json(const ModelAnalysis& a) {
       e["scores"] = {{"s_svd", t.scores->s_svd}, {"s_kurt", t.scores->s_kurt}, {"s_out", t.scores->s_out},
                      {"s_err", t.scores->s_err}, {"S", t.scores->composite}};
     }
+    if (t.rd) e["rd"] = rate_distortion_to_json(*t.rd);
     arr.push_back(std::move(e));
   }
   return j;
@@ -73,6 +81,15 @@ ModelAnalysis analysis_from_json(const nlohmann::json& j, const std::string& fil
   for (auto it = hashes.begin(); it != hashes.end(); ++it) {
     if (!it.value().is_string()) r.fail("input_sha256 entries must be strings");
     a.input_sha256[it.key()] = it.value().get<std::string>();
+  }
+  if (j.contains("rd_options")) {
+    const auto& ro = j["rd_options"];
+    RdOptions o;
+    o.max_rows = r.integer(ro, "max_rows");
+    o.mlx = r.boolean(ro, "mlx");
+    o.gguf = r.boolean(ro, "gguf");
+    a.rd_options = o;
+    a.rd_mlx_encoder = r.string(ro, "mlx_encoder");
   }
   const auto& arr = r.field(j, "tensors");
   if (!arr.is_array()) r.fail("field 'tensors' must be an array");
@@ -108,6 +125,7 @@ ModelAnalysis analysis_from_json(const nlohmann::json& j, const std::string& fil
         if (!(v >= 0.0 && v <= 1.0)) tr.fail("scores must lie in [0, 1]");
       t.raw = m;
       t.scores = s;
+      if (e.contains("rd")) t.rd = rate_distortion_from_json(e["rd"], file, t.name);
     }
     a.total_params += t.numel;
     a.tensors.push_back(std::move(t));

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "ramq/options.h"
@@ -26,5 +27,11 @@ Command add_plan_command(CLI::App& app, Options& opt);
 Command add_quantize_command(CLI::App& app, Options& opt);
 Command add_eval_command(CLI::App& app, Options& opt);
 Command add_inspect_command(CLI::App& app, Options& opt);
+Command add_verify_command(CLI::App& app, Options& opt);
+Command add_report_command(CLI::App& app, Options& opt);
+
+// The command line as typed (argv), kept by main() for the audit manifest (command_line.cpp).
+void set_command_line(int argc, char** argv);
+const std::vector<std::string>& command_line();
 
 }  // namespace ramq::cli

@@ -10,18 +10,28 @@ namespace ramq::cli {
 Command add_analyze_command(CLI::App& app, Options& opt) {
   struct Args {
     std::string model_dir, out;
+    bool json = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("analyze", "Score every tensor of MODEL_DIR with the four SWAN metrics");
   cmd->add_option("MODEL_DIR", a->model_dir, "Hugging Face model directory (config.json + safetensors)")->required();
   cmd->add_option("-o,--output", a->out, "Where to write analysis.json")->required();
+  cmd->add_flag("--json", a->json, "Print one JSON summary object on stdout instead of text");
   add_metric_options(cmd, opt);
   return {cmd, [a, &opt] {
             const auto an = analyze_directory(a->model_dir, opt);
             save_json(a->out, analysis_to_json(an));
             int scored = 0;
             for (const auto& t : an.tensors) scored += t.scored ? 1 : 0;
-            std::printf("wrote %s (%zu tensors, %d scored)\n", a->out.c_str(), an.tensors.size(), scored);
+            if (a->json) {
+              const nlohmann::json j = {{"command", "analyze"},     {"output", a->out},
+                                        {"model_dir", an.model_dir}, {"tensors", an.tensors.size()},
+                                        {"scored_tensors", scored},  {"total_params", an.total_params},
+                                        {"input_sha256", an.input_sha256}};
+              std::printf("%s\n", j.dump().c_str());
+            } else {
+              std::printf("wrote %s (%zu tensors, %d scored)\n", a->out.c_str(), an.tensors.size(), scored);
+            }
             return 0;
           }};
 }

@@ -18,9 +18,9 @@ struct EvalArgs {
   EvalOptions opt;
 };
 
-int run_eval(EvalArgs& a, unsigned threads) {
-  a.opt.threads = threads;
-  a.opt.progress = !a.json;
+int run_eval(EvalArgs& a, const Options& global) {
+  a.opt.threads = global.threads;
+  a.opt.progress = global.progress;
   std::vector<std::uint32_t> ids;
   std::string stream_file;
   if (!a.tokens.empty()) {
@@ -90,7 +90,7 @@ Command add_eval_command(CLI::App& app, Options& opt) {
   cmd->callback([ev] {
     if (ev->text.empty() && ev->tokens.empty()) throw CLI::RequiredError("eval needs --text FILE or --tokens FILE.u32");
   });
-  return {cmd, [ev, &opt] { return run_eval(*ev, opt.threads); }};
+  return {cmd, [ev, &opt] { return run_eval(*ev, opt); }};
 }
 
 }  // namespace ramq::cli

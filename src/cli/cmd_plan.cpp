@@ -10,15 +10,33 @@ namespace ramq::cli {
 Command add_plan_command(CLI::App& app, Options& opt) {
   struct Args {
     std::string analysis, out;
+    bool json = false;
+    bool dry_run = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("plan", "Choose the encoding of every tensor from an analysis");
   cmd->add_option("ANALYSIS", a->analysis, "analysis.json written by `ramq analyze`")->required();
-  cmd->add_option("-o,--output", a->out, "Where to write plan.json")->required();
+  cmd->add_option("-o,--output", a->out, "Where to write plan.json (required unless --dry-run)");
+  cmd->add_flag("--dry-run", a->dry_run, "Print the plan's size, bits per weight and per-layer summary; write nothing");
+  cmd->callback([a] {
+    if (a->out.empty() && !a->dry_run) throw CLI::RequiredError("--output");
+  });
+  cmd->add_flag("--json", a->json, "Print one JSON summary object on stdout instead of text");
   add_policy_options(cmd, opt);
   return {cmd, [a, &opt] {
             const auto p = make_plan(load_analysis(a->analysis), opt);
-            save_json(a->out, plan_to_json(p));
+            if (a->dry_run) {
+              std::printf("%s", plan_summary_text(p).c_str());
+              return 0;
+            }
+            const auto j = plan_to_json(p);
+            save_json(a->out, j);
+            if (a->json) {
+              const nlohmann::json summary = {{"command", "plan"},  {"output", a->out},           {"format", p.format},
+                                              {"policy", p.policy}, {"totals", j["totals"]}};
+              std::printf("%s\n", summary.dump().c_str());
+              return 0;
+            }
             std::printf("wrote %s (%s, policy %s, %.3f MB, %.3f average bits per weight)\n", a->out.c_str(),
                         p.format.c_str(), p.policy.c_str(), static_cast<double>(p.total_bytes) / 1e6, p.average_bits);
             return 0;

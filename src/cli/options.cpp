@@ -1,15 +1,31 @@
 // Option groups shared by several subcommands.
 #include "cli/cli.h"
+#include "ramq/budget.h"
+#include "ramq/error.h"
 
 namespace ramq::cli {
 
 // Options shared by `plan` and `quantize` (policy settings).
 void add_policy_options(CLI::App* cmd, Options& o) {
   cmd->add_option("--policy", o.policy,
-                  "Bit allocation policy: swan (SWAN thresholds), uniform (baseline), or llama-mix (llama.cpp's "
-                  "per-tensor rules for --mix; GGUF only)")
-      ->check(CLI::IsMember({"swan", "uniform", "llama-mix"}))
+                  "Bit allocation policy: swan (SWAN thresholds), uniform (baseline), budget (least weighted error "
+                  "within --target-bpw/--target-size), or llama-mix (llama.cpp's per-tensor rules for --mix; GGUF only)")
+      ->check(CLI::IsMember({"swan", "uniform", "budget", "llama-mix"}))
       ->capture_default_str();
+  auto* bpw = cmd->add_option("--target-bpw", o.budget.target_bpw,
+                              "budget: bits per weight over all parameters (plan.json's average_bits)")
+                  ->check(CLI::Range(0.5, 64.0));
+  auto* size = cmd->add_option_function<std::string>(
+      "--target-size",
+      [&o](const std::string& text) {
+        try {
+          o.budget.target_bytes = parse_byte_size(text);
+        } catch (const Error& e) {
+          throw CLI::ValidationError("--target-size", e.problem());
+        }
+      },
+      "budget: total output bytes, e.g. 4.2GB, 300MB, 512KiB (B, KB, MB, GB, TB; KiB, MiB, GiB, TiB)");
+  bpw->excludes(size);
   cmd->add_option("--mix", o.mix, "llama-mix: the llama.cpp mix to reproduce")
       ->check(CLI::IsMember({"Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"}))
       ->capture_default_str();
@@ -18,8 +34,10 @@ void add_policy_options(CLI::App* cmd, Options& o) {
                   "Q2_K/Q4_K/Q8_0/F16)")
       ->check(CLI::IsMember({"mlx", "gguf"}))
       ->capture_default_str();
-  cmd->add_option("--bits", o.uniform.bits, "uniform: bits for every quantizable tensor (2, 3, 4, 5, 6, 8)")
-      ->check(CLI::IsMember({2, 3, 4, 5, 6, 8}))
+  cmd->add_option("--bits", o.uniform.bits,
+                  "uniform: bits for every quantizable tensor (2, 3, 4, 5, 6, 8; 16 keeps every tensor in float, e.g. "
+                  "with --keep-dtype --format gguf for an F32 GGUF)")
+      ->check(CLI::IsMember({2, 3, 4, 5, 6, 8, 16}))
       ->capture_default_str();
   cmd->add_option("--group", o.uniform.group, "uniform: group size (32, 64, 128)")
       ->check(CLI::IsMember({32, 64, 128}))
@@ -59,6 +77,27 @@ void add_metric_options(CLI::App* cmd, Options& o) {
       ->capture_default_str();
   cmd->add_option("--probes", o.metrics.probes, "Gaussian probe vectors for the output-noise metric")
       ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  cmd->add_flag("--rd,!--no-rd", o.rd.enabled,
+                "Measure rate-distortion curves (every candidate encoding's bytes and error; needed by --policy "
+                "budget; `quantize` measures them only for the budget policy or --save-analysis)")
+      ->capture_default_str();
+  cmd->add_option("--rd-rows", o.rd.max_rows, "Rate-distortion: rows measured per tensor (evenly spaced; 0 = all)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 40))
+      ->capture_default_str();
+  cmd->add_option_function<std::string>(
+         "--rd-formats",
+         [&o](const std::string& f) {
+           o.rd.mlx = f != "gguf";
+           o.rd.gguf = f != "mlx";
+         },
+         "Rate-distortion: candidate families to measure (both, mlx, gguf)")
+      ->check(CLI::IsMember({"both", "mlx", "gguf"}))
+      ->default_str("both");
+  cmd->add_option("--mlx-encoder", o.mlx_encoder,
+                  "MLX affine encoder: search (error-minimising scale/bias per group) or minmax (plain min/max "
+                  "round-to-nearest)")
+      ->check(CLI::IsMember({"search", "minmax"}))
       ->capture_default_str();
 }
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstddef>
 #include <cstring>
 #include <stdexcept>
@@ -139,6 +140,27 @@ bool directory_looks_replaceable(const fs::path& dir) {
   return empty;
 }
 
+// Removes hidden leftovers of `name` from processes that no longer run: ".NAME.ramq-tmp-PID"
+// (a run killed with SIGKILL, or a crash) and ".NAME.ramq-old-PID" (killed in the middle of
+// replacing a directory). A PID that is alive (even if reused by another program) is left alone.
+void remove_stale_leftovers(const fs::path& parent, const std::string& name) {
+  std::error_code ec;
+  const fs::path dir = parent.empty() ? fs::path(".") : parent;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string n = it->path().filename().string();
+    for (const char* kind : {".ramq-tmp-", ".ramq-old-"}) {
+      const std::string prefix = "." + name + kind;
+      if (n.size() <= prefix.size() || n.compare(0, prefix.size(), prefix) != 0) continue;
+      const std::string digits = n.substr(prefix.size());
+      if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+      const pid_t pid = static_cast<pid_t>(std::stol(digits));
+      if (pid <= 0 || pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+      std::error_code rm;
+      fs::remove_all(it->path(), rm);
+    }
+  }
+}
+
 }  // namespace
 
 void install_cleanup_signal_handlers() {
@@ -167,6 +189,7 @@ AtomicOutput::AtomicOutput(fs::path final_path, bool is_directory)
     fs::create_directories(parent, ec);
     if (ec) throw Error(parent.string(), "", "cannot create output directory: " + ec.message());
   }
+  remove_stale_leftovers(parent, name);
   temp_ = parent / ("." + name + ".ramq-tmp-" + std::to_string(::getpid()));
   fs::remove_all(temp_, ec);  // stale leftover of a dead process that had the same pid
   if (is_dir_) {

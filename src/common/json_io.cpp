@@ -9,14 +9,34 @@
 
 namespace ramq {
 
+nlohmann::json parse_json_text(std::string_view text, const std::string& file) {
+  if (const auto nul = text.find('\0'); nul != std::string_view::npos)
+    throw Error(file, "", "not valid JSON: contains a NUL byte at offset " + std::to_string(nul));
+  auto limit_depth = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+    if (depth > kMaxJsonDepth)
+      throw Error(file, "", "not valid JSON for ramq: nested more than " + std::to_string(kMaxJsonDepth) + " levels deep");
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(text.begin(), text.end(), limit_depth);
+  } catch (const nlohmann::json::exception& e) {
+    // "[json.exception.parse_error.101] parse error at line 1, ...": keep the readable part.
+    std::string msg = e.what();
+    if (const auto p = msg.find("] "); !msg.empty() && msg.front() == '[' && p != std::string::npos) msg.erase(0, p + 2);
+    if (msg.size() > 300) msg = msg.substr(0, 300) + "...";
+    for (auto& c : msg)
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    throw Error(file, "", "not valid JSON: " + msg);
+  }
+}
+
 nlohmann::json read_json_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path.string(), "", "cannot open file");
   std::ostringstream ss;
   ss << in.rdbuf();
-  auto j = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) throw Error(path.string(), "", "not valid JSON");
-  return j;
+  if (in.bad()) throw Error(path.string(), "", "read error");
+  return parse_json_text(ss.str(), path.string());
 }
 
 void write_text_file_atomic(const std::filesystem::path& path, const std::string& text) {

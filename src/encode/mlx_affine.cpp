@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "encode/mlx_grid.h"
 #include "ramq/error.h"
 
 namespace ramq {
@@ -79,8 +80,50 @@ float next_down16(float v, DType t) { return -next_up16(-v, t); }
 
 }  // namespace
 
-MlxQuantized mlx_quantize(const float* w, std::int64_t rows, std::int64_t cols, int bits, int group,
-                          DType scale_dtype) {
+namespace mlx_detail {
+
+Grid minmax_grid(const float* x, int n, int qmax_i, DType scale_dtype) {
+  const float qmax = static_cast<float>(qmax_i);
+  float lo = x[0], hi = x[0];
+  bool finite = true;
+  for (int i = 0; i < n; ++i) {
+    finite = finite && std::isfinite(x[i]);
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+  }
+  if (!finite || !std::isfinite(lo) || !std::isfinite(hi)) throw Error("", "", "cannot quantize a group holding NaN or Inf");
+
+  Grid g;
+  g.bias = round_to_dtype(lo, scale_dtype);
+  if (!std::isfinite(g.bias))
+    throw Error("", "", "group minimum " + std::to_string(lo) + " is outside the range of the " +
+                            std::string(dtype_name(scale_dtype)) + " scale dtype");
+  if (hi > lo) {
+    // Round the bias down so that the smallest value is covered (q = 0 never undershoots),
+    // then round the scale to nearest and step it up while the top of the grid
+    // (bias + qmax * scale) falls short of the largest value. Every value then lies inside
+    // [bias, bias + qmax * scale] and rounding to the grid errs by at most scale / 2. This
+    // also handles scales that round to zero or to a subnormal: they are bumped up until
+    // they cover the range.
+    if (g.bias > lo) g.bias = next_down16(g.bias, scale_dtype);
+    g.scale = round_to_dtype((hi - g.bias) / qmax, scale_dtype);
+    for (int step = 0; step < 64 && g.bias + qmax * g.scale < hi && std::isfinite(g.scale); ++step)
+      g.scale = next_up16(g.scale, scale_dtype);
+    if (!std::isfinite(g.bias) || !std::isfinite(g.scale) || g.bias + qmax * g.scale < hi)
+      throw Error("", "", "group range [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                              "] is outside the range of the " + std::string(dtype_name(scale_dtype)) + " scale dtype");
+  }
+  return g;
+}
+
+}  // namespace mlx_detail
+
+namespace {
+
+using GridFn = mlx_detail::Grid (*)(const float*, int, int, DType);
+
+MlxQuantized quantize_groups(const float* w, std::int64_t rows, std::int64_t cols, int bits, int group,
+                             DType scale_dtype, GridFn grid_of) {
   if (!mlx_bits_supported(bits)) throw std::invalid_argument("mlx_quantize: unsupported bit width");
   if (!mlx_group_supported(group)) throw std::invalid_argument("mlx_quantize: unsupported group size");
   if (scale_dtype != DType::F16 && scale_dtype != DType::BF16)
@@ -103,55 +146,46 @@ MlxQuantized mlx_quantize(const float* w, std::int64_t rows, std::int64_t cols, 
   r.scales.assign(urows * groups_per_row, 0.0f);
   r.biases.assign(urows * groups_per_row, 0.0f);
 
-  const float qmax = static_cast<float>((1 << bits) - 1);
+  const int qmax = (1 << bits) - 1;
   std::vector<std::uint8_t> q(ucols);
   for (std::size_t row = 0; row < urows; ++row) {
     const float* x = w + row * ucols;
     for (std::size_t g = 0; g < groups_per_row; ++g) {
       const float* xg = x + g * ugroup;
-      float lo = xg[0], hi = xg[0];
-      bool finite = true;
-      for (std::size_t i = 0; i < ugroup; ++i) {
-        finite = finite && std::isfinite(xg[i]);
-        lo = std::min(lo, xg[i]);
-        hi = std::max(hi, xg[i]);
-      }
-      if (!finite || !std::isfinite(lo) || !std::isfinite(hi))
-        throw Error("", "", "cannot quantize a group holding NaN or Inf");
-
-      float scale = 0.0f;
-      float bias = round_to_dtype(lo, scale_dtype);
-      if (!std::isfinite(bias))
-        throw Error("", "", "group minimum " + std::to_string(lo) + " is outside the range of the " +
-                                std::string(dtype_name(scale_dtype)) + " scale dtype");
-      if (hi > lo) {
-        // Round the bias down so that the smallest value is covered (q = 0 never undershoots),
-        // then round the scale to nearest and step it up while the top of the grid
-        // (bias + qmax * scale) falls short of the largest value. Every value then lies inside
-        // [bias, bias + qmax * scale] and rounding to the grid errs by at most scale / 2. This
-        // also handles scales that round to zero or to a subnormal: they are bumped up until
-        // they cover the range.
-        if (bias > lo) bias = next_down16(bias, scale_dtype);
-        scale = round_to_dtype((hi - bias) / qmax, scale_dtype);
-        for (int step = 0; step < 64 && bias + qmax * scale < hi && std::isfinite(scale); ++step)
-          scale = next_up16(scale, scale_dtype);
-        if (!std::isfinite(bias) || !std::isfinite(scale) || bias + qmax * scale < hi)
-          throw Error("", "", "group range [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                                  "] is outside the range of the " + std::string(dtype_name(scale_dtype)) +
-                                  " scale dtype");
-      }
+      const mlx_detail::Grid grid = grid_of(xg, group, qmax, scale_dtype);
       const std::size_t gi = row * groups_per_row + g;
-      r.scales[gi] = scale;
-      r.biases[gi] = bias;
-      for (std::size_t i = 0; i < ugroup; ++i) {
-        float v = 0.0f;
-        if (scale > 0.0f) v = std::clamp(std::nearbyint((xg[i] - bias) / scale), 0.0f, qmax);
-        q[g * ugroup + i] = static_cast<std::uint8_t>(v);
-      }
+      r.scales[gi] = grid.scale;
+      r.biases[gi] = grid.bias;
+      for (std::size_t i = 0; i < ugroup; ++i)
+        q[g * ugroup + i] = static_cast<std::uint8_t>(mlx_detail::nearest_code(xg[i], grid, qmax));
     }
     mlx_pack(q, bits, std::span<std::uint32_t>(r.packed.data() + row * words_per_row, words_per_row));
   }
   return r;
+}
+
+}  // namespace
+
+MlxQuantized mlx_quantize(const float* w, std::int64_t rows, std::int64_t cols, int bits, int group,
+                          DType scale_dtype) {
+  return quantize_groups(w, rows, cols, bits, group, scale_dtype, &mlx_detail::search_grid);
+}
+
+MlxQuantized mlx_quantize_minmax(const float* w, std::int64_t rows, std::int64_t cols, int bits, int group,
+                                 DType scale_dtype) {
+  return quantize_groups(w, rows, cols, bits, group, scale_dtype, &mlx_detail::minmax_grid);
+}
+
+MlxQuantized mlx_quantize(const float* w, std::int64_t rows, std::int64_t cols, int bits, int group,
+                          DType scale_dtype, MlxEncoder encoder) {
+  return encoder == MlxEncoder::MinMax ? mlx_quantize_minmax(w, rows, cols, bits, group, scale_dtype)
+                                       : mlx_quantize(w, rows, cols, bits, group, scale_dtype);
+}
+
+std::optional<MlxEncoder> parse_mlx_encoder(std::string_view name) {
+  if (name == "search") return MlxEncoder::Search;
+  if (name == "minmax") return MlxEncoder::MinMax;
+  return std::nullopt;
 }
 
 std::vector<float> mlx_dequantize(const MlxQuantized& q) {

@@ -1,11 +1,8 @@
 // evaluate stage: perplexity / KL divergence protocol of shared/data/stories260K/REFERENCE.md,
 // model loading dispatch, token files and the JSON form of the result.
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -57,40 +54,6 @@ std::size_t argmax(const float* row, std::size_t n) {
     if (row[i] > row[best]) best = i;
   return best;
 }
-
-// One-line progress bar on stderr (only when stderr is a terminal).
-class Progress {
- public:
-  Progress(bool enabled, std::int64_t total) : on_(enabled && ::isatty(STDERR_FILENO) == 1), total_(total) {
-    start_ = std::chrono::steady_clock::now();
-  }
-  void update(std::int64_t done, std::int64_t tokens_done) {
-    if (!on_) return;
-    const double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const double frac = total_ > 0 ? static_cast<double>(done) / static_cast<double>(total_) : 1.0;
-    const int width = 30;
-    const int fill = static_cast<int>(frac * width);
-    std::string bar(static_cast<std::size_t>(fill), '=');
-    bar.resize(static_cast<std::size_t>(width), ' ');
-    const double tps = secs > 0 ? static_cast<double>(tokens_done) / secs : 0;
-    const double eta = done > 0 ? secs * static_cast<double>(total_ - done) / static_cast<double>(done) : 0;
-    const long eta_s = std::lround(eta);
-    std::fprintf(stderr, "\r[%s] %lld/%lld windows  %.0f tok/s  ETA %ld:%02ld\x1b[K", bar.c_str(),
-                 static_cast<long long>(done), static_cast<long long>(total_), tps, eta_s / 60, eta_s % 60);
-    std::fflush(stderr);
-  }
-  ~Progress() {
-    if (on_) std::fprintf(stderr, "\n");
-  }
-  Progress(const Progress&) = delete;
-  Progress& operator=(const Progress&) = delete;
-
- private:
-  bool on_;
-  std::int64_t total_;
-  std::chrono::steady_clock::time_point start_;
-};
 
 std::vector<float> run_checked(LanguageModel& m, std::span<const std::uint32_t> in, const char* which) {
   std::vector<float> logits = m.forward(in);
@@ -161,7 +124,9 @@ EvalResult evaluate(LanguageModel& model, LanguageModel* reference, std::span<co
   double total_nll = 0, total_ref_nll = 0;
   std::int64_t agree = 0;
   std::vector<double> window_ppl, kl;
-  Progress progress(opt.progress, r.windows);
+  std::int64_t to_score = 0;
+  for (std::size_t w = 0; w < windows; ++w) to_score += static_cast<std::int64_t>(std::min(ctx, N - w * ctx) - 1);
+  ProgressScope progress(opt.progress, {"eval", "windows", windows, static_cast<std::uint64_t>(to_score), "tokens"});
   std::vector<double> logp_ref(V);
   for (std::size_t w = 0; w < windows; ++w) {
     const std::size_t start = w * ctx, n = std::min(ctx, N - start);
@@ -192,8 +157,9 @@ EvalResult evaluate(LanguageModel& model, LanguageModel* reference, std::span<co
     total_ref_nll += window_ref_nll;
     r.scored_tokens += static_cast<std::int64_t>(n - 1);
     window_ppl.push_back(std::exp(window_nll / static_cast<double>(n - 1)));
-    progress.update(static_cast<std::int64_t>(w + 1), r.scored_tokens);
+    progress.advance(1, n - 1);
   }
+  progress.done();
   const double scored = static_cast<double>(r.scored_tokens);
   r.mean_nll = total_nll / scored;
   r.ppl = std::exp(r.mean_nll);

@@ -2,8 +2,11 @@
 
 #include <map>
 
+#include "pipeline/audit.h"
+#include "ramq/atomic_output.h"
 #include "ramq/gguf_llama.h"
 #include "ramq/json_io.h"
+#include "ramq/manifest.h"
 
 namespace ramq {
 
@@ -24,6 +27,10 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
   if (opt.format != "mlx" && opt.format != "gguf")
     throw Error("", "", "unknown output format '" + opt.format + "' (expected mlx or gguf)");
   ModelReader model(req.model_dir);
+  model.require_float_weights();
+  for (const auto& t : model.tensors())
+    if (t.numel() == 0)
+      throw Error(t.file, t.name, "has no elements (a dimension is 0): an empty tensor cannot be written to a model");
   QuantizeResult result;
   if (req.plan_file) {
     result.plan = load_plan(*req.plan_file);
@@ -32,11 +39,20 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
                   "the plan is for " + result.plan.format + " output but --format is " + opt.format);
     validate_plan_against_model(result.plan, model, req.plan_file->string());
   } else {
-    const ModelAnalysis analysis = analyze_model(model, opt);
+    // Rate-distortion curves cost time: measured when the budget policy needs them (its
+    // format's candidates only) or when the analysis is saved (all, as `ramq analyze` does).
+    Options analyze_opt = opt;
+    analyze_opt.rd.enabled = opt.rd.enabled && (opt.policy == "budget" || req.save_analysis.has_value());
+    if (!req.save_analysis) {
+      analyze_opt.rd.mlx = opt.rd.mlx && opt.format == "mlx";
+      analyze_opt.rd.gguf = opt.rd.gguf && opt.format == "gguf";
+    }
+    const ModelAnalysis& analysis = result.analysis.emplace(analyze_model(model, analyze_opt));
     if (req.save_analysis) save_json(*req.save_analysis, analysis_to_json(analysis));
     result.plan = make_plan(analysis, opt);
   }
   if (req.save_plan) save_json(*req.save_plan, plan_to_json(result.plan));
+  if (req.dry_run) return result;  // the plan only: nothing is written
   Options write_opt = opt;
   write_opt.keep_dtype = result.plan.keep_dtype;
   if (opt.format == "gguf") {
@@ -45,7 +61,22 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
       if (d.gguf_type) types[d.name] = *d.gguf_type;
     GgufWriteOptions gopt;
     gopt.threads = opt.threads;
+    gopt.progress = opt.progress;
+    // The manifest goes beside the file: written to its own temporary before the GGUF file is
+    // renamed into place, renamed right after it (include/ramq/manifest.h).
+    std::unique_ptr<AtomicOutput> manifest_out;
+    gopt.before_commit = [&](const std::filesystem::path& temp_file) {
+      const auto sidecar = manifest_path_for(req.output, /*is_directory=*/false);
+      const std::string text =
+          file_manifest_text(temp_file, std::filesystem::path(req.output).filename().string(),
+                             pipeline::audit_context(req, opt, model, result));
+      manifest_out = std::make_unique<AtomicOutput>(sidecar, /*is_directory=*/false);
+      write_manifest_text(manifest_out->temp_path(), text, sidecar.string());
+      std::error_code ec;
+      std::filesystem::remove(sidecar, ec);  // never leave an older manifest beside a new file
+    };
     const GgufWriteSummary g = write_llama_gguf(model, types, req.output, gopt);
+    if (manifest_out) manifest_out->commit();
     result.written.output = g.output;
     result.written.total_bytes = g.file_bytes;
     result.written.tensor_bytes = g.tensor_bytes;
@@ -54,7 +85,9 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
     result.written.shards = 1;
     result.written.note = g.architecture + ", tokenizer: " + g.tokenizer;
   } else {
-    result.written = write_mlx_model(model, result.plan, write_opt, req.output);
+    result.written = write_mlx_model(model, result.plan, write_opt, req.output, [&](const std::filesystem::path& dir) {
+      write_directory_manifest(dir, pipeline::audit_context(req, opt, model, result));
+    });
   }
   return result;
 }

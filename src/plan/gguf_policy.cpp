@@ -60,6 +60,12 @@ GgmlType llama_cpp_fallback(GgmlType wanted, std::int64_t cols) {
   return fits(t, cols) ? t : GgmlType::F16;
 }
 
+GgmlType gguf_float_type(const TensorAnalysis& t, bool keep_dtype) {
+  if (t.shape.size() < 2) return GgmlType::F32;
+  if (keep_dtype) return t.dtype == "F32" ? GgmlType::F32 : t.dtype == "BF16" ? GgmlType::BF16 : GgmlType::F16;
+  return GgmlType::F16;
+}
+
 bool is_llama_mix(const std::string& mix) {
   return mix == "Q3_K_M" || mix == "Q4_K_M" || mix == "Q5_K_M" || mix == "Q6_K" || mix == "Q8_0";
 }
@@ -74,13 +80,7 @@ std::string fallback_note(GgmlType wanted, GgmlType got, std::int64_t cols) {
          std::to_string(ggml_type_info(wanted).block_size) + "-element blocks: " + std::string(ggml_type_info(got).name);
 }
 
-// Float type of a tensor kept unquantized: 1-D tensors F32 (as llama.cpp's converter writes
-// norms), others F16, or the source type with keep_dtype.
-GgmlType float_type(const TensorAnalysis& t, bool keep_dtype) {
-  if (t.shape.size() < 2) return GgmlType::F32;
-  if (keep_dtype) return t.dtype == "F32" ? GgmlType::F32 : t.dtype == "BF16" ? GgmlType::BF16 : GgmlType::F16;
-  return GgmlType::F16;
-}
+GgmlType float_type(const TensorAnalysis& t, bool keep_dtype) { return gguf_float_type(t, keep_dtype); }
 
 void set_type(TensorDecision& d, GgmlType t) {
   d.gguf_type = t;

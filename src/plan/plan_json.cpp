@@ -46,6 +46,7 @@ nlohmann::json plan_to_json(const Plan& p) {
                  {"tensors", p.tensors.size()},
                  {"quantized_tensors", quantized},
                  {"params_by_bits", params_by_bits}};
+  if (!p.details.is_null()) j["details"] = p.details;
   auto& arr = j["tensors"] = nlohmann::json::array();
   for (const auto& d : p.tensors) {
     nlohmann::json e = {{"name", d.name}, {"shape", d.shape}, {"numel", d.numel}, {"bits", d.bits},
@@ -65,6 +66,7 @@ Plan plan_from_json(const nlohmann::json& j, const std::string& file) {
   if (p.format != "mlx" && p.format != "gguf") r.fail("format must be \"mlx\" or \"gguf\"");
   p.policy = r.string(j, "policy");
   p.keep_dtype = j.contains("keep_dtype") ? r.boolean(j, "keep_dtype") : false;
+  if (j.contains("details")) p.details = j["details"];
   const auto& arr = r.field(j, "tensors");
   if (!arr.is_array()) r.fail("field 'tensors' must be an array");
   std::set<std::string> seen;

@@ -90,6 +90,7 @@ void fit_group_to_row(Choice& c, std::int64_t cols, bool strict) {
 }
 
 Choice uniform_choice(const TensorAnalysis& t, const UniformPolicyOptions& o) {
+  if (o.bits >= 16) return {16, 0, "uniform 16-bit: kept in float"};
   if (is_embedding_or_head(t.name) && !o.quantize_embeddings) return {16, 0, "embedding/head kept (no --quantize-embeddings)"};
   if (!is_embedding_or_head(t.name) && is_protected_tensor(t.name)) return {16, 0, "protected (norm or router)"};
   return {o.bits, o.group, "uniform " + std::to_string(o.bits) + "-bit"};
@@ -119,8 +120,9 @@ Plan make_plan(const ModelAnalysis& analysis, const Options& opt) {
     if (opt.format != "gguf") throw Error("", "", "--policy llama-mix writes GGUF types: use it with --format gguf");
     return make_llama_mix_plan(analysis, opt);
   }
+  if (opt.policy == "budget") return make_budget_plan(analysis, opt);
   if (opt.policy != "swan" && opt.policy != "uniform")
-    throw Error("", "", "unknown policy '" + opt.policy + "' (expected swan, uniform or llama-mix)");
+    throw Error("", "", "unknown policy '" + opt.policy + "' (expected swan, uniform, budget or llama-mix)");
   const bool gguf = opt.format == "gguf";
   Plan p;
   p.policy = opt.policy;

@@ -10,6 +10,7 @@
 #include "ramq/error.h"
 #include "ramq/gguf.h"
 #include "ramq/mapped_file.h"
+#include "ramq/utf8.h"
 
 namespace ramq {
 
@@ -125,7 +126,12 @@ struct ValueReader {
         v.v = b == 1;
         break;
       }
-      case GgufValueType::STRING: v.v = c.str("string " + what); break;
+      case GgufValueType::STRING: {
+        std::string str = c.str("string " + what);
+        if (first_invalid_utf8(str)) fail("string value is not valid UTF-8");
+        v.v = std::move(str);
+        break;
+      }
       case GgufValueType::ARRAY: {
         if (depth >= kMaxArrayDepth) fail("arrays nested more than " + std::to_string(kMaxArrayDepth) + " deep");
         const std::uint32_t et = c.u32("array element type of metadata key '" + key + "'");
@@ -186,6 +192,7 @@ GgufReader::GgufReader(const std::filesystem::path& path) : path_(path) {
   for (std::uint64_t i = 0; i < n_kv; ++i) {
     std::string key = c.str("metadata key " + std::to_string(i));
     if (key.empty()) c.fail("metadata key " + std::to_string(i) + " is empty");
+    if (first_invalid_utf8(key)) c.fail("metadata key " + std::to_string(i) + " '" + printable(key) + "' is not valid UTF-8");
     if (key.size() > kMaxKeyBytes) c.fail("metadata key " + std::to_string(i) + " is longer than 65535 bytes");
     if (!keys.insert(key).second) c.fail("duplicate metadata key '" + printable(key) + "'");
     ValueReader vr{c, printable(key)};
@@ -212,6 +219,7 @@ GgufReader::GgufReader(const std::filesystem::path& path) : path_(path) {
     t.name = c.str("name of tensor " + std::to_string(i));
     const std::string tn = printable(t.name);
     if (t.name.empty()) c.fail("tensor " + std::to_string(i) + " has an empty name");
+    if (first_invalid_utf8(t.name)) c.fail("tensor " + std::to_string(i) + " name '" + tn + "' is not valid UTF-8");
     if (t.name.size() > kMaxNameBytes)
       c.fail("tensor name is " + std::to_string(t.name.size()) + " bytes long; ggml allows at most " +
                  std::to_string(kMaxNameBytes),
@@ -219,14 +227,19 @@ GgufReader::GgufReader(const std::filesystem::path& path) : path_(path) {
     if (!names.insert(t.name).second) c.fail("duplicate tensor name", tn);
     const std::uint32_t n_dims = c.u32("dimension count", tn);
     if (n_dims < 1 || n_dims > 4) c.fail("has " + std::to_string(n_dims) + " dimensions (must be 1 to 4)", tn);
+    // The product of the non-zero dimensions must fit in int64 too (a zero dimension must not
+    // hide an overflow that code multiplying some of the dimensions would hit).
     std::uint64_t numel = 1;
+    std::uint64_t nonzero = 1;
     for (std::uint32_t d = 0; d < n_dims; ++d) {
       const std::uint64_t ne = c.u64("dimension " + std::to_string(d), tn);
       if (ne > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
         c.fail("dimension " + std::to_string(d) + " is negative (" + std::to_string(static_cast<std::int64_t>(ne)) + ")",
                tn);
-      if (mul_overflows(numel, ne, numel) || numel > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+      if (mul_overflows(nonzero, ne == 0 ? 1 : ne, nonzero) ||
+          nonzero > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
         c.fail("element count (product of the dimensions) overflows int64", tn);
+      numel *= ne;
       t.ne.push_back(static_cast<std::int64_t>(ne));
     }
     const std::uint32_t type_id = c.u32("ggml type", tn);

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ramq/error.h"
+#include "ramq/json_io.h"
 #include "ramq/safetensors.h"
 
 namespace ramq {
@@ -100,18 +101,7 @@ class ConfigReader {
 
 ModelConfig parse_model_config(const std::string& text, const std::string& file) {
   ModelConfig c;
-  // nlohmann::json treats a NUL byte as the end of input and would ignore what follows it.
-  if (const auto nul = text.find('\0'); nul != std::string::npos)
-    throw Error(file, "", "not valid JSON: contains a NUL byte at offset " + std::to_string(nul));
-  try {
-    c.raw = json::parse(text);
-  } catch (const json::exception& e) {
-    std::string msg = e.what();
-    if (const auto p = msg.find("] "); !msg.empty() && msg.front() == '[' && p != std::string::npos) msg.erase(0, p + 2);
-    for (auto& ch : msg)
-      if (static_cast<unsigned char>(ch) < 0x20) ch = '?';
-    throw Error(file, "", "not valid JSON: " + msg);
-  }
+  c.raw = parse_json_text(text, file);
   if (!c.raw.is_object()) throw Error(file, "", "not a JSON object but " + std::string(c.raw.type_name()));
   const ConfigReader r(c.raw, file);
 

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ramq/error.h"
+#include "ramq/json_io.h"
 #include "ramq/mapped_file.h"
 #include "ramq/safetensors.h"
 
@@ -121,6 +122,8 @@ ModelReader::ModelReader(const fs::path& dir) : dir_(dir) {
     std::string top_key;
     std::set<std::string> seen;
     auto callback = [&](int depth, json::parse_event_t ev, json& parsed) -> bool {
+      if (depth > kMaxJsonDepth)
+        throw Error(index_file, "", "not valid JSON for ramq: nested more than " + std::to_string(kMaxJsonDepth) + " levels deep");
       if (ev == json::parse_event_t::key && parsed.is_string()) {
         const auto& k = parsed.get_ref<const std::string&>();
         if (depth == 1) top_key = k;
@@ -228,11 +231,21 @@ std::span<const std::byte> ModelReader::raw(const TensorInfo& t) const {
   return bytes.subspan(static_cast<std::size_t>(t.offset), static_cast<std::size_t>(t.nbytes));
 }
 
-std::vector<float> ModelReader::load_f32(const TensorInfo& t) const {
+namespace {
+void require_float_weight(const TensorInfo& t) {
   if (!is_float_weight_dtype(t.dtype))
     throw Error(t.file, t.name,
                 "has dtype " + std::string(dtype_name(t.dtype)) +
                     ", which cannot be loaded as float weights (ramq reads F32, F16 and BF16)");
+}
+}  // namespace
+
+void ModelReader::require_float_weights() const {
+  for (const auto& t : tensors_) require_float_weight(t);
+}
+
+std::vector<float> ModelReader::load_f32(const TensorInfo& t) const {
+  require_float_weight(t);
   const auto bytes = raw(t);
   const std::size_t n = bytes.size() / dtype_size(t.dtype);
   if (n * dtype_size(t.dtype) != bytes.size() || static_cast<std::int64_t>(n) != t.numel())

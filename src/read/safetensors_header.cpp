@@ -22,7 +22,9 @@
 #include <nlohmann/json.hpp>
 
 #include "ramq/error.h"
+#include "ramq/json_io.h"
 #include "ramq/safetensors.h"
+#include "ramq/utf8.h"
 
 namespace ramq {
 
@@ -32,48 +34,6 @@ using json = nlohmann::json;
 
 constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;  // 100 MB: far above any real header
 constexpr std::size_t kMaxQuoted = 80;                   // longest JSON value quoted in a message
-
-// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is not valid
-// (overlong forms, surrogates and code points above U+10FFFF are invalid).
-std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  if (b0 < 0x80) return 1;
-  std::size_t len = 0;
-  unsigned char lo = 0x80;
-  unsigned char hi = 0xbf;
-  if (b0 >= 0xc2 && b0 <= 0xdf) {
-    len = 2;
-  } else if (b0 >= 0xe0 && b0 <= 0xef) {
-    len = 3;
-    if (b0 == 0xe0) lo = 0xa0;
-    if (b0 == 0xed) hi = 0x9f;
-  } else if (b0 >= 0xf0 && b0 <= 0xf4) {
-    len = 4;
-    if (b0 == 0xf0) lo = 0x90;
-    if (b0 == 0xf4) hi = 0x8f;
-  } else {
-    return 0;
-  }
-  if (s.size() - i < len) return 0;
-  const auto b1 = static_cast<unsigned char>(s[i + 1]);
-  if (b1 < lo || b1 > hi) return 0;
-  for (std::size_t k = 2; k < len; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if (b < 0x80 || b > 0xbf) return 0;
-  }
-  return len;
-}
-
-// Offset of the first invalid UTF-8 byte, or nullopt if s is valid UTF-8.
-std::optional<std::size_t> first_invalid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const std::size_t n = utf8_sequence_length(s, i);
-    if (n == 0) return i;
-    i += n;
-  }
-  return std::nullopt;
-}
 
 // Makes text safe to embed in a one-line message: control characters become '?'
 // (the input is already known to be valid UTF-8), and long text is shortened.
@@ -136,6 +96,8 @@ json parse_header_json(std::string_view text, const std::string& file) {
   std::string current_entry;                // last top-level key, for messages about nested keys
   auto callback = [&](int depth, json::parse_event_t event, json& parsed) -> bool {
     if (depth < 0) return true;
+    if (depth > kMaxJsonDepth)
+      throw Error(file, "", "header is nested more than " + std::to_string(kMaxJsonDepth) + " levels deep");
     const auto d = static_cast<std::size_t>(depth);
     if (event == json::parse_event_t::object_start) {
       if (seen.size() <= d) seen.resize(d + 1);
@@ -192,16 +154,21 @@ RawEntry parse_entry(const std::string& name, const json& entry, std::uint64_t d
   // shape
   const json& js = required_field(entry, "shape", file, name);
   if (!js.is_array()) throw Error(file, name, "'shape' is not an array but " + quoted_json(js));
+  // The product of the non-zero dimensions must fit too: later code multiplies any subset of the
+  // dimensions (rows x columns of an empty expert stack, say), and [0, 2^62, 2^62] is no tensor.
   std::uint64_t numel = 1;
+  std::uint64_t nonzero = 1;
+  constexpr auto kMaxElems = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
   for (std::size_t i = 0; i < js.size(); ++i) {
     const auto v = as_u64(js[i]);
-    if (!v || *v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+    if (!v || *v > kMaxElems)
       throw Error(file, name,
                   "shape " + quoted_json(js) + ": dimension " + std::to_string(i) + " is " + quoted_json(js[i]) +
                       ", not a non-negative integer");
     r.info.shape.push_back(static_cast<std::int64_t>(*v));
-    if (!checked_mul(numel, *v, numel) || numel > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+    if (!checked_mul(nonzero, *v == 0 ? 1 : *v, nonzero) || nonzero > kMaxElems)
       throw Error(file, name, "shape " + quoted_json(js) + " has too many elements (the product overflows 64 bits)");
+    numel *= *v;
   }
   std::uint64_t nbytes = 0;
   if (!checked_mul(numel, dtype_size(*dt), nbytes))

@@ -1,5 +1,7 @@
 #include "bpe_config.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "ramq/error.h"
@@ -11,6 +13,7 @@ namespace {
 using nlohmann::json;
 
 constexpr std::int64_t kMaxId = 1 << 24;
+constexpr std::int64_t kMaxUnusedIds = 1 << 16;  // ids may leave at most this many gaps
 
 class Loader {
  public:
@@ -24,6 +27,14 @@ class Loader {
     const auto type = model->find("type");
     if (type == model->end() || !type->is_string()) fail("'model' has no 'type'");
     if (*type != "BPE") fail("unsupported model type '" + type->get<std::string>() + "' (only BPE is supported)");
+    // Ids index dense tables: an id far beyond the number of tokens would only allocate memory.
+    std::int64_t tokens = 0;
+    for (const char* key : {"vocab", "added_tokens"}) {
+      const json& holder = std::string(key) == "vocab" ? *model : j;
+      if (const auto it = holder.find(key); it != holder.end() && (it->is_object() || it->is_array()))
+        tokens += static_cast<std::int64_t>(it->size());
+    }
+    id_limit_ = std::min<std::int64_t>(kMaxId, tokens + kMaxUnusedIds);
     read_model(*model);
     read_added(j);
     read_normalizer(j.value("normalizer", json()));
@@ -37,9 +48,33 @@ class Loader {
  private:
   [[noreturn]] void fail(const std::string& problem) const { throw Error(cfg_.file, "", problem); }
 
+  // Typed access that fails with a ramq::Error (nlohmann's value() throws its own type_error on
+  // a mistyped field, and only works on objects).
+  bool flag(const json& obj, const char* key, bool dflt) const {
+    if (!obj.is_object()) return dflt;
+    const auto it = obj.find(key);
+    if (it == obj.end() || it->is_null()) return dflt;
+    if (!it->is_boolean()) fail(std::string("'") + key + "' must be true or false, not a " + it->type_name());
+    return it->get<bool>();
+  }
+  std::string text(const json& obj, const char* key) const {
+    if (!obj.is_object()) return "";
+    const auto it = obj.find(key);
+    if (it == obj.end() || it->is_null()) return "";
+    if (!it->is_string()) fail(std::string("'") + key + "' must be a string, not a " + it->type_name());
+    return it->get<std::string>();
+  }
+  // A short description of a JSON value for messages (never the whole value: it may be huge).
+  static std::string brief(const json& j) {
+    if (j.is_object() || j.is_array()) return std::string("an ") + (j.is_object() ? "object" : "array");
+    std::string s = j.dump(-1, ' ', false, json::error_handler_t::replace);
+    return s.size() > 80 ? s.substr(0, 80) + "..." : s;
+  }
+
   std::uint32_t checked_id(const json& v, const std::string& what) const {
-    if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::int64_t>() >= kMaxId) {
-      fail(what + " has a bad id " + v.dump());
+    if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::int64_t>() >= id_limit_) {
+      fail(what + " has a bad id " + brief(v) + " (ids must be below " + std::to_string(id_limit_) +
+           ": the file has fewer than " + std::to_string(id_limit_ - kMaxUnusedIds) + " tokens)");
     }
     return static_cast<std::uint32_t>(v.get<std::int64_t>());
   }
@@ -102,7 +137,7 @@ class Loader {
         fail(std::string("BPE '") + key + "' is not supported");
       }
     }
-    cfg_.ignore_merges = model.value("ignore_merges", false);
+    cfg_.ignore_merges = flag(model, "ignore_merges", false);
   }
 
   std::uint32_t token_id(const std::string& token, std::uint32_t rank) const {
@@ -122,8 +157,8 @@ class Loader {
       AddedToken t;
       t.content = a["content"].get<std::string>();
       t.id = checked_id(a["id"], "added token '" + t.content + "'");
-      t.lstrip = a.value("lstrip", false);
-      t.rstrip = a.value("rstrip", false);
+      t.lstrip = flag(a, "lstrip", false);
+      t.rstrip = flag(a, "rstrip", false);
       set_piece(t.id, t.content);
       ids_.emplace(t.content, t.id);
       cfg_.added.push_back(std::move(t));
@@ -132,55 +167,56 @@ class Loader {
 
   void read_normalizer(const json& n) {
     if (n.is_null()) return;
-    const std::string type = n.value("type", "");
+    const std::string type = text(n, "type");
     if (type == "NFC") {
       cfg_.nfc = true;
     } else if (type == "Sequence" && n.contains("normalizers") && n["normalizers"].is_array()) {
       for (const auto& sub : n["normalizers"]) read_normalizer(sub);
     } else {
-      fail("unsupported normalizer '" + (type.empty() ? n.dump() : type) + "' (only NFC is supported)");
+      fail("unsupported normalizer '" + (type.empty() ? brief(n) : type) + "' (only NFC is supported)");
     }
   }
 
   void read_pre_tokenizer(const json& p) {
     if (p.is_null()) return;
-    const std::string type = p.value("type", "");
+    const std::string type = text(p, "type");
     if (type == "Sequence" && p.contains("pretokenizers") && p["pretokenizers"].is_array()) {
       for (const auto& sub : p["pretokenizers"]) read_pre_tokenizer(sub);
     } else if (type == "ByteLevel") {
-      if (p.value("use_regex", true)) fail("unsupported pre-tokenizer: ByteLevel with use_regex (the GPT-2 regex)");
+      if (flag(p, "use_regex", true)) fail("unsupported pre-tokenizer: ByteLevel with use_regex (the GPT-2 regex)");
       if (byte_level_) fail("unsupported pre-tokenizer: more than one ByteLevel step");
       byte_level_ = true;
-      cfg_.add_prefix_space = p.value("add_prefix_space", false);
+      cfg_.add_prefix_space = flag(p, "add_prefix_space", false);
     } else if (type == "Split") {
-      const json pattern = p.value("pattern", json());
-      const std::string regex = pattern.is_object() ? pattern.value("Regex", "") : "";
+      const auto pit = p.find("pattern");
+      const json& pattern = pit != p.end() ? *pit : p;
+      const std::string regex = pit != p.end() ? text(pattern, "Regex") : "";
       const auto known = split_pattern_from_regex(regex);
-      if (!known) fail("unsupported Split pattern " + pattern.dump() + " (only Llama 3's and Qwen2's)");
-      if (p.value("behavior", "") != "Isolated" || p.value("invert", false)) {
+      if (!known) fail("unsupported Split pattern " + (regex.empty() ? brief(pattern) : "'" + regex.substr(0, 80) + "'") + " (only Llama 3's and Qwen2's)");
+      if (text(p, "behavior") != "Isolated" || flag(p, "invert", false)) {
         fail("unsupported Split pre-tokenizer: behavior must be Isolated, not inverted");
       }
       if (byte_level_ || cfg_.pattern != SplitPattern::kNone) fail("unsupported pre-tokenizer sequence");
       cfg_.pattern = *known;
     } else {
-      fail("unsupported pre-tokenizer '" + (type.empty() ? p.dump() : type) + "'");
+      fail("unsupported pre-tokenizer '" + (type.empty() ? brief(p) : type) + "'");
     }
   }
 
   void read_decoder(const json& d) {
-    bool ok = d.is_object() && d.value("type", "") == "ByteLevel";
-    if (d.is_object() && d.value("type", "") == "Sequence" && d.contains("decoders") && d["decoders"].is_array()) {
-      for (const auto& sub : d["decoders"]) ok = ok || (sub.is_object() && sub.value("type", "") == "ByteLevel");
+    bool ok = text(d, "type") == "ByteLevel";
+    if (text(d, "type") == "Sequence" && d.contains("decoders") && d["decoders"].is_array()) {
+      for (const auto& sub : d["decoders"]) ok = ok || text(sub, "type") == "ByteLevel";
     }
     if (!ok) fail("unsupported decoder (a ByteLevel decoder is required)");
   }
 
   void read_post_processor(const json& p) {
     const json* tp = nullptr;
-    if (p.is_object() && p.value("type", "") == "TemplateProcessing") tp = &p;
-    if (p.is_object() && p.value("type", "") == "Sequence" && p.contains("processors") && p["processors"].is_array()) {
+    if (text(p, "type") == "TemplateProcessing") tp = &p;
+    if (text(p, "type") == "Sequence" && p.contains("processors") && p["processors"].is_array()) {
       for (const auto& sub : p["processors"]) {
-        if (sub.is_object() && sub.value("type", "") == "TemplateProcessing") tp = &sub;
+        if (text(sub, "type") == "TemplateProcessing") tp = &sub;
       }
     }
     if (tp) {
@@ -192,8 +228,11 @@ class Loader {
 
   // TemplateProcessing "single": special tokens before the sequence form the prefix, after it the suffix.
   void read_template(const json& tp) {
-    const json single = tp.value("single", json());
-    const json specials = tp.value("special_tokens", json::object());
+    const auto single_it = tp.find("single");
+    const json& single = single_it != tp.end() ? *single_it : tp;
+    const auto specials_it = tp.find("special_tokens");
+    const json& specials = specials_it != tp.end() && specials_it->is_object() ? *specials_it : empty_;
+    if (single_it == tp.end()) fail("TemplateProcessing has no 'single' template");
     if (!single.is_array()) fail("TemplateProcessing has no 'single' template");
     bool seen_sequence = false;
     for (const auto& item : single) {
@@ -202,9 +241,9 @@ class Loader {
         continue;
       }
       if (!item.is_object() || !item.contains("SpecialToken") || !item["SpecialToken"].is_object()) {
-        fail("TemplateProcessing: unsupported template item " + item.dump());
+        fail("TemplateProcessing: unsupported template item " + brief(item));
       }
-      const std::string name = item["SpecialToken"].value("id", "");
+      const std::string name = text(item["SpecialToken"], "id");
       const auto st = specials.find(name);
       if (st == specials.end() || !st->is_object() || !st->contains("ids") || !(*st)["ids"].is_array()) {
         fail("TemplateProcessing: special token '" + name + "' has no ids");
@@ -224,16 +263,17 @@ class Loader {
     const json c = read_json_file(path);
     if (!c.is_object()) return;
     auto token_of = [&](const char* key) -> std::optional<std::uint32_t> {
-      const json t = c.value(key, json());
-      const std::string content = t.is_string() ? t.get<std::string>() : t.is_object() ? t.value("content", "") : "";
+      const auto t = c.find(key);
+      if (t == c.end()) return std::nullopt;
+      const std::string content = t->is_string() ? t->get<std::string>() : text(*t, "content");
       const auto it = ids_.find(content);
       if (content.empty() || it == ids_.end()) return std::nullopt;
       return it->second;
     };
-    if (c.value("add_bos_token", false)) {
+    if (flag(c, "add_bos_token", false)) {
       if (const auto id = token_of("bos_token")) cfg_.prefix.push_back(*id);
     }
-    if (c.value("add_eos_token", false)) {
+    if (flag(c, "add_eos_token", false)) {
       if (const auto id = token_of("eos_token")) cfg_.suffix.push_back(*id);
     }
   }
@@ -242,6 +282,8 @@ class Loader {
   BpeConfig cfg_;
   std::unordered_map<std::string, std::uint32_t> ids_;  // token text (vocab and added) -> id
   bool byte_level_ = false;
+  const json empty_ = json::object();
+  std::int64_t id_limit_ = kMaxId;
 };
 
 }  // namespace

@@ -182,15 +182,38 @@ std::uint32_t llama_file_type(const std::map<GgmlType, std::int64_t>& params_by_
   return 0;
 }
 
+namespace {
+
+// rope_scaling fields, checked (nlohmann's value() would throw its own type_error on a mistyped one).
+std::string rope_type_of(const json& rs, const std::string& file) {
+  for (const char* key : {"rope_type", "type"}) {
+    const auto it = rs.find(key);
+    if (it == rs.end() || it->is_null()) continue;
+    if (!it->is_string()) throw Error(file, "", std::string("rope_scaling.") + key + " must be a string");
+    return it->get<std::string>();
+  }
+  return "";
+}
+double rope_number(const json& rs, const char* key, double dflt, const std::string& file) {
+  const auto it = rs.find(key);
+  if (it == rs.end() || it->is_null()) return dflt;
+  if (!it->is_number() || !(it->get<double>() > 0) || !std::isfinite(it->get<double>()))
+    throw Error(file, "", std::string("rope_scaling.") + key + " must be a positive number");
+  return it->get<double>();
+}
+
+}  // namespace
+
 std::optional<std::vector<float>> llama3_rope_factors(const ModelConfig& cfg) {
   const auto it = cfg.raw.find("rope_scaling");
   if (it == cfg.raw.end() || !it->is_object()) return std::nullopt;
   const json& rs = *it;
-  const std::string type = rs.value("rope_type", rs.value("type", std::string()));
+  const std::string file = "config.json";  // llama_gguf_metadata has checked these fields with the full path
+  const std::string type = rope_type_of(rs, file);
   if (type != "llama3") return std::nullopt;
-  const double base = cfg.rope_theta, factor = rs.value("factor", 8.0);
-  const double low = rs.value("low_freq_factor", 1.0), high = rs.value("high_freq_factor", 4.0);
-  const double old_ctx = rs.value("original_max_position_embeddings", 8192.0);
+  const double base = cfg.rope_theta, factor = rope_number(rs, "factor", 8.0, file);
+  const double low = rope_number(rs, "low_freq_factor", 1.0, file), high = rope_number(rs, "high_freq_factor", 4.0, file);
+  const double old_ctx = rope_number(rs, "original_max_position_embeddings", 8192.0, file);
   const double low_wavelen = old_ctx / low, high_wavelen = old_ctx / high;
   std::vector<float> out;
   for (std::int64_t i = 0; i < cfg.head_dim; i += 2) {
@@ -238,7 +261,7 @@ std::vector<GgufKV> llama_gguf_metadata(const ModelConfig& cfg, const GgufArch& 
   const auto it = cfg.raw.find("rope_scaling");
   if (it != cfg.raw.end() && it->is_object()) {
     const json& rs = *it;
-    const std::string type = rs.value("rope_type", rs.value("type", std::string()));
+    const std::string type = rope_type_of(rs, config_file);
     const auto factor = [&] {
       const auto f = rs.find("factor");
       if (f == rs.end() || !f->is_number() || !(f->get<double>() > 0))
@@ -257,6 +280,8 @@ std::vector<GgufKV> llama_gguf_metadata(const ModelConfig& cfg, const GgufArch& 
     } else if (type == "llama3") {
       if (arch.name != "llama")
         throw Error(config_file, "", "rope_scaling 'llama3' is only supported for Llama models");
+      for (const char* key : {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"})
+        rope_number(rs, key, 1.0, config_file);
       // Written as the rope_freqs.weight tensor (llama3_rope_factors).
     } else if (!type.empty() && type != "default") {
       throw Error(config_file, "", "rope_scaling type '" + type + "' is not supported for GGUF output");

@@ -9,6 +9,7 @@
 #include "ramq/error.h"
 #include "ramq/gguf_llama.h"
 #include "ramq/parallel.h"
+#include "ramq/progress.h"
 
 namespace fs = std::filesystem;
 
@@ -169,6 +170,9 @@ GgufWriteSummary write_llama_gguf(const ModelReader& model, const std::map<std::
   AtomicOutput out(output, /*is_directory=*/false);
   GgufStreamWriter writer(out.temp_path(), kvs, specs, 32);
   const unsigned threads = resolve_threads(opt.threads);
+  std::uint64_t source_bytes = 0;
+  for (const auto& e : entries) source_bytes += e.src ? e.src->nbytes : 0;
+  ProgressScope progress(opt.progress, {"write", "tensors", entries.size(), source_bytes, ""});
   for (std::size_t start = 0; start < entries.size();) {
     std::size_t end = start;
     std::uint64_t batch = 0;
@@ -226,10 +230,13 @@ GgufWriteSummary write_llama_gguf(const ModelReader& model, const std::map<std::
       writer.write_next(spec.name, encoded[i]);
       sum.tensor_bytes += encoded[i].size();
       sum.params += static_cast<std::int64_t>(floats[i].size());
+      progress.advance(1, entries[start + i].src ? entries[start + i].src->nbytes : 0);
     }
     start = end;
   }
   writer.finish();
+  progress.done();
+  if (opt.before_commit) opt.before_commit(out.temp_path());
   out.commit();
   sum.file_bytes = writer.file_bytes();
   sum.tensors = entries.size();

@@ -1,5 +1,6 @@
 // Hugging Face tokenizer.json (byte-level BPE -> llama.cpp "gpt2") and the special tokens of
 // tokenizer_config.json / config.json.
+#include <algorithm>
 #include <functional>
 #include <unordered_map>
 
@@ -7,6 +8,7 @@
 
 #include "ramq/error.h"
 #include "ramq/gguf_llama.h"
+#include "ramq/json_io.h"
 #include "write/gguf_vocab_internal.h"
 
 namespace fs = std::filesystem;
@@ -20,16 +22,15 @@ using json = nlohmann::json;
 constexpr std::uintmax_t kMaxJsonBytes = 512u << 20;
 constexpr std::int64_t kMaxTokenId = (std::int64_t{1} << 26) - 1;
 
-json parse_json_file(const fs::path& p) {
-  const std::string text = vocab_detail::read_file_bytes(p, kMaxJsonBytes);
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    std::string msg = e.what();
-    for (auto& c : msg)
-      if (static_cast<unsigned char>(c) < 0x20) c = ' ';
-    throw Error(p.string(), "", "not valid JSON: " + msg);
-  }
+json parse_json_file(const fs::path& p) { return parse_json_text(vocab_detail::read_file_bytes(p, kMaxJsonBytes), p.string()); }
+
+// obj[key] as a boolean: `dflt` when absent or null; another type is an Error naming the file
+// (nlohmann's value() would throw its own type_error).
+bool flag(const json& obj, const char* key, bool dflt, const std::string& file) {
+  const auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return dflt;
+  if (!it->is_boolean()) throw Error(file, "", std::string("'") + key + "' must be true or false, not a " + it->type_name());
+  return it->get<bool>();
 }
 
 // Calls fn on every object in the pre_tokenizer tree (Sequence nodes are walked).
@@ -48,7 +49,7 @@ std::string type_of(const json& n) {
 }
 
 // tokenizer.ggml.pre from the pre-tokenizer (llama.cpp's llama-vocab.cpp regexes).
-std::string detect_pre(const json& root, std::string& note) {
+std::string detect_pre(const json& root, std::string& note, const std::string& file) {
   static const std::string kLlama3 =
       R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
   static const std::string kQwen2 =
@@ -64,9 +65,9 @@ std::string detect_pre(const json& root, std::string& note) {
       else
         regexes.emplace_back("?");
     } else if (t == "ByteLevel") {
-      byte_level_regex = n.value("use_regex", true);
+      byte_level_regex = flag(n, "use_regex", true, file);
     } else if (t == "Digits") {
-      digits = n.value("individual_digits", false);
+      digits = flag(n, "individual_digits", false, file);
     }
   });
   if (regexes.size() == 1 && regexes[0] == kLlama3 && !byte_level_regex) return "llama-bpe";
@@ -107,8 +108,14 @@ std::optional<GgufVocab> vocab_from_tokenizer_json(const fs::path& path, std::st
   v.model = "gpt2";
   v.source = path.filename().string();
   std::vector<bool> have;
+  // Ids index a dense token list: an id far beyond the number of tokens would only allocate memory.
+  std::int64_t entries = static_cast<std::int64_t>(vit->size());
+  if (const auto at = root.find("added_tokens"); at != root.end() && at->is_array()) entries += static_cast<std::int64_t>(at->size());
+  const std::int64_t id_limit = std::min<std::int64_t>(kMaxTokenId, entries + (std::int64_t{1} << 16));
   const auto put = [&](std::int64_t id, const std::string& text, GgufTokenType type, bool may_replace) {
-    if (id < 0 || id > kMaxTokenId) throw Error(file, "", "token '" + text + "' has an invalid id " + std::to_string(id));
+    if (id < 0 || id > id_limit)
+      throw Error(file, "", "token '" + text + "' has an invalid id " + std::to_string(id) + " (the file has " +
+                                std::to_string(entries) + " tokens)");
     const auto i = static_cast<std::size_t>(id);
     if (i >= v.tokens.size()) {
       v.tokens.resize(i + 1);
@@ -130,7 +137,7 @@ std::optional<GgufVocab> vocab_from_tokenizer_json(const fs::path& path, std::st
           !t["content"].is_string())
         throw Error(file, "", "added_tokens entry without integer 'id' and string 'content'");
       put(t["id"].get<std::int64_t>(), t["content"].get<std::string>(),
-          t.value("special", false) ? GgufTokenType::CONTROL : GgufTokenType::USER_DEFINED, true);
+          flag(t, "special", false, file) ? GgufTokenType::CONTROL : GgufTokenType::USER_DEFINED, true);
     }
   for (std::size_t i = 0; i < v.tokens.size(); ++i)
     if (!have[i]) v.tokens[i] = "[PAD" + std::to_string(i) + "]";
@@ -145,7 +152,7 @@ std::optional<GgufVocab> vocab_from_tokenizer_json(const fs::path& path, std::st
       v.merges.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
     else throw Error(file, "", "model.merges entry " + std::to_string(v.merges.size()) + " is not a merge");
   }
-  v.pre = detect_pre(root, v.note);
+  v.pre = detect_pre(root, v.note, file);
   vocab_detail::check_unique(v, file);
   return v;
 }
@@ -178,7 +185,7 @@ void vocab_detail::apply_special_tokens(GgufVocab& v, const fs::path& dir, const
           v.token_types.push_back(static_cast<std::int32_t>(GgufTokenType::UNUSED));
         }
         v.tokens[i] = t["content"].get<std::string>();
-        v.token_types[i] = static_cast<std::int32_t>(t.value("special", false) ? GgufTokenType::CONTROL
+        v.token_types[i] = static_cast<std::int32_t>(flag(t, "special", false, tc_path.string()) ? GgufTokenType::CONTROL
                                                                               : GgufTokenType::USER_DEFINED);
         ids[v.tokens[i]] = static_cast<std::uint32_t>(i);
       }

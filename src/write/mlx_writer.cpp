@@ -14,6 +14,7 @@
 #include "ramq/error.h"
 #include "ramq/mlx_affine.h"
 #include "ramq/parallel.h"
+#include "ramq/progress.h"
 #include "ramq/safetensors_writer.h"
 
 namespace fs = std::filesystem;
@@ -32,6 +33,7 @@ struct Unit {
   std::vector<OutTensorSpec> outs;
   std::uint64_t bytes = 0;
   bool f32_to_f16 = false;
+  MlxEncoder encoder = MlxEncoder::Search;  // Options::mlx_encoder
 };
 
 struct OutData {
@@ -62,6 +64,9 @@ Unit make_unit(const ModelReader& model, const TensorDecision& d, const Options&
   Unit u;
   u.decision = &d;
   u.info = info;
+  const auto encoder = parse_mlx_encoder(opt.mlx_encoder);
+  if (!encoder) throw Error("", "", "unknown MLX encoder '" + opt.mlx_encoder + "' (expected search or minmax)");
+  u.encoder = *encoder;
   if (d.shape != info->shape)
     throw Error(info->file, d.name,
                 "plan shape " + shape_str(d.shape) + " does not match the model's " + shape_str(info->shape));
@@ -118,7 +123,7 @@ std::vector<OutData> encode_unit(const ModelReader& model, const Unit& u) {
       const std::int64_t cols = info.shape.back();
       const std::int64_t rows = cols > 0 ? static_cast<std::int64_t>(w.size()) / cols : 0;
       try {
-        q = mlx_quantize(w.data(), rows, cols, d.bits, d.group, sdt);
+        q = mlx_quantize(w.data(), rows, cols, d.bits, d.group, sdt, u.encoder);
       } catch (const Error& e) {
         throw Error(info.file, info.name, e.problem());
       }
@@ -198,7 +203,7 @@ std::vector<Shard> assign_shards(const std::vector<Unit>& units, std::uint64_t m
 }  // namespace
 
 WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const Options& opt,
-                             const fs::path& out_dir) {
+                             const fs::path& out_dir, const std::function<void(const fs::path&)>& before_commit) {
   // --- validate everything before anything is written
   if (same_or_inside(model.dir(), out_dir))
     throw Error(out_dir.string(), "", "the output directory would replace the input model directory");
@@ -271,6 +276,9 @@ WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const O
   };
 
   const unsigned threads = resolve_threads(opt.threads);
+  std::uint64_t source_bytes = 0;
+  for (const auto& u : units) source_bytes += u.info->nbytes;
+  ProgressScope progress(opt.progress, {"write", "tensors", units.size(), source_bytes, ""});
   for (std::size_t start = 0; start < units.size();) {
     // A batch: consecutive tensors, at most `threads` of them and about kBatchBudgetBytes of floats.
     std::size_t end = start;
@@ -282,7 +290,10 @@ WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const O
       ++end;
     }
     std::vector<std::vector<OutData>> results(end - start);
-    parallel_for(end - start, threads, [&](std::size_t i) { results[i] = encode_unit(model, units[start + i]); });
+    parallel_for(end - start, threads, [&](std::size_t i) {
+      results[i] = encode_unit(model, units[start + i]);
+      progress.advance(1, units[start + i].info->nbytes);
+    });
     for (auto& r : results)
       for (auto& o : r) pending.emplace(std::move(o.name), std::move(o.bytes));
     results.clear();
@@ -292,6 +303,7 @@ WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const O
   flush();
   if (shard_i != shards.size() || !pending.empty())
     throw std::logic_error("write_mlx_model: not every tensor was written");
+  progress.done();
 
   nlohmann::json weight_map = nlohmann::json::object();
   for (const auto& s : shards)
@@ -315,6 +327,7 @@ WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const O
     summary.total_bytes += fs::file_size(dir / n, ec);
   }
 
+  if (before_commit) before_commit(dir);
   output.commit();
   summary.output = out_dir;
   summary.shards = static_cast<int>(shards.size());

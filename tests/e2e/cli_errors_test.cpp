@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "support/cli_failure.h"
 #include "support/run_ramq.h"
 #include "support/safetensors_builder.h"
 
@@ -32,11 +33,7 @@ SafetensorsBuilder good_weights() {
   return b;
 }
 
-struct Case {
-  std::string label;
-  std::function<void(const fs::path& model_dir)> make;  // writes a broken model into model_dir
-  std::vector<std::string> expect;                      // substrings of the error line ("$DIR" = model dir)
-};
+using Case = ramq::testkit::BadInput;
 
 std::string entry(const char* dtype, const char* shape, const char* offsets) {
   return std::string(R"({"dtype":")") + dtype + R"(","shape":)" + shape + R"(,"data_offsets":)" + offsets + "}";
@@ -45,25 +42,6 @@ std::string entry(const char* dtype, const char* shape, const char* offsets) {
 void write_weights(const fs::path& dir, const std::string& bytes) {
   write_file(dir / "config.json", tiny_config_json());
   write_file(dir / "model.safetensors", bytes);
-}
-
-void expect_clean_failure(const Case& c) {
-  TempDir tmp("cli-errors");
-  const fs::path model = tmp / "model";
-  fs::create_directories(model);
-  c.make(model);
-  const fs::path out = tmp / "out";
-  const auto r = run_ramq({"quantize", model.string(), "--format", "mlx", "-o", out.string()});
-  EXPECT_EQ(r.status, 1) << c.label << ": " << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << c.label << ": stderr must be one line: " << r.err;
-  EXPECT_EQ(r.err.rfind("ramq: error: ", 0), 0u) << c.label << ": " << r.err;
-  for (std::string want : c.expect) {
-    if (want.rfind("$DIR", 0) == 0) want = model.string() + want.substr(4);
-    EXPECT_NE(r.err.find(want), std::string::npos) << c.label << ": '" << want << "' not in: " << r.err;
-  }
-  EXPECT_FALSE(fs::exists(out)) << c.label << ": output left behind";
-  for (const auto& e : fs::directory_iterator(tmp.path()))
-    EXPECT_EQ(e.path().filename().string().find("ramq-tmp"), std::string::npos) << c.label << ": temporary left: " << e.path();
 }
 
 }  // namespace
@@ -153,7 +131,7 @@ TEST(CliErrors, MalformedModelsAreRejectedCleanly) {
        {"$DIR/config.json", "hidden_size"}},
   };
   ASSERT_GE(cases.size(), 10u);
-  for (const auto& c : cases) expect_clean_failure(c);
+  for (const auto& c : cases) ramq::testkit::expect_clean_failure(c);
 }
 
 TEST(CliErrors, PlanNamingMissingTensor) {

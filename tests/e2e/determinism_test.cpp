@@ -18,7 +18,9 @@ TEST(Determinism, OneAndTwoThreadsGiveIdenticalBytes) {
   TempDir tmp("determinism");
   std::map<std::string, std::string> first;
   for (const char* threads : {"1", "2", "1"}) {
-    const auto run_dir = tmp / (std::string("t") + threads + "-" + std::to_string(first.size()));
+    // The same paths every run: the audit manifest (compared too) records the command line.
+    const auto run_dir = tmp / "run";
+    std::filesystem::remove_all(run_dir);
     std::filesystem::create_directories(run_dir);
     auto r = run_ramq({"--threads", threads, "quantize", stories_dir(), "-o", (run_dir / "out").string(),
                        "--save-analysis", (run_dir / "analysis.json").string(), "--save-plan",
@@ -27,7 +29,8 @@ TEST(Determinism, OneAndTwoThreadsGiveIdenticalBytes) {
     auto files = files_of(run_dir / "out");
     files["analysis.json"] = slurp(run_dir / "analysis.json");
     files["plan.json"] = slurp(run_dir / "plan.json");
-    ASSERT_GE(files.size(), 5u);  // config, index, model, analysis, plan
+    ASSERT_GE(files.size(), 6u);  // config, index, model, manifest, analysis, plan
+    ASSERT_TRUE(files.count("ramq-manifest.json"));
     if (first.empty()) {
       first = files;
       continue;

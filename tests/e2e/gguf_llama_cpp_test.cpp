@@ -77,7 +77,11 @@ TEST(GgufLlamaCpp, ExampleModelSwanPerplexityAgrees) {
 }
 
 // The example model with F32 everywhere, and with a mixed Q8_0 / Q4_0 / Q5_0 plan (its rows are
-// 64 wide; the 172-wide down_proj stays F16): llama.cpp and ramq agree on perplexity.
+// 64 wide; the 172-wide down_proj stays F16): llama.cpp and ramq agree on perplexity. F32: to
+// 1e-4 (same weights, same float math). Mixed: to 0.2 %, because llama.cpp's CPU matmuls round
+// the activations to the weight type's dot-product type (Q8_0 for Q4_0/Q5_0/Q8_0, F16 for F16),
+// which ramq's float32 evaluator does not; on this 64-wide model that alone moves PPL by about
+// 0.1 %. The decoders themselves are bit-identical (test_gguf_codecs, GgmlPeer).
 TEST(GgufLlamaCpp, ExampleModelF32AndMixedPlanAgree) {
   REQUIRE_LLAMA();
   TempDir tmp("gguf-mixed");
@@ -101,7 +105,8 @@ TEST(GgufLlamaCpp, ExampleModelF32AndMixedPlanAgree) {
     const json ref = peer_json({"ppl", file, tokens, "--ctx", "256", "--threads", "1"});
     const json ours = ramq_json({"--threads", "1", "eval", file, "--tokens", tokens, "--json"});
     ASSERT_TRUE(ref.contains("ppl") && ours.contains("ppl"));
-    EXPECT_LT(std::fabs(ref["ppl"].get<double>() / ours["ppl"].get<double>() - 1), 1e-3) << f;
+    EXPECT_LT(std::fabs(ref["ppl"].get<double>() / ours["ppl"].get<double>() - 1), std::string(f) == "f32.gguf" ? 1e-4 : 2e-3)
+        << f << ": llama.cpp " << ref["ppl"] << " vs ramq " << ours["ppl"];
   }
   // The F32 file reproduces REFERENCE.md through llama.cpp (3.84586).
   const json f32 = peer_json({"ppl", (tmp / "f32.gguf").string(), tokens, "--ctx", "256", "--threads", "1"});

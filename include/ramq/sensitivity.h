@@ -1,0 +1,55 @@
+// plan stage: a data-free estimate of how much a tensor's reconstruction error hurts the model's
+// output. The budget policy minimises sum over tensors of weight * relative squared error.
+// The model (src/plan/sensitivity.cpp, constants in kSensitivity):
+//   weight = role * depth * expert * (1 + swan * S)
+// role: what the tensor feeds (q/k/v/o, gate/up/down, embedding, head, router); depth: the first
+// and last eighth of the layers count more; expert: routed experts are seen by a fraction of the
+// tokens; S: the SWAN composite score of the tensor's weights.
+#pragma once
+
+#include <string>
+
+#include "ramq/analysis.h"
+
+namespace ramq {
+
+enum class TensorRole { Embedding, Head, TiedEmbeddingHead, AttnQ, AttnK, AttnV, AttnQkv, AttnOut, FfnGate, FfnUp, FfnGateUp, FfnDown, Router, Other };
+
+// The constants of the model, all in one place.
+struct SensitivityConstants {
+  double embedding = 1.0;  // an input row per token: like one layer's output
+  double head = 4.0;       // errors go straight into the logits
+  double attn_q = 0.5, attn_k = 0.5;  // through the softmax, which damps small logit errors
+  double attn_v = 2.0, attn_out = 1.0;  // written into the residual stream
+  double ffn_gate = 1.0, ffn_up = 1.0;
+  double ffn_down = 2.0;   // heavy-tailed inputs (SiLU(gate) * up), written into the residual stream
+  double router = 4.0;     // a routing error replaces a whole expert's output
+  double other = 1.0;
+  double edge_layers = 1.5;     // first and last eighth of the layers (at least one each)
+  double routed_expert = 0.75;  // routed experts (each token sees top-k of them); shared experts 1
+  double swan = 0.5;            // (1 + swan * S), S in [0, 1]
+};
+inline constexpr SensitivityConstants kSensitivity{};
+
+struct Sensitivity {
+  TensorRole role = TensorRole::Other;
+  int layer = -1;              // decoder layer index, -1 outside the layers
+  bool routed_expert = false;  // tensor of a routed MoE expert
+  double role_weight = 1, depth_weight = 1, expert_weight = 1, swan_weight = 1;
+  double weight = 1;           // the product
+  std::string describe() const;  // e.g. "attn_v, layer 0 of 5 (edge x1.5), S=0.41 (x1.21): 3.63"
+};
+
+TensorRole tensor_role(const std::string& name, bool tied_embeddings);
+const char* tensor_role_name(TensorRole r);
+// Decoder layer index from "...layers.N..." (also "h.N", "blocks.N"); -1 if none.
+int tensor_layer(const std::string& name);
+
+// The weight of one tensor. tied_embeddings: the embedding matrix is also the output head.
+Sensitivity tensor_sensitivity(const TensorAnalysis& t, std::int64_t num_layers, bool tied_embeddings,
+                               const SensitivityConstants& k = kSensitivity);
+
+// True when the model's head is its embedding matrix: config says so, or there is no lm_head.
+bool has_tied_embeddings(const ModelAnalysis& a);
+
+}  // namespace ramq

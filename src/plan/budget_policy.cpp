@@ -1,0 +1,247 @@
+// The budget policy: every quantizable tensor's rate-distortion curve (from the analysis),
+// weighted by its data-free sensitivity, goes into solve_budget; the plan is the optimum whose
+// total bytes (computed by decision_bytes, as the writers write them) fit the target.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <regex>
+
+#include "ramq/budget.h"
+#include "ramq/error.h"
+#include "ramq/plan.h"
+#include "ramq/sensitivity.h"
+
+namespace ramq {
+
+namespace {
+
+struct Candidate {
+  TensorDecision decision;  // bits/group or gguf_type, bytes
+  double rel_err = 0;
+};
+
+// A tensor the solver chooses for: its weight and candidate encodings.
+struct Member {
+  std::size_t tensor = 0;  // index in the plan's decisions
+  Sensitivity sensitivity;
+  const TensorRd* rd = nullptr;
+  std::vector<Candidate> candidates;
+};
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+std::string encoding_name(const TensorDecision& d) {
+  if (d.gguf_type) return std::string(ggml_type_info(*d.gguf_type).name);
+  if (!d.quantized()) return "16-bit";
+  return std::to_string(d.bits) + "-bit group " + std::to_string(d.group);
+}
+
+// Separately stored experts of one projection must share one encoding: "...experts.7.w1.weight"
+// and "...experts.0.w1.weight" share the key "...experts.*.w1.weight".
+std::string share_key(const std::string& name) {
+  static const std::regex expert(R"(\.experts\.[0-9]+\.)");
+  return std::regex_replace(name, expert, ".experts.*.");
+}
+
+bool quantizable(const TensorAnalysis& t) {
+  const bool float_dtype = t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16";
+  const bool norm_or_router = is_protected_tensor(t.name) && !is_embedding_or_head(t.name);
+  return t.scored && float_dtype && t.name.ends_with(".weight") && !norm_or_router;
+}
+
+TensorDecision base_decision(const TensorAnalysis& t) {
+  TensorDecision d;
+  d.name = t.name;
+  d.shape = t.shape;
+  d.numel = t.numel;
+  return d;
+}
+
+// The 16-bit decision of a tensor in the plan's format, with its bytes.
+TensorDecision float_decision(const TensorAnalysis& t, const Options& opt, DType source) {
+  TensorDecision d = base_decision(t);
+  if (opt.format == "gguf") {
+    d.gguf_type = gguf_float_type(t, opt.keep_dtype);
+    d.bits = 16;
+  }
+  d.bytes = decision_bytes(d, source, opt.keep_dtype);
+  return d;
+}
+
+std::vector<Candidate> candidates_of(const TensorAnalysis& t, const TensorRd& rd, const Options& opt, DType source) {
+  std::vector<Candidate> out;
+  const RdPoint* f16 = rd.find_float();
+  if (!f16) throw Error("", t.name, "the rate-distortion curve has no 16-bit point");
+  Candidate keep{float_decision(t, opt, source), f16->rel_err};
+  const bool lossless = opt.format == "gguf" ? ggml_type_info(*keep.decision.gguf_type).name == t.dtype
+                                             : source != DType::F32 || opt.keep_dtype;
+  if (lossless) keep.rel_err = 0;
+  out.push_back(keep);
+  for (const RdPoint& p : rd.points) {
+    TensorDecision d = base_decision(t);
+    if (opt.format == "mlx" && p.format == RdFormat::Mlx) {
+      d.bits = p.bits;
+      d.group = p.group;
+    } else if (opt.format == "gguf" && p.format == RdFormat::Gguf) {
+      d.gguf_type = p.type;
+      d.bits = gguf_nominal_bits(p.type);
+    } else {
+      continue;
+    }
+    d.bytes = decision_bytes(d, source, opt.keep_dtype);
+    out.push_back({d, p.rel_err});
+  }
+  return out;
+}
+
+std::string measured_on(const TensorRd& rd) {
+  return rd.sampled_rows == rd.rows ? "all " + std::to_string(rd.rows) + " rows"
+                                    : std::to_string(rd.sampled_rows) + " of " + std::to_string(rd.rows) + " rows";
+}
+
+std::uint64_t target_bytes(const Options& opt, std::int64_t params) {
+  const auto& b = opt.budget;
+  if ((b.target_bpw > 0) == (b.target_bytes > 0))
+    throw Error("", "", "--policy budget needs exactly one of --target-bpw and --target-size");
+  if (b.target_bytes > 0) return b.target_bytes;
+  if (!(b.target_bpw <= 64)) throw Error("", "", "--target-bpw must be at most 64");
+  return static_cast<std::uint64_t>(std::floor(b.target_bpw * static_cast<double>(params) / 8.0));
+}
+
+std::string size_text(std::uint64_t bytes, std::int64_t params) {
+  return std::to_string(bytes) + " bytes (" + fmt("%.4f", 8.0 * static_cast<double>(bytes) / static_cast<double>(params)) +
+         " bits per weight)";
+}
+
+}  // namespace
+
+Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt) {
+  if (opt.format != "mlx" && opt.format != "gguf")
+    throw Error("", "", "unknown format '" + opt.format + "' (expected mlx or gguf)");
+  Plan p;
+  p.format = opt.format;
+  p.policy = "budget";
+  p.keep_dtype = opt.keep_dtype;
+  const bool tied = has_tied_embeddings(analysis);
+  const std::int64_t layers = analysis.config.num_hidden_layers;
+
+  // Decisions in name order; quantizable tensors become members of a solver item.
+  std::vector<const TensorAnalysis*> sorted;
+  for (const auto& t : analysis.tensors) sorted.push_back(&t);
+  std::sort(sorted.begin(), sorted.end(), [](auto* x, auto* y) { return x->name < y->name; });
+  std::vector<std::string> item_keys;
+  std::map<std::string, std::vector<Member>> items_by_key;
+  std::uint64_t fixed_bytes = 0;
+  std::int64_t rows_total = 0, rows_sampled = 0;
+  for (const TensorAnalysis* t : sorted) {
+    const DType source = parse_dtype(t->dtype).value_or(DType::F16);
+    if (!quantizable(*t)) {
+      TensorDecision d = float_decision(*t, opt, source);
+      d.reason = t->scored ? "kept 16-bit: norm, router or not a module weight" : "not quantized: " + t->skip_reason;
+      fixed_bytes += d.bytes;
+      p.tensors.push_back(std::move(d));
+      continue;
+    }
+    if (!t->rd)
+      throw Error("", t->name,
+                  "the analysis has no rate-distortion curve for this tensor: run `ramq analyze` without --no-rd "
+                  "(the budget policy needs the curves)");
+    if (opt.format == "mlx" && analysis.rd_options && !analysis.rd_options->mlx)
+      throw Error("", "", "the analysis measured no MLX candidates (analyze with --rd-formats mlx or both)");
+    if (opt.format == "gguf" && analysis.rd_options && !analysis.rd_options->gguf)
+      throw Error("", "", "the analysis measured no GGUF candidates (analyze with --rd-formats gguf or both)");
+    Member m;
+    m.tensor = p.tensors.size();
+    m.sensitivity = tensor_sensitivity(*t, layers, tied);
+    m.rd = &*t->rd;
+    m.candidates = candidates_of(*t, *t->rd, opt, source);
+    rows_total += t->rd->rows;
+    rows_sampled += t->rd->sampled_rows;
+    p.tensors.push_back(m.candidates.front().decision);
+    const std::string key = share_key(t->name);
+    if (!items_by_key.count(key)) item_keys.push_back(key);
+    items_by_key[key].push_back(std::move(m));
+  }
+
+  // Solver items: a tensor, or the experts of one projection sharing one encoding (costs averaged).
+  std::vector<BudgetItem> items;
+  for (const auto& key : item_keys) {
+    const auto& members = items_by_key.at(key);
+    BudgetItem item;
+    for (std::size_t j = 0; j < members.front().candidates.size(); ++j) {
+      BudgetOption o;
+      for (const Member& m : members) {
+        if (m.candidates.size() != members.front().candidates.size() ||
+            encoding_name(m.candidates[j].decision) != encoding_name(members.front().candidates[j].decision))
+          throw Error("", p.tensors[m.tensor].name, "experts of one projection have different candidate encodings");
+        o.bytes += m.candidates[j].decision.bytes;
+        o.cost += m.sensitivity.weight * m.candidates[j].rel_err / static_cast<double>(members.size());
+      }
+      item.options.push_back(o);
+    }
+    items.push_back(std::move(item));
+  }
+
+  const std::int64_t params = std::max<std::int64_t>(1, analysis.total_params);
+  const std::uint64_t target = target_bytes(opt, params);
+  std::uint64_t min_bytes = fixed_bytes, max_bytes = fixed_bytes;
+  for (const auto& it : items) {
+    std::uint64_t lo = it.options.front().bytes, hi = lo;
+    for (const auto& o : it.options) {
+      lo = std::min(lo, o.bytes);
+      hi = std::max(hi, o.bytes);
+    }
+    min_bytes += lo;
+    max_bytes += hi;
+  }
+  if (target < min_bytes)
+    throw Error("", "",
+                "the budget " + size_text(target, params) + " is below the smallest feasible size, " +
+                    size_text(min_bytes, params) +
+                    " (every quantizable tensor at its smallest encoding, the rest kept 16-bit)");
+  const BudgetSolution sol = solve_budget(items, target - fixed_bytes);
+
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    for (const Member& m : items_by_key.at(item_keys[i])) {
+      const Candidate& c = m.candidates[sol.choice[i]];
+      TensorDecision& d = p.tensors[m.tensor];
+      d = c.decision;
+      d.reason = "budget: " + encoding_name(d) + ", relative error " + fmt("%.3e", c.rel_err) + " (measured on " +
+                 measured_on(*m.rd) + "); " + m.sensitivity.describe();
+    }
+  }
+  finalize_plan_totals(p);
+
+  nlohmann::json details = {
+      {"target_bytes", target},
+      {"target_average_bits", 8.0 * static_cast<double>(target) / static_cast<double>(params)},
+      {"achieved_bytes", p.total_bytes},
+      {"achieved_fraction_of_target", static_cast<double>(p.total_bytes) / static_cast<double>(target)},
+      {"smallest_feasible_bytes", min_bytes},
+      {"largest_plan_bytes", max_bytes},
+      {"fixed_bytes", fixed_bytes},
+      {"weighted_error", sol.cost},
+      {"objective", "sum over quantizable tensors of sensitivity weight x ||W - Q(W)||^2 / ||W||^2"},
+      {"solver", sol.exact ? "dynamic programme over bytes, exact (cells of " + std::to_string(sol.cell_bytes) + " bytes)"
+                           : "dynamic programme over cells of " + std::to_string(sol.cell_bytes) +
+                                 " bytes (costs rounded up) + greedy fill"},
+      {"rd_rows_measured", rows_sampled},
+      {"rd_rows_total", rows_total},
+      {"rd_measured_on", std::to_string(rows_sampled) + " of " + std::to_string(rows_total) +
+                             " rows of the quantizable tensors (at most " +
+                             std::to_string(analysis.rd_options ? analysis.rd_options->max_rows : 0) +
+                             " evenly spaced rows per tensor), errors extrapolated per row"},
+      {"items", items.size()}};
+  if (opt.budget.target_bpw > 0) details["target_bpw"] = opt.budget.target_bpw;
+  if (!analysis.rd_mlx_encoder.empty()) details["mlx_encoder"] = analysis.rd_mlx_encoder;
+  if (target > max_bytes) details["note"] = "the budget exceeds the largest plan: every quantizable tensor is kept 16-bit";
+  p.details = std::move(details);
+  return p;
+}
+
+}  // namespace ramq

@@ -1,0 +1,226 @@
+// ramq-manifest.json: building, writing and verifying (see include/ramq/manifest.h).
+#include "ramq/manifest.h"
+
+#include <algorithm>
+#include <fstream>
+#include <system_error>
+
+#include "ramq/error.h"
+#include "ramq/hash.h"
+#include "ramq/json_io.h"
+#include "ramq/version.h"
+
+namespace fs = std::filesystem;
+
+namespace ramq {
+
+namespace {
+
+using json = nlohmann::json;
+constexpr const char* kKind = "ramq-manifest";
+
+json digest_json(const FileDigest& d) { return {{"file", d.file}, {"bytes", d.bytes}, {"sha256", d.sha256}}; }
+
+json metric_options_json(const MetricOptions& m) {
+  return {{"full_svd_max_dim", m.full_svd_max_dim}, {"rsvd_rank", m.rsvd_rank},
+          {"rsvd_oversample", m.rsvd_oversample},   {"rsvd_power_iters", m.rsvd_power_iters},
+          {"probes", m.probes},                     {"noise_levels", m.noise_levels},
+          {"err_bits", m.err_bits},                 {"err_group", m.err_group}};
+}
+
+const TensorAnalysis* find_analysis(const ModelAnalysis* a, const std::string& name) {
+  if (!a) return nullptr;
+  const auto it = std::lower_bound(a->tensors.begin(), a->tensors.end(), name,
+                                   [](const TensorAnalysis& t, const std::string& n) { return t.name < n; });
+  return it != a->tensors.end() && it->name == name ? &*it : nullptr;
+}
+
+json decision_json(const TensorDecision& d, const TensorAnalysis* t) {
+  json e = {{"name", d.name}, {"shape", d.shape}, {"numel", d.numel}, {"bits", d.bits},
+            {"group", d.group}, {"bytes", d.bytes}, {"reason", d.reason}};
+  if (d.gguf_type) e["gguf_type"] = std::string(ggml_type_info(*d.gguf_type).name);
+  if (!t) return e;
+  e["dtype"] = t->dtype;
+  e["scored"] = t->scored;
+  if (!t->scored) e["skip_reason"] = t->skip_reason;
+  if (t->raw)
+    e["metrics"] = {{"c", t->raw->concentration}, {"kappa", t->raw->kurtosis}, {"delta", t->raw->noise_amp},
+                    {"nrmse", t->raw->nrmse},     {"randomized_svd", t->raw->randomized_svd}};
+  if (t->scores)
+    e["scores"] = {{"s_svd", t->scores->s_svd}, {"s_kurt", t->scores->s_kurt}, {"s_out", t->scores->s_out},
+                   {"s_err", t->scores->s_err}, {"S", t->scores->composite}};
+  return e;
+}
+
+}  // namespace
+
+void write_manifest_text(const fs::path& path, const std::string& text, const std::string& shown) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw Error(shown, "", "cannot create the manifest");
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  out.flush();
+  if (!out) throw Error(shown, "", "cannot write the manifest (disk full?)");
+}
+
+namespace {
+
+// A file name recorded in a manifest must be a plain name inside the output.
+bool plain_name(const std::string& n) {
+  return !n.empty() && n != "." && n != ".." && n.find('/') == std::string::npos && n.find('\0') == std::string::npos;
+}
+
+}  // namespace
+
+fs::path manifest_path_for(const fs::path& output, bool is_directory) {
+  fs::path out = output;
+  if (!out.has_filename() && out.has_parent_path()) out = out.parent_path();  // "out/" -> "out"
+  if (is_directory) return out / kManifestName;
+  return out.parent_path() / (out.filename().string() + kManifestSuffix);
+}
+
+std::vector<std::string> manifest_command_line(const std::vector<std::string>& argv) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < argv.size(); ++i) {
+    if (i == 0) {
+      out.emplace_back("ramq");
+      continue;
+    }
+    // Options of how ramq runs, not of what it writes.
+    const std::string& a = argv[i];
+    if (a == "--threads" || a == "--progress-interval") {
+      ++i;  // and its value
+      continue;
+    }
+    if (a.rfind("--threads=", 0) == 0 || a.rfind("--progress-interval=", 0) == 0 || a == "-q" || a == "--quiet") continue;
+    out.push_back(a);
+  }
+  return out;
+}
+
+json options_to_json(const Options& o) {
+  // Every field of Options except threads and progress (neither changes the output). A field
+  // added to Options belongs here too.
+  const auto& s = o.swan;
+  return {{"seed", o.seed},
+          {"metrics", metric_options_json(o.metrics)},
+          {"policy", o.policy},
+          {"mix", o.mix},
+          {"swan",
+           {{"w_svd", s.w_svd}, {"w_kurt", s.w_kurt}, {"w_out", s.w_out}, {"w_err", s.w_err}, {"t16", s.t16},
+            {"t8", s.t8}, {"t2", s.t2}, {"group8", s.group8}, {"group4", s.group4}, {"group2", s.group2}}},
+          {"uniform",
+           {{"bits", o.uniform.bits}, {"group", o.uniform.group}, {"quantize_embeddings", o.uniform.quantize_embeddings}}},
+          {"format", o.format},
+          {"keep_dtype", o.keep_dtype},
+          {"strict_groups", o.strict_groups},
+          {"max_shard_bytes", o.max_shard_bytes}};
+}
+
+FileDigest digest_file(const fs::path& path, const std::string& recorded_name) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec) throw Error(path.string(), "", "cannot get the file size: " + ec.message());
+  return {recorded_name, static_cast<std::uint64_t>(size), sha256_file_hex(path)};
+}
+
+json manifest_json(const ManifestContext& ctx, const std::vector<FileDigest>& outputs) {
+  json j;
+  j["kind"] = kKind;
+  j["ramq_version"] = kVersion;
+  j["command_line"] = ctx.command_line;
+  if (ctx.options) j["options"] = options_to_json(*ctx.options);
+  j["model_dir"] = ctx.model_dir;
+  auto& in = j["inputs"] = json::array();
+  for (const auto& d : ctx.inputs) in.push_back(digest_json(d));
+  j["plan_file"] = ctx.plan_file ? digest_json(*ctx.plan_file) : json();
+  auto& side = j["side_outputs"] = json::array();
+  for (const auto& d : ctx.side_outputs) side.push_back(digest_json(d));
+  if (ctx.plan) {
+    const Plan& p = *ctx.plan;
+    j["plan"] = {{"format", p.format},           {"policy", p.policy},           {"keep_dtype", p.keep_dtype},
+                 {"total_bytes", p.total_bytes}, {"total_params", p.total_params}, {"average_bits", p.average_bits}};
+    if (ctx.analysis && ctx.analysis->metric_options) j["metric_options"] = metric_options_json(*ctx.analysis->metric_options);
+    auto& arr = j["tensors"] = json::array();
+    for (const auto& d : p.tensors) arr.push_back(decision_json(d, find_analysis(ctx.analysis, d.name)));
+  }
+  auto& out = j["outputs"] = json::array();
+  for (const auto& d : outputs) out.push_back(digest_json(d));
+  return j;
+}
+
+void write_directory_manifest(const fs::path& dir, const ManifestContext& ctx) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string n = it->path().filename().string();
+    if (n != kManifestName && it->is_regular_file()) names.push_back(n);
+  }
+  if (ec) throw Error(dir.string(), "", "cannot list the output directory: " + ec.message());
+  std::sort(names.begin(), names.end());
+  std::vector<FileDigest> outputs;
+  for (const auto& n : names) outputs.push_back(digest_file(dir / n, n));
+  write_manifest_text(dir / kManifestName, manifest_json(ctx, outputs).dump(2) + "\n", (dir / kManifestName).string());
+}
+
+std::string file_manifest_text(const fs::path& file, const std::string& recorded_name, const ManifestContext& ctx) {
+  return manifest_json(ctx, {digest_file(file, recorded_name)}).dump(2) + "\n";
+}
+
+VerifyReport verify_output(const fs::path& output) {
+  std::error_code ec;
+  const auto st = fs::status(output, ec);
+  if (!fs::exists(st)) throw Error(output.string(), "", "does not exist");
+  VerifyReport rep;
+  fs::path base = output;  // the directory, or the output file
+  const bool is_dir = fs::is_directory(st);
+  const std::string name = output.filename().string();
+  if (is_dir) {
+    rep.manifest = manifest_path_for(output, true);
+  } else if (name.size() > std::string(kManifestSuffix).size() && name.ends_with(kManifestSuffix)) {
+    rep.manifest = output;
+    base = output.parent_path() / name.substr(0, name.size() - std::string(kManifestSuffix).size());
+  } else {
+    rep.manifest = manifest_path_for(output, false);
+  }
+  const std::string mf = rep.manifest.string();
+  if (!fs::exists(rep.manifest, ec))
+    throw Error(mf, "", "missing: the output has no manifest (was it written by ramq quantize?)");
+  const json j = read_json_file(rep.manifest);
+  JsonReader r{mf, ""};
+  if (!j.is_object() || !j.contains("kind") || !j["kind"].is_string() || j["kind"] != kKind)
+    r.fail("not a ramq manifest (kind is not \"" + std::string(kKind) + "\")");
+  const auto& outs = r.field(j, "outputs");
+  if (!outs.is_array() || outs.empty()) r.fail("field 'outputs' must be a non-empty array");
+  if (!is_dir && outs.size() != 1) r.fail("a file output's manifest must list exactly one output file");
+  std::vector<std::string> listed;
+  for (const auto& e : outs) {
+    const std::string file = r.string(e, "file");
+    const std::int64_t bytes = r.integer(e, "bytes");
+    const std::string sha = r.string(e, "sha256");
+    if (is_dir && !plain_name(file)) r.fail("lists a bad output file name '" + file + "'");
+    const fs::path path = is_dir ? base / file : base;
+    const std::string shown = path.string();
+    if (!fs::is_regular_file(path, ec)) throw Error(shown, "", "listed in the manifest but missing");
+    const auto size = fs::file_size(path, ec);
+    if (ec || bytes < 0 || static_cast<std::uint64_t>(size) != static_cast<std::uint64_t>(bytes))
+      throw Error(shown, "", "size " + std::to_string(size) + " bytes differs from the manifest's " + std::to_string(bytes));
+    if (sha256_file_hex(path) != sha) throw Error(shown, "", "sha256 differs from the manifest: the file was changed");
+    listed.push_back(file);
+    ++rep.files;
+  }
+  if (is_dir) {
+    std::sort(listed.begin(), listed.end());
+    std::vector<std::string> present;
+    for (fs::directory_iterator it(base, ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string n = it->path().filename().string();
+      if (n != kManifestName) present.push_back(n);
+    }
+    std::sort(present.begin(), present.end());
+    for (const auto& n : present)
+      if (!std::binary_search(listed.begin(), listed.end(), n))
+        throw Error((base / n).string(), "", "is in the output but not listed in the manifest");
+  }
+  return rep;
+}
+
+}  // namespace ramq
