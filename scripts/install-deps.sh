@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  cmake g++ make                  # toolchain
+  cmake g++ make pkgconf          # toolchain (pkgconf: CMake finds sentencepiece through it)
   libopenblas-dev liblapacke-dev  # BLAS / LAPACK (SVD, matrix products)
   nlohmann-json3-dev              # JSON
   libcli11-dev                    # command line

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <sstream>
 
 #include "support/cli_failure.h"
 #include "support/run_ramq.h"
@@ -158,10 +159,37 @@ TEST(CliErrors, BadOptionsExitTwo) {
   EXPECT_EQ(run_ramq({}).status, 2);
 }
 
+// Every option of `ramq --help` and of each subcommand's --help has a description. CLI11 prints
+// an option as "  -x,--name TYPE" padded to column 30, then the description, or (when the option
+// text is longer) the description on the next line, indented by 30 spaces.
 TEST(CliErrors, HelpExplainsEveryOption) {
-  const auto r = run_ramq({"quantize", "--help"});
-  EXPECT_EQ(r.status, 0);
+  const std::vector<std::vector<std::string>> helps = {{"--help"},          {"analyze", "--help"}, {"plan", "--help"},
+                                                       {"quantize", "--help"}, {"eval", "--help"},    {"inspect", "--help"},
+                                                       {"verify", "--help"},   {"report", "--help"}};
+  for (const auto& args : helps) {
+    const auto r = run_ramq(args);
+    const std::string what = args.size() > 1 ? args[0] : "ramq";
+    ASSERT_EQ(r.status, 0) << what;
+    std::vector<std::string> lines;
+    std::istringstream in(r.out);
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+    int options = 0;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      const std::string& l = lines[i];
+      if (l.rfind("  -", 0) != 0) continue;  // an option entry starts with two spaces and a dash
+      ++options;
+      const bool same_line = l.size() > 30 && l[29] == ' ' && l[30] != ' ';
+      const bool next_line = i + 1 < lines.size() &&
+                             lines[i + 1].rfind(std::string(30, ' '), 0) == 0 && lines[i + 1].size() > 30 &&
+                             lines[i + 1][30] != ' ';
+      EXPECT_TRUE(same_line || next_line) << what << ": no description for: " << l;
+    }
+    EXPECT_GE(options, 1) << what << ": no options found in:\n" << r.out;
+  }
+  // The options the foundation issue names are all there.
+  const auto q = run_ramq({"quantize", "--help"});
   for (const char* opt : {"--plan", "--format", "--policy", "--bits", "--group", "--quantize-embeddings", "--t16", "--t8",
-                          "--t2", "--keep-dtype", "--strict-groups", "--save-plan", "--seed"})
-    EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
+                          "--t2", "--w-svd", "--w-kurt", "--w-out", "--w-err", "--group8", "--group4", "--group2",
+                          "--keep-dtype", "--strict-groups", "--save-plan", "--save-analysis", "--seed", "--max-shard-bytes"})
+    EXPECT_NE(q.out.find(opt), std::string::npos) << opt;
 }

@@ -2,9 +2,13 @@
 // thread count.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "support/run_ramq.h"
+#include "support/synthetic_llama.h"
 
 using namespace ramq::testkit;
+using nlohmann::json;
 
 namespace {
 std::map<std::string, std::string> files_of(const std::filesystem::path& dir) {
@@ -31,6 +35,49 @@ TEST(Determinism, OneAndTwoThreadsGiveIdenticalBytes) {
     files["plan.json"] = slurp(run_dir / "plan.json");
     ASSERT_GE(files.size(), 6u);  // config, index, model, manifest, analysis, plan
     ASSERT_TRUE(files.count("ramq-manifest.json"));
+    if (first.empty()) {
+      first = files;
+      continue;
+    }
+    ASSERT_EQ(files.size(), first.size());
+    for (const auto& [name, bytes] : files) EXPECT_TRUE(bytes == first[name]) << name << " differs with --threads " << threads;
+  }
+}
+
+// A model whose matrices are wider than 512 in both dimensions, so that the spectral metric takes
+// the randomized SVD path (seeded sketches, QR, power iterations): analysis, plan and the GGUF and
+// MLX outputs are byte-identical with 1, 2 and 3 threads.
+TEST(Determinism, RandomizedSvdModelAnyThreadCount) {
+  TempDir tmp("determinism-rsvd");
+  SyntheticLlama s;
+  s.hidden = 576;
+  s.heads = 4;
+  s.kv_heads = 4;
+  s.ffn = 1152;
+  s.layers = 2;
+  s.vocab = 640;
+  write_synthetic_llama(tmp / "model", s);
+  std::map<std::string, std::string> first;
+  for (const char* threads : {"1", "2", "3"}) {
+    const auto run_dir = tmp / "run";
+    std::filesystem::remove_all(run_dir);
+    std::filesystem::create_directories(run_dir);
+    auto r = run_ramq({"--threads", threads, "analyze", (tmp / "model").string(), "-o", (run_dir / "a.json").string()});
+    ASSERT_EQ(r.status, 0) << r.err;
+    for (const char* format : {"mlx", "gguf"}) {
+      const std::string out = (run_dir / (std::string("out.") + format)).string();
+      r = run_ramq({"--threads", threads, "quantize", (tmp / "model").string(), "--format", format, "--save-plan",
+                    out + ".plan.json", "-o", out});
+      ASSERT_EQ(r.status, 0) << r.err;
+    }
+    std::map<std::string, std::string> files;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(run_dir))
+      if (e.is_regular_file()) files[std::filesystem::relative(e.path(), run_dir).string()] = slurp(e.path());
+    const json a = json::parse(files.at("a.json"));
+    int randomized = 0;
+    for (const auto& t : a["tensors"])
+      if (t["scored"].get<bool>() && t["raw"]["randomized_svd"].get<bool>()) ++randomized;
+    EXPECT_GE(randomized, 8) << "the randomized SVD path was not taken";
     if (first.empty()) {
       first = files;
       continue;

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <map>
 #include <set>
 
 #include "support/mini_safetensors.h"
@@ -218,5 +220,64 @@ TEST(Stories260K, UniformEveryBitWidthAndGroup) {
       EXPECT_EQ(cfg["quantization"]["bits"].get<int>(), bits);
       EXPECT_EQ(cfg["quantization"]["group_size"].get<int>(), group);
     }
+  }
+}
+
+// Shards: with a small --max-shard-bytes the model is split into model-0000K-of-0000N files;
+// the index maps every tensor to the shard that holds it, a module's weight/scales/biases stay
+// together, no shard exceeds the limit unless one module alone does, total_size is the sum of
+// all tensor bytes, and the dequantized weights equal those of the unsharded output.
+TEST(Stories260K, ShardedOutputMatchesUnsharded) {
+  TempDir tmp("e2e-shards");
+  const std::uint64_t limit = 60000;
+  ASSERT_EQ(run_ramq({"quantize", stories_dir(), "-o", (tmp / "one").string()}).status, 0);
+  auto r = run_ramq({"quantize", stories_dir(), "--max-shard-bytes", std::to_string(limit), "-o", (tmp / "many").string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json index = json::parse(slurp(tmp / "many" / "model.safetensors.index.json"));
+  std::map<std::string, MiniFile> shards;
+  for (const auto& e : std::filesystem::directory_iterator(tmp / "many"))
+    if (e.path().extension() == ".safetensors") shards[e.path().filename().string()] = mini_read(e.path());
+  ASSERT_GE(shards.size(), 3u);
+  const std::size_t n = shards.size();
+  std::uint64_t total = 0;
+  std::size_t k = 1;
+  for (const auto& [file, f] : shards) {
+    char want[64];
+    std::snprintf(want, sizeof want, "model-%05zu-of-%05zu.safetensors", k++, n);
+    EXPECT_EQ(file, want);
+    EXPECT_EQ(f.metadata.at("format"), "mlx") << file;
+    std::uint64_t bytes = 0;
+    std::map<std::string, std::uint64_t> by_module;
+    for (const auto& [name, t] : f.tensors) {
+      EXPECT_EQ(index["weight_map"].at(name).get<std::string>(), file) << name;
+      bytes += t.bytes.size();
+      by_module[name.substr(0, name.rfind('.'))] += t.bytes.size();
+    }
+    total += bytes;
+    if (f.tensors.size() > 3 || by_module.size() > 1) {
+      EXPECT_LE(bytes, limit) << file;
+    }
+  }
+  EXPECT_EQ(index["weight_map"].size(), [&] {
+    std::size_t c = 0;
+    for (const auto& [file, f] : shards) c += f.tensors.size();
+    return c;
+  }());
+  EXPECT_EQ(index["metadata"]["total_size"].get<std::uint64_t>(), total);
+  // Every module's tensors in one shard.
+  for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
+    const std::string mod = it.key().substr(0, it.key().rfind('.'));
+    for (const char* part : {".weight", ".scales", ".biases"})
+      if (index["weight_map"].contains(mod + part)) {
+        EXPECT_EQ(index["weight_map"][mod + part], it.value()) << mod;
+      }
+  }
+  // Same tensors, same bytes as the single-file output.
+  const MiniFile one = mini_read(tmp / "one" / "model.safetensors");
+  EXPECT_EQ(one.tensors.size(), index["weight_map"].size());
+  for (const auto& [name, t] : one.tensors) {
+    const auto& f = shards.at(index["weight_map"].at(name).get<std::string>());
+    EXPECT_EQ(f.tensors.at(name).bytes, t.bytes) << name;
+    EXPECT_EQ(f.tensors.at(name).shape, t.shape) << name;
   }
 }
