@@ -26,13 +26,18 @@ struct ReportInputs {
   std::optional<InspectReport> output;          // the quantized model read back (MLX directory or GGUF)
   std::optional<nlohmann::json> plan;           // plan.json
   std::string plan_file = "plan.json";          // its name, for error messages
-  // analysis.json: SWAN scores and source dtypes. An optional per-tensor "rd" array of candidate
-  // encodings, each {"bytes": N, "error": E, and "encoding" or "gguf_type" or "bits"/"group"}
-  // (E: relative squared reconstruction error), adds the predicted-error-vs-bytes chart.
+  // analysis.json: SWAN scores and source dtypes. The per-tensor rate-distortion curves ("rd",
+  // see rate_distortion.h) add the predicted-error-vs-bytes chart and each tensor's predicted
+  // error: the candidate matching the plan's decision (MLX bits/group, the GGUF type, or the
+  // 16-bit float copy for tensors kept in F16/BF16).
   std::optional<nlohmann::json> analysis;
   std::string analysis_file = "analysis.json";   // its name, for error messages
-  std::optional<nlohmann::json> eval;            // the object `ramq eval --json` prints
-  std::optional<nlohmann::json> manifest;        // ramq-manifest.json
+  // The object `ramq eval --json` prints, and ramq-manifest.json: fields of the wrong type are a
+  // ramq::Error naming the file and the field.
+  std::optional<nlohmann::json> eval;
+  std::string eval_file = "eval.json";
+  std::optional<nlohmann::json> manifest;
+  std::string manifest_file = "ramq-manifest.json";
   std::optional<std::uint64_t> original_bytes;   // tensor bytes of the source model
 };
 

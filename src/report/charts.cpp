@@ -168,7 +168,8 @@ std::string scatter_svg(const ReportData& d) {
       for (const auto& p : t.rd)
         if (p.bytes > 0)
           s += "<circle class=\"cand\"" + attr("cx", fixed(px(static_cast<double>(p.bytes)), 2)) +
-               attr("cy", fixed(py(p.error), 2)) + " r=\"1.8\"/>\n";
+               attr("cy", fixed(py(p.error), 2)) + " r=\"1.8\"" + attr("data-name", t.name) +
+               attr("data-encoding", p.label) + attr("data-bytes", std::to_string(p.bytes)) + "/>\n";
   for (const auto& t : d.tensors) {
     if (t.chosen_rd < 0) continue;
     const RdPoint& p = t.rd[static_cast<std::size_t>(t.chosen_rd)];
@@ -177,7 +178,8 @@ std::string scatter_svg(const ReportData& d) {
     s += "<circle class=\"point\"" + attr("cx", fixed(px(static_cast<double>(p.bytes)), 2)) +
          attr("cy", fixed(py(p.error), 2)) + " r=\"4\"" + attr("fill", bits_colour(t.bits)) + attr("data-name", t.name) +
          attr("data-bits", std::to_string(t.bits)) + attr("data-bytes", std::to_string(t.bytes)) +
-         attr("data-encoding", t.encoding) + detail_attr(detail) + "><title>" + esc(detail) + "</title></circle>\n";
+         attr("data-encoding", t.encoding) + attr("data-error", sig(p.error, 17)) + detail_attr(detail) + "><title>" +
+         esc(detail) + "</title></circle>\n";
   }
   return s + "</svg>\n";
 }

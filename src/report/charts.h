@@ -1,7 +1,8 @@
 // The report's charts as inline SVG text (heat_map.cpp, charts.cpp). Every tensor mark carries
 // class="cell" (heat map) or class="point" (scatter), data-name/data-bits/data-bytes/
 // data-encoding, a data-detail text for the hover panel and an SVG <title> tooltip, so the
-// details are there without scripts too.
+// details are there without scripts too. Scatter points also carry data-error (the chosen
+// candidate's relative error); candidates are class="cand" with data-name/data-encoding/data-bytes.
 #pragma once
 
 #include <string>

@@ -67,7 +67,9 @@ std::string eval_section(const ReportData& d) {
   for (const auto& f : kFields) {
     if (!e.contains(f.key) || !e[f.key].is_number()) continue;
     const double v = e[f.key].get<double>();
-    s += row(f.label, std::string(f.key) == "top1_agreement" ? percent(v) : sig(v, f.digits), true);
+    const std::string shown = std::string(f.key) == "top1_agreement" ? percent(v) : sig(v, f.digits);
+    s += "<tr><th>" + esc(f.label) + "</th><td class=\"num\"" + attr("data-key", f.key) + attr("data-value", sig(v, 17)) +
+         ">" + esc(shown) + "</td></tr>\n";
   }
   for (const char* k : {"tokens", "windows", "scored_tokens", "ctx"})
     if (e.contains(k) && e[k].is_number_integer()) s += row(k, std::to_string(e[k].get<std::int64_t>()), true);

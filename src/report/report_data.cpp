@@ -6,9 +6,11 @@
 #include <map>
 
 #include "ramq/error.h"
+#include "ramq/ggml_types.h"
 #include "ramq/json_io.h"
 #include "ramq/manifest.h"
 #include "ramq/plan.h"
+#include "report/report_checks.h"
 #include "report/report_sources.h"
 
 namespace fs = std::filesystem;
@@ -17,45 +19,41 @@ namespace ramq::report {
 
 namespace {
 
-// The rate-distortion candidates of one analysis.json tensor entry ("rd" array); entries
-// without a byte count and an error are skipped.
-std::vector<RdPoint> parse_rd(const nlohmann::json& entry) {
+std::string mlx_label(int bits, int group) { return std::to_string(bits) + "-bit g" + std::to_string(group); }
+
+// The rate-distortion candidates of one tensor, as the analysis measured them
+// (rate_distortion_from_json has checked the schema).
+std::vector<RdPoint> rd_points(const TensorRd& rd) {
   std::vector<RdPoint> out;
-  if (!entry.is_object() || !entry.contains("rd") || !entry["rd"].is_array()) return out;
-  for (const auto& c : entry["rd"]) {
-    if (!c.is_object() || !c.contains("bytes") || !c["bytes"].is_number_unsigned()) continue;
-    const nlohmann::json* err = nullptr;
-    for (const char* k : {"error", "rel_error", "relative_error", "distortion"})
-      if (c.contains(k) && c[k].is_number()) {
-        err = &c[k];
-        break;
-      }
-    if (err == nullptr) continue;
-    RdPoint p;
-    p.bytes = c["bytes"].get<std::uint64_t>();
-    p.error = err->get<double>();
-    for (const char* k : {"encoding", "gguf_type", "type"})
-      if (c.contains(k) && c[k].is_string()) {
-        p.label = c[k].get<std::string>();
-        break;
-      }
-    if (p.label.empty() && c.contains("bits") && c["bits"].is_number_integer()) {
-      const int bits = c["bits"].get<int>();
-      const int group = c.contains("group") && c["group"].is_number_integer() ? c["group"].get<int>() : 0;
-      p.label = bits >= 16 || group == 0 ? std::to_string(bits) + "-bit" : std::to_string(bits) + "-bit g" + std::to_string(group);
-    }
-    out.push_back(std::move(p));
+  for (const auto& p : rd.points) {
+    RdPoint r;
+    r.bytes = p.bytes;
+    r.error = p.rel_err;
+    r.label = p.format == RdFormat::Mlx ? mlx_label(p.bits, p.group) : std::string(ggml_type_info(p.type).name);
+    out.push_back(std::move(r));
   }
   return out;
 }
 
-// The candidate matching the encoding used: same label, else same bytes.
-int chosen_point(const ReportTensor& t) {
-  for (std::size_t i = 0; i < t.rd.size(); ++i)
-    if (t.rd[i].label == t.encoding) return static_cast<int>(i);
-  for (std::size_t i = 0; i < t.rd.size(); ++i)
-    if (t.rd[i].bytes == t.bytes) return static_cast<int>(i);
-  return -1;
+// The candidate the plan chose: MLX bits/group, the GGUF type, or the 16-bit float copy for
+// tensors kept in float (F16, or a BF16/F16 source kept as it is; an F32 copy has no point).
+// -1 when there is none.
+int chosen_point(const ReportTensor& t, const std::string& format, const TensorRd& rd) {
+  const ramq::RdPoint* p = nullptr;
+  if (format == "gguf") {
+    const auto type = parse_ggml_type(t.encoding);
+    if (type && (*type == GgmlType::F16 || *type == GgmlType::BF16)) {
+      p = rd.find_float();
+    } else if (type && *type != GgmlType::F32) {
+      p = rd.find_gguf(*type);
+    }
+  } else if (t.quantized()) {
+    p = rd.find_mlx(t.bits, t.group);
+  } else if (t.encoding != "F32") {
+    p = rd.find_float();
+  }
+  if (p == nullptr) return -1;
+  return static_cast<int>(p - rd.points.data());
 }
 
 std::optional<SwanScores> scores_from_json(const nlohmann::json& s) {
@@ -110,6 +108,8 @@ ReportData build_report_data(const ReportInputs& in) {
   }
   std::optional<Plan> plan;
   if (in.plan) plan = plan_from_json(*in.plan, in.plan_file);
+  if (in.eval) check_eval_json(*in.eval, in.eval_file);
+  if (in.manifest) check_manifest_json(*in.manifest, in.manifest_file);
 
   std::vector<std::string> sources;
   if (in.output) {
@@ -130,38 +130,30 @@ ReportData build_report_data(const ReportInputs& in) {
     d.policy = plan->policy;
     sources.push_back(in.plan_file);
   }
-  if (in.manifest && d.policy.empty() && in.manifest->contains("options") && (*in.manifest)["options"].is_object() &&
-      (*in.manifest)["options"].contains("policy") && (*in.manifest)["options"]["policy"].is_string())
+  if (in.manifest && d.policy.empty() && in.manifest->contains("options") && (*in.manifest)["options"].contains("policy"))
     d.policy = (*in.manifest)["options"]["policy"].get<std::string>();
   for (std::size_t i = 0; i < sources.size(); ++i) d.sources += (i ? " + " : "") + sources[i];
 
-  // Scores and rate-distortion points, by tensor name.
-  std::map<std::string, const nlohmann::json*> analysis_entries, manifest_entries;
-  if (in.analysis && in.analysis->contains("tensors"))
-    for (const auto& e : (*in.analysis)["tensors"])
-      if (e.is_object() && e.contains("name") && e["name"].is_string()) analysis_entries[e["name"].get<std::string>()] = &e;
-  if (in.manifest && in.manifest->is_object() && in.manifest->contains("tensors") && (*in.manifest)["tensors"].is_array())
-    for (const auto& e : (*in.manifest)["tensors"])
-      if (e.is_object() && e.contains("name") && e["name"].is_string()) manifest_entries[e["name"].get<std::string>()] = &e;
-  std::map<std::string, const nlohmann::json*> plan_entries;
-  if (in.plan)
-    for (const auto& e : (*in.plan)["tensors"]) plan_entries[e["name"].get<std::string>()] = &e;
+  // Scores and rate-distortion points, by tensor name: from the analysis, else from the manifest.
+  std::map<std::string, const TensorAnalysis*> analysis_entries;
+  if (analysis)
+    for (const auto& t : analysis->tensors) analysis_entries[t.name] = &t;
+  std::map<std::string, const nlohmann::json*> manifest_entries;
+  if (in.manifest && in.manifest->contains("tensors"))  // check_manifest_json has checked the types
+    for (const auto& e : (*in.manifest)["tensors"]) manifest_entries[e["name"].get<std::string>()] = &e;
   for (auto& t : d.tensors) {
     t.role = classify_tensor(t.name);
     if (const auto it = analysis_entries.find(t.name); it != analysis_entries.end()) {
-      if (it->second->contains("scores")) t.scores = scores_from_json((*it->second)["scores"]);
-      t.rd = parse_rd(*it->second);
+      t.scores = it->second->scores;
+      if (it->second->rd) {
+        t.rd = rd_points(*it->second->rd);
+        t.chosen_rd = chosen_point(t, d.format, *it->second->rd);
+      }
     } else if (const auto m = manifest_entries.find(t.name); m != manifest_entries.end()) {
       if (m->second->contains("scores")) t.scores = scores_from_json((*m->second)["scores"]);
-      if (t.reason.empty() && m->second->contains("reason") && (*m->second)["reason"].is_string())
-        t.reason = (*m->second)["reason"].get<std::string>();
+      if (t.reason.empty() && m->second->contains("reason")) t.reason = (*m->second)["reason"].get<std::string>();
     }
-    t.chosen_rd = chosen_point(t);
-    if (const auto p = plan_entries.find(t.name); p != plan_entries.end() && p->second->contains("predicted_error") &&
-                                                  (*p->second)["predicted_error"].is_number())
-      t.predicted_error = (*p->second)["predicted_error"].get<double>();
-    else if (t.chosen_rd >= 0)
-      t.predicted_error = t.rd[static_cast<std::size_t>(t.chosen_rd)].error;
+    if (t.chosen_rd >= 0) t.predicted_error = t.rd[static_cast<std::size_t>(t.chosen_rd)].error;
     d.has_scores = d.has_scores || t.scores.has_value();
     d.has_rd = d.has_rd || !t.rd.empty();
   }
@@ -226,10 +218,16 @@ ReportInputs load_report_inputs(const ReportFiles& f) {
     in.analysis = read_json_file(*f.analysis);
     in.analysis_file = f.analysis->string();
   }
-  if (f.eval) in.eval = read_json_file(*f.eval);
+  if (f.eval) {
+    in.eval = read_json_file(*f.eval);
+    in.eval_file = f.eval->string();
+  }
   std::optional<fs::path> manifest = f.manifest;
   if (!manifest && f.output) manifest = find_manifest(*f.output);
-  if (manifest) in.manifest = read_json_file(*manifest);
+  if (manifest) {
+    in.manifest = read_json_file(*manifest);
+    in.manifest_file = manifest->string();
+  }
   if (f.original_model) in.original_bytes = inspect_path(*f.original_model).total_bytes;
   return in;
 }

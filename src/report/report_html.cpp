@@ -35,7 +35,7 @@ std::string summary_section(const ReportData& d) {
   std::string s = "<section id=\"summary\">\n<div class=\"figs\">\n";
   s += figure("total-bytes", "Size of the tensors", human_bytes(d.total_bytes), std::to_string(d.total_bytes),
               std::to_string(d.total_bytes) + " bytes");
-  s += figure("average-bits", "Average bits per weight", fixed(d.average_bits, 3), fixed(d.average_bits, 6),
+  s += figure("average-bits", "Average bits per weight", fixed(d.average_bits, 3), sig(d.average_bits, 17),
               std::to_string(d.total_params) + " weights");
   s += figure("tensor-count", "Tensors quantized", std::to_string(quantized) + " of " + std::to_string(d.tensors.size()),
               std::to_string(quantized), "the rest kept in float");
@@ -179,7 +179,7 @@ std::string render_page(const ReportData& d) {
   }
   s += "<p class=\"small\">Made by ramq " + esc(kVersion) +
        ". This page loads nothing from the network; the optional script below only fills the hover panel.</p>\n";
-  s += "<script>//<![CDATA[" + std::string(kScript) + "//]]></script>\n</body>\n</html>\n";
+  s += "<script>/*<![CDATA[*/" + std::string(kScript) + "/*]]>*/</script>\n</body>\n</html>\n";
   return s;
 }
 
