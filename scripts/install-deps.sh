@@ -13,6 +13,8 @@ PACKAGES=(
   libicu-dev                      # Unicode categories and NFC (byte-level BPE tokenizers)
   libsentencepiece-dev            # sentencepiece tokenizer.model
   jq                              # bench/ scripts read ramq's --json output
+  chromium                        # tests/report: headless screenshot of the HTML report
+  zlib1g-dev                      # tests/report: decode that PNG
 )
 
 # The test peer (real llama.cpp, prebuilt, from the npm registry) needs node and npm.

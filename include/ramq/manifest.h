@@ -32,6 +32,11 @@ namespace ramq {
 
 inline constexpr const char* kManifestName = "ramq-manifest.json";
 inline constexpr const char* kManifestSuffix = ".ramq-manifest.json";
+// The manifest's own digest: sha256 of the manifest JSON without this key, dumped with indent 2
+// (keys sorted). `ramq verify` recomputes it, so an edited manifest is reported (integrity against
+// accidents and careless edits; whoever can rewrite the manifest can rewrite the digest too).
+inline constexpr const char* kManifestDigestKey = "manifest_sha256";
+std::string manifest_body_sha256(nlohmann::json manifest);
 
 // OUT/ramq-manifest.json for a directory output, OUT.ramq-manifest.json for a file output.
 std::filesystem::path manifest_path_for(const std::filesystem::path& output, bool is_directory);

@@ -56,6 +56,11 @@ struct ModelConfig {
   nlohmann::json raw;  // the whole file, for copying into outputs
 };
 ModelConfig parse_model_config(const std::string& text, const std::string& file);  // throws ramq::Error
+// Upper limits on a configuration's sizes, far above any real model's (hidden_size and
+// intermediate_size 2^20, layers, heads and head_dim 2^16, vocab_size 2^24), so that a hostile
+// file cannot make later stages allocate or loop without bound; parse_model_config and
+// model_config_from_gguf apply them. Throws ramq::Error naming the file and the field.
+void check_model_config_limits(const ModelConfig& c, const std::string& file);
 
 class MappedFile;
 

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <string>
 
 #include "cli/cli.h"
 #include "ramq/json_io.h"
@@ -14,7 +15,9 @@ namespace {
 void print_summary(const QuantizeResult& r) {
   const auto& w = r.written;
   std::printf("wrote %s\n", w.output.string().c_str());
-  std::printf("  %d shard(s), %.3f MB on disk (tensors %.3f MB), %lld parameters, %.3f average bits per weight\n", w.shards,
+  // MLX output is a directory of safetensors shards; GGUF output is always one file.
+  const std::string files = r.plan.format == "gguf" ? "one GGUF file" : std::to_string(w.shards) + " shard(s)";
+  std::printf("  %s, %.3f MB on disk (tensors %.3f MB), %lld parameters, %.3f average bits per weight\n", files.c_str(),
               static_cast<double>(w.total_bytes) / 1e6, static_cast<double>(w.tensor_bytes) / 1e6,
               static_cast<long long>(w.params), w.average_bits);
   int counts[17] = {};
@@ -52,7 +55,10 @@ void write_quantize_report(const QuantizeResult& r, const QuantizeRequest& req, 
   in.plan = plan_to_json(r.plan);
   in.plan_file = req.plan_file ? req.plan_file->string() : "the plan";
   if (r.analysis) in.analysis = analysis_to_json(*r.analysis);
-  if (const auto m = find_manifest(req.output)) in.manifest = read_json_file(*m);
+  if (const auto m = find_manifest(req.output)) {
+    in.manifest = read_json_file(*m);
+    in.manifest_file = m->string();
+  }
   in.original_bytes = inspect_path(req.model_dir).total_bytes;
   write_report(html, in);
 }

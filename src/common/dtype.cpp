@@ -102,6 +102,7 @@ float round_to_dtype(float f, DType t) {
 void convert_to_f32(DType t, std::span<const std::byte> raw, std::span<float> out) {
   const std::size_t n = out.size();
   if (raw.size() != n * dtype_size(t)) throw std::invalid_argument("convert_to_f32: size mismatch");
+  if (n == 0 && is_float_weight_dtype(t)) return;  // empty spans may hold null pointers: no memcpy on them
   const auto* p = reinterpret_cast<const unsigned char*>(raw.data());
   switch (t) {
     case DType::F32:
@@ -121,6 +122,7 @@ void convert_to_f32(DType t, std::span<const std::byte> raw, std::span<float> ou
 void convert_from_f32(DType t, std::span<const float> in, std::span<std::byte> out) {
   const std::size_t n = in.size();
   if (out.size() != n * dtype_size(t)) throw std::invalid_argument("convert_from_f32: size mismatch");
+  if (n == 0 && is_float_weight_dtype(t)) return;
   auto* p = reinterpret_cast<unsigned char*>(out.data());
   switch (t) {
     case DType::F32:

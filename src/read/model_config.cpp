@@ -151,7 +151,25 @@ ModelConfig parse_model_config(const std::string& text, const std::string& file)
     if (!j->is_boolean()) r.fail("tie_word_embeddings", "must be true or false, got " + show(*j));
     c.tie_word_embeddings = j->get<bool>();
   }
+  check_model_config_limits(c, file);
   return c;
+}
+
+void check_model_config_limits(const ModelConfig& c, const std::string& file) {
+  const struct {
+    const char* name;
+    std::int64_t value, max;
+  } fields[] = {{"hidden_size", c.hidden_size, std::int64_t{1} << 20},
+                {"intermediate_size", c.intermediate_size, std::int64_t{1} << 20},
+                {"num_hidden_layers", c.num_hidden_layers, std::int64_t{1} << 16},
+                {"num_attention_heads", c.num_attention_heads, std::int64_t{1} << 16},
+                {"num_key_value_heads", c.num_key_value_heads, std::int64_t{1} << 16},
+                {"head_dim", c.head_dim, std::int64_t{1} << 16},
+                {"vocab_size", c.vocab_size, std::int64_t{1} << 24}};
+  for (const auto& f : fields)
+    if (f.value > f.max)
+      throw Error(file, "", std::string("field '") + f.name + "' is " + std::to_string(f.value) +
+                                ", above ramq's limit of " + std::to_string(f.max) + " (no real model is this large)");
 }
 
 }  // namespace ramq

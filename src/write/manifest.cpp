@@ -110,6 +110,9 @@ json options_to_json(const Options& o) {
             {"t8", s.t8}, {"t2", s.t2}, {"group8", s.group8}, {"group4", s.group4}, {"group2", s.group2}}},
           {"uniform",
            {{"bits", o.uniform.bits}, {"group", o.uniform.group}, {"quantize_embeddings", o.uniform.quantize_embeddings}}},
+          {"budget", {{"target_bpw", o.budget.target_bpw}, {"target_bytes", o.budget.target_bytes}}},
+          {"rd", {{"enabled", o.rd.enabled}, {"max_rows", o.rd.max_rows}, {"mlx", o.rd.mlx}, {"gguf", o.rd.gguf}}},
+          {"mlx_encoder", o.mlx_encoder},
           {"format", o.format},
           {"keep_dtype", o.keep_dtype},
           {"strict_groups", o.strict_groups},
@@ -121,6 +124,12 @@ FileDigest digest_file(const fs::path& path, const std::string& recorded_name) {
   const auto size = fs::file_size(path, ec);
   if (ec) throw Error(path.string(), "", "cannot get the file size: " + ec.message());
   return {recorded_name, static_cast<std::uint64_t>(size), sha256_file_hex(path)};
+}
+
+std::string manifest_body_sha256(json j) {
+  j.erase(kManifestDigestKey);
+  const std::string body = j.dump(2);
+  return sha256_hex(std::as_bytes(std::span<const char>(body.data(), body.size())));
 }
 
 json manifest_json(const ManifestContext& ctx, const std::vector<FileDigest>& outputs) {
@@ -145,6 +154,7 @@ json manifest_json(const ManifestContext& ctx, const std::vector<FileDigest>& ou
   }
   auto& out = j["outputs"] = json::array();
   for (const auto& d : outputs) out.push_back(digest_json(d));
+  j[kManifestDigestKey] = manifest_body_sha256(j);
   return j;
 }
 
@@ -189,6 +199,10 @@ VerifyReport verify_output(const fs::path& output) {
   JsonReader r{mf, ""};
   if (!j.is_object() || !j.contains("kind") || !j["kind"].is_string() || j["kind"] != kKind)
     r.fail("not a ramq manifest (kind is not \"" + std::string(kKind) + "\")");
+  if (!j.contains(kManifestDigestKey) || !j[kManifestDigestKey].is_string())
+    r.fail("has no '" + std::string(kManifestDigestKey) + "' (its own digest)");
+  if (j[kManifestDigestKey].get<std::string>() != manifest_body_sha256(j))
+    r.fail("was changed: its content does not match its own digest '" + std::string(kManifestDigestKey) + "'");
   const auto& outs = r.field(j, "outputs");
   if (!outs.is_array() || outs.empty()) r.fail("field 'outputs' must be a non-empty array");
   if (!is_dir && outs.size() != 1) r.fail("a file output's manifest must list exactly one output file");

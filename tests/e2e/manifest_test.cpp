@@ -117,6 +117,28 @@ TEST(Manifest, VerifyNamesTheFirstTamperedFile) {
   expect_verify_fails_naming(out, out / "ramq-manifest.json");
 }
 
+// The manifest carries its own digest: sha256 of its JSON without "manifest_sha256", dumped with
+// indent 2 (checked here with coreutils' sha256sum); editing a decision in it makes verify fail
+// naming the manifest.
+TEST(Manifest, EditedManifestIsReported) {
+  TempDir tmp("manifest-self");
+  const fs::path out = tmp / "out";
+  ASSERT_EQ(run_ramq({"quantize", stories_dir(), "-o", out.string()}).status, 0);
+  const fs::path mf = out / "ramq-manifest.json";
+  json m = json::parse(slurp(mf));
+  ASSERT_TRUE(m.contains("manifest_sha256"));
+  json body = m;
+  body.erase("manifest_sha256");
+  { std::ofstream(tmp / "body.json", std::ios::binary) << body.dump(2); }
+  EXPECT_EQ(m["manifest_sha256"].get<std::string>(), sha256sum(tmp / "body.json"));
+  ASSERT_EQ(run_ramq({"verify", out.string()}).status, 0);
+  m["tensors"][3]["bits"] = 2;
+  { std::ofstream(mf, std::ios::binary) << m.dump(2) << "\n"; }
+  expect_verify_fails_naming(out, mf);
+  const auto r = run_ramq({"verify", out.string()});
+  EXPECT_NE(r.err.find("was changed"), std::string::npos) << r.err;
+}
+
 TEST(Manifest, GgufSidecarIsVerified) {
   TempDir tmp("manifest-gguf");
   const fs::path out = tmp / "m.gguf";
