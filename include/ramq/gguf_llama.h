@@ -110,6 +110,10 @@ void append_vocab_kvs(const GgufVocab& vocab, std::vector<GgufKV>& kvs);
 // common quantized type (Q4_K -> 15 MOSTLY_Q4_K_M, Q8_0 -> 7, ...), else the most common float
 // type (F32 0, F16 1, BF16 32). Ties go to the type listed first in ggml_types().
 std::uint32_t llama_file_type(const std::map<GgmlType, std::int64_t>& params_by_type);
+// The llama_ftype llama.cpp's llama_model_quantize writes for one of its mixes (llama.h's enum
+// llama_ftype: Q3_K_M 12, Q4_K_M 15, Q5_K_M 17, Q6_K 18, Q8_0 7), whatever block fallbacks the
+// tensors got; nullopt for other names.
+std::optional<std::uint32_t> llama_mix_file_type(const std::string& mix);
 
 // general.* and [arch].* key/values (without the tokenizer), in a fixed order. n_vocab is the
 // embedding row count. Throws Error(config_file, ...) for unsupported rope_scaling settings.
@@ -137,6 +141,9 @@ struct GgufWriteOptions {
   // writes the audit manifest then).
   std::function<void(const std::filesystem::path&)> before_commit;
   Progress* progress = nullptr;             // not owned; never changes the file
+  // general.file_type; nullopt = llama_file_type() of the tensor types. The pipeline sets
+  // llama_mix_file_type() for a --policy llama-mix plan, as llama.cpp's quantizer would.
+  std::optional<std::uint32_t> file_type;
 };
 
 struct GgufWriteSummary {

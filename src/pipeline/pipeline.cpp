@@ -62,6 +62,9 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
     GgufWriteOptions gopt;
     gopt.threads = opt.threads;
     gopt.progress = opt.progress;
+    // A llama-mix plan ("llama-mix Q4_K_M") is labelled like llama.cpp's own file of that mix.
+    if (result.plan.policy.rfind("llama-mix ", 0) == 0)
+      gopt.file_type = llama_mix_file_type(result.plan.policy.substr(10));
     // The manifest goes beside the file: written to its own temporary before the GGUF file is
     // renamed into place, renamed right after it (include/ramq/manifest.h).
     std::unique_ptr<AtomicOutput> manifest_out;

@@ -1,6 +1,9 @@
 // plan stage in GGUF terms: bit classes -> ggml types, block fallbacks, and the llama-mix
-// policy that reproduces llama.cpp's documented per-tensor rules (llama-quant.cpp,
-// llama_tensor_get_type) for dense Llama-family models.
+// policy that reproduces llama.cpp's per-tensor rules (src/llama-quant.cpp,
+// llama_tensor_get_type_impl, read in ggml-org/llama.cpp's current source; the test suite checks
+// them against llama_model_quantize of the v0.5.0 libraries tests/peer ships) for dense
+// Llama-family models. For the five mixes offered none of llama.cpp's n_gqa-based rules applies
+// (those are for Q2_K, Q2_K_S, IQ3_* and IQ4_* only), nor its MoE (n_expert == 8) or Falcon rules.
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -119,6 +122,20 @@ int layer_of(const std::string& n) {
 // llama.cpp's use_more_bits: the first and last eighth of the layers and every third in between.
 bool use_more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
 
+// llama.cpp's LLM_TYPE_70B, the only model size its quantization rules look at. llama.cpp decides
+// it from the architecture and hyper-parameters when it loads the model: "llama" (llama and
+// mistral checkpoints) with 80 layers and grouped-query attention (80 layers with n_head ==
+// n_head_kv is LLaMA-1 65B), and "qwen2" with 80 layers (src/models/llama.cpp and qwen2.cpp,
+// load_arch_hparams); qwen3 has no 70B size.
+bool llama_cpp_type_70b(const ModelConfig& c) {
+  if (c.num_hidden_layers != 80) return false;
+  if (c.model_type == "llama" || c.model_type == "mistral") {
+    const std::int64_t kv = c.num_key_value_heads > 0 ? c.num_key_value_heads : c.num_attention_heads;
+    return c.num_attention_heads != kv;
+  }
+  return c.model_type == "qwen2";
+}
+
 GgmlType mix_default(const std::string& mix) {
   if (mix == "Q3_K_M") return GgmlType::Q3_K;
   if (mix == "Q4_K_M") return GgmlType::Q4_K;
@@ -127,9 +144,31 @@ GgmlType mix_default(const std::string& mix) {
   return GgmlType::Q8_0;
 }
 
+// attn_v in llama.cpp: the mix's own rule, then the 70B promotion (Q3_K/Q4_K -> Q5_K: "8 heads
+// share the same attn_v weights", so the tensor is small and more bits are cheap).
+GgmlType attn_v_rule(const std::string& mix, int layer, int n_layers, bool is_70b, std::string& why) {
+  char buf[160];
+  GgmlType t = mix_default(mix);
+  if (mix == "Q3_K_M") {
+    t = layer < 2 ? GgmlType::Q5_K : GgmlType::Q4_K;
+    std::snprintf(buf, sizeof buf, "attn_v %d of %d: %s", layer, n_layers, layer < 2 ? "Q5_K (first two)" : "Q4_K");
+  } else if ((mix == "Q4_K_M" || mix == "Q5_K_M") && use_more_bits(layer, n_layers)) {
+    t = GgmlType::Q6_K;
+    std::snprintf(buf, sizeof buf, "attn_v in a use_more_bits layer (%d of %d): Q6_K", layer, n_layers);
+  } else {
+    std::snprintf(buf, sizeof buf, "attn_v %d of %d: default type of %s", layer, n_layers, mix.c_str());
+  }
+  why = buf;
+  if (is_70b && (t == GgmlType::Q3_K || t == GgmlType::Q4_K)) {
+    t = GgmlType::Q5_K;
+    why += "; llama.cpp's 70B model type (80 layers): Q5_K";
+  }
+  return t;
+}
+
 // The rule of llama_tensor_get_type for one tensor of a dense (non-MoE, non-Falcon) model.
-GgmlType mix_rule(const std::string& mix, Role role, int layer, int n_layers, bool tied, std::int64_t cols,
-                  std::string& why) {
+GgmlType mix_rule(const std::string& mix, Role role, int layer, int n_layers, bool tied, bool is_70b,
+                  std::int64_t cols, std::string& why) {
   const GgmlType def = mix_default(mix);
   char buf[160];
   if (role == Role::Output || (tied && role == Role::TokenEmbd)) {
@@ -144,18 +183,7 @@ GgmlType mix_rule(const std::string& mix, Role role, int layer, int n_layers, bo
     why = "output/tied embedding: Q8_0";
     return def;
   }
-  if (role == Role::AttnV) {
-    if (mix == "Q3_K_M") {
-      std::snprintf(buf, sizeof buf, "attn_v %d of %d: %s", layer, n_layers, layer < 2 ? "Q5_K (first two)" : "Q4_K");
-      why = buf;
-      return layer < 2 ? GgmlType::Q5_K : GgmlType::Q4_K;
-    }
-    if ((mix == "Q4_K_M" || mix == "Q5_K_M") && use_more_bits(layer, n_layers)) {
-      std::snprintf(buf, sizeof buf, "attn_v in a use_more_bits layer (%d of %d): Q6_K", layer, n_layers);
-      why = buf;
-      return GgmlType::Q6_K;
-    }
-  }
+  if (role == Role::AttnV) return attn_v_rule(mix, layer, n_layers, is_70b, why);
   if (role == Role::FfnDown) {
     if (mix == "Q3_K_M") {
       std::snprintf(buf, sizeof buf, "ffn_down layer %d of %d: %s", layer, n_layers, layer < n_layers / 16 ? "Q5_K" : "Q4_K");
@@ -209,6 +237,7 @@ Plan make_llama_mix_plan(const ModelAnalysis& analysis, const Options& opt) {
   for (const auto& t : analysis.tensors)
     if (t.name.find("lm_head") != std::string::npos) tied = false;
   const int n_layers = static_cast<int>(std::max<std::int64_t>(1, analysis.config.num_hidden_layers));
+  const bool is_70b = llama_cpp_type_70b(analysis.config);
   for (const auto& t : analysis.tensors) {
     TensorDecision d;
     d.name = t.name;
@@ -223,7 +252,8 @@ Plan make_llama_mix_plan(const ModelAnalysis& analysis, const Options& opt) {
       d.reason = "not quantized by llama.cpp (norm, router, 1-D or non-weight)";
     } else {
       std::string why;
-      const GgmlType want = mix_rule(opt.mix, role_of(t.name), layer_of(t.name), n_layers, tied, t.shape.back(), why);
+      const GgmlType want =
+          mix_rule(opt.mix, role_of(t.name), layer_of(t.name), n_layers, tied, is_70b, t.shape.back(), why);
       const GgmlType got = llama_cpp_fallback(want, t.shape.back());
       set_type(d, got);
       d.reason = "llama.cpp " + opt.mix + ": " + why + fallback_note(want, got, t.shape.back());

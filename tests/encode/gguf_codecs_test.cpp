@@ -387,14 +387,16 @@ std::int64_t first_bit_difference(const std::vector<float>& a, const std::vector
   return -1;
 }
 
-// Rows of Gaussian, Student-t and outlier data, then a row of one zero super-block followed by tiny
-// (1e-6) and large (300) values.
+// Rows of Gaussian, Student-t and outlier data, a row of zeros, then a row of one zero super-block
+// followed by tiny (1e-6) and large (300) values.
+constexpr std::int64_t kPeerZeroRow = 3;
 std::vector<float> peer_data(std::int64_t cols) {
   std::vector<float> x;
   for (Dist d : {Dist::Gaussian, Dist::HeavyTailed, Dist::Outliers}) {
     const auto r = make_data(d, static_cast<std::size_t>(cols), 11 + static_cast<int>(d));
     x.insert(x.end(), r.begin(), r.end());
   }
+  x.insert(x.end(), static_cast<std::size_t>(cols), 0.0f);  // row kPeerZeroRow
   const auto r = make_data(Dist::Gaussian, static_cast<std::size_t>(cols), 17);
   for (std::int64_t i = 0; i < cols; ++i) x.push_back(i < 256 ? 0.0f : r[i] * (i < cols / 2 ? 5e-5f : 1.5e4f));
   return x;
@@ -429,10 +431,15 @@ TEST(GgmlPeer, DecodersAreBitIdenticalToGgml) {
     const auto a = ggml_decode(info.type, ours, n), b = decode(info.type, ours, n);
     const std::int64_t i = first_bit_difference(a, b);
     EXPECT_EQ(i, -1) << info.name << " (our encoding): ggml " << (i < 0 ? 0.0f : a[i]) << " ours " << (i < 0 ? 0.0f : b[i]);
-    // ggml's reference encoder's bytes (normal data only), decoded by ggml and by us
-    const std::vector<float> normal(x.begin(), x.begin() + 3 * cols);
+    // the all-zero row decodes to zeros (no NaN from a zero scale, no offset from a min)
+    const auto zero_row = a.begin() + kPeerZeroRow * cols;
+    EXPECT_EQ(std::find_if(zero_row, zero_row + cols, [](float v) { return v != 0.0f; }) - zero_row, cols)
+        << info.name << ": first non-zero element of the zero row";
+    // ggml's reference encoder's bytes (the distribution rows and the zero row), decoded by ggml and by us
+    const std::int64_t n_ref = (kPeerZeroRow + 1) * cols;
+    const std::vector<float> normal(x.begin(), x.begin() + n_ref);
     const Bytes ref = ggml_encode(info.type, normal);
-    const auto c = ggml_decode(info.type, ref, 3 * cols), d = decode(info.type, ref, 3 * cols);
+    const auto c = ggml_decode(info.type, ref, n_ref), d = decode(info.type, ref, n_ref);
     const std::int64_t j = first_bit_difference(c, d);
     EXPECT_EQ(j, -1) << info.name << " (ggml encoding): ggml " << (j < 0 ? 0.0f : c[j]) << " ours " << (j < 0 ? 0.0f : d[j]);
     if (is_float_type(info.type)) {

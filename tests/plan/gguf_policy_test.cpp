@@ -145,3 +145,82 @@ TEST(GgufPolicy, LlamaMixQ3KMAndTiedHead) {
   opt.format = "mlx";
   EXPECT_THROW(make_plan(llama_like(4, true), opt), Error);  // llama-mix is GGUF only
 }
+
+// llama.cpp's LLM_TYPE_70B rule: attn_v that the mix leaves at Q3_K or Q4_K becomes Q5_K. llama.cpp
+// calls a "llama" model 70B when it has 80 layers and grouped-query attention (n_head != n_head_kv;
+// 80 layers without GQA is LLaMA-1 65B), and a "qwen2" model when it has 80 layers.
+namespace {
+
+ModelAnalysis eighty_layers(const std::string& model_type, std::int64_t heads, std::int64_t kv_heads) {
+  ModelAnalysis a = llama_like(80, false);
+  a.config.model_type = model_type;
+  a.config.num_attention_heads = heads;
+  a.config.num_key_value_heads = kv_heads;
+  return a;
+}
+
+Plan mix_plan(const ModelAnalysis& a, const std::string& mix) {
+  Options opt;
+  opt.format = "gguf";
+  opt.policy = "llama-mix";
+  opt.mix = mix;
+  return make_plan(a, opt);
+}
+
+std::string v_proj(int layer) { return "model.layers." + std::to_string(layer) + ".self_attn.v_proj.weight"; }
+
+// use_more_bits for 80 layers, written out: the first and last eighth (0-9, 70-79) and every third
+// layer in between, starting at 12.
+std::set<int> more_bits_80() {
+  std::set<int> s;
+  for (int i = 0; i < 10; ++i) s.insert(i);
+  for (int i = 70; i < 80; ++i) s.insert(i);
+  for (int i = 12; i < 70; i += 3) s.insert(i);
+  return s;
+}
+
+}  // namespace
+
+TEST(GgufPolicy, LlamaMix70BPromotesAttnV) {
+  const ModelAnalysis llama70b = eighty_layers("llama", 64, 8);
+  const std::set<int> more = more_bits_80();
+  ASSERT_EQ(more.size(), 40u);
+  const Plan q4 = mix_plan(llama70b, "Q4_K_M");
+  const Plan q3 = mix_plan(llama70b, "Q3_K_M");
+  const Plan q5 = mix_plan(llama70b, "Q5_K_M");
+  for (int i = 0; i < 80; ++i) {
+    EXPECT_EQ(type_of(q4, v_proj(i)), more.count(i) ? "Q6_K" : "Q5_K") << i;  // Q4_K -> Q5_K
+    EXPECT_EQ(type_of(q3, v_proj(i)), "Q5_K") << i;                           // Q5_K first two, Q4_K -> Q5_K
+    EXPECT_EQ(type_of(q5, v_proj(i)), more.count(i) ? "Q6_K" : "Q5_K") << i;  // already Q5_K
+  }
+  EXPECT_NE(q4.find(v_proj(11))->reason.find("70B"), std::string::npos) << q4.find(v_proj(11))->reason;
+  // Only attn_v: the other tensors of a layer keep their types.
+  EXPECT_EQ(type_of(q4, "model.layers.11.self_attn.k_proj.weight"), "Q4_K");
+  EXPECT_EQ(type_of(q4, "model.layers.11.mlp.down_proj.weight"), "Q4_K");
+  EXPECT_EQ(type_of(q4, "model.layers.12.mlp.down_proj.weight"), "Q6_K");
+  EXPECT_EQ(type_of(q3, "model.layers.11.self_attn.q_proj.weight"), "Q3_K");
+  EXPECT_EQ(type_of(q3, "model.layers.11.self_attn.o_proj.weight"), "Q4_K");
+  EXPECT_EQ(type_of(q3, "model.layers.4.mlp.down_proj.weight"), "Q5_K");  // layer < 80/16
+  EXPECT_EQ(type_of(q3, "model.layers.5.mlp.down_proj.weight"), "Q4_K");
+  // Q6_K and Q8_0 are never below Q5_K: unchanged.
+  EXPECT_EQ(type_of(mix_plan(llama70b, "Q6_K"), v_proj(11)), "Q6_K");
+  EXPECT_EQ(type_of(mix_plan(llama70b, "Q8_0"), v_proj(11)), "Q8_0");
+  // Qwen2 with 80 layers is 70B for llama.cpp whatever its heads (Qwen2-72B).
+  EXPECT_EQ(type_of(mix_plan(eighty_layers("qwen2", 64, 64), "Q4_K_M"), v_proj(11)), "Q5_K");
+  EXPECT_EQ(type_of(mix_plan(eighty_layers("mistral", 64, 8), "Q4_K_M"), v_proj(11)), "Q5_K");
+}
+
+TEST(GgufPolicy, LlamaMixNot70B) {
+  // 80 llama layers without grouped-query attention: LLaMA-1 65B, no promotion.
+  EXPECT_EQ(type_of(mix_plan(eighty_layers("llama", 64, 64), "Q4_K_M"), v_proj(11)), "Q4_K");
+  EXPECT_EQ(type_of(mix_plan(eighty_layers("llama", 64, 64), "Q3_K_M"), v_proj(11)), "Q4_K");
+  // Qwen3 has no 70B size in llama.cpp.
+  EXPECT_EQ(type_of(mix_plan(eighty_layers("qwen3", 64, 8), "Q4_K_M"), v_proj(11)), "Q4_K");
+  // Other depths are not 70B, whatever the heads.
+  ModelAnalysis a = llama_like(64, false);
+  a.config.model_type = "llama";
+  a.config.num_attention_heads = 64;
+  a.config.num_key_value_heads = 8;
+  EXPECT_EQ(type_of(mix_plan(a, "Q4_K_M"), v_proj(11)), "Q4_K");
+  EXPECT_EQ(type_of(mix_plan(a, "Q3_K_M"), v_proj(11)), "Q4_K");
+}
