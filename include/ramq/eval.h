@@ -35,7 +35,10 @@ class LanguageModel {
 };
 
 // Loads a Hugging Face directory (F32/F16/BF16 safetensors), a ramq MLX output directory, or a
-// ramq GGUF file; weights are dequantized to float32. Throws ramq::Error on bad input.
+// ramq GGUF file. The files are memory-mapped and every weight is checked once (layout, NaN/Inf);
+// weights stay in their stored form and are dequantized to float32 a chunk of rows at a time
+// during forward(), so memory is about the model's file size plus activations. Throws
+// ramq::Error on bad input.
 std::unique_ptr<LanguageModel> load_language_model(const std::filesystem::path& path, const EvalOptions& opt);
 
 // Raw little-endian uint32 token ids (file size must be a multiple of 4).

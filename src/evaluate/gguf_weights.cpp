@@ -1,7 +1,12 @@
 // GGUF weight source for the evaluator: a ramq (or llama.cpp) GGUF file read back with
-// Hugging Face names and shapes, q/k rows of "llama" files un-permuted, dequantized to float32.
-#include <cmath>
+// Hugging Face names and shapes, q/k rows of "llama" files un-permuted, decoded block by block
+// from the mapped file for the rows asked for (F32 tensors are used in place).
+#include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <map>
+#include <utility>
+#include <vector>
 
 #include "evaluate/weights.h"
 #include "ramq/error.h"
@@ -11,6 +16,46 @@
 namespace ramq::eval {
 
 namespace {
+
+// A GGUF tensor as a Hugging Face [rows, cols] matrix. `perm` (empty = identity) maps each
+// Hugging Face row to the stored row it comes from (the inverse q/k permutation); a permuted
+// 1-D tensor (a q/k bias) is un-permuted element-wise as a [n, 1] column.
+class GgufTensor final : public WeightTensor {
+ public:
+  GgufTensor(std::int64_t rows, std::int64_t cols, GgmlType type, std::span<const std::byte> data,
+             std::vector<std::int64_t> perm, std::int64_t bias_heads)
+      : WeightTensor(rows, cols), type_(type), data_(data), row_bytes_(ggml_row_bytes(type, cols)),
+        perm_(std::move(perm)), bias_heads_(bias_heads),
+        in_place_(std::endian::native == std::endian::little && type == GgmlType::F32 && perm_.empty() &&
+                  bias_heads == 0 && reinterpret_cast<std::uintptr_t>(data.data()) % alignof(float) == 0) {}
+
+ protected:
+  const float* decode(std::int64_t first, std::int64_t count, std::vector<float>& scratch) const override {
+    const std::size_t r0 = static_cast<std::size_t>(first), ucols = static_cast<std::size_t>(cols());
+    if (in_place_) return reinterpret_cast<const float*>(data_.data() + r0 * row_bytes_);
+    float* out = room(scratch, count);
+    if (bias_heads_ > 0) {  // rows() == 1
+      std::vector<float> stored(ucols);
+      gguf_decode_rows(type_, data_.data(), 1, cols(), stored.data());
+      llama_unpermute_qk(stored.data(), out, cols(), 1, bias_heads_);
+    } else if (perm_.empty()) {
+      gguf_decode_rows(type_, data_.data() + r0 * row_bytes_, count, cols(), out);
+    } else {
+      for (std::size_t k = 0; k < static_cast<std::size_t>(count); ++k)
+        gguf_decode_rows(type_, data_.data() + static_cast<std::size_t>(perm_[r0 + k]) * row_bytes_, 1, cols(),
+                         out + k * ucols);
+    }
+    return out;
+  }
+
+ private:
+  GgmlType type_;
+  std::span<const std::byte> data_;
+  std::size_t row_bytes_;
+  std::vector<std::int64_t> perm_;
+  std::int64_t bias_heads_;
+  bool in_place_;
+};
 
 class GgufWeights final : public WeightSource {
  public:
@@ -30,22 +75,32 @@ class GgufWeights final : public WeightSource {
     return shape_from_gguf_ne(info(hf_name).ne);
   }
 
-  std::vector<float> load(const std::string& hf_name) const override {
+  std::unique_ptr<WeightTensor> tensor(const std::string& hf_name) const override {
     const GgufTensorInfo& t = info(hf_name);
-    std::vector<float> w = reader_.load_f32(t);
-    for (std::size_t i = 0; i < w.size(); ++i)
-      if (!std::isfinite(w[i]))
-        throw Error(file_, t.name, std::string(std::isnan(w[i]) ? "contains NaN" : "contains Inf") + " at element " +
-                                       std::to_string(i));
-    const std::int64_t heads = qk_permute_heads(arch_, config_, hf_name);
-    if (heads > 0) {
-      const auto shp = shape_from_gguf_ne(t.ne);
-      const std::int64_t rows = shp[0], cols = shp.size() > 1 ? shp[1] : 1;
-      std::vector<float> out(w.size());
-      llama_unpermute_qk(w.data(), out.data(), rows, cols, heads);
-      return out;
+    const auto bytes = reader_.data(t);
+    std::int64_t rows = 1;
+    for (std::size_t i = 1; i < t.ne.size(); ++i) rows *= t.ne[i];
+    const std::int64_t cols = t.ne.empty() ? 0 : t.ne[0];
+    if (static_cast<std::uint64_t>(ggml_row_bytes(t.type, cols)) * static_cast<std::uint64_t>(rows) != bytes.size())
+      throw Error(file_, t.name, "byte size does not match the shape");
+    // Every value once, in stored order (element indices as in the file).
+    const std::int64_t chunk_rows = std::max<std::int64_t>(1, kValidateChunkElements / std::max<std::int64_t>(cols, 1));
+    std::vector<float> chunk;
+    for (std::int64_t r = 0; r < rows && cols > 0; r += chunk_rows) {
+      const std::int64_t m = std::min(chunk_rows, rows - r);
+      chunk.resize(static_cast<std::size_t>(m * cols));
+      gguf_decode_rows(t.type, bytes.data() + static_cast<std::size_t>(r) * ggml_row_bytes(t.type, cols), m, cols,
+                       chunk.data());
+      require_finite(chunk.data(), chunk.size(), static_cast<std::uint64_t>(r * cols), file_, t.name);
     }
-    return w;
+    const std::int64_t heads = qk_permute_heads(arch_, config_, hf_name);
+    std::vector<std::int64_t> perm;
+    if (heads > 0) {
+      if (t.ne.size() == 1)
+        return std::make_unique<GgufTensor>(1, cols, t.type, bytes, perm, checked_heads(t, cols, heads));
+      perm = row_permutation(t, rows, heads);
+    }
+    return std::make_unique<GgufTensor>(rows, cols, t.type, bytes, std::move(perm), 0);
   }
 
   std::string description() const override {
@@ -57,6 +112,27 @@ class GgufWeights final : public WeightSource {
     const auto it = by_hf_.find(hf_name);
     if (it == by_hf_.end()) throw Error(file_, hf_name, "tensor not in the GGUF file");
     return *it->second;
+  }
+
+  std::int64_t checked_heads(const GgufTensorInfo& t, std::int64_t rows, std::int64_t heads) const {
+    if (rows % (2 * heads) != 0)
+      throw Error(file_, t.name,
+                  "has " + std::to_string(rows) + " rows, which cannot be split into " + std::to_string(heads) +
+                      " heads of rotary pairs (the q/k permutation of the llama architecture)");
+    return heads;
+  }
+
+  // perm[r] = the stored row that Hugging Face row r comes from: llama_unpermute_qk applied to
+  // the column of row numbers (exact in float32 below 2^24).
+  std::vector<std::int64_t> row_permutation(const GgufTensorInfo& t, std::int64_t rows, std::int64_t heads) const {
+    checked_heads(t, rows, heads);
+    if (rows >= (std::int64_t{1} << 24)) throw Error(file_, t.name, "has too many rows for the q/k permutation");
+    std::vector<float> index(static_cast<std::size_t>(rows)), from(index.size());
+    for (std::size_t i = 0; i < index.size(); ++i) index[i] = static_cast<float>(i);
+    llama_unpermute_qk(index.data(), from.data(), rows, 1, heads);
+    std::vector<std::int64_t> perm(from.size());
+    for (std::size_t i = 0; i < from.size(); ++i) perm[i] = static_cast<std::int64_t>(from[i]);
+    return perm;
   }
 
   std::string file_;

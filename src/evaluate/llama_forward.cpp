@@ -1,13 +1,16 @@
 // Float32 forward pass of a Llama-family decoder over a whole window at once (n tokens x
-// hidden), with OpenBLAS sgemm for every projection. Hugging Face conventions: RMSNorm
-// x * rsqrt(mean(x^2) + eps) * w; rotate_half rotary embeddings on pairs (i, i + head_dim/2);
-// causal grouped-query attention with scale 1/sqrt(head_dim); MLP down(silu(gate(x)) * up(x)).
+// hidden), with OpenBLAS sgemm for every projection. Weight matrices stay in their stored form
+// and are decoded a chunk of rows at a time right before the product that uses them.
+// Hugging Face conventions: RMSNorm x * rsqrt(mean(x^2) + eps) * w; rotate_half rotary
+// embeddings on pairs (i, i + head_dim/2); causal grouped-query attention with scale 1/sqrt(head_dim); MLP down(silu(gate(x)) * up(x)).
 #include "evaluate/llama_forward.h"
 
 #include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -23,8 +26,41 @@ std::size_t sz(std::int64_t v) { return static_cast<std::size_t>(v); }
 
 struct Linear {
   std::int64_t out = 0, in = 0;
-  std::vector<float> w;  // [out, in] row-major
-  std::vector<float> b;  // [out] or empty
+  std::unique_ptr<WeightTensor> w;  // [out, in], decoded a row chunk at a time
+  std::vector<float> b;             // [out] or empty
+};
+
+// Buffers for decoded weight chunks, kept between calls: one per task running at a time, so at
+// most `threads` of them, each as large as the largest chunk decoded into it.
+class ScratchPool {
+ public:
+  class Lease {
+   public:
+    explicit Lease(ScratchPool& pool) : pool_(pool), buf_(pool.take()) {}
+    ~Lease() { pool_.give(std::move(buf_)); }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    std::vector<float>& buf() { return *buf_; }
+
+   private:
+    ScratchPool& pool_;
+    std::unique_ptr<std::vector<float>> buf_;
+  };
+
+ private:
+  std::unique_ptr<std::vector<float>> take() {
+    const std::lock_guard<std::mutex> lock(mu_);
+    if (free_.empty()) return std::make_unique<std::vector<float>>();
+    auto b = std::move(free_.back());
+    free_.pop_back();
+    return b;
+  }
+  void give(std::unique_ptr<std::vector<float>> b) {
+    const std::lock_guard<std::mutex> lock(mu_);
+    free_.push_back(std::move(b));
+  }
+  std::mutex mu_;
+  std::vector<std::unique_ptr<std::vector<float>>> free_;
 };
 
 struct Layer {
@@ -33,11 +69,12 @@ struct Layer {
 };
 
 // Y[n, out] = X[n, in] W^T (+ b), W = [out, in] row-major. With enough work the output columns
-// are split into fixed chunks of kChunk (each reads only its rows of W) that run concurrently;
-// OpenBLAS itself runs single-threaded. The split depends only on the sizes, never on the
-// thread count, so results do not either.
-void matmul_t(const float* w, const float* b, std::int64_t out, std::int64_t in, const float* x, std::int64_t n,
-              float* y, unsigned threads) {
+// are split into fixed chunks of kChunk that run concurrently, each decoding only its rows of W
+// (into a pooled scratch buffer, or in place) right before its product; OpenBLAS itself runs
+// single-threaded. The split depends only on the sizes, never on the thread count, so results
+// do not either.
+void matmul_t(const WeightTensor& w, const float* b, std::int64_t out, std::int64_t in, const float* x,
+              std::int64_t n, float* y, unsigned threads, ScratchPool& pool) {
   constexpr double kMinSplitWork = 1 << 20;  // multiply-adds
   constexpr std::size_t kChunk = 128;
   const double work = static_cast<double>(n) * static_cast<double>(out) * static_cast<double>(in);
@@ -46,8 +83,10 @@ void matmul_t(const float* w, const float* b, std::int64_t out, std::int64_t in,
   auto run = [&](std::size_t c) {
     const std::size_t o0 = c * per, o1 = std::min(sz(out), o0 + per);
     if (o0 >= o1) return;
+    ScratchPool::Lease lease(pool);
+    const float* wc = w.read_rows(static_cast<std::int64_t>(o0), static_cast<std::int64_t>(o1 - o0), lease.buf());
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, to_int(n), static_cast<int>(o1 - o0), to_int(in), 1.0f, x,
-                to_int(in), w + o0 * sz(in), to_int(in), 0.0f, y + o0, to_int(out));
+                to_int(in), wc, to_int(in), 0.0f, y + o0, to_int(out));
     if (b != nullptr)
       for (std::size_t r = 0; r < sz(n); ++r)
         for (std::size_t o = o0; o < o1; ++o) y[r * sz(out) + o] += b[o];
@@ -75,13 +114,13 @@ class LlamaModel final : public LanguageModel {
       : src_(std::move(src)), threads_(resolve_threads(opt.threads)) {
     s_ = llama_spec(src_->config(), src_->config_file(), opt.ctx);
     const std::int64_t q_dim = s_.heads * s_.head_dim, kv_dim = s_.kv_heads * s_.head_dim;
-    embed_ = load("model.embed_tokens.weight", {s_.vocab, s_.hidden});
+    embed_ = open("model.embed_tokens.weight", {s_.vocab, s_.hidden});
     final_norm_ = load("model.norm.weight", {s_.hidden});
     if (!s_.tie_word_embeddings) {
       if (!src_->has("lm_head.weight"))
         throw Error(src_->config_file(), "lm_head.weight",
                     "field 'tie_word_embeddings' is false but the model has no lm_head.weight");
-      head_ = {s_.vocab, s_.hidden, load("lm_head.weight", {s_.vocab, s_.hidden}), {}};
+      head_ = {s_.vocab, s_.hidden, open("lm_head.weight", {s_.vocab, s_.hidden}), {}};
     }
     layers_.resize(sz(s_.layers));
     for (std::int64_t i = 0; i < s_.layers; ++i) {
@@ -129,7 +168,7 @@ class LlamaModel final : public LanguageModel {
       if (tokens[t] >= static_cast<std::uint64_t>(s_.vocab))
         throw Error("", "", "token id " + std::to_string(tokens[t]) + " at position " + std::to_string(t) +
                                 " is outside the vocabulary (vocab_size " + std::to_string(s_.vocab) + ")");
-      std::copy_n(embed_.data() + tokens[t] * H, H, x.data() + t * H);
+      std::copy_n(embed_->read_rows(tokens[t], 1, embed_row_), H, x.data() + t * H);
     }
     // Rotary tables: angle = position * inv_freq[i], in double.
     std::vector<float> cos_t(un * half), sin_t(un * half);
@@ -152,11 +191,11 @@ class LlamaModel final : public LanguageModel {
         }
     };
 
-    auto matmul = [&](const float* w, const std::vector<float>& b, std::int64_t out_dim, std::int64_t in_dim,
+    auto matmul = [&](const WeightTensor& w, const std::vector<float>& b, std::int64_t out_dim, std::int64_t in_dim,
                       const float* in, float* out) {
-      matmul_t(w, b.empty() ? nullptr : b.data(), out_dim, in_dim, in, n, out, threads_);
+      matmul_t(w, b.empty() ? nullptr : b.data(), out_dim, in_dim, in, n, out, threads_, scratch_);
     };
-    auto linear = [&](const Linear& l, const float* in, float* out) { matmul(l.w.data(), l.b, l.out, l.in, in, out); };
+    auto linear = [&](const Linear& l, const float* in, float* out) { matmul(*l.w, l.b, l.out, l.in, in, out); };
 
     for (const Layer& L : layers_) {
       rms_norm(x.data(), un, H, L.in_norm, s_.rms_eps, xn.data());
@@ -183,7 +222,7 @@ class LlamaModel final : public LanguageModel {
     rms_norm(x.data(), un, H, final_norm_, s_.rms_eps, xn.data());
     std::vector<float> logits(un * sz(s_.vocab));
     if (s_.tie_word_embeddings)
-      matmul(embed_.data(), {}, s_.vocab, s_.hidden, xn.data(), logits.data());
+      matmul(*embed_, {}, s_.vocab, s_.hidden, xn.data(), logits.data());
     else
       linear(head_, xn.data(), logits.data());
     return logits;
@@ -233,7 +272,7 @@ class LlamaModel final : public LanguageModel {
     });
   }
 
-  std::vector<float> load(const std::string& name, const std::vector<std::int64_t>& expected) {
+  void check_shape(const std::string& name, const std::vector<std::int64_t>& expected) const {
     const auto shape = src_->shape(name);
     if (shape != expected) {
       auto str = [](const std::vector<std::int64_t>& s) {
@@ -244,11 +283,22 @@ class LlamaModel final : public LanguageModel {
       throw Error(src_->config_file(), name,
                   "has shape " + str(shape) + " but the configuration implies " + str(expected));
     }
+  }
+
+  // A small tensor (norm, bias), held as float32.
+  std::vector<float> load(const std::string& name, const std::vector<std::int64_t>& expected) const {
+    check_shape(name, expected);
     return src_->load(name);
   }
 
+  // A matrix, validated now and decoded chunk by chunk at every use.
+  std::unique_ptr<WeightTensor> open(const std::string& name, const std::vector<std::int64_t>& expected) const {
+    check_shape(name, expected);
+    return src_->tensor(name);
+  }
+
   Linear load_linear(const std::string& module, std::int64_t out, std::int64_t in, bool bias_required) {
-    Linear l{out, in, load(module + ".weight", {out, in}), {}};
+    Linear l{out, in, open(module + ".weight", {out, in}), {}};
     if (bias_required || src_->has(module + ".bias")) l.b = load(module + ".bias", {out});
     return l;
   }
@@ -256,10 +306,13 @@ class LlamaModel final : public LanguageModel {
   std::unique_ptr<WeightSource> src_;
   unsigned threads_;
   LlamaSpec s_;
-  std::vector<float> embed_, final_norm_;
+  std::unique_ptr<WeightTensor> embed_;
+  std::vector<float> final_norm_;
+  std::vector<float> embed_row_;  // scratch of the embedding lookup
   Linear head_;
   std::vector<Layer> layers_;
   std::string description_;
+  ScratchPool scratch_;
   struct Workspace {
     std::vector<float> x, xn, q, k, v, att, g, u, tmp;
   } ws_;

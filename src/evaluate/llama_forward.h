@@ -34,9 +34,13 @@ struct LlamaSpec {
 // within the original context, partial rotary embeddings).
 LlamaSpec llama_spec(const ModelConfig& config, const std::string& config_file, int ctx);
 
-// Loads every weight from `weights` (float32 in memory) and returns the model. forward() uses
-// resolve_threads(opt.threads) threads (parallel_for over output chunks and attention tasks,
-// single-threaded OpenBLAS inside); its logits do not depend on the thread count.
+// Validates every weight of `weights` and returns the model, which keeps the source: norms and
+// biases are held as float32, weight matrices (embedding and head included) are decoded from
+// their stored form a chunk of at most 128 rows at a time into per-task scratch buffers right
+// before each product (embedding rows one token at a time), so memory is the mapped model plus
+// activations and a few row chunks. forward() uses resolve_threads(opt.threads) threads
+// (parallel_for over output chunks and attention tasks, single-threaded OpenBLAS inside); its
+// logits do not depend on the thread count.
 std::unique_ptr<LanguageModel> make_llama_model(std::unique_ptr<WeightSource> weights, const EvalOptions& opt);
 
 }  // namespace ramq::eval

@@ -1,10 +1,13 @@
 // Weight sources for evaluation: Hugging Face safetensors directories and MLX output directories
-// (dequantized with the MLX affine rule of include/ramq/mlx_affine.h).
+// (dequantized with the MLX affine rule of include/ramq/mlx_affine.h), read from the mapped
+// files a row range at a time.
 #include "evaluate/weights.h"
 
+#include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <cstring>
 #include <map>
-#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -31,6 +34,100 @@ std::string shape_str(const std::vector<std::int64_t>& s) {
 
 struct QuantParams {
   int bits = 0, group = 0;
+};
+
+// Float32 data that can be used where it lies: little-endian host and 4-byte aligned.
+bool usable_in_place(DType dtype, std::span<const std::byte> bytes) {
+  return std::endian::native == std::endian::little && dtype == DType::F32 &&
+         reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(float) == 0;
+}
+
+// An F32/F16/BF16 tensor: F32 read in place from the mapping when aligned, else converted.
+class FloatTensor final : public WeightTensor {
+ public:
+  FloatTensor(std::int64_t rows, std::int64_t cols, DType dtype, std::span<const std::byte> bytes)
+      : WeightTensor(rows, cols), dtype_(dtype), bytes_(bytes), in_place_(usable_in_place(dtype, bytes)) {}
+
+ protected:
+  const float* decode(std::int64_t first, std::int64_t count, std::vector<float>& scratch) const override {
+    const std::size_t esize = dtype_size(dtype_), n = static_cast<std::size_t>(count * cols());
+    const std::size_t at = static_cast<std::size_t>(first * cols()) * esize;
+    if (in_place_) return reinterpret_cast<const float*>(bytes_.data() + at);
+    float* out = room(scratch, count);
+    convert_to_f32(dtype_, bytes_.subspan(at, n * esize), std::span<float>(out, n));
+    return out;
+  }
+
+ private:
+  DType dtype_;
+  std::span<const std::byte> bytes_;
+  bool in_place_;
+};
+
+struct Scaled {  // scales or biases: one value per group, in a float dtype
+  DType dtype;
+  std::span<const std::byte> bytes;
+};
+
+// An MLX affine-quantized matrix, dequantized for the rows asked for: mlx_unpack, then
+// w = scale * q + bias in float32, the arithmetic of mlx_dequantize (tests compare the two).
+class MlxTensor final : public WeightTensor {
+ public:
+  MlxTensor(std::int64_t rows, std::int64_t cols, int bits, int group, std::span<const std::byte> packed,
+            Scaled scales, Scaled biases)
+      : WeightTensor(rows, cols), bits_(bits), group_(group), packed_(packed), scales_(scales), biases_(biases) {}
+
+ protected:
+  const float* decode(std::int64_t first, std::int64_t count, std::vector<float>& scratch) const override {
+    const std::size_t ucols = static_cast<std::size_t>(cols()), ugroup = static_cast<std::size_t>(group_);
+    const std::size_t words = ucols * static_cast<std::size_t>(bits_) / 32, groups = ucols / ugroup;
+    std::vector<std::uint32_t> w(words);
+    std::vector<std::uint8_t> codes(ucols);
+    std::vector<float> sc(groups), bi(groups);
+    float* out = room(scratch, count);
+    for (std::size_t k = 0; k < static_cast<std::size_t>(count); ++k) {
+      const std::size_t row = static_cast<std::size_t>(first) + k;
+      const std::byte* src = packed_.data() + row * words * 4;
+      if constexpr (std::endian::native == std::endian::little) {
+        std::memcpy(w.data(), src, words * 4);
+      } else {
+        for (std::size_t i = 0; i < words; ++i) {
+          std::uint32_t v = 0;
+          for (std::size_t b = 0; b < 4; ++b) v |= static_cast<std::uint32_t>(src[4 * i + b]) << (8 * b);
+          w[i] = v;
+        }
+      }
+      if (32 % bits_ == 0)  // 2, 4, 8 bits: no code straddles a word
+        unpack_aligned(w.data(), codes.data(), ucols);
+      else
+        mlx_unpack(w, bits_, codes);
+      for (auto [part, vals] : {std::pair{&scales_, &sc}, std::pair{&biases_, &bi}}) {
+        const std::size_t esize = dtype_size(part->dtype);
+        convert_to_f32(part->dtype, part->bytes.subspan(row * groups * esize, groups * esize), *vals);
+      }
+      float* dst = out + k * ucols;
+      for (std::size_t g = 0; g < groups; ++g) {
+        const float s = sc[g], b = bi[g];
+        for (std::size_t c = g * ugroup; c < (g + 1) * ugroup; ++c) dst[c] = s * static_cast<float>(codes[c]) + b;
+      }
+    }
+    return out;
+  }
+
+ private:
+  // mlx_unpack for bit widths that divide 32: code c is bits [c*bits, (c+1)*bits) of the
+  // row's little-endian bit stream, i.e. of word c / per_word.
+  void unpack_aligned(const std::uint32_t* w, std::uint8_t* codes, std::size_t n) const {
+    const std::size_t per_word = static_cast<std::size_t>(32 / bits_);
+    const std::uint32_t mask = (std::uint32_t{1} << bits_) - 1;
+    for (std::size_t i = 0; i < n / per_word; ++i)
+      for (std::size_t j = 0; j < per_word; ++j)
+        codes[i * per_word + j] = static_cast<std::uint8_t>((w[i] >> (j * static_cast<std::size_t>(bits_))) & mask);
+  }
+
+  int bits_, group_;
+  std::span<const std::byte> packed_;
+  Scaled scales_, biases_;
 };
 
 class SafetensorsWeights final : public WeightSource {
@@ -63,11 +160,10 @@ class SafetensorsWeights final : public WeightSource {
     return s;
   }
 
-  std::vector<float> load(const std::string& name) const override {
+  std::unique_ptr<WeightTensor> tensor(const std::string& name) const override {
     const TensorInfo& t = info(name);
-    std::vector<float> out = is_quantized(name) ? dequantize(name, t) : reader_.load_f32(t);
-    reader_.release(t);
-    return out;
+    if (is_quantized(name)) return quantized_tensor(name, t);
+    return float_tensor(t);
   }
 
   std::string description() const override {
@@ -134,7 +230,36 @@ class SafetensorsWeights final : public WeightSource {
                     " has no 'quantization' block giving its bits and group_size");
   }
 
-  std::vector<float> dequantize(const std::string& name, const TensorInfo& w) const {
+  // Checks that t is F32/F16/BF16 with a byte size matching its shape (ModelReader::load_f32's
+  // messages) and that every value is finite, a chunk at a time.
+  std::span<const std::byte> checked_float_bytes(const TensorInfo& t) const {
+    if (!is_float_weight_dtype(t.dtype))
+      throw Error(t.file, t.name,
+                  "has dtype " + std::string(dtype_name(t.dtype)) +
+                      ", which cannot be loaded as float weights (ramq reads F32, F16 and BF16)");
+    const auto bytes = reader_.raw(t);
+    const std::size_t esize = dtype_size(t.dtype), n = bytes.size() / esize;
+    if (n * esize != bytes.size() || static_cast<std::int64_t>(n) != t.numel())
+      throw Error(t.file, t.name, "byte size does not match the shape");
+    std::vector<float> chunk;
+    for (std::size_t i = 0; i < n; i += static_cast<std::size_t>(kValidateChunkElements)) {
+      const std::size_t m = std::min(n - i, static_cast<std::size_t>(kValidateChunkElements));
+      chunk.resize(m);
+      convert_to_f32(t.dtype, bytes.subspan(i * esize, m * esize), chunk);
+      require_finite(chunk.data(), m, i, t.file, t.name);
+    }
+    return bytes;
+  }
+
+  std::unique_ptr<WeightTensor> float_tensor(const TensorInfo& t) const {
+    const auto bytes = checked_float_bytes(t);
+    const std::int64_t cols = t.shape.empty() ? 1 : t.shape.back();
+    std::int64_t rows = 1;
+    for (std::size_t i = 0; i + 1 < t.shape.size(); ++i) rows *= t.shape[i];
+    return std::make_unique<FloatTensor>(rows, cols, t.dtype, bytes);
+  }
+
+  std::unique_ptr<WeightTensor> quantized_tensor(const std::string& name, const TensorInfo& w) const {
     const std::string module = name.substr(0, name.size() - 7);
     const QuantParams p = params_for(name, w);
     const TensorInfo& s = info(module + ".scales");
@@ -157,29 +282,13 @@ class SafetensorsWeights final : public WeightSource {
                     "shape " + shape_str(t->shape) + " does not match the packed weight (expected " +
                         shape_str(sshape) + " for " + std::to_string(p.bits) + "-bit group " +
                         std::to_string(p.group) + ")");
-    MlxQuantized q;
-    q.cols = cols;
-    q.rows = w.numel() / w.shape.back();
-    q.bits = p.bits;
-    q.group = p.group;
-    q.scale_dtype = s.dtype;
-    const auto bytes = reader_.raw(w);
-    q.packed.resize(static_cast<std::size_t>(w.numel()));
-    if (bytes.size() != q.packed.size() * 4) throw Error(w.file, name, "byte size does not match the shape");
-    for (std::size_t i = 0; i < q.packed.size(); ++i) {
-      std::uint32_t v = 0;
-      for (std::size_t k = 0; k < 4; ++k) v |= static_cast<std::uint32_t>(bytes[4 * i + k]) << (8 * k);
-      q.packed[i] = v;
-    }
-    q.scales = reader_.load_f32(s);
-    q.biases = reader_.load_f32(*b);
-    reader_.release(s);
-    reader_.release(*b);
-    try {
-      return mlx_dequantize(q);
-    } catch (const std::invalid_argument& e) {
-      throw Error(w.file, name, std::string("cannot dequantize: ") + e.what());
-    }
+    const auto packed = reader_.raw(w);
+    if (packed.size() != static_cast<std::size_t>(w.numel()) * 4)
+      throw Error(w.file, name, "byte size does not match the shape");
+    const auto scales = checked_float_bytes(s);
+    const auto biases = checked_float_bytes(*b);
+    return std::make_unique<MlxTensor>(w.numel() / w.shape.back(), cols, p.bits, p.group, packed,
+                                       Scaled{s.dtype, scales}, Scaled{b->dtype, biases});
   }
 
   ModelReader reader_;

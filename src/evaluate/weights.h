@@ -1,6 +1,10 @@
 // evaluate stage, internal: where the forward pass gets its float32 weights from. Tensors are
 // addressed by their Hugging Face names ("model.layers.0.self_attn.q_proj.weight"), whatever
 // the storage (Hugging Face safetensors, ramq MLX output, GGUF).
+//
+// Weights stay in their stored form (mapped from the file) and are decoded on demand, a range
+// of rows at a time, into a caller's scratch buffer: the forward pass never holds more than a
+// few row chunks of float32 weights, so memory is the mapped file plus activations.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +17,38 @@
 
 namespace ramq::eval {
 
+// One tensor seen as a row-major float32 matrix of rows() x cols(): cols is the last dimension
+// of the logical shape (1 for a scalar), rows the product of the others.
+class WeightTensor {
+ public:
+  WeightTensor(std::int64_t rows, std::int64_t cols) : rows_(rows), cols_(cols) {}
+  virtual ~WeightTensor() = default;
+  WeightTensor(const WeightTensor&) = delete;
+  WeightTensor& operator=(const WeightTensor&) = delete;
+
+  std::int64_t rows() const { return rows_; }
+  std::int64_t cols() const { return cols_; }
+
+  // Rows [first, first + count) as count x cols() float32 values, row-major. Returns a pointer
+  // into the mapped file when the tensor is stored as aligned little-endian float32 (scratch is
+  // then left alone), else decodes into `scratch` (grown to at least count * cols() elements)
+  // and returns scratch.data(). The values are the tensor's exact dequantization, the same for
+  // any row range. Concurrent calls with distinct scratch buffers are safe. The pointer is valid
+  // while the source lives and scratch is not modified. Requires 0 <= first, count >= 1,
+  // first + count <= rows() (throws std::out_of_range otherwise).
+  const float* read_rows(std::int64_t first, std::int64_t count, std::vector<float>& scratch) const;
+
+ protected:
+  // read_rows after the range check. Implementations that decode get their output space with
+  // room(scratch, count).
+  virtual const float* decode(std::int64_t first, std::int64_t count, std::vector<float>& scratch) const = 0;
+  // scratch grown to at least count * cols() elements; returns scratch.data().
+  float* room(std::vector<float>& scratch, std::int64_t count) const;
+
+ private:
+  std::int64_t rows_, cols_;
+};
+
 class WeightSource {
  public:
   virtual ~WeightSource() = default;
@@ -24,23 +60,32 @@ class WeightSource {
   virtual bool has(const std::string& hf_name) const = 0;
   // Logical (dequantized) shape, e.g. [out, in] for a linear weight. Throws ramq::Error if absent.
   virtual std::vector<std::int64_t> shape(const std::string& hf_name) const = 0;
-  // The tensor as row-major float32 with shape(hf_name). Throws ramq::Error naming the file and
-  // tensor if it is absent, malformed, or holds NaN/Inf.
-  virtual std::vector<float> load(const std::string& hf_name) const = 0;
+  // The tensor, validated once in full: its layout, and every value decoded (a bounded chunk at
+  // a time, nothing kept). Throws ramq::Error naming the file and tensor if it is absent,
+  // malformed, or holds NaN/Inf. The view refers to the source, which must outlive it.
+  virtual std::unique_ptr<WeightTensor> tensor(const std::string& hf_name) const = 0;
   // One line, e.g. "MLX (4-bit g64, 2 overrides) /path/to/dir".
   virtual std::string description() const = 0;
+
+  // The whole tensor as row-major float32 with shape(hf_name) (a copy: for small tensors such
+  // as norms and biases, and for tests). Throws like tensor().
+  std::vector<float> load(const std::string& hf_name) const;
 };
+
+// Elements per validation chunk (the bounded scratch that tensor() decodes into).
+inline constexpr std::int64_t kValidateChunkElements = std::int64_t{1} << 16;
+
+// Throws ramq::Error(file, tensor, "contains NaN at element i") (or Inf) for the first
+// non-finite value of v; `offset` is the element index of v[0] within the tensor.
+void require_finite(const float* v, std::size_t n, std::uint64_t offset, const std::string& file,
+                    const std::string& tensor);
 
 // A Hugging Face directory (F32/F16/BF16 safetensors) or a ramq/mlx_lm MLX output directory
 // (U32 "<module>.weight" + "<module>.scales" + "<module>.biases", config.json "quantization"
 // block). Quantized tensors are dequantized with the MLX affine rule.
 std::unique_ptr<WeightSource> open_safetensors_weights(const std::filesystem::path& dir);
 
-// ---------------------------------------------------------------------------------------------
-// GGUF HOOK (to be implemented by the GGUF reader's owner, in src/evaluate/gguf_weights.cpp,
-// which currently holds a stub that throws ramq::Error(path, "", "GGUF evaluation not available yet")).
-//
-// Contract for the implementation:
+// A GGUF file (src/evaluate/gguf_weights.cpp):
 //  * config(): a ModelConfig with the Hugging Face meanings (model_type "llama"/"qwen2"/"qwen3"/
 //    "mistral", hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
 //    num_key_value_heads, head_dim, vocab_size, rms_norm_eps, rope_theta, tie_word_embeddings)
@@ -53,12 +98,10 @@ std::unique_ptr<WeightSource> open_safetensors_weights(const std::filesystem::pa
 //    input_layernorm, ffn_norm -> post_attention_layernorm, output_norm -> model.norm,
 //    output -> lm_head (absent when tied). Biases: ".bias" likewise.
 //  * Shapes are Hugging Face shapes ([out, in], row-major), i.e. GGUF ne reversed.
-//  * Rotary convention: the forward pass uses Hugging Face rotate_half (pairs i, i + head_dim/2).
-//    llama.cpp's converter permutes the rows of q_proj/k_proj of "llama" models to the
-//    interleaved convention; if ramq's GGUF writer does that too, load() must undo it
-//    (inverse of the permutation) so that the returned q/k weights are in HF order.
-//  * Quantized GGUF types are dequantized to float32.
+//  * Rotary convention: the forward pass uses Hugging Face rotate_half (pairs i, i + head_dim/2);
+//    the q_proj/k_proj rows of "llama" files (permuted to llama.cpp's interleaved pairs by the
+//    writer) are read back in Hugging Face order (llama_unpermute_qk).
+//  * Quantized GGUF types are decoded block by block with gguf_decode_rows.
 std::unique_ptr<WeightSource> open_gguf_weights(const std::filesystem::path& gguf_file);
-// ---------------------------------------------------------------------------------------------
 
 }  // namespace ramq::eval

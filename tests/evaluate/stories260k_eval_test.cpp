@@ -41,7 +41,7 @@ TEST(EvalStories260K, PerplexityMatchesLlama2cReference) {
     const auto t0 = std::chrono::steady_clock::now();
     const auto r = ramq::evaluate(*model, nullptr, toks, opts());
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("%s: %lld windows, %lld scored, PPL %.8g (ref %.6g), median %.8g (ref %.6g), %.3f s\n",
+    std::printf("%s: %lld windows, %lld scored, PPL %.8g (ref %.6g), median %.8g (ref %.6g), %.3f s (printed, not asserted)\n",
                 ref.file.c_str(), static_cast<long long>(r.windows), static_cast<long long>(r.scored_tokens), r.ppl,
                 ref.ppl, r.median_window_ppl, ref.median, secs);
     EXPECT_EQ(r.tokens, ref.tokens);
@@ -49,7 +49,6 @@ TEST(EvalStories260K, PerplexityMatchesLlama2cReference) {
     EXPECT_EQ(r.scored_tokens, ref.scored);
     EXPECT_LT(rel(r.ppl, ref.ppl), 1e-4) << r.ppl;
     EXPECT_LT(rel(r.median_window_ppl, ref.median), 1e-4) << r.median_window_ppl;
-    EXPECT_LT(secs, 60.0);
   }
 }
 
