@@ -57,6 +57,15 @@ struct GgufTensorSpec {
   std::uint64_t nbytes() const;  // ggml_row_bytes(type, ne[0]) * product(ne[1..])
 };
 
+// The bytes before the data section: header, metadata, tensor infos (offsets of tensors padded to
+// `alignment`), zero-padded to the alignment. Validates keys, names, dimensions and block sizes
+// (ramq::Error naming `file`).
+std::string gguf_header_bytes(const std::vector<GgufKV>& kvs, const std::vector<GgufTensorSpec>& tensors,
+                              std::uint32_t alignment, const std::string& file);
+// Size of the file GgufStreamWriter writes for these: the header plus every tensor padded.
+std::uint64_t gguf_file_size(const std::vector<GgufKV>& kvs, const std::vector<GgufTensorSpec>& tensors,
+                             std::uint32_t alignment, const std::string& file);
+
 // Writes header, metadata and tensor infos first, then tensor data in order (padded to the
 // alignment), so only one tensor needs to be in memory.
 class GgufStreamWriter {

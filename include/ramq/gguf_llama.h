@@ -164,5 +164,9 @@ struct GgufWriteSummary {
 // order, output_norm, output. Throws ramq::Error on bad input or I/O failure.
 GgufWriteSummary write_llama_gguf(const ModelReader& model, const std::map<std::string, GgmlType>& types,
                                   const std::filesystem::path& output, const GgufWriteOptions& opt = {});
+// The size write_llama_gguf's file would have (header, metadata, tokenizer, tensor infos, data
+// with padding), computed without encoding anything; validates like write_llama_gguf.
+std::uint64_t llama_gguf_file_bytes(const ModelReader& model, const std::map<std::string, GgmlType>& types,
+                                    const GgufWriteOptions& opt = {});
 
 }  // namespace ramq

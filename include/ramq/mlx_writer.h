@@ -46,5 +46,8 @@ bool is_mlx_passthrough_file(const std::string& file_name);
 WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const Options& opt,
                              const std::filesystem::path& out_dir,
                              const std::function<void(const std::filesystem::path&)>& before_commit = {});
+// Bytes of the safetensors files write_mlx_model would write for this plan (tensor data plus
+// each shard's header; config, index and tokenizer files not included), without encoding.
+std::uint64_t mlx_weight_files_bytes(const ModelReader& model, const Plan& plan, const Options& opt);
 
 }  // namespace ramq

@@ -28,8 +28,13 @@ struct UniformPolicyOptions {
 // The budget policy (src/plan/budget_policy.cpp): the least sensitivity-weighted error whose
 // total bytes (plan.json's totals.bytes) fit the budget. Exactly one target is set (> 0).
 struct BudgetPolicyOptions {
-  double target_bpw = 0;          // bits per weight over all parameters (plan.json's average_bits)
+  double target_bpw = 0;          // bits per weight over all parameters (8 x file bytes / params)
   std::uint64_t target_bytes = 0; // total output bytes
+  // Bytes of the output beyond the plan's tensor data (GGUF header, metadata, tokenizer, padding;
+  // safetensors headers), counted against the target. Set by the pipeline (plan_for_model), which
+  // knows the container; 0 when only the analysis is known.
+  std::uint64_t container_bytes = 0;
+  bool smallest = false;  // ignore the target: the smallest plan (every item at its fewest bytes)
 };
 
 struct Options {

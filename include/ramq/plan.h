@@ -76,6 +76,9 @@ Plan make_llama_mix_plan(const ModelAnalysis& analysis, const Options& opt);
 // opt.budget's target. Needs the analysis' rate-distortion curves; throws ramq::Error when the
 // target is below the smallest feasible size (named in the message).
 Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt);
+// The budget in bytes: --target-size, or --target-bpw x params / 8 (whole output). Throws
+// ramq::Error unless exactly one target is set.
+std::uint64_t budget_target_bytes(const Options& opt, std::int64_t params);
 // Recomputes total_bytes, total_params and average_bits from the decisions.
 void finalize_plan_totals(Plan& p);
 

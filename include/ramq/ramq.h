@@ -28,6 +28,17 @@ Plan load_plan(const std::filesystem::path& path);
 // Writes JSON with stable formatting (2-space indent, sorted keys, trailing newline), atomically.
 void save_json(const std::filesystem::path& path, const nlohmann::json& j);
 
+// make_plan, with the budget policy's target covering the whole output: the container the writer
+// adds to the plan's tensor bytes (GGUF header, metadata and tokenizer, padding; safetensors
+// headers) is measured on `model` and subtracted from the target. Without a model (nullptr) the
+// budget covers tensor bytes only, and plan.json's details say so.
+Plan plan_for_model(const ModelAnalysis& analysis, const Options& opt, const ModelReader* model);
+// plan_for_model with the model directory the analysis records, when it can be read.
+Plan plan_for_analysis(const ModelAnalysis& analysis, const Options& opt);
+// Bytes of the model files the writer would produce for `plan` (GGUF: the whole file; MLX: the
+// safetensors shards), computed without encoding.
+std::uint64_t output_file_bytes(const ModelReader& model, const Plan& plan, const Options& opt);
+
 struct QuantizeRequest {
   std::filesystem::path model_dir;
   std::filesystem::path output;

@@ -1,10 +1,12 @@
 // plan stage: a data-free estimate of how much a tensor's reconstruction error hurts the model's
 // output. The budget policy minimises sum over tensors of weight * relative squared error.
 // The model (src/plan/sensitivity.cpp, constants in kSensitivity):
-//   weight = role * depth * expert * (1 + swan * S)
-// role: what the tensor feeds (q/k/v/o, gate/up/down, embedding, head, router); depth: the first
-// and last eighth of the layers count more; expert: routed experts are seen by a fraction of the
-// tokens; S: the SWAN composite score of the tensor's weights.
+//   weight = role * share * depth * expert * (1 + swan * S)
+// role: what the tensor feeds (q/k/v/o, gate/up/down, embedding, head, router); share: a k/v
+// projection serves heads / kv_heads query heads (grouped-query attention), so its error is
+// counted that many times; depth: from depth_first at the first layer to depth_last at the last
+// (linear); expert: routed experts are seen by a fraction of the tokens; S: the SWAN composite
+// score of the tensor's weights.
 #pragma once
 
 #include <string>
@@ -19,13 +21,14 @@ enum class TensorRole { Embedding, Head, TiedEmbeddingHead, AttnQ, AttnK, AttnV,
 struct SensitivityConstants {
   double embedding = 1.0;  // an input row per token: like one layer's output
   double head = 4.0;       // errors go straight into the logits
-  double attn_q = 0.5, attn_k = 0.5;  // through the softmax, which damps small logit errors
-  double attn_v = 2.0, attn_out = 1.0;  // written into the residual stream
-  double ffn_gate = 1.0, ffn_up = 1.0;
-  double ffn_down = 2.0;   // heavy-tailed inputs (SiLU(gate) * up), written into the residual stream
+  double attn_q = 0.25, attn_k = 0.25;  // through the softmax, which damps small logit errors
+  double attn_v = 0.25;    // (k and v are further multiplied by the GQA share)
+  double attn_out = 0.25;  // one head mix per layer, written into the residual stream
+  double ffn_gate = 1.0, ffn_up = 1.0;  // the MLP holds two thirds of a layer's weights and most
+  double ffn_down = 1.0;                // of its contribution to the residual stream
   double router = 4.0;     // a routing error replaces a whole expert's output
   double other = 1.0;
-  double edge_layers = 1.5;     // first and last eighth of the layers (at least one each)
+  double depth_first = 1.0, depth_last = 1.5;  // linear in the layer index
   double routed_expert = 0.75;  // routed experts (each token sees top-k of them); shared experts 1
   double swan = 0.5;            // (1 + swan * S), S in [0, 1]
 };
@@ -35,7 +38,7 @@ struct Sensitivity {
   TensorRole role = TensorRole::Other;
   int layer = -1;              // decoder layer index, -1 outside the layers
   bool routed_expert = false;  // tensor of a routed MoE expert
-  double role_weight = 1, depth_weight = 1, expert_weight = 1, swan_weight = 1;
+  double role_weight = 1, share_weight = 1, depth_weight = 1, expert_weight = 1, swan_weight = 1;
   double weight = 1;           // the product
   std::string describe() const;  // e.g. "attn_v, layer 0 of 5 (edge x1.5), S=0.41 (x1.21): 3.63"
 };
@@ -45,8 +48,16 @@ const char* tensor_role_name(TensorRole r);
 // Decoder layer index from "...layers.N..." (also "h.N", "blocks.N"); -1 if none.
 int tensor_layer(const std::string& name);
 
-// The weight of one tensor. tied_embeddings: the embedding matrix is also the output head.
-Sensitivity tensor_sensitivity(const TensorAnalysis& t, std::int64_t num_layers, bool tied_embeddings,
+// What the model needs to know about the model: layers, GQA share, tied head.
+struct SensitivityContext {
+  std::int64_t num_layers = 0;
+  std::int64_t kv_share = 1;     // num_attention_heads / num_key_value_heads
+  bool tied_embeddings = false;  // the embedding matrix is also the output head
+};
+SensitivityContext sensitivity_context(const ModelAnalysis& a);
+
+// The weight of one tensor.
+Sensitivity tensor_sensitivity(const TensorAnalysis& t, const SensitivityContext& ctx,
                                const SensitivityConstants& k = kSensitivity);
 
 // True when the model's head is its embedding matrix: config says so, or there is no lm_head.

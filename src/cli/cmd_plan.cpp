@@ -24,7 +24,7 @@ Command add_plan_command(CLI::App& app, Options& opt) {
   cmd->add_flag("--json", a->json, "Print one JSON summary object on stdout instead of text");
   add_policy_options(cmd, opt);
   return {cmd, [a, &opt] {
-            const auto p = make_plan(load_analysis(a->analysis), opt);
+            const auto p = plan_for_analysis(load_analysis(a->analysis), opt);
             if (a->dry_run) {
               std::printf("%s", plan_summary_text(p).c_str());
               return 0;

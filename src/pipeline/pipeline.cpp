@@ -23,6 +23,78 @@ Plan load_plan(const std::filesystem::path& path) { return plan_from_json(read_j
 
 void save_json(const std::filesystem::path& path, const nlohmann::json& j) { write_text_file_atomic(path, j.dump(2) + "\n"); }
 
+std::uint64_t output_file_bytes(const ModelReader& model, const Plan& plan, const Options& opt) {
+  if (plan.format == "gguf") {
+    std::map<std::string, GgmlType> types;
+    for (const auto& d : plan.tensors)
+      if (d.gguf_type) types[d.name] = *d.gguf_type;
+    return llama_gguf_file_bytes(model, types, GgufWriteOptions{});
+  }
+  Options w = opt;
+  w.keep_dtype = plan.keep_dtype;
+  return mlx_weight_files_bytes(model, plan, w);
+}
+
+Plan plan_for_model(const ModelAnalysis& analysis, const Options& opt, const ModelReader* model) {
+  if (opt.policy != "budget" || model == nullptr) {
+    Plan p = make_plan(analysis, opt);
+    if (opt.policy == "budget" && p.details.is_object())
+      p.details["container_note"] =
+          "headers and metadata not counted: the model directory '" + analysis.model_dir + "' could not be read";
+    return p;
+  }
+  // The budget covers the whole output: plan, measure the container the writer would add
+  // (headers, metadata, tokenizer, padding), and plan again with that much less for tensors until
+  // the assumed container is at least the real one (it changes a little with the encodings).
+  // The smallest plan, with its real file size, settles feasibility first.
+  Options smallest_opt = opt;
+  smallest_opt.budget.smallest = true;
+  smallest_opt.budget.container_bytes = 0;
+  Plan smallest = make_plan(analysis, smallest_opt);
+  const std::uint64_t smallest_file = output_file_bytes(*model, smallest, smallest_opt);
+  const std::uint64_t wanted = budget_target_bytes(opt, analysis.total_params);
+  if (wanted < smallest_file)
+    throw Error("", "",
+                "the budget of " + std::to_string(wanted) + " bytes is below the smallest feasible size, " +
+                    std::to_string(smallest_file) +
+                    " bytes (every quantizable tensor at its smallest encoding, the rest kept 16-bit, with headers "
+                    "and metadata)");
+  auto finish = [&](Plan p, std::uint64_t file) {
+    p.details["file_bytes"] = file;
+    p.details["container_bytes_measured"] = file - p.total_bytes;
+    p.details["target_bytes"] = wanted;
+    p.details["achieved_fraction_of_target"] = static_cast<double>(file) / static_cast<double>(wanted);
+    return p;
+  };
+  Options o = opt;
+  o.budget.container_bytes = 0;
+  for (int round = 0; round < 8; ++round) {
+    Plan p;
+    try {
+      p = make_plan(analysis, o);
+    } catch (const Error&) {
+      // The container assumed from the previous round leaves no room: the smallest plan is the
+      // only one that fits.
+      smallest.details["note"] = "the smallest plan: the only one that fits the budget";
+      return finish(std::move(smallest), smallest_file);
+    }
+    const std::uint64_t file = output_file_bytes(*model, p, o);
+    const std::uint64_t container = file > p.total_bytes ? file - p.total_bytes : 0;
+    if (container <= o.budget.container_bytes) return finish(std::move(p), file);
+    o.budget.container_bytes = container;
+  }
+  throw Error("", "", "the budget policy could not settle the size of the headers and metadata");
+}
+
+Plan plan_for_analysis(const ModelAnalysis& analysis, const Options& opt) {
+  if (opt.policy != "budget") return make_plan(analysis, opt);
+  std::error_code ec;
+  if (analysis.model_dir.empty() || !std::filesystem::is_directory(analysis.model_dir, ec))
+    return plan_for_model(analysis, opt, nullptr);
+  const ModelReader model(analysis.model_dir);
+  return plan_for_model(analysis, opt, &model);
+}
+
 QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
   if (opt.format != "mlx" && opt.format != "gguf")
     throw Error("", "", "unknown output format '" + opt.format + "' (expected mlx or gguf)");
@@ -49,7 +121,7 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
     }
     const ModelAnalysis& analysis = result.analysis.emplace(analyze_model(model, analyze_opt));
     if (req.save_analysis) save_json(*req.save_analysis, analysis_to_json(analysis));
-    result.plan = make_plan(analysis, opt);
+    result.plan = plan_for_model(analysis, opt, &model);
   }
   if (req.save_plan) save_json(*req.save_plan, plan_to_json(result.plan));
   if (req.dry_run) return result;  // the plan only: nothing is written

@@ -104,7 +104,10 @@ std::string measured_on(const TensorRd& rd) {
                                     : std::to_string(rd.sampled_rows) + " of " + std::to_string(rd.rows) + " rows";
 }
 
-std::uint64_t target_bytes(const Options& opt, std::int64_t params) {
+}  // namespace
+
+std::uint64_t budget_target_bytes(const Options& opt, std::int64_t params) {
+  params = std::max<std::int64_t>(1, params);
   const auto& b = opt.budget;
   if ((b.target_bpw > 0) == (b.target_bytes > 0))
     throw Error("", "", "--policy budget needs exactly one of --target-bpw and --target-size");
@@ -112,6 +115,8 @@ std::uint64_t target_bytes(const Options& opt, std::int64_t params) {
   if (!(b.target_bpw <= 64)) throw Error("", "", "--target-bpw must be at most 64");
   return static_cast<std::uint64_t>(std::floor(b.target_bpw * static_cast<double>(params) / 8.0));
 }
+
+namespace {
 
 std::string size_text(std::uint64_t bytes, std::int64_t params) {
   return std::to_string(bytes) + " bytes (" + fmt("%.4f", 8.0 * static_cast<double>(bytes) / static_cast<double>(params)) +
@@ -127,8 +132,7 @@ Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt) {
   p.format = opt.format;
   p.policy = "budget";
   p.keep_dtype = opt.keep_dtype;
-  const bool tied = has_tied_embeddings(analysis);
-  const std::int64_t layers = analysis.config.num_hidden_layers;
+  const SensitivityContext sctx = sensitivity_context(analysis);
 
   // Decisions in name order; quantizable tensors become members of a solver item.
   std::vector<const TensorAnalysis*> sorted;
@@ -157,7 +161,7 @@ Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt) {
       throw Error("", "", "the analysis measured no GGUF candidates (analyze with --rd-formats gguf or both)");
     Member m;
     m.tensor = p.tensors.size();
-    m.sensitivity = tensor_sensitivity(*t, layers, tied);
+    m.sensitivity = tensor_sensitivity(*t, sctx);
     m.rd = &*t->rd;
     m.candidates = candidates_of(*t, *t->rd, opt, source);
     rows_total += t->rd->rows;
@@ -188,7 +192,7 @@ Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt) {
   }
 
   const std::int64_t params = std::max<std::int64_t>(1, analysis.total_params);
-  const std::uint64_t target = target_bytes(opt, params);
+  std::uint64_t target = budget_target_bytes(opt, params);
   std::uint64_t min_bytes = fixed_bytes, max_bytes = fixed_bytes;
   for (const auto& it : items) {
     std::uint64_t lo = it.options.front().bytes, hi = lo;
@@ -199,12 +203,16 @@ Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt) {
     min_bytes += lo;
     max_bytes += hi;
   }
-  if (target < min_bytes)
+  const std::uint64_t container = opt.budget.container_bytes;
+  if (opt.budget.smallest) target = min_bytes + container;
+  if (target < min_bytes + container)
     throw Error("", "",
                 "the budget " + size_text(target, params) + " is below the smallest feasible size, " +
-                    size_text(min_bytes, params) +
-                    " (every quantizable tensor at its smallest encoding, the rest kept 16-bit)");
-  const BudgetSolution sol = solve_budget(items, target - fixed_bytes);
+                    size_text(min_bytes + container, params) +
+                    " (every quantizable tensor at its smallest encoding, the rest kept 16-bit" +
+                    (container > 0 ? ", plus " + std::to_string(container) + " bytes of headers and metadata" : "") +
+                    ")");
+  const BudgetSolution sol = solve_budget(items, target - container - fixed_bytes);
 
   for (std::size_t i = 0; i < items.size(); ++i) {
     for (const Member& m : items_by_key.at(item_keys[i])) {
@@ -220,10 +228,11 @@ Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt) {
   nlohmann::json details = {
       {"target_bytes", target},
       {"target_average_bits", 8.0 * static_cast<double>(target) / static_cast<double>(params)},
-      {"achieved_bytes", p.total_bytes},
-      {"achieved_fraction_of_target", static_cast<double>(p.total_bytes) / static_cast<double>(target)},
-      {"smallest_feasible_bytes", min_bytes},
-      {"largest_plan_bytes", max_bytes},
+      {"container_bytes", container},
+      {"achieved_bytes", p.total_bytes + container},
+      {"achieved_fraction_of_target", static_cast<double>(p.total_bytes + container) / static_cast<double>(target)},
+      {"smallest_feasible_bytes", min_bytes + container},
+      {"largest_plan_bytes", max_bytes + container},
       {"fixed_bytes", fixed_bytes},
       {"weighted_error", sol.cost},
       {"objective", "sum over quantizable tensors of sensitivity weight x ||W - Q(W)||^2 / ||W||^2"},
@@ -239,7 +248,7 @@ Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt) {
       {"items", items.size()}};
   if (opt.budget.target_bpw > 0) details["target_bpw"] = opt.budget.target_bpw;
   if (!analysis.rd_mlx_encoder.empty()) details["mlx_encoder"] = analysis.rd_mlx_encoder;
-  if (target > max_bytes) details["note"] = "the budget exceeds the largest plan: every quantizable tensor is kept 16-bit";
+  if (target > max_bytes + container) details["note"] = "the budget exceeds the largest plan: every quantizable tensor is kept 16-bit";
   p.details = std::move(details);
   return p;
 }

@@ -55,11 +55,18 @@ std::string plan_summary_text(const Plan& p) {
   }
   char buf[256];
   std::string out;
-  std::snprintf(buf, sizeof buf, "plan: %s, policy %s: %llu bytes (%.3f MB), %s bits per weight, %lld parameters\n",
+  std::snprintf(buf, sizeof buf, "plan: %s, policy %s: %llu bytes of tensors (%.3f MB), %s bits per weight, %lld parameters\n",
                 p.format.c_str(), p.policy.c_str(), static_cast<unsigned long long>(p.total_bytes),
                 static_cast<double>(p.total_bytes) / 1e6, bpw(p.total_bytes, p.total_params).c_str(),
                 static_cast<long long>(p.total_params));
   out += buf;
+  if (p.details.is_object() && p.details.contains("file_bytes")) {
+    const auto file = p.details["file_bytes"].get<std::uint64_t>();
+    std::snprintf(buf, sizeof buf, "%s: %llu bytes with headers and metadata, %s bits per weight\n",
+                  p.format == "gguf" ? "GGUF file" : "safetensors files", static_cast<unsigned long long>(file),
+                  bpw(file, p.total_params).c_str());
+    out += buf;
+  }
   if (p.details.is_object() && p.details.contains("target_bytes")) {
     std::snprintf(buf, sizeof buf, "budget: target %llu bytes, achieved %.4f%% of it; %s\n",
                   static_cast<unsigned long long>(p.details["target_bytes"].get<std::uint64_t>()),

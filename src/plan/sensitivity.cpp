@@ -97,20 +97,31 @@ bool has_tied_embeddings(const ModelAnalysis& a) {
   return std::none_of(a.tensors.begin(), a.tensors.end(), [](const TensorAnalysis& t) { return has(t.name, "lm_head"); });
 }
 
-Sensitivity tensor_sensitivity(const TensorAnalysis& t, std::int64_t num_layers, bool tied_embeddings,
-                               const SensitivityConstants& k) {
+SensitivityContext sensitivity_context(const ModelAnalysis& a) {
+  SensitivityContext c;
+  c.num_layers = a.config.num_hidden_layers;
+  if (a.config.num_key_value_heads > 0 && a.config.num_attention_heads % a.config.num_key_value_heads == 0)
+    c.kv_share = a.config.num_attention_heads / a.config.num_key_value_heads;
+  c.tied_embeddings = has_tied_embeddings(a);
+  return c;
+}
+
+Sensitivity tensor_sensitivity(const TensorAnalysis& t, const SensitivityContext& ctx, const SensitivityConstants& k) {
   Sensitivity s;
-  s.role = tensor_role(t.name, tied_embeddings);
+  s.role = tensor_role(t.name, ctx.tied_embeddings);
   s.layer = tensor_layer(t.name);
   s.role_weight = role_weight(s.role, k);
-  if (s.layer >= 0 && num_layers > 0) {
-    const std::int64_t edge = std::max<std::int64_t>(1, num_layers / 8);
-    if (s.layer < edge || s.layer >= num_layers - edge) s.depth_weight = k.edge_layers;
+  if (s.role == TensorRole::AttnK || s.role == TensorRole::AttnV) s.share_weight = static_cast<double>(ctx.kv_share);
+  if (s.layer >= 0 && ctx.num_layers > 0) {
+    const double f = ctx.num_layers > 1 ? static_cast<double>(std::min<std::int64_t>(s.layer, ctx.num_layers - 1)) /
+                                              static_cast<double>(ctx.num_layers - 1)
+                                        : 1.0;
+    s.depth_weight = k.depth_first + (k.depth_last - k.depth_first) * f;
   }
   s.routed_expert = has(t.name, ".experts.") && !has(t.name, "shared_expert");
   if (s.routed_expert) s.expert_weight = k.routed_expert;
   if (t.scores) s.swan_weight = 1.0 + k.swan * std::clamp(t.scores->composite, 0.0, 1.0);
-  s.weight = s.role_weight * s.depth_weight * s.expert_weight * s.swan_weight;
+  s.weight = s.role_weight * s.share_weight * s.depth_weight * s.expert_weight * s.swan_weight;
   return s;
 }
 
@@ -118,7 +129,11 @@ std::string Sensitivity::describe() const {
   char buf[160];
   std::string where = layer >= 0 ? ", layer " + std::to_string(layer) : "";
   if (depth_weight != 1.0) {
-    std::snprintf(buf, sizeof buf, " (edge x%.2g)", depth_weight);
+    std::snprintf(buf, sizeof buf, " (depth x%.3g)", depth_weight);
+    where += buf;
+  }
+  if (share_weight != 1.0) {
+    std::snprintf(buf, sizeof buf, ", shared by %.0f query heads", share_weight);
     where += buf;
   }
   if (routed_expert) {

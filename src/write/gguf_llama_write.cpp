@@ -61,10 +61,19 @@ std::string model_name_of(const fs::path& dir) {
   return n.empty() || n == "." || n == ".." ? "model" : n;
 }
 
-}  // namespace
+struct Layout {
+  std::vector<Entry> entries;
+  std::vector<GgufKV> kvs;
+  GgufWriteSummary summary;  // architecture, file type, tokenizer
+};
 
-GgufWriteSummary write_llama_gguf(const ModelReader& model, const std::map<std::string, GgmlType>& types,
-                                  const fs::path& output, const GgufWriteOptions& opt) {
+// Steps 1-3 of writing: every tensor's GGUF name, type and place, and the metadata.
+Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, GgmlType>& types,
+                         const GgufWriteOptions& opt) {
+  Layout L;
+  std::vector<Entry>& entries = L.entries;
+  GgufWriteSummary& sum = L.summary;
+  std::vector<GgufKV>& kvs = L.kvs;
   const ModelConfig& cfg = model.config();
   const std::string config_file = (model.dir() / "config.json").string();
   const GgufArch arch = gguf_arch_for(cfg, config_file);
@@ -75,7 +84,6 @@ GgufWriteSummary write_llama_gguf(const ModelReader& model, const std::map<std::
   const std::int64_t n_vocab = embed->shape[0];
 
   // 1. Every tensor: GGUF name, shape check, type, sort key.
-  std::vector<Entry> entries;
   std::map<std::string, std::string> written;  // GGUF name -> HF name
   for (const auto& t : model.tensors()) {
     const std::string g = hf_to_gguf_tensor_name(t.name, t.file);
@@ -152,21 +160,42 @@ GgufWriteSummary write_llama_gguf(const ModelReader& model, const std::map<std::
   std::map<GgmlType, std::int64_t> by_type;
   for (const auto& e : entries)
     if (e.spec.ne.size() >= 2) by_type[e.spec.type] += e.spec.ne[0] * e.spec.ne[1];
-  GgufWriteSummary sum;
-  sum.output = output;
   sum.architecture = arch.name;
   sum.file_type = opt.file_type ? *opt.file_type : llama_file_type(by_type);
   const GgufVocab vocab = load_model_vocab(model.dir(), cfg, n_vocab);
   sum.tokenizer = vocab.model + (vocab.source.empty() ? "" : " from " + vocab.source) + " (" +
                   std::to_string(vocab.model == "none" ? n_vocab : static_cast<std::int64_t>(vocab.tokens.size())) +
                   " tokens)" + (vocab.note.empty() ? "" : "; " + vocab.note);
-  auto kvs = llama_gguf_metadata(cfg, arch, opt.model_name.empty() ? model_name_of(model.dir()) : opt.model_name,
+  kvs = llama_gguf_metadata(cfg, arch, opt.model_name.empty() ? model_name_of(model.dir()) : opt.model_name,
                                  sum.file_type, n_vocab, config_file);
   append_vocab_kvs(vocab, kvs);
+  return L;
+}
 
-  // 4. Stream the tensors.
+std::vector<GgufTensorSpec> specs_of(const std::vector<Entry>& entries) {
   std::vector<GgufTensorSpec> specs;
   for (const auto& e : entries) specs.push_back(e.spec);
+  return specs;
+}
+
+}  // namespace
+
+std::uint64_t llama_gguf_file_bytes(const ModelReader& model, const std::map<std::string, GgmlType>& types,
+                                    const GgufWriteOptions& opt) {
+  const Layout L = layout_llama_gguf(model, types, opt);
+  return gguf_file_size(L.kvs, specs_of(L.entries), 32, model.dir().string());
+}
+
+GgufWriteSummary write_llama_gguf(const ModelReader& model, const std::map<std::string, GgmlType>& types,
+                                  const fs::path& output, const GgufWriteOptions& opt) {
+  Layout L = layout_llama_gguf(model, types, opt);
+  std::vector<Entry>& entries = L.entries;
+  GgufWriteSummary sum = L.summary;
+  sum.output = output;
+  const std::vector<GgufKV>& kvs = L.kvs;
+
+  // 4. Stream the tensors.
+  const std::vector<GgufTensorSpec> specs = specs_of(entries);
   AtomicOutput out(output, /*is_directory=*/false);
   GgufStreamWriter writer(out.temp_path(), kvs, specs, 32);
   const unsigned threads = resolve_threads(opt.threads);

@@ -171,15 +171,10 @@ std::uint64_t align_up(std::uint64_t x, std::uint64_t a) { return (x + a - 1) / 
 
 }  // namespace
 
-// ---------------------------------------------------------------------------------------------
-// GgufStreamWriter
-
-GgufStreamWriter::GgufStreamWriter(const std::filesystem::path& path, const std::vector<GgufKV>& kvs,
-                                   std::vector<GgufTensorSpec> tensors, std::uint32_t alignment)
-    : path_(path), tensors_(std::move(tensors)), alignment_(alignment) {
-  const std::string file = path_.string();
-  if (alignment_ < 8 || (alignment_ & (alignment_ - 1)) != 0)
-    throw Error(file, "", "GGUF alignment " + std::to_string(alignment_) + " is not a power of two >= 8");
+std::string gguf_header_bytes(const std::vector<GgufKV>& kvs, const std::vector<GgufTensorSpec>& tensors,
+                              std::uint32_t alignment, const std::string& file) {
+  if (alignment < 8 || (alignment & (alignment - 1)) != 0)
+    throw Error(file, "", "GGUF alignment " + std::to_string(alignment) + " is not a power of two >= 8");
 
   std::vector<GgufKV> all = kvs;
   bool has_alignment = false;
@@ -191,17 +186,17 @@ GgufStreamWriter::GgufStreamWriter(const std::filesystem::path& path, const std:
     if (!keys.insert(kv.key).second) throw Error(file, "", "duplicate metadata key '" + kv.key + "'");
     if (kv.key == "general.alignment") {
       const auto* u = std::get_if<std::uint64_t>(&kv.value.v);
-      if (kv.value.type != GgufValueType::UINT32 || !u || *u != alignment_)
-        throw Error(file, "", "metadata 'general.alignment' must be the uint32 " + std::to_string(alignment_));
+      if (kv.value.type != GgufValueType::UINT32 || !u || *u != alignment)
+        throw Error(file, "", "metadata 'general.alignment' must be the uint32 " + std::to_string(alignment));
       has_alignment = true;
     }
   }
-  if (!has_alignment && alignment_ != 32) all.push_back({"general.alignment", GgufValue::u32(alignment_)});
+  if (!has_alignment && alignment != 32) all.push_back({"general.alignment", GgufValue::u32(alignment)});
 
   ByteSink head;
   head.data() = "GGUF";
   head.u32(3);
-  head.u64(tensors_.size());
+  head.u64(tensors.size());
   head.u64(all.size());
   for (const auto& kv : all) {
     head.str(kv.key);
@@ -211,7 +206,7 @@ GgufStreamWriter::GgufStreamWriter(const std::filesystem::path& path, const std:
 
   std::set<std::string> names;
   std::uint64_t offset = 0;
-  for (const auto& t : tensors_) {
+  for (const auto& t : tensors) {
     if (t.name.empty() || t.name.size() > kMaxNameBytes)
       throw Error(file, t.name, "tensor name must be 1.." + std::to_string(kMaxNameBytes) + " bytes long");
     if (!names.insert(t.name).second) throw Error(file, t.name, "duplicate tensor name");
@@ -233,15 +228,33 @@ GgufStreamWriter::GgufStreamWriter(const std::filesystem::path& path, const std:
     for (const auto d : t.ne) head.u64(static_cast<std::uint64_t>(d));
     head.u32(static_cast<std::uint32_t>(t.type));
     head.u64(offset);
-    offset = align_up(offset + t.nbytes(), alignment_);
+    offset = align_up(offset + t.nbytes(), alignment);
   }
-  head.data().resize(align_up(head.data().size(), alignment_), '\0');
+  head.data().resize(align_up(head.data().size(), alignment), '\0');
 
+  return std::move(head.data());
+}
+
+std::uint64_t gguf_file_size(const std::vector<GgufKV>& kvs, const std::vector<GgufTensorSpec>& tensors,
+                             std::uint32_t alignment, const std::string& file) {
+  std::uint64_t bytes = gguf_header_bytes(kvs, tensors, alignment, file).size();
+  for (const auto& t : tensors) bytes += align_up(t.nbytes(), alignment);
+  return bytes;
+}
+
+// ---------------------------------------------------------------------------------------------
+// GgufStreamWriter
+
+GgufStreamWriter::GgufStreamWriter(const std::filesystem::path& path, const std::vector<GgufKV>& kvs,
+                                   std::vector<GgufTensorSpec> tensors, std::uint32_t alignment)
+    : path_(path), tensors_(std::move(tensors)), alignment_(alignment) {
+  const std::string file = path_.string();
+  const std::string head = gguf_header_bytes(kvs, tensors_, alignment_, file);
   out_.open(path_, std::ios::binary | std::ios::trunc);
   if (!out_) throw Error(file, "", std::string("cannot create: ") + std::strerror(errno));
-  out_.write(head.data().data(), static_cast<std::streamsize>(head.data().size()));
+  out_.write(head.data(), static_cast<std::streamsize>(head.size()));
   if (!out_) throw Error(file, "", std::string("write failed (disk full?): ") + std::strerror(errno));
-  file_bytes_ = head.data().size();
+  file_bytes_ = head.size();
 }
 
 void GgufStreamWriter::write_next(const std::string& name, std::span<const std::byte> data) {

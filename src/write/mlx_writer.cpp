@@ -200,36 +200,65 @@ std::vector<Shard> assign_shards(const std::vector<Unit>& units, std::uint64_t m
   return shards;
 }
 
-}  // namespace
+// The plan as output units (validated: every model tensor has exactly one decision, every
+// decision fits its tensor), and their shards.
+struct Layout {
+  std::vector<Unit> units;
+  std::vector<Shard> shards;
+  std::uint64_t tensor_bytes = 0;
+  std::int64_t params = 0;
+  bool converted = false;  // some F32 tensor is written as F16
+};
 
-WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const Options& opt,
-                             const fs::path& out_dir, const std::function<void(const fs::path&)>& before_commit) {
-  // --- validate everything before anything is written
-  if (same_or_inside(model.dir(), out_dir))
-    throw Error(out_dir.string(), "", "the output directory would replace the input model directory");
+Layout layout_mlx_model(const ModelReader& model, const Plan& plan, const Options& opt) {
   std::set<std::string> planned;
   for (const auto& d : plan.tensors) {
     if (!planned.insert(d.name).second) throw Error("", d.name, "tensor appears twice in the plan");
   }
   for (const auto& t : model.tensors())
     if (!planned.count(t.name)) throw Error(t.file, t.name, "model tensor has no decision in the plan");
-
-  std::vector<Unit> units;
-  units.reserve(plan.tensors.size());
+  Layout L;
+  L.units.reserve(plan.tensors.size());
   std::set<std::string> out_names;
-  WriteSummary summary;
-  bool converted = false;
   for (const auto& d : plan.tensors) {
-    units.push_back(make_unit(model, d, opt));
-    for (const auto& o : units.back().outs)
+    L.units.push_back(make_unit(model, d, opt));
+    for (const auto& o : L.units.back().outs)
       if (!out_names.insert(o.name).second)
-        throw Error(units.back().info->file, d.name, "output tensor name '" + o.name + "' is produced twice");
-    summary.tensor_bytes += units.back().bytes;
-    summary.params += units.back().info->numel();
-    converted = converted || units.back().f32_to_f16;
+        throw Error(L.units.back().info->file, d.name, "output tensor name '" + o.name + "' is produced twice");
+    L.tensor_bytes += L.units.back().bytes;
+    L.params += L.units.back().info->numel();
+    L.converted = L.converted || L.units.back().f32_to_f16;
   }
-  const std::uint64_t max_shard = opt.max_shard_bytes > 0 ? opt.max_shard_bytes : 1;
-  const std::vector<Shard> shards = assign_shards(units, max_shard);
+  L.shards = assign_shards(L.units, opt.max_shard_bytes > 0 ? opt.max_shard_bytes : 1);
+  return L;
+}
+
+const std::map<std::string, std::string>& mlx_metadata() {
+  static const std::map<std::string, std::string> m{{"format", "mlx"}};
+  return m;
+}
+
+}  // namespace
+
+std::uint64_t mlx_weight_files_bytes(const ModelReader& model, const Plan& plan, const Options& opt) {
+  const Layout L = layout_mlx_model(model, plan, opt);
+  std::uint64_t bytes = L.tensor_bytes;
+  for (const auto& s : L.shards) bytes += safetensors_header_bytes(s.specs, mlx_metadata()).size();
+  return bytes;
+}
+
+WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const Options& opt,
+                             const fs::path& out_dir, const std::function<void(const fs::path&)>& before_commit) {
+  // --- validate everything before anything is written
+  if (same_or_inside(model.dir(), out_dir))
+    throw Error(out_dir.string(), "", "the output directory would replace the input model directory");
+  Layout L = layout_mlx_model(model, plan, opt);
+  const std::vector<Unit>& units = L.units;
+  const std::vector<Shard>& shards = L.shards;
+  const bool converted = L.converted;
+  WriteSummary summary;
+  summary.tensor_bytes = L.tensor_bytes;
+  summary.params = L.params;
 
   nlohmann::json config = model.config().raw.is_object() ? model.config().raw : nlohmann::json::object();
   const nlohmann::json quant = mlx_quantization_config(plan);
@@ -248,7 +277,7 @@ WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const O
   install_cleanup_signal_handlers();
   AtomicOutput output(out_dir, /*is_directory=*/true);
   const fs::path dir = output.temp_path();
-  const std::map<std::string, std::string> metadata{{"format", "mlx"}};
+  const std::map<std::string, std::string>& metadata = mlx_metadata();
 
   std::map<std::string, std::vector<std::byte>> pending;  // encoded, waiting for their turn
   std::size_t shard_i = 0, pos = 0;

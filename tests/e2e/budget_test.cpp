@@ -1,0 +1,119 @@
+// The budget policy through the command line on the example model: the whole output fits the
+// target, the error the analysis predicts is the error the file delivers (measured here with the
+// tests' own MLX decoder), infeasible budgets name the smallest size, --dry-run writes nothing.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "support/mini_safetensors.h"
+#include "support/run_ramq.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace ramq::testkit;
+
+namespace {
+
+std::uint64_t safetensors_bytes(const fs::path& dir) {
+  std::uint64_t n = 0;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".safetensors") n += fs::file_size(e.path());
+  return n;
+}
+
+}  // namespace
+
+TEST(BudgetCli, WholeOutputFitsTheTarget) {
+  TempDir tmp("budget-size");
+  const std::int64_t params = 260032;
+  for (const double bpw : {6.0, 7.0, 8.0}) {
+    const auto out = tmp / ("m" + std::to_string(static_cast<int>(bpw)));
+    auto r = run_ramq({"quantize", stories_dir(), "--policy", "budget", "--target-bpw", std::to_string(bpw), "-o",
+                       out.string(), "--save-plan", out.string() + ".plan.json"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    const double target = bpw * params / 8.0;
+    const auto bytes = static_cast<double>(safetensors_bytes(out));
+    EXPECT_LE(bytes, target) << bpw;
+    EXPECT_GE(bytes, 0.99 * target) << bpw;
+    const json p = json::parse(slurp(out.string() + ".plan.json"));
+    EXPECT_EQ(p["details"]["file_bytes"].get<std::uint64_t>(), safetensors_bytes(out));
+  }
+  for (const std::uint64_t size : {262912u, 281792u, 300000u}) {  // GGUF: the file itself
+    const auto out = tmp / ("g" + std::to_string(size) + ".gguf");
+    auto r = run_ramq({"quantize", stories_dir(), "--format", "gguf", "--policy", "budget", "--target-size",
+                       std::to_string(size), "-o", out.string()});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_LE(fs::file_size(out), size);
+    EXPECT_GE(static_cast<double>(fs::file_size(out)), 0.99 * static_cast<double>(size));
+  }
+}
+
+// With every row measured (--rd-rows 0), the relative error recorded in analysis.json for the
+// chosen encoding equals ||W - Q(W)||^2 / ||W||^2 of the written file.
+TEST(BudgetCli, PredictedErrorIsDeliveredError) {
+  TempDir tmp("budget-rd");
+  const auto out = tmp / "out";
+  auto r = run_ramq({"quantize", stories_dir(), "--policy", "budget", "--target-bpw", "7", "--rd-rows", "0",
+                     "--save-analysis", (tmp / "a.json").string(), "--save-plan", (tmp / "p.json").string(), "-o",
+                     out.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json a = json::parse(slurp(tmp / "a.json"));
+  const json p = json::parse(slurp(tmp / "p.json"));
+  std::map<std::string, json> rd;
+  for (const auto& t : a["tensors"])
+    if (t.contains("rd")) rd[t["name"].get<std::string>()] = t["rd"];
+  const MiniFile orig = mini_read(fs::path(stories_dir()) / "model.safetensors");
+  const MiniFile got = mini_read(out / "model.safetensors");
+  int checked = 0;
+  for (const auto& d : p["tensors"]) {
+    const int bits = d["bits"].get<int>();
+    if (bits >= 16) continue;
+    const std::string name = d["name"].get<std::string>(), mod = name.substr(0, name.size() - 7);
+    const int group = d["group"].get<int>();
+    ASSERT_EQ(rd[name]["sampled_rows"], rd[name]["rows"]) << name;
+    double predicted = -1;
+    for (const auto& pt : rd[name]["points"])
+      if (pt["format"] == "mlx" && pt["bits"] == bits && pt["group"] == group) predicted = pt["rel_err"].get<double>();
+    ASSERT_GE(predicted, 0) << name;
+    const auto w = mini_floats(orig.tensors.at(name));
+    const auto q = mini_mlx_dequant(got.tensors.at(mod + ".weight"), got.tensors.at(mod + ".scales"),
+                                    got.tensors.at(mod + ".biases"), bits, group);
+    ASSERT_EQ(q.size(), w.size());
+    double e = 0, n = 0;
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      e += (static_cast<double>(q[i]) - w[i]) * (static_cast<double>(q[i]) - w[i]);
+      n += static_cast<double>(w[i]) * w[i];
+    }
+    EXPECT_NEAR(e / n, predicted, 1e-9 * predicted) << name;
+    ++checked;
+  }
+  EXPECT_GE(checked, 20);
+}
+
+TEST(BudgetCli, InfeasibleBudgetAndDryRun) {
+  TempDir tmp("budget-cli");
+  const auto out = tmp / "out";
+  auto r = run_ramq({"quantize", stories_dir(), "--policy", "budget", "--target-size", "100KB", "-o", out.string()});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("smallest feasible size"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(fs::exists(out));
+  // The smallest size it names is achievable, to the byte.
+  const auto at = r.err.find("smallest feasible size, ");
+  ASSERT_NE(at, std::string::npos);
+  const std::string smallest = r.err.substr(at + 24, r.err.find(' ', at + 24) - at - 24);
+  r = run_ramq({"quantize", stories_dir(), "--policy", "budget", "--target-size", smallest, "-o", out.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_LE(safetensors_bytes(out), std::stoull(smallest));
+
+  const auto dry = tmp / "dry";
+  r = run_ramq({"quantize", stories_dir(), "--policy", "budget", "--target-bpw", "7.5", "--dry-run", "-o", dry.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(fs::exists(dry));
+  EXPECT_NE(r.out.find("bits per weight"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\n     4 "), std::string::npos) << r.out;  // the last layer's row
+  EXPECT_NE(r.out.find("safetensors files: "), std::string::npos) << r.out;
+}
