@@ -24,6 +24,16 @@ struct SwanScores {
 SwanScores swan_scores(const RawMetrics& raw, const SwanPolicyOptions& w);
 double swan_composite(const SwanScores& s, const SwanPolicyOptions& w);
 
+// What `--probe self` measured for one tensor (src/evaluate/self_probe.cpp): the mean KL
+// divergence of the model's next-token distribution, on token sequences the model generated
+// itself, when only this tensor is quantized with `encoding`, and that encoding's relative error.
+struct ProbeMeasure {
+  std::string encoding;  // e.g. "mlx 4-bit g64", "gguf Q4_K"
+  double rel_err = 0;    // ||W - Q(W)||^2 / ||W||^2 over the whole tensor
+  double kld = 0;        // mean KL(original || probed), nats per token
+  double kld_per_rel_err() const { return rel_err > 0 ? kld / rel_err : 0.0; }
+};
+
 struct TensorAnalysis {
   std::string name;
   std::vector<std::int64_t> shape;
@@ -34,6 +44,7 @@ struct TensorAnalysis {
   std::optional<RawMetrics> raw;
   std::optional<SwanScores> scores;
   std::optional<TensorRd> rd;   // rate-distortion curve (scored tensors, when measured)
+  std::optional<ProbeMeasure> probe;  // --probe self (quantizable tensors)
 };
 
 struct ModelAnalysis {
@@ -45,6 +56,8 @@ struct ModelAnalysis {
   std::optional<MetricOptions> metric_options;      // settings the metrics were computed with
   std::optional<RdOptions> rd_options;              // settings of the rate-distortion curves (if measured)
   std::string rd_mlx_encoder;                       // the MLX encoder they were measured with
+  // --probe self: {"kind": "self", "sequences", "length", "seed", "tokens": [[...], ...]} (null: none)
+  nlohmann::json probe;
 };
 
 // True for tensors the SWAN metrics apply to (2-D or 3-D expert stacks with >= 1024 elements).

@@ -37,6 +37,14 @@ struct BudgetPolicyOptions {
   bool smallest = false;  // ignore the target: the smallest plan (every item at its fewest bytes)
 };
 
+// --probe self (src/evaluate/self_probe.cpp): sensitivities measured with the model's own
+// forward passes on token sequences it generates itself from a fixed seed (no external data).
+struct ProbeOptions {
+  std::string mode = "none";  // none | self
+  int sequences = 4;          // generated sequences
+  int length = 128;           // tokens per sequence (the first is the BOS token)
+};
+
 struct Options {
   unsigned threads = 0;          // 0 = all hardware threads
   std::uint64_t seed = 0x5241'4d51'5357'414eULL;  // "RAMQSWAN"
@@ -48,6 +56,7 @@ struct Options {
   SwanPolicyOptions swan;
   UniformPolicyOptions uniform;
   BudgetPolicyOptions budget;
+  ProbeOptions probe;
   std::string format = "mlx";    // mlx | gguf
   bool keep_dtype = false;       // keep F32 tensors F32 in MLX output (default: F16)
   // A row length not divisible by the chosen group: false = use the largest smaller supported

@@ -43,6 +43,9 @@ struct Plan {
 // Names kept in 16 bits by every policy unless asked otherwise: embeddings, head, norms, routers.
 bool is_protected_tensor(const std::string& name);
 bool is_embedding_or_head(const std::string& name);
+// The tensors the budget policy chooses an encoding for: scored float module weights, norms and
+// routers excluded (embeddings and head included).
+bool budget_quantizable(const TensorAnalysis& t);
 
 // Output bytes of a quantized matrix of `rows` x `cols` (times `batch` experts): packed uint32
 // weights plus one 16-bit scale and one 16-bit bias per group.

@@ -39,7 +39,8 @@ struct Sensitivity {
   int layer = -1;              // decoder layer index, -1 outside the layers
   bool routed_expert = false;  // tensor of a routed MoE expert
   double role_weight = 1, share_weight = 1, depth_weight = 1, expert_weight = 1, swan_weight = 1;
-  double weight = 1;           // the product
+  double weight = 1;           // the product (or, with --probe self, the measured KL per relative error)
+  bool probed = false;         // weight comes from --probe self
   std::string describe() const;  // e.g. "attn_v, layer 0 of 5 (edge x1.5), S=0.41 (x1.21): 3.63"
 };
 

@@ -48,6 +48,7 @@ nlohmann::json analysis_to_json(const ModelAnalysis& a) {
                        {"gguf", a.rd_options->gguf},
                        {"mlx_encoder", a.rd_mlx_encoder}};
   }
+  if (!a.probe.is_null()) j["probe"] = a.probe;
   auto& arr = j["tensors"] = nlohmann::json::array();
   for (const auto& t : a.tensors) {
     nlohmann::json e = {{"name", t.name}, {"shape", t.shape}, {"dtype", t.dtype}, {"numel", t.numel}, {"scored", t.scored}};
@@ -64,6 +65,8 @@ nlohmann::json analysis_to_json(const ModelAnalysis& a) {
                      {"s_err", t.scores->s_err}, {"S", t.scores->composite}};
     }
     if (t.rd) e["rd"] = rate_distortion_to_json(*t.rd);
+    if (t.probe)
+      e["probe"] = {{"encoding", t.probe->encoding}, {"rel_err", t.probe->rel_err}, {"kld", t.probe->kld}};
     arr.push_back(std::move(e));
   }
   return j;
@@ -90,6 +93,11 @@ ModelAnalysis analysis_from_json(const nlohmann::json& j, const std::string& fil
     o.gguf = r.boolean(ro, "gguf");
     a.rd_options = o;
     a.rd_mlx_encoder = r.string(ro, "mlx_encoder");
+  }
+  if (j.contains("probe") && !j["probe"].is_null()) {
+    const auto& pr = j["probe"];
+    if (!pr.is_object() || r.string(pr, "kind") != "self") r.fail("field 'probe' must be an object with kind \"self\"");
+    a.probe = pr;
   }
   const auto& arr = r.field(j, "tensors");
   if (!arr.is_array()) r.fail("field 'tensors' must be an array");
@@ -126,6 +134,16 @@ ModelAnalysis analysis_from_json(const nlohmann::json& j, const std::string& fil
       t.raw = m;
       t.scores = s;
       if (e.contains("rd")) t.rd = rate_distortion_from_json(e["rd"], file, t.name);
+      if (e.contains("probe")) {
+        const auto& pm = e["probe"];
+        ProbeMeasure m2;
+        m2.encoding = tr.string(pm, "encoding");
+        m2.rel_err = tr.number(pm, "rel_err");
+        m2.kld = tr.number(pm, "kld");
+        if (!(m2.rel_err >= 0) || !(m2.kld >= 0) || !std::isfinite(m2.rel_err) || !std::isfinite(m2.kld))
+          tr.fail("probe: rel_err and kld must be finite numbers >= 0");
+        t.probe = m2;
+      }
     }
     a.total_params += t.numel;
     a.tensors.push_back(std::move(t));

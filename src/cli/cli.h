@@ -20,6 +20,8 @@ struct Command {
 // Shared option groups.
 void add_policy_options(CLI::App* cmd, Options& o);
 void add_metric_options(CLI::App* cmd, Options& o);
+// --probe none|self, described for the subcommand.
+void add_probe_option(CLI::App* cmd, Options& o, const std::string& what);
 
 // Subcommands. `opt` outlives the commands; it carries --threads and shared settings.
 Command add_analyze_command(CLI::App& app, Options& opt);

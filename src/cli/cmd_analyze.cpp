@@ -18,6 +18,9 @@ Command add_analyze_command(CLI::App& app, Options& opt) {
   cmd->add_option("-o,--output", a->out, "Where to write analysis.json")->required();
   cmd->add_flag("--json", a->json, "Print one JSON summary object on stdout instead of text");
   add_metric_options(cmd, opt);
+  add_probe_option(cmd, opt,
+                   "Also measure each quantizable tensor's sensitivity with the model's own forward passes on "
+                   "sequences it generates (self; used by `plan --policy budget --probe self`)");
   return {cmd, [a, &opt] {
             const auto an = analyze_directory(a->model_dir, opt);
             save_json(a->out, analysis_to_json(an));

@@ -5,6 +5,10 @@
 
 namespace ramq::cli {
 
+void add_probe_option(CLI::App* cmd, Options& o, const std::string& what) {
+  cmd->add_option("--probe", o.probe.mode, what)->check(CLI::IsMember({"none", "self"}))->capture_default_str();
+}
+
 // Options shared by `plan` and `quantize` (policy settings).
 void add_policy_options(CLI::App* cmd, Options& o) {
   cmd->add_option("--policy", o.policy,
@@ -13,7 +17,8 @@ void add_policy_options(CLI::App* cmd, Options& o) {
       ->check(CLI::IsMember({"swan", "uniform", "budget", "llama-mix"}))
       ->capture_default_str();
   auto* bpw = cmd->add_option("--target-bpw", o.budget.target_bpw,
-                              "budget: bits per weight over all parameters (plan.json's average_bits)")
+                              "budget: bits per weight over all parameters, of the whole output (8 x file bytes / "
+                              "parameters; headers and metadata included)")
                   ->check(CLI::Range(0.5, 64.0));
   auto* size = cmd->add_option_function<std::string>(
       "--target-size",
@@ -26,6 +31,9 @@ void add_policy_options(CLI::App* cmd, Options& o) {
       },
       "budget: total output bytes, e.g. 4.2GB, 300MB, 512KiB (B, KB, MB, GB, TB; KiB, MiB, GiB, TiB)");
   bpw->excludes(size);
+  add_probe_option(cmd, o,
+                   "budget: sensitivity weights from the data-free model (none) or measured by the model's own forward "
+                   "passes (self; `quantize` measures them, `plan` needs an analysis made with --probe self)");
   cmd->add_option("--mix", o.mix, "llama-mix: the llama.cpp mix to reproduce")
       ->check(CLI::IsMember({"Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"}))
       ->capture_default_str();
@@ -94,6 +102,12 @@ void add_metric_options(CLI::App* cmd, Options& o) {
          "Rate-distortion: candidate families to measure (both, mlx, gguf)")
       ->check(CLI::IsMember({"both", "mlx", "gguf"}))
       ->default_str("both");
+  cmd->add_option("--probe-sequences", o.probe.sequences, "--probe self: sequences the model generates")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--probe-length", o.probe.length, "--probe self: tokens per generated sequence")
+      ->check(CLI::Range(2, 8192))
+      ->capture_default_str();
   cmd->add_option("--mlx-encoder", o.mlx_encoder,
                   "MLX affine encoder: search (error-minimising scale/bias per group) or minmax (plain min/max "
                   "round-to-nearest)")

@@ -7,12 +7,15 @@
 #include "ramq/gguf_llama.h"
 #include "ramq/json_io.h"
 #include "ramq/manifest.h"
+#include "ramq/probe.h"
 
 namespace ramq {
 
 ModelAnalysis analyze_directory(const std::filesystem::path& model_dir, const Options& opt) {
   ModelReader model(model_dir);
-  return analyze_model(model, opt);
+  ModelAnalysis a = analyze_model(model, opt);
+  if (opt.probe.mode == "self") probe_self(model_dir, a, opt);
+  return a;
 }
 
 ModelAnalysis load_analysis(const std::filesystem::path& path) {
@@ -119,7 +122,8 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
       analyze_opt.rd.mlx = opt.rd.mlx && opt.format == "mlx";
       analyze_opt.rd.gguf = opt.rd.gguf && opt.format == "gguf";
     }
-    const ModelAnalysis& analysis = result.analysis.emplace(analyze_model(model, analyze_opt));
+    ModelAnalysis& analysis = result.analysis.emplace(analyze_model(model, analyze_opt));
+    if (opt.probe.mode == "self") probe_self(req.model_dir, analysis, opt);
     if (req.save_analysis) save_json(*req.save_analysis, analysis_to_json(analysis));
     result.plan = plan_for_model(analysis, opt, &model);
   }

@@ -48,11 +48,6 @@ std::string share_key(const std::string& name) {
   return std::regex_replace(name, expert, ".experts.*.");
 }
 
-bool quantizable(const TensorAnalysis& t) {
-  const bool float_dtype = t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16";
-  const bool norm_or_router = is_protected_tensor(t.name) && !is_embedding_or_head(t.name);
-  return t.scored && float_dtype && t.name.ends_with(".weight") && !norm_or_router;
-}
 
 TensorDecision base_decision(const TensorAnalysis& t) {
   TensorDecision d;
@@ -131,6 +126,11 @@ Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt) {
   Plan p;
   p.format = opt.format;
   p.policy = "budget";
+  const bool probed = opt.probe.mode == "self";
+  if (probed && analysis.probe.is_null())
+    throw Error("", "", "--probe self: the analysis has no probe measurements (run `ramq analyze --probe self`)");
+  if (opt.probe.mode != "self" && opt.probe.mode != "none")
+    throw Error("", "", "unknown --probe '" + opt.probe.mode + "' (expected none or self)");
   p.keep_dtype = opt.keep_dtype;
   const SensitivityContext sctx = sensitivity_context(analysis);
 
@@ -144,7 +144,7 @@ Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt) {
   std::int64_t rows_total = 0, rows_sampled = 0;
   for (const TensorAnalysis* t : sorted) {
     const DType source = parse_dtype(t->dtype).value_or(DType::F16);
-    if (!quantizable(*t)) {
+    if (!budget_quantizable(*t)) {
       TensorDecision d = float_decision(*t, opt, source);
       d.reason = t->scored ? "kept 16-bit: norm, router or not a module weight" : "not quantized: " + t->skip_reason;
       fixed_bytes += d.bytes;
@@ -164,6 +164,11 @@ Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt) {
     m.sensitivity = tensor_sensitivity(*t, sctx);
     m.rd = &*t->rd;
     m.candidates = candidates_of(*t, *t->rd, opt, source);
+    if (probed && m.candidates.size() > 1) {  // (a tensor with only its 16-bit copy needs no weight)
+      if (!t->probe) throw Error("", t->name, "--probe self: the analysis has no probe measurement for this tensor");
+      m.sensitivity.weight = t->probe->kld_per_rel_err();
+      m.sensitivity.probed = true;
+    }
     rows_total += t->rd->rows;
     rows_sampled += t->rd->sampled_rows;
     p.tensors.push_back(m.candidates.front().decision);
@@ -236,6 +241,8 @@ Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt) {
       {"fixed_bytes", fixed_bytes},
       {"weighted_error", sol.cost},
       {"objective", "sum over quantizable tensors of sensitivity weight x ||W - Q(W)||^2 / ||W||^2"},
+      {"sensitivity", probed ? "probe self: measured KL divergence per unit relative error (see the analysis' probe)"
+                             : "data-free model (include/ramq/sensitivity.h)"},
       {"solver", sol.exact ? "dynamic programme over bytes, exact (cells of " + std::to_string(sol.cell_bytes) + " bytes)"
                            : "dynamic programme over cells of " + std::to_string(sol.cell_bytes) +
                                  " bytes (costs rounded up) + greedy fill"},
@@ -247,6 +254,8 @@ Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt) {
                              " evenly spaced rows per tensor), errors extrapolated per row"},
       {"items", items.size()}};
   if (opt.budget.target_bpw > 0) details["target_bpw"] = opt.budget.target_bpw;
+  if (probed) details["probe"] = {{"kind", "self"}, {"sequences", analysis.probe.value("sequences", 0)},
+                                  {"length", analysis.probe.value("length", 0)}, {"seed", analysis.probe.value("seed", 0ull)}};
   if (!analysis.rd_mlx_encoder.empty()) details["mlx_encoder"] = analysis.rd_mlx_encoder;
   if (target > max_bytes + container) details["note"] = "the budget exceeds the largest plan: every quantizable tensor is kept 16-bit";
   p.details = std::move(details);

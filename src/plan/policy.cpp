@@ -21,6 +21,12 @@ std::string_view module_of(std::string_view name) {
 
 bool is_embedding_or_head(const std::string& name) { return contains(name, "embed_tokens") || contains(name, "lm_head"); }
 
+bool budget_quantizable(const TensorAnalysis& t) {
+  const bool float_dtype = t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16";
+  const bool norm_or_router = is_protected_tensor(t.name) && !is_embedding_or_head(t.name);
+  return t.scored && float_dtype && t.name.ends_with(".weight") && !norm_or_router;
+}
+
 bool is_protected_tensor(const std::string& name) {
   if (is_embedding_or_head(name) || contains(name, "norm") || contains(name, "router")) return true;
   // MoE router gates are modules named exactly "gate" (e.g. mlp.gate), not gate_proj.

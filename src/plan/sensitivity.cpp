@@ -127,6 +127,10 @@ Sensitivity tensor_sensitivity(const TensorAnalysis& t, const SensitivityContext
 
 std::string Sensitivity::describe() const {
   char buf[160];
+  if (probed) {
+    std::snprintf(buf, sizeof buf, "%s, probe self: KL divergence %.4g per unit relative error", tensor_role_name(role), weight);
+    return buf;
+  }
   std::string where = layer >= 0 ? ", layer " + std::to_string(layer) : "";
   if (depth_weight != 1.0) {
     std::snprintf(buf, sizeof buf, " (depth x%.3g)", depth_weight);

@@ -10,6 +10,7 @@
 
 #include "support/mini_safetensors.h"
 #include "support/run_ramq.h"
+#include "support/safetensors_builder.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -116,4 +117,72 @@ TEST(BudgetCli, InfeasibleBudgetAndDryRun) {
   EXPECT_NE(r.out.find("bits per weight"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\n     4 "), std::string::npos) << r.out;  // the last layer's row
   EXPECT_NE(r.out.find("safetensors files: "), std::string::npos) << r.out;
+}
+
+// --probe self: the KL divergence recorded for a tensor equals what `ramq eval` measures on the
+// probe's own token sequences for a model in which only that tensor is quantized with the probe
+// encoding (every other tensor kept in F32); identical analysis for 1 and 2 threads; a budget
+// plan made with it says so.
+TEST(BudgetCli, SelfProbeAgreesWithEval) {
+  TempDir tmp("budget-probe");
+  const std::string seq = "3", len = "64";
+  for (const char* threads : {"1", "2"}) {
+    auto r = run_ramq({"--threads", threads, "analyze", stories_dir(), "--probe", "self", "--probe-sequences", seq,
+                       "--probe-length", len, "-o", (tmp / (std::string("a") + threads + ".json")).string()});
+    ASSERT_EQ(r.status, 0) << r.err;
+  }
+  EXPECT_EQ(slurp(tmp / "a1.json"), slurp(tmp / "a2.json"));
+  const json a = json::parse(slurp(tmp / "a1.json"));
+  ASSERT_EQ(a["probe"]["kind"], "self");
+  ASSERT_EQ(a["probe"]["tokens"].size(), 3u);
+  // The probe tokens as one stream: windows of 64 tokens are exactly the probe's sequences.
+  std::string stream;
+  for (const auto& s : a["probe"]["tokens"]) {
+    ASSERT_EQ(s.size(), 64u);
+    for (const auto& t : s) {
+      const auto v = t.get<std::uint32_t>();
+      stream.append(reinterpret_cast<const char*>(&v), 4);
+    }
+  }
+  write_file(tmp / "probe.u32", stream);
+  int probed = 0;
+  for (const auto& t : a["tensors"]) probed += t.contains("probe") ? 1 : 0;
+  EXPECT_EQ(probed, 31);  // q, k, v, o, gate, up in 5 layers + the embedding (down_proj fits no 4-bit encoding)
+
+  // Layer 3's v_proj quantized alone, as the probe did it.
+  ASSERT_EQ(run_ramq({"plan", (tmp / "a1.json").string(), "--policy", "uniform", "--bits", "16", "--keep-dtype", "-o",
+                      (tmp / "p.json").string()})
+                .status,
+            0);
+  json p = json::parse(slurp(tmp / "p.json"));
+  const std::string name = "model.layers.3.self_attn.v_proj.weight";
+  json probe;
+  for (const auto& t : a["tensors"])
+    if (t["name"] == name) probe = t["probe"];
+  ASSERT_EQ(probe["encoding"], "mlx 4-bit g64");
+  for (auto& d : p["tensors"])
+    if (d["name"] == name) d["bits"] = 4, d["group"] = 64;
+  write_file(tmp / "p1.json", p.dump());
+  auto r = run_ramq({"quantize", stories_dir(), "--plan", (tmp / "p1.json").string(), "-o", (tmp / "one").string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = run_ramq({"eval", (tmp / "one").string(), "--reference", stories_dir(), "--tokens", (tmp / "probe.u32").string(),
+                "--ctx", len, "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const double kld = json::parse(r.out)["mean_kld"].get<double>();
+  EXPECT_GT(kld, 0.0);
+  EXPECT_NEAR(probe["kld"].get<double>(), kld, 1e-6 * kld + 1e-12);
+
+  // A budget plan from the probed analysis.
+  r = run_ramq({"plan", (tmp / "a1.json").string(), "--policy", "budget", "--probe", "self", "--target-bpw", "8", "-o",
+                (tmp / "pb.json").string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json pb = json::parse(slurp(tmp / "pb.json"));
+  EXPECT_EQ(pb["details"]["probe"]["kind"], "self");
+  EXPECT_NE(pb["details"]["sensitivity"].get<std::string>().find("probe self"), std::string::npos);
+  // Without probe measurements the option is refused.
+  ASSERT_EQ(run_ramq({"analyze", stories_dir(), "-o", (tmp / "plain.json").string()}).status, 0);
+  r = run_ramq({"plan", (tmp / "plain.json").string(), "--policy", "budget", "--probe", "self", "--target-bpw", "8",
+                "-o", (tmp / "x.json").string()});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("--probe self"), std::string::npos) << r.err;
 }
