@@ -10,6 +10,8 @@ PACKAGES=(
   libcli11-dev                    # command line
   libssl-dev                      # SHA-256 (OpenSSL libcrypto)
   libgtest-dev                    # tests
+  libbenchmark-dev                # bench/: Google Benchmark kernels
+  time                            # bench/ and CI: /usr/bin/time -v for peak memory
   libicu-dev                      # Unicode categories and NFC (byte-level BPE tokenizers)
   libsentencepiece-dev            # sentencepiece tokenizer.model
   jq                              # bench/ scripts read ramq's --json output

@@ -1,0 +1,156 @@
+// ramq_bench_kernels: Google Benchmark of ramq's hot kernels through the public API
+// (include/ramq/*.h), one thread each (OpenBLAS pinned to one thread, as in `ramq analyze`,
+// which runs one tensor per core). Throughput (bytes_per_second) is counted in input weight
+// bytes *as BF16*, i.e. 2 bytes x elements, for every kernel, so the figures compare directly
+// with the size of a BF16 checkpoint; items_per_second is elements per second. Both are per
+// CPU second (Google Benchmark's default) and printed with 1024-based prefixes (G/s = GiB/s).
+// Inputs: bench/synthetic_weights.h matrices (Gaussian-like with outliers and a rank-4 spike).
+//
+//   build-bench/bin/ramq_bench_kernels [--benchmark_filter=REGEX] [--benchmark_format=json]
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+
+#include <cstdint>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "ramq/dtype.h"
+#include "ramq/ggml_types.h"
+#include "ramq/metrics.h"
+#include "ramq/mlx_affine.h"
+#include "synthetic_weights.h"
+
+namespace {
+
+using ramq::DType;
+
+constexpr std::uint64_t kSeed = 20240601;
+
+// One synthetic matrix per shape, made on first use and kept for the whole run.
+const std::vector<float>& matrix(std::int64_t rows, std::int64_t cols) {
+  static std::map<std::pair<std::int64_t, std::int64_t>, std::vector<float>> cache;
+  auto it = cache.find({rows, cols});
+  if (it == cache.end()) it = cache.emplace(std::pair{rows, cols}, ramq::bench::synthetic_matrix(rows, cols, kSeed)).first;
+  return it->second;
+}
+
+void count(benchmark::State& st, std::int64_t elements) {
+  st.SetItemsProcessed(st.iterations() * elements);
+  st.SetBytesProcessed(st.iterations() * elements * 2);  // input as BF16
+}
+
+// ---- dtype conversion --------------------------------------------------------------------
+template <DType T>
+void BM_ConvertToF32(benchmark::State& st) {
+  const std::int64_t rows = st.range(0), cols = st.range(1), n = rows * cols;
+  const auto& w = matrix(rows, cols);
+  std::vector<std::byte> raw(static_cast<std::size_t>(n) * ramq::dtype_size(T));
+  ramq::convert_from_f32(T, w, raw);
+  std::vector<float> out(static_cast<std::size_t>(n));
+  for (auto _ : st) {
+    ramq::convert_to_f32(T, raw, out);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  count(st, n);
+}
+BENCHMARK(BM_ConvertToF32<DType::BF16>)->Name("convert_to_f32/BF16")->Args({4096, 4096});
+BENCHMARK(BM_ConvertToF32<DType::F16>)->Name("convert_to_f32/F16")->Args({4096, 4096});
+
+// ---- the four SWAN metrics ------------------------------------------------------------------
+void BM_ExcessKurtosis(benchmark::State& st) {
+  const auto& w = matrix(st.range(0), st.range(1));
+  for (auto _ : st) benchmark::DoNotOptimize(ramq::excess_kurtosis(w));
+  count(st, st.range(0) * st.range(1));
+}
+BENCHMARK(BM_ExcessKurtosis)->Name("excess_kurtosis")->Args({4096, 4096})->Args({14336, 4096});
+
+void BM_OutputNoise(benchmark::State& st) {
+  const auto& w = matrix(st.range(0), st.range(1));
+  const ramq::MatrixView v{w.data(), st.range(0), st.range(1)};
+  for (auto _ : st) benchmark::DoNotOptimize(ramq::output_noise_amplification(v, 32, 16, kSeed));
+  count(st, st.range(0) * st.range(1));
+}
+BENCHMARK(BM_OutputNoise)->Name("output_noise_amplification/probes32")->Args({4096, 4096})->Args({14336, 4096})
+    ->Unit(benchmark::kMillisecond);
+
+void BM_QuantizationNrmse(benchmark::State& st) {
+  const auto& w = matrix(st.range(0), st.range(1));
+  const ramq::MatrixView v{w.data(), st.range(0), st.range(1)};
+  for (auto _ : st) benchmark::DoNotOptimize(ramq::quantization_nrmse(v, 4, 128));
+  count(st, st.range(0) * st.range(1));
+}
+BENCHMARK(BM_QuantizationNrmse)->Name("quantization_nrmse/4bit_g128")->Args({4096, 4096})->Args({14336, 4096})
+    ->Unit(benchmark::kMillisecond);
+
+void BM_RandomizedSvd(benchmark::State& st) {
+  const auto& w = matrix(st.range(0), st.range(1));
+  const ramq::MatrixView v{w.data(), st.range(0), st.range(1)};
+  for (auto _ : st) benchmark::DoNotOptimize(ramq::singular_values_randomized(v, 256, 16, 2, kSeed));
+  count(st, st.range(0) * st.range(1));
+}
+BENCHMARK(BM_RandomizedSvd)->Name("singular_values_randomized/rank256_pow2")->Args({4096, 4096})->Args({14336, 4096})
+    ->Unit(benchmark::kSecond)->Iterations(1);
+
+// ---- MLX affine quantization and packing ------------------------------------------------------
+template <bool Search>
+void BM_MlxQuantize(benchmark::State& st) {
+  const std::int64_t rows = 4096, cols = 4096;
+  const auto& w = matrix(rows, cols);
+  const int bits = static_cast<int>(st.range(0)), group = static_cast<int>(st.range(1));
+  for (auto _ : st) {
+    auto q = Search ? ramq::mlx_quantize(w.data(), rows, cols, bits, group, DType::BF16)
+                    : ramq::mlx_quantize_minmax(w.data(), rows, cols, bits, group, DType::BF16);
+    benchmark::DoNotOptimize(q.packed.data());
+  }
+  count(st, rows * cols);
+}
+BENCHMARK(BM_MlxQuantize<true>)->Name("mlx_quantize/search")->ArgNames({"bits", "group"})
+    ->Args({2, 32})->Args({4, 64})->Args({4, 128})->Args({8, 64})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MlxQuantize<false>)->Name("mlx_quantize/minmax")->ArgNames({"bits", "group"})
+    ->Args({2, 32})->Args({4, 64})->Args({4, 128})->Args({8, 64})->Unit(benchmark::kMillisecond);
+
+void BM_MlxPack(benchmark::State& st) {
+  const int bits = static_cast<int>(st.range(0));
+  const std::size_t n = std::size_t{4096} * 4096;
+  std::vector<std::uint8_t> q(n);
+  for (std::size_t i = 0; i < n; ++i) q[i] = static_cast<std::uint8_t>(ramq::bench::splitmix64(i) & ((1u << bits) - 1));
+  std::vector<std::uint32_t> words(n * static_cast<std::size_t>(bits) / 32);
+  for (auto _ : st) {
+    ramq::mlx_pack(q, bits, words);
+    benchmark::DoNotOptimize(words.data());
+    benchmark::ClobberMemory();
+  }
+  count(st, static_cast<std::int64_t>(n));
+}
+BENCHMARK(BM_MlxPack)->Name("mlx_pack")->ArgName("bits")->Arg(2)->Arg(3)->Arg(4)->Arg(8);
+
+// ---- GGUF block encoders -------------------------------------------------------------------------
+template <ramq::GgmlType T>
+void BM_GgufEncode(benchmark::State& st) {
+  const std::int64_t rows = 4096, cols = 4096;
+  const auto& w = matrix(rows, cols);
+  std::vector<std::byte> dst(static_cast<std::size_t>(rows) * ramq::ggml_row_bytes(T, cols));
+  for (auto _ : st) {
+    ramq::gguf_encode_rows(T, w.data(), rows, cols, dst.data());
+    benchmark::DoNotOptimize(dst.data());
+    benchmark::ClobberMemory();
+  }
+  count(st, rows * cols);
+}
+BENCHMARK(BM_GgufEncode<ramq::GgmlType::Q4_K>)->Name("gguf_encode_rows/Q4_K")->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_GgufEncode<ramq::GgmlType::Q8_0>)->Name("gguf_encode_rows/Q8_0")->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_GgufEncode<ramq::GgmlType::Q6_K>)->Name("gguf_encode_rows/Q6_K")->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_GgufEncode<ramq::GgmlType::Q2_K>)->Name("gguf_encode_rows/Q2_K")->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  openblas_set_num_threads(1);  // one tensor per core, as ramq's analysis runs it
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,52 @@
+#include "synthetic_model.h"
+
+namespace ramq::bench {
+
+namespace {
+struct Preset {
+  const char* name;
+  ModelShape shape;
+};
+// hidden, layers, heads, kv_heads, ffn, vocab, tied
+constexpr Preset kPresets[] = {
+    {"tiny", {512, 8, 8, 4, 1536, 16000, false}},        // 41.6M params, 83 MB BF16
+    {"1b", {2048, 16, 32, 8, 8192, 128256, true}},       // 1.236B params, 2.47 GB (Llama-3.2-1B)
+    {"8b", {4096, 32, 32, 8, 14336, 128256, false}},     // 8.030B params, 16.06 GB (Llama-3-8B)
+    {"30gb", {6144, 35, 48, 8, 16384, 128256, false}},   // 15.22B params, 30.45 GB
+};
+}  // namespace
+
+std::optional<ModelShape> preset_shape(const std::string& name) {
+  for (const auto& p : kPresets)
+    if (name == p.name) return p.shape;
+  return std::nullopt;
+}
+
+std::vector<std::string> preset_names() {
+  std::vector<std::string> v;
+  for (const auto& p : kPresets) v.emplace_back(p.name);
+  return v;
+}
+
+std::vector<TensorSpec> llama_tensors(const ModelShape& s) {
+  const std::int64_t q = s.heads * s.head_dim(), kv = s.kv_heads * s.head_dim();
+  std::vector<TensorSpec> t;
+  t.push_back({"model.embed_tokens.weight", {s.vocab, s.hidden}, false});
+  for (std::int64_t l = 0; l < s.layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    t.push_back({p + "input_layernorm.weight", {s.hidden}, true});
+    t.push_back({p + "self_attn.q_proj.weight", {q, s.hidden}, false});
+    t.push_back({p + "self_attn.k_proj.weight", {kv, s.hidden}, false});
+    t.push_back({p + "self_attn.v_proj.weight", {kv, s.hidden}, false});
+    t.push_back({p + "self_attn.o_proj.weight", {s.hidden, q}, false});
+    t.push_back({p + "post_attention_layernorm.weight", {s.hidden}, true});
+    t.push_back({p + "mlp.gate_proj.weight", {s.ffn, s.hidden}, false});
+    t.push_back({p + "mlp.up_proj.weight", {s.ffn, s.hidden}, false});
+    t.push_back({p + "mlp.down_proj.weight", {s.hidden, s.ffn}, false});
+  }
+  t.push_back({"model.norm.weight", {s.hidden}, true});
+  if (!s.tied) t.push_back({"lm_head.weight", {s.vocab, s.hidden}, false});
+  return t;
+}
+
+}  // namespace ramq::bench

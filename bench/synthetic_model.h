@@ -1,0 +1,39 @@
+// The shape of a synthetic Llama-architecture checkpoint and its tensor list (names, shapes,
+// shard assignment), shared by bench/make_synthetic_model.cpp.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ramq::bench {
+
+struct ModelShape {
+  std::int64_t hidden = 0, layers = 0, heads = 0, kv_heads = 0, ffn = 0, vocab = 0;
+  bool tied = false;
+  std::int64_t head_dim() const { return hidden / heads; }
+};
+
+// "tiny" (CI, ~83 MB of BF16), "1b" (Llama-3.2-1B-like), "8b" (Llama-3-8B-like), "30gb"
+// (Llama-shaped, ~30.4 GB of BF16: larger than this machine's RAM).
+std::optional<ModelShape> preset_shape(const std::string& name);
+std::vector<std::string> preset_names();
+
+struct TensorSpec {
+  std::string name;
+  std::vector<std::int64_t> shape;  // [rows, cols] or [n] (norms)
+  bool norm = false;                // filled with 1.0
+  std::int64_t numel() const {
+    std::int64_t n = 1;
+    for (auto d : shape) n *= d;
+    return n;
+  }
+};
+
+// Tensors in file order: embed_tokens, per layer (input_layernorm, q/k/v/o, post_attention_layernorm,
+// gate/up/down), model.norm, lm_head (unless tied). The tensor index (position in this list) is
+// part of each tensor's random stream.
+std::vector<TensorSpec> llama_tensors(const ModelShape& s);
+
+}  // namespace ramq::bench
