@@ -21,9 +21,17 @@ trap 'rm -rf "$W"' EXIT
 "$RAMQ" quantize "$MODEL" --format gguf -o "$W/ramq-swan.gguf" >/dev/null
 "$RAMQ" quantize "$MODEL" --format gguf --policy llama-mix --mix Q4_K_M -o "$W/ramq-mix-Q4_K_M.gguf" >/dev/null
 "$RAMQ" quantize "$MODEL" --format gguf --policy llama-mix --mix Q8_0 -o "$W/ramq-mix-Q8_0.gguf" >/dev/null
+# llama.cpp's Q3_K_M and Q5_K_M too, and ramq's budget policy at exactly each llama.cpp file's size.
+"$PEER" quantize "$W/f32.gguf" "$W/llama-Q3_K_M.gguf" Q3_K_M >/dev/null 2>&1
+"$PEER" quantize "$W/f32.gguf" "$W/llama-Q5_K_M.gguf" Q5_K_M >/dev/null 2>&1
+for m in Q3_K_M Q4_K_M Q5_K_M; do
+  "$RAMQ" quantize "$MODEL" --format gguf --policy budget --target-size "$(stat -c %s "$W/llama-$m.gguf")" \
+    -o "$W/ramq-budget@$m.gguf" >/dev/null
+done
 
-printf '%-22s %12s %8s %10s %10s %12s %8s\n' file bytes bpw "PPL(ramq)" "PPL(llama)" "mean KLD" top-1
-for f in f32 llama-Q8_0 ramq-mix-Q8_0 llama-Q4_K_M ramq-mix-Q4_K_M ramq-swan; do
+printf '%-22s %12s %8s %10s %10s %12s %8s\n' file "file bytes" bpw "PPL(ramq)" "PPL(llama)" "mean KLD" top-1
+for f in f32 llama-Q8_0 ramq-mix-Q8_0 llama-Q5_K_M ramq-budget@Q5_K_M llama-Q4_K_M ramq-mix-Q4_K_M ramq-budget@Q4_K_M \
+  llama-Q3_K_M ramq-budget@Q3_K_M ramq-swan; do
   g="$W/$f.gguf"
   size=$(stat -c %s "$g")
   bpw=$("$RAMQ" inspect "$g" --json --no-tensors | jq '.bits_per_weight')

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Quality benchmark: quantizes one model with several plans and evaluates each against the
 # original with `ramq eval --reference` on one token file; prints one Markdown table (plan,
-# format, bytes, bits per weight, PPL, median window PPL, mean KLD, top-1 agreement).
+# format, bytes of the model files, bits per weight, PPL, median window PPL, mean KLD, top-1 agreement).
 #
 # Plans: uniform round-to-nearest MLX (--mlx-encoder minmax) at 2/3/4/8 bits x groups
 # 32/64/128; uniform 4-bit with the default error-minimising encoder (search) at the same
@@ -22,7 +22,7 @@ MODEL=$(abs "${1:-../shared/models/stories260K}" "$([ $# -ge 1 ] && pwd || echo 
 TOKENS=$(abs "${2:-../shared/data/stories260K/tinystories_sample.u32}" "$([ $# -ge 2 ] && pwd || echo "$ROOT")")
 CTX=${3:-256}
 RAMQ=$(abs "${RAMQ:-build/bin/ramq}" "$([ -n "${RAMQ:-}" ] && pwd || echo "$ROOT")")
-BUDGETS=${BUDGETS:-6 8}
+BUDGETS=${BUDGETS:-6.5 7.5 8.5}
 THREADS=${THREADS:-0}
 
 command -v jq >/dev/null || { echo "bench/quality.sh: jq is needed" >&2; exit 2; }
@@ -49,12 +49,14 @@ plans() {
   done
   echo "swan|mlx|--policy swan"
   echo "swan|gguf|--policy swan"
-  local t last=""
+  local t
   for t in $BUDGETS; do
     echo "budget ${t} bpw|mlx|--policy budget --target-bpw $t"
-    last=$t
+    echo "budget ${t} bpw, probe self|mlx|--policy budget --target-bpw $t --probe self"
   done
-  [ -n "$last" ] && echo "budget ${last} bpw|gguf|--policy budget --target-bpw $last"
+  for t in $BUDGETS; do
+    echo "budget ${t} bpw|gguf|--policy budget --target-bpw $t"
+  done
   echo "llama-mix Q4_K_M|gguf|--policy llama-mix --mix Q4_K_M"
   echo "llama-mix Q8_0|gguf|--policy llama-mix --mix Q8_0"
 }
@@ -77,6 +79,7 @@ echo "| plan | format | bytes | bits/weight | PPL | median PPL | mean KLD | top-
 echo "|---|---|---:|---:|---:|---:|---:|---:|"
 
 info=$(ramq inspect "$MODEL" --json --no-tensors)
+params=$(jq '.total_params' <<<"$info")
 row "original" "HF $(jq -r '.torch_dtype // "float"' "$MODEL/config.json")" "$(jq '.total_bytes' <<<"$info")" \
   "$(jq '.bits_per_weight' <<<"$info")" "$(evaluate "$MODEL")"
 
@@ -98,13 +101,16 @@ while IFS='|' read -r label format opts; do
     rm -rf "$out"
     continue
   fi
-  row "$label" "$format" "$(jq '.written.tensor_bytes' <<<"$q")" "$(jq '.written.average_bits' <<<"$q")" "$ev"
+  # The model files: the GGUF file, or the MLX safetensors shards (headers included).
+  if [ "$format" = gguf ]; then bytes=$(stat -c %s "$out"); else bytes=$(cat "$out"/*.safetensors | wc -c); fi
+  row "$label" "$format" "$bytes" "$(awk -v b="$bytes" -v p="$params" 'BEGIN {print 8 * b / p}')" "$ev"
   rm -rf "$out"
 done < <(plans)
 
 echo
-echo "bytes: tensor data (GGUF: without metadata and vocabulary; MLX: the safetensors tensors);"
-echo "bits/weight: 8 x bytes / parameters. RTN = \`--mlx-encoder minmax\` (plain min/max"
+echo "bytes: the model files (GGUF: the whole file, metadata and vocabulary included; MLX: the"
+echo "safetensors files, headers included; the original: its tensor data); bits/weight: 8 x bytes /"
+echo "parameters. A budget of B bits per weight is a budget for these bytes. RTN = \`--mlx-encoder minmax\` (plain min/max"
 echo "round-to-nearest); search = the default error-minimising MLX encoder. A group that does not"
 echo "divide a tensor's rows falls back to the largest of 32/64/128 that does (the plan says so),"
 echo "so two groups can give the same row (64-wide rows: g128 = g64)."

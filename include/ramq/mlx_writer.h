@@ -19,6 +19,7 @@ struct WriteSummary {
   std::filesystem::path output;
   std::uint64_t total_bytes = 0;   // bytes of all files written
   std::uint64_t tensor_bytes = 0;  // bytes of tensor data
+  std::uint64_t model_bytes = 0;   // bytes of the model files: the GGUF file, or the safetensors shards
   std::int64_t params = 0;
   double average_bits = 0;         // 8 * tensor_bytes / params
   int shards = 0;

@@ -17,9 +17,10 @@ void print_summary(const QuantizeResult& r) {
   std::printf("wrote %s\n", w.output.string().c_str());
   // MLX output is a directory of safetensors shards; GGUF output is always one file.
   const std::string files = r.plan.format == "gguf" ? "one GGUF file" : std::to_string(w.shards) + " shard(s)";
-  std::printf("  %s, %.3f MB on disk (tensors %.3f MB), %lld parameters, %.3f average bits per weight\n", files.c_str(),
-              static_cast<double>(w.total_bytes) / 1e6, static_cast<double>(w.tensor_bytes) / 1e6,
-              static_cast<long long>(w.params), w.average_bits);
+  const double file_bpw = w.params > 0 ? 8.0 * static_cast<double>(w.model_bytes) / static_cast<double>(w.params) : 0.0;
+  std::printf("  %s, %.3f MB on disk, %lld parameters: %.3f bits per weight in the model file%s, %.3f in tensor data\n",
+              files.c_str(), static_cast<double>(w.total_bytes) / 1e6, static_cast<long long>(w.params), file_bpw,
+              r.plan.format == "gguf" ? "" : "s", w.average_bits);
   int counts[17] = {};
   for (const auto& d : r.plan.tensors) counts[std::min(d.bits, 16)]++;
   if (!w.note.empty()) std::printf("  %s\n", w.note.c_str());
@@ -38,6 +39,7 @@ nlohmann::json summary_json(const QuantizeResult& r, const std::string& report) 
                       {"plan", plan_to_json(r.plan)["totals"]},
                       {"written",
                        {{"file_bytes", w.total_bytes},
+                        {"model_bytes", w.model_bytes},
                         {"tensor_bytes", w.tensor_bytes},
                         {"params", w.params},
                         {"average_bits", w.average_bits},

@@ -158,6 +158,7 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
     if (manifest_out) manifest_out->commit();
     result.written.output = g.output;
     result.written.total_bytes = g.file_bytes;
+    result.written.model_bytes = g.file_bytes;
     result.written.tensor_bytes = g.tensor_bytes;
     result.written.params = g.params;
     result.written.average_bits = g.average_bits;

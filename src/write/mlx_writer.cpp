@@ -289,6 +289,7 @@ WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const O
       if (pos == s.specs.size()) {
         writer->finish();
         summary.total_bytes += writer->file_bytes();
+        summary.model_bytes += writer->file_bytes();
         writer.reset();
         ++shard_i;
         pos = 0;

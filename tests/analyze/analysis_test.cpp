@@ -97,7 +97,8 @@ TEST(Analysis, IdenticalForAnyThreadCount) {
 TEST(Analysis, JsonRoundTripAndErrors) {
   SmallModel m;
   ModelReader reader(m.dir.path());
-  const ModelAnalysis a = analyze_model(reader, Options{});
+  const Options defaults;
+  const ModelAnalysis a = analyze_model(reader, defaults);
   const auto j = analysis_to_json(a);
   const ModelAnalysis b = analysis_from_json(j, "analysis.json");
   EXPECT_EQ(analysis_to_json(b)["tensors"], j["tensors"]);
