@@ -21,6 +21,25 @@ struct SyntheticLlama {
   std::uint64_t seed = 1234;
   double qk_scale = 2.0;    // q/k weights: qk_scale / sqrt(hidden) (larger: sharper attention)
   double head_scale = 1.5;  // lm_head: head_scale / sqrt(hidden) (larger: more peaked logits)
+
+  // Other Llama-family variants. The defaults write exactly the Llama checkpoint above (same
+  // tensors, same random values, same config.json); every extra random draw comes after a
+  // layer's existing ones.
+  //  * model_type "qwen2": architectures ["Qwen2ForCausalLM"], q/k/v_proj.bias ~ N(0, qkv_bias_sd);
+  //  * model_type "qwen3": architectures ["Qwen3ForCausalLM"], per-head RMSNorm weights
+  //    self_attn.q_norm.weight / k_norm.weight [head_dim] = 1 + N(0, qk_norm_sd), no biases;
+  //  * head_dim > 0 is written to config.json (it may differ from hidden / heads);
+  //  * rope_scaling (a JSON object, e.g. {"rope_type":"llama3", ...}) is written when not null.
+  std::string model_type = "llama";
+  int head_dim = 0;                   // 0: hidden / heads, not written to config.json
+  double rope_theta = 10000.0;
+  nlohmann::json rope_scaling;        // null: no rope_scaling key
+  int max_position_embeddings = 1024;
+  double qkv_bias_sd = 1.0;           // qwen2 only
+  double qk_norm_sd = 0.5;            // qwen3 only
+  double norm_sd = 0.0;               // > 0: input/post-attention/final norm weights 1 + N(0, norm_sd)
+  double embed_sd = 1.0;              // embed_tokens ~ N(0, embed_sd) (tied: also the head)
+  DType dtype = DType::BF16;          // BF16 or F32 (the checkpoint's storage dtype)
 };
 
 inline void write_synthetic_llama(const std::filesystem::path& dir, const SyntheticLlama& s) {
@@ -31,29 +50,53 @@ inline void write_synthetic_llama(const std::filesystem::path& dir, const Synthe
     for (auto& x : v) x = static_cast<float>(rng.normal() * sd);
     return v;
   };
-  const int head_dim = s.hidden / s.heads;
+  auto around_one = [&](std::int64_t n, double sd) {
+    std::vector<float> v(static_cast<std::size_t>(n), 1.0f);
+    if (sd > 0)
+      for (auto& x : v) x = static_cast<float>(1.0 + rng.normal() * sd);
+    return v;
+  };
+  const bool qwen2 = s.model_type == "qwen2", qwen3 = s.model_type == "qwen3";
+  const int head_dim = s.head_dim > 0 ? s.head_dim : s.hidden / s.heads;
+  const std::int64_t q_dim = std::int64_t{s.heads} * head_dim, kv_dim = std::int64_t{s.kv_heads} * head_dim;
   const double proj = 1.0 / std::sqrt(static_cast<double>(s.hidden));
+  const DType dt = s.dtype;
   SafetensorsBuilder b;
-  b.add_rounded("model.embed_tokens.weight", DType::BF16, {s.vocab, s.hidden}, gaussian(s.vocab, s.hidden, 1.0));
+  b.add_rounded("model.embed_tokens.weight", dt, {s.vocab, s.hidden}, gaussian(s.vocab, s.hidden, s.embed_sd));
   for (int l = 0; l < s.layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
-    b.add_rounded(p + "self_attn.q_proj.weight", DType::BF16, {s.heads * head_dim, s.hidden}, gaussian(s.heads * head_dim, s.hidden, s.qk_scale * proj));
-    b.add_rounded(p + "self_attn.k_proj.weight", DType::BF16, {s.kv_heads * head_dim, s.hidden}, gaussian(s.kv_heads * head_dim, s.hidden, s.qk_scale * proj));
-    b.add_rounded(p + "self_attn.v_proj.weight", DType::BF16, {s.kv_heads * head_dim, s.hidden}, gaussian(s.kv_heads * head_dim, s.hidden, proj));
-    b.add_rounded(p + "self_attn.o_proj.weight", DType::BF16, {s.hidden, s.heads * head_dim}, gaussian(s.hidden, s.heads * head_dim, proj));
-    b.add_rounded(p + "mlp.gate_proj.weight", DType::BF16, {s.ffn, s.hidden}, gaussian(s.ffn, s.hidden, proj));
-    b.add_rounded(p + "mlp.up_proj.weight", DType::BF16, {s.ffn, s.hidden}, gaussian(s.ffn, s.hidden, proj));
-    b.add_rounded(p + "mlp.down_proj.weight", DType::BF16, {s.hidden, s.ffn}, gaussian(s.hidden, s.ffn, 1.0 / std::sqrt(double(s.ffn))));
-    b.add_rounded(p + "input_layernorm.weight", DType::BF16, {s.hidden}, std::vector<float>(static_cast<std::size_t>(s.hidden), 1.0f));
-    b.add_rounded(p + "post_attention_layernorm.weight", DType::BF16, {s.hidden}, std::vector<float>(static_cast<std::size_t>(s.hidden), 1.0f));
+    b.add_rounded(p + "self_attn.q_proj.weight", dt, {q_dim, s.hidden}, gaussian(q_dim, s.hidden, s.qk_scale * proj));
+    b.add_rounded(p + "self_attn.k_proj.weight", dt, {kv_dim, s.hidden}, gaussian(kv_dim, s.hidden, s.qk_scale * proj));
+    b.add_rounded(p + "self_attn.v_proj.weight", dt, {kv_dim, s.hidden}, gaussian(kv_dim, s.hidden, proj));
+    b.add_rounded(p + "self_attn.o_proj.weight", dt, {s.hidden, q_dim},
+                  gaussian(s.hidden, q_dim, 1.0 / std::sqrt(static_cast<double>(q_dim))));
+    b.add_rounded(p + "mlp.gate_proj.weight", dt, {s.ffn, s.hidden}, gaussian(s.ffn, s.hidden, proj));
+    b.add_rounded(p + "mlp.up_proj.weight", dt, {s.ffn, s.hidden}, gaussian(s.ffn, s.hidden, proj));
+    b.add_rounded(p + "mlp.down_proj.weight", dt, {s.hidden, s.ffn}, gaussian(s.hidden, s.ffn, 1.0 / std::sqrt(double(s.ffn))));
+    b.add_rounded(p + "input_layernorm.weight", dt, {s.hidden}, around_one(s.hidden, s.norm_sd));
+    b.add_rounded(p + "post_attention_layernorm.weight", dt, {s.hidden}, around_one(s.hidden, s.norm_sd));
+    if (qwen2) {
+      b.add_rounded(p + "self_attn.q_proj.bias", dt, {q_dim}, gaussian(q_dim, 1, s.qkv_bias_sd));
+      b.add_rounded(p + "self_attn.k_proj.bias", dt, {kv_dim}, gaussian(kv_dim, 1, s.qkv_bias_sd));
+      b.add_rounded(p + "self_attn.v_proj.bias", dt, {kv_dim}, gaussian(kv_dim, 1, s.qkv_bias_sd));
+    }
+    if (qwen3) {
+      b.add_rounded(p + "self_attn.q_norm.weight", dt, {head_dim}, around_one(head_dim, s.qk_norm_sd));
+      b.add_rounded(p + "self_attn.k_norm.weight", dt, {head_dim}, around_one(head_dim, s.qk_norm_sd));
+    }
   }
-  b.add_rounded("model.norm.weight", DType::BF16, {s.hidden}, std::vector<float>(static_cast<std::size_t>(s.hidden), 1.0f));
-  if (!s.tied) b.add_rounded("lm_head.weight", DType::BF16, {s.vocab, s.hidden}, gaussian(s.vocab, s.hidden, s.head_scale * proj));
-  nlohmann::json cfg = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_size", s.hidden},
+  b.add_rounded("model.norm.weight", dt, {s.hidden}, around_one(s.hidden, s.norm_sd));
+  if (!s.tied) b.add_rounded("lm_head.weight", dt, {s.vocab, s.hidden}, gaussian(s.vocab, s.hidden, s.head_scale * proj));
+  const char* arch = qwen2 ? "Qwen2ForCausalLM" : qwen3 ? "Qwen3ForCausalLM" : "LlamaForCausalLM";
+  nlohmann::json cfg = {{"architectures", {arch}}, {"model_type", s.model_type}, {"hidden_size", s.hidden},
                         {"intermediate_size", s.ffn}, {"num_hidden_layers", s.layers}, {"num_attention_heads", s.heads},
-                        {"num_key_value_heads", s.kv_heads}, {"vocab_size", s.vocab}, {"max_position_embeddings", 1024},
-                        {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0}, {"tie_word_embeddings", s.tied},
-                        {"hidden_act", "silu"}, {"torch_dtype", "bfloat16"}};
+                        {"num_key_value_heads", s.kv_heads}, {"vocab_size", s.vocab},
+                        {"max_position_embeddings", s.max_position_embeddings}, {"rms_norm_eps", 1e-5},
+                        {"rope_theta", s.rope_theta}, {"tie_word_embeddings", s.tied}, {"hidden_act", "silu"},
+                        {"torch_dtype", dt == DType::F32 ? "float32" : dt == DType::F16 ? "float16" : "bfloat16"}};
+  if (s.head_dim > 0) cfg["head_dim"] = s.head_dim;
+  if (!s.rope_scaling.is_null()) cfg["rope_scaling"] = s.rope_scaling;
+  if (qwen3) cfg["attention_bias"] = false;
   write_model(dir, b, cfg.dump(2));
 }
 
