@@ -66,9 +66,11 @@ bool is_scoreable(const TensorInfo& t, std::string* why_not = nullptr);
 // stacked to (4r, c) (indices round(linspace(0, E-1, 4))).
 std::vector<std::int64_t> scored_expert_indices(std::int64_t experts);
 
-// Computes the analysis for every tensor of the model (tensors in parallel; results do not
-// depend on the thread count).
-ModelAnalysis analyze_model(const ModelReader& model, const Options& opt);
+// Computes the analysis for every tensor of the model, or only for the tensors at the indices
+// `only` of model.tensors() (the others stay default: empty names; used to split the work over
+// MPI ranks). With opt.swan_metrics false the SWAN metrics are skipped (only the rate-distortion
+// curves are measured: what the budget policy needs). Results do not depend on the thread count.
+ModelAnalysis analyze_model(const ModelReader& model, const Options& opt, const std::vector<std::size_t>* only = nullptr);
 
 nlohmann::json analysis_to_json(const ModelAnalysis& a);
 ModelAnalysis analysis_from_json(const nlohmann::json& j, const std::string& file);  // throws ramq::Error

@@ -126,6 +126,9 @@ std::vector<GgufKV> llama_gguf_metadata(const ModelConfig& cfg, const GgufArch& 
 // token list length, else token_embd's rows). raw holds the same fields as config.json would.
 // Throws Error(file, "", ...) naming a missing or mistyped key or an unsupported architecture.
 ModelConfig model_config_from_gguf(const GgufReader& gguf, const std::string& file);
+// config.raw key under which model_config_from_gguf puts the rope_freqs.weight factors (Llama 3
+// rope scaling in GGUF): the evaluator divides rotary frequency i by factor i, as llama.cpp does.
+inline constexpr const char* kRopeFreqFactorsKey = "ramq_rope_freq_factors";
 
 // Llama 3 rope scaling ("rope_type": "llama3"): the rope_freqs.weight factors (head_dim/2
 // floats), or nullopt when config.json asks for none.

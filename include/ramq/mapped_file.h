@@ -22,6 +22,9 @@ class MappedFile {
 
   // Lets the kernel drop the pages covering [offset, offset + len). Failure is harmless and ignored.
   void release(std::uint64_t offset, std::uint64_t len) const;
+  // Asks the kernel to read [offset, offset + len) ahead (MADV_WILLNEED), so that reading it
+  // later overlaps with computing now. Failure is harmless and ignored.
+  void prefetch(std::uint64_t offset, std::uint64_t len) const;
 
  private:
   std::string path_;

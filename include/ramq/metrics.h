@@ -28,19 +28,22 @@ struct MetricOptions {
 
 // Singular values, descending.
 std::vector<float> singular_values_full(MatrixView w);
+// The matrix products run on `threads` workers over fixed blocks of rows/columns (single-threaded
+// BLAS inside each block), so the values do not depend on the thread count.
 std::vector<float> singular_values_randomized(MatrixView w, int rank, int oversample, int power_iters,
-                                              std::uint64_t seed);
+                                              std::uint64_t seed, unsigned threads = 1);
 
 // c = sum of the squared top floor(k/10) singular values / sum of all k squared singular values.
 double spectral_concentration(std::span<const float> singular_values);
 // Excess kurtosis with population moments: m4 / m2^2 - 3 (0 for a constant input).
-double excess_kurtosis(std::span<const float> x);
+double excess_kurtosis(std::span<const float> x, unsigned threads = 1);
 // delta = ||E X||_F / (||W X||_F + 1e-8), X: `probes` unit-norm Gaussian columns, E uniform in
 // [-D/2, D/2] with D = (max W - min W) / noise_levels.
-double output_noise_amplification(MatrixView w, int probes, int noise_levels, std::uint64_t seed);
+double output_noise_amplification(MatrixView w, int probes, int noise_levels, std::uint64_t seed,
+                                  unsigned threads = 1);
 // RMSE of asymmetric min/max round-to-nearest (bits, group along rows, rows zero-padded to a
 // multiple of group) divided by the range (max W - min W) of the whole matrix.
-double quantization_nrmse(MatrixView w, int bits, int group);
+double quantization_nrmse(MatrixView w, int bits, int group, unsigned threads = 1);
 
 // Normalisations to [0, 1].
 double score_svd(double c);
@@ -56,6 +59,8 @@ struct RawMetrics {
   bool randomized_svd = false;
 };
 
-RawMetrics compute_raw_metrics(MatrixView w, const MetricOptions& opt, std::uint64_t seed);
+// Every metric is split into fixed pieces run on `threads` workers (0 = all cores); the result
+// does not depend on the thread count.
+RawMetrics compute_raw_metrics(MatrixView w, const MetricOptions& opt, std::uint64_t seed, unsigned threads = 1);
 
 }  // namespace ramq

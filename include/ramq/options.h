@@ -49,6 +49,7 @@ struct Options {
   unsigned threads = 0;          // 0 = all hardware threads
   std::uint64_t seed = 0x5241'4d51'5357'414eULL;  // "RAMQSWAN"
   MetricOptions metrics;
+  bool swan_metrics = true;      // compute the four SWAN metrics (analyze); policies other than swan do not need them
   RdOptions rd;                  // rate-distortion curves (analyze; the budget policy needs them)
   std::string mlx_encoder = "search";  // MLX affine encoder: search (error-minimising) | minmax (plain RTN)
   std::string policy = "swan";   // swan | uniform | budget | llama-mix (GGUF only)

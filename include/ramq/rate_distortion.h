@@ -21,7 +21,9 @@ namespace ramq {
 // Settings of the measurement (Options::rd).
 struct RdOptions {
   bool enabled = true;          // measure the curves in `ramq analyze` (the budget policy needs them)
-  std::int64_t max_rows = 64;   // rows measured per tensor: evenly spaced, all when there are fewer
+  std::int64_t max_rows = 64;   // rows measured per tensor: evenly spaced, all when there are fewer (0: all rows)
+  // ... and at most about this many elements (but at least 8 rows); 0: no element limit.
+  std::int64_t max_elements = std::int64_t{1} << 16;
   bool mlx = true;              // measure the MLX candidates
   bool gguf = true;             // measure the GGUF candidates
 };
@@ -57,6 +59,9 @@ std::span<const GgmlType> rd_gguf_types();
 // Rows measured for a tensor of `rows` rows: all when rows <= max_rows, else max_rows rows
 // evenly spaced, index floor((2i + 1) * rows / (2 * max_rows)) for i in [0, max_rows).
 std::vector<std::int64_t> rd_sample_rows(std::int64_t rows, std::int64_t max_rows);
+// The max_rows rd_sample_rows gets for rows of `cols` elements: opt.max_rows (0 = all), capped to
+// max(8, ceil(max_elements / cols)) when max_elements > 0.
+std::int64_t rd_rows_for(const RdOptions& opt, std::int64_t cols);
 
 // Output bytes of an MLX quantized matrix of rows x cols: packed codes plus a 16-bit scale and
 // bias per group (as the writer stores them).
@@ -65,9 +70,9 @@ std::uint64_t rd_mlx_bytes(std::int64_t rows, std::int64_t cols, int bits, int g
 // Measures the curve of a row-major matrix of `rows` x `cols` floats (all experts of a 3-D stack
 // stacked row-wise). source: the tensor's dtype (MLX scales use F16 for F32 sources, else the
 // source dtype, as the writer does). Throws ramq::Error for NaN/Inf or values an encoding cannot
-// hold. Deterministic; single-threaded.
+// hold. Deterministic: the candidates run on up to `threads` workers, each into its own slot.
 TensorRd measure_rate_distortion(const float* w, std::int64_t rows, std::int64_t cols, DType source,
-                                 const RdOptions& opt, MlxEncoder encoder);
+                                 const RdOptions& opt, MlxEncoder encoder, unsigned threads = 1);
 
 // analysis.json form: {"rows", "sampled_rows", "points": [{"format": "mlx", "bits", "group",
 // "bytes", "rel_err"} | {"format": "gguf", "type": "Q4_K", ...} | {"format": "float", "type":

@@ -81,8 +81,11 @@ class ModelReader {
 
   // Raw bytes of a tensor (inside the mapping; valid while the reader lives).
   std::span<const std::byte> raw(const TensorInfo& t) const;
-  // The tensor as float32; throws ramq::Error naming file and tensor if it holds NaN or Inf.
-  std::vector<float> load_f32(const TensorInfo& t) const;
+  // The tensor as float32; throws ramq::Error naming file and tensor if it holds NaN or Inf (the
+  // first one). Converted on up to `threads` workers in fixed chunks (same result for any count).
+  std::vector<float> load_f32(const TensorInfo& t, unsigned threads = 1) const;
+  // Starts reading the tensor's bytes ahead (see MappedFile::prefetch).
+  void prefetch(const TensorInfo& t) const;
   // Tells the kernel the tensor's pages may be dropped (after use).
   void release(const TensorInfo& t) const;
   // Throws ramq::Error naming the first tensor whose dtype is not F32, F16 or BF16 (the inputs

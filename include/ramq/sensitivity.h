@@ -1,12 +1,13 @@
 // plan stage: a data-free estimate of how much a tensor's reconstruction error hurts the model's
 // output. The budget policy minimises sum over tensors of weight * relative squared error.
 // The model (src/plan/sensitivity.cpp, constants in kSensitivity):
-//   weight = role * share * depth * expert * (1 + swan * S)
+//   weight = role * share * depth * expert
 // role: what the tensor feeds (q/k/v/o, gate/up/down, embedding, head, router); share: a k/v
 // projection serves heads / kv_heads query heads (grouped-query attention), so its error is
 // counted that many times; depth: from depth_first at the first layer to depth_last at the last
-// (linear); expert: routed experts are seen by a fraction of the tokens; S: the SWAN composite
-// score of the tensor's weights.
+// (linear); expert: routed experts are seen by a fraction of the tokens. (A factor 1 + 0.5 S of
+// the SWAN composite score was tried and changed no plan's quality on the example model, so the
+// budget policy does without the SWAN metrics and their randomized SVDs.)
 #pragma once
 
 #include <string>
@@ -30,7 +31,6 @@ struct SensitivityConstants {
   double other = 1.0;
   double depth_first = 1.0, depth_last = 1.5;  // linear in the layer index
   double routed_expert = 0.75;  // routed experts (each token sees top-k of them); shared experts 1
-  double swan = 0.5;            // (1 + swan * S), S in [0, 1]
 };
 inline constexpr SensitivityConstants kSensitivity{};
 
@@ -38,7 +38,7 @@ struct Sensitivity {
   TensorRole role = TensorRole::Other;
   int layer = -1;              // decoder layer index, -1 outside the layers
   bool routed_expert = false;  // tensor of a routed MoE expert
-  double role_weight = 1, share_weight = 1, depth_weight = 1, expert_weight = 1, swan_weight = 1;
+  double role_weight = 1, share_weight = 1, depth_weight = 1, expert_weight = 1;
   double weight = 1;           // the product (or, with --probe self, the measured KL per relative error)
   bool probed = false;         // weight comes from --probe self
   std::string describe() const;  // e.g. "attn_v, layer 0 of 5 (edge x1.5), S=0.41 (x1.21): 3.63"

@@ -82,15 +82,59 @@ std::vector<float> scoring_matrix(const std::vector<float>& all, const TensorInf
 
 }  // namespace
 
-ModelAnalysis analyze_model(const ModelReader& model, const Options& opt) {
-  // Metrics parallelise over tensors; BLAS stays single-threaded so that every product is
-  // computed in the same order whatever the thread count.
+namespace {
+
+// Tensors of at least this many elements are analysed one at a time with every worker inside
+// them; smaller ones run side by side, one worker each. Either way a tensor's values are the same
+// (every metric splits its work into pieces fixed by the shape), so this only bounds memory:
+// one large tensor (plus its workspace) at a time, or `threads` small ones.
+constexpr std::int64_t kLargeElements = std::int64_t{1} << 22;
+
+void analyze_one(const ModelReader& model, const TensorInfo& t, TensorAnalysis& ta, const Options& opt,
+                 MlxEncoder encoder, unsigned threads) {
+  ta.name = t.name;
+  ta.shape = t.shape;
+  ta.dtype = std::string(dtype_name(t.dtype));
+  ta.numel = t.numel();
+  std::string why;
+  ta.scored = is_scoreable(t, &why);
+  if (!ta.scored) {
+    ta.skip_reason = why;
+    return;
+  }
+  const bool rd = opt.rd.enabled && t.name.ends_with(".weight");
+  if (!opt.swan_metrics && !rd) return;
+  const std::vector<float> all = model.load_f32(t, threads);
+  model.release(t);
+  std::int64_t rows = 0, cols = 0;
+  const std::vector<float> stacked = scoring_matrix(all, t, rows, cols);
+  if (opt.swan_metrics) {
+    const std::vector<float>& w = stacked.empty() ? all : stacked;
+    const RawMetrics raw =
+        compute_raw_metrics(MatrixView{w.data(), rows, cols}, opt.metrics, opt.seed ^ fnv1a64(t.name), threads);
+    ta.raw = raw;
+    ta.scores = swan_scores(raw, opt.swan);
+  }
+  if (rd) {
+    try {
+      ta.rd = measure_rate_distortion(all.data(), t.numel() / cols, cols, t.dtype, opt.rd, encoder, threads);
+    } catch (const Error& e) {
+      throw Error(t.file, t.name, e.problem());
+    }
+  }
+}
+
+}  // namespace
+
+ModelAnalysis analyze_model(const ModelReader& model, const Options& opt, const std::vector<std::size_t>* only) {
+  // Work is split into pieces inside and across tensors; BLAS stays single-threaded inside each
+  // piece so that every product is computed in the same order whatever the thread count.
   openblas_set_num_threads(1);
 
   ModelAnalysis a;
   a.model_dir = model.dir().string();
   a.config = model.config();
-  a.metric_options = opt.metrics;
+  if (opt.swan_metrics) a.metric_options = opt.metrics;
   model.require_float_weights();
   const auto encoder = parse_mlx_encoder(opt.mlx_encoder).value_or(MlxEncoder::Search);
   if (!parse_mlx_encoder(opt.mlx_encoder))
@@ -118,45 +162,32 @@ ModelAnalysis analyze_model(const ModelReader& model, const Options& opt) {
 
   const auto& tensors = model.tensors();
   a.tensors.resize(tensors.size());
-  // Largest tensors first keeps the workers busy until the end; results land by index.
-  std::vector<std::size_t> order(tensors.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::size_t x, std::size_t y) { return tensors[x].numel() > tensors[y].numel(); });
+  std::vector<std::size_t> selected;
+  if (only) {
+    selected = *only;
+  } else {
+    for (std::size_t i = 0; i < tensors.size(); ++i) selected.push_back(i);
+  }
+  for (const std::size_t i : selected)
+    if (i >= tensors.size()) throw std::out_of_range("analyze_model: tensor index out of range");
+  std::vector<std::size_t> large, small;
+  for (const std::size_t i : selected) (tensors[i].numel() >= kLargeElements ? large : small).push_back(i);
 
   std::uint64_t total_bytes = 0;
-  for (const auto& t : tensors) total_bytes += t.nbytes;
-  ProgressScope progress(opt.progress, {"analyze", "tensors", tensors.size(), total_bytes, ""});
-  parallel_for(order.size(), opt.threads, [&](std::size_t k) {
-    const TensorInfo& t = tensors[order[k]];
-    TensorAnalysis& ta = a.tensors[order[k]];
-    ta.name = t.name;
-    ta.shape = t.shape;
-    ta.dtype = std::string(dtype_name(t.dtype));
-    ta.numel = t.numel();
-    std::string why;
-    ta.scored = is_scoreable(t, &why);
-    if (!ta.scored) {
-      ta.skip_reason = why;
-      progress.advance(1, t.nbytes);
-      return;
-    }
-    std::int64_t rows = 0, cols = 0;
-    const std::vector<float> all = model.load_f32(t);
-    model.release(t);
-    const std::vector<float> stacked = scoring_matrix(all, t, rows, cols);
-    const std::vector<float>& w = stacked.empty() ? all : stacked;
-    const RawMetrics raw = compute_raw_metrics(MatrixView{w.data(), rows, cols}, opt.metrics, opt.seed ^ fnv1a64(t.name));
-    ta.raw = raw;
-    ta.scores = swan_scores(raw, opt.swan);
-    if (opt.rd.enabled && t.name.ends_with(".weight")) {
-      try {
-        ta.rd = measure_rate_distortion(all.data(), t.numel() / cols, cols, t.dtype, opt.rd, encoder);
-      } catch (const Error& e) {
-        throw Error(t.file, t.name, e.problem());
-      }
-    }
-    progress.advance(1, t.nbytes);
+  for (const std::size_t i : selected) total_bytes += tensors[i].nbytes;
+  ProgressScope progress(opt.progress, {"analyze", "tensors", selected.size(), total_bytes, ""});
+  const unsigned threads = resolve_threads(opt.threads);
+  // Large tensors in file order, the next one read ahead while the current one is computed.
+  for (std::size_t k = 0; k < large.size(); ++k) {
+    if (k + 1 < large.size()) model.prefetch(tensors[large[k + 1]]);
+    analyze_one(model, tensors[large[k]], a.tensors[large[k]], opt, encoder, threads);
+    progress.advance(1, tensors[large[k]].nbytes);
+  }
+  // Small tensors side by side, largest first (keeps the workers busy until the end).
+  std::stable_sort(small.begin(), small.end(), [&](std::size_t x, std::size_t y) { return tensors[x].numel() > tensors[y].numel(); });
+  parallel_for(small.size(), threads, [&](std::size_t k) {
+    analyze_one(model, tensors[small[k]], a.tensors[small[k]], opt, encoder, 1);
+    progress.advance(1, tensors[small[k]].nbytes);
   });
   progress.done();
   for (const auto& t : tensors) a.total_params += t.numel();

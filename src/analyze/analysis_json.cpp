@@ -44,6 +44,7 @@ nlohmann::json analysis_to_json(const ModelAnalysis& a) {
   if (a.rd_options) {
     // How the rate-distortion curves were measured: rows per tensor, families, MLX encoder.
     j["rd_options"] = {{"max_rows", a.rd_options->max_rows},
+                       {"max_elements", a.rd_options->max_elements},
                        {"mlx", a.rd_options->mlx},
                        {"gguf", a.rd_options->gguf},
                        {"mlx_encoder", a.rd_mlx_encoder}};
@@ -89,6 +90,7 @@ ModelAnalysis analysis_from_json(const nlohmann::json& j, const std::string& fil
     const auto& ro = j["rd_options"];
     RdOptions o;
     o.max_rows = r.integer(ro, "max_rows");
+    o.max_elements = ro.contains("max_elements") ? r.integer(ro, "max_elements") : 0;
     o.mlx = r.boolean(ro, "mlx");
     o.gguf = r.boolean(ro, "gguf");
     a.rd_options = o;
@@ -114,7 +116,7 @@ ModelAnalysis analysis_from_json(const nlohmann::json& j, const std::string& fil
     t.scored = tr.boolean(e, "scored");
     if (!t.scored) {
       t.skip_reason = e.contains("skip_reason") && e["skip_reason"].is_string() ? e["skip_reason"].get<std::string>() : "";
-    } else {
+    } else if (e.contains("raw")) {  // (absent: the metrics were not computed)
       const auto& raw = tr.field(e, "raw");
       RawMetrics m;
       m.concentration = tr.number(raw, "c");
@@ -133,6 +135,8 @@ ModelAnalysis analysis_from_json(const nlohmann::json& j, const std::string& fil
         if (!(v >= 0.0 && v <= 1.0)) tr.fail("scores must lie in [0, 1]");
       t.raw = m;
       t.scores = s;
+    }
+    if (t.scored) {
       if (e.contains("rd")) t.rd = rate_distortion_from_json(e["rd"], file, t.name);
       if (e.contains("probe")) {
         const auto& pm = e["probe"];

@@ -2,9 +2,11 @@
 //
 // Determinism: every reduction below runs in a fixed order that depends only on the input size
 // (blocked sums with a fixed number of lanes, blocks combined sequentially); random numbers come
-// from ramq::Rng with seeds derived deterministically from the caller's seed. Nothing here is
-// multi-threaded; BLAS calls are expected to run single-threaded (the caller sets OpenBLAS to one
-// thread), and their reduction order does not depend on anything but the operand shapes.
+// from ramq::Rng with seeds derived deterministically from the caller's seed. Work is split into
+// pieces whose boundaries depend only on the matrix shape (blocks of elements or rows); pieces
+// run on up to `threads` workers, each writing its own slot, and slots are combined in order,
+// so the thread count never changes a value. BLAS calls run single-threaded inside a piece (the
+// caller sets OpenBLAS to one thread); their order depends only on the operand shapes.
 #include <cblas.h>
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "ramq/metrics.h"
+#include "ramq/parallel.h"
 #include "ramq/rng.h"
 
 namespace ramq {
@@ -73,6 +76,34 @@ MinMax min_max(const float* x, std::size_t n) {
   return {lo, hi};
 }
 
+// fn(k) for k in [0, count): pieces of work whose boundaries depend only on the data's size, run on
+// up to `threads` workers (inline for one), each writing its own result slot.
+template <class F>
+void for_each_block(std::size_t count, unsigned threads, F fn) {
+  if (threads == 1 || count <= 1) {
+    for (std::size_t k = 0; k < count; ++k) fn(k);
+    return;
+  }
+  parallel_for(count, threads, [&](std::size_t k) { fn(k); });
+}
+
+// min_max over fixed chunks of 2^20 elements (min and max are exact: any order gives the same).
+MinMax min_max_parallel(const float* x, std::size_t n, unsigned threads) {
+  constexpr std::size_t kChunk = std::size_t{1} << 20;
+  const std::size_t chunks = (n + kChunk - 1) / kChunk;
+  if (chunks <= 1) return min_max(x, n);
+  std::vector<MinMax> part(chunks);
+  for_each_block(chunks, threads, [&](std::size_t k) {
+    part[k] = min_max(x + k * kChunk, std::min(kChunk, n - k * kChunk));
+  });
+  MinMax mm = part[0];
+  for (const auto& p : part) {
+    mm.lo = std::min(mm.lo, p.lo);
+    mm.hi = std::max(mm.hi, p.hi);
+  }
+  return mm;
+}
+
 // Sub-seed for one random component of compute_raw_metrics.
 std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t tag) {
   Rng r(seed ^ (tag * 0x9E3779B97F4A7C15ULL));
@@ -102,15 +133,24 @@ double spectral_concentration(std::span<const float> singular_values) {
 // ---------------------------------------------------------------------------------------------
 // Excess kurtosis (population moments, two passes)
 
-double excess_kurtosis(std::span<const float> x) {
+double excess_kurtosis(std::span<const float> x, unsigned threads) {
   const std::size_t n = x.size();
   if (n == 0) return 0.0;
   const double dn = static_cast<double>(n);
-  const double mean = blocked_sum(x.data(), n, [](double v) { return v; }) / dn;
+  const std::size_t blocks = (n + kBlock - 1) / kBlock;
+  // Per-block lane sums (computed in parallel, each block by one worker), added in block order:
+  // the same result as one sequential pass over the blocks.
+  std::vector<double> b1(blocks), b2(blocks), b4(blocks);
+  for_each_block(blocks, threads, [&](std::size_t k) {
+    const std::size_t b = k * kBlock;
+    b1[k] = lane_sum(x.data() + b, std::min(kBlock, n - b), [](double v) { return v; });
+  });
+  double total = 0.0;
+  for (const double v : b1) total += v;
+  const double mean = total / dn;
   // Second pass: m2 and m4 over the same fixed blocks.
-  double s2 = 0.0;
-  double s4 = 0.0;
-  for (std::size_t b = 0; b < n; b += kBlock) {
+  for_each_block(blocks, threads, [&](std::size_t k) {
+    const std::size_t b = k * kBlock;
     const std::size_t len = std::min(kBlock, n - b);
     const float* p = x.data() + b;
     double a2[kLanes] = {};
@@ -130,14 +170,18 @@ double excess_kurtosis(std::span<const float> x) {
       a2[j] += d2;
       a4[j] += d2 * d2;
     }
-    double b2 = 0.0;
-    double b4 = 0.0;
+    double s2 = 0.0, s4 = 0.0;
     for (std::size_t j = 0; j < kLanes; ++j) {
-      b2 += a2[j];
-      b4 += a4[j];
+      s2 += a2[j];
+      s4 += a4[j];
     }
-    s2 += b2;
-    s4 += b4;
+    b2[k] = s2;
+    b4[k] = s4;
+  });
+  double s2 = 0.0, s4 = 0.0;
+  for (std::size_t k = 0; k < blocks; ++k) {
+    s2 += b2[k];
+    s4 += b4[k];
   }
   const double m2 = s2 / dn;
   const double m4 = s4 / dn;
@@ -148,13 +192,14 @@ double excess_kurtosis(std::span<const float> x) {
 // ---------------------------------------------------------------------------------------------
 // Output noise amplification
 
-double output_noise_amplification(MatrixView w, int probes, int noise_levels, std::uint64_t seed) {
+double output_noise_amplification(MatrixView w, int probes, int noise_levels, std::uint64_t seed,
+                                  unsigned threads) {
   const std::size_t count = element_count(w);
   if (probes <= 0 || noise_levels <= 0) {
     throw std::invalid_argument("output_noise_amplification: probes and noise_levels must be positive");
   }
   if (count == 0) return 0.0;
-  const MinMax mm = min_max(w.data, count);
+  const MinMax mm = min_max_parallel(w.data, count, threads);
   const float d_width = static_cast<float>(
       (static_cast<double>(mm.hi) - static_cast<double>(mm.lo)) / static_cast<double>(noise_levels));
   if (!(d_width > 0.0f)) return 0.0;  // constant W: E = 0, so ||E X|| = 0
@@ -179,64 +224,54 @@ double output_noise_amplification(MatrixView w, int probes, int noise_levels, st
     }
   }
 
-  // Row blocks of about 1M elements: E is generated block by block, never whole.
+  // Row blocks of about 1M elements, fixed by the shape. Block k draws its noise from its own
+  // generator (seeded from the seed and k): E is never whole, and blocks run in parallel. Each
+  // 64-bit draw gives two 24-bit uniforms in [0, 1) (high half first).
   const std::size_t block_rows = std::max<std::size_t>(1, std::min(m, (std::size_t{1} << 20) / n));
-  std::vector<float> e(block_rows * n);
-  std::vector<float> r(block_rows * p);
-
-  Rng noise_rng(seed ^ kNoiseSeedXor);
-  // Each 64-bit draw gives two 24-bit uniforms in [0, 1) (high half first); the stream runs
-  // continuously over the row-major elements of E, independent of the blocking.
-  std::uint64_t pending = 0;
-  bool has_pending = false;
+  const std::size_t blocks = (m + block_rows - 1) / block_rows;
+  std::vector<double> ww(blocks), ee(blocks);
   const float half_width = 0.5f;
-
-  double ww = 0.0;
-  double ee = 0.0;
-  for (std::size_t r0 = 0; r0 < m; r0 += block_rows) {
+  for_each_block(blocks, threads, [&](std::size_t k) {
+    const std::size_t r0 = k * block_rows;
     const std::size_t rows = std::min(block_rows, m - r0);
     const auto brows = static_cast<blasint>(rows);
     const std::size_t len = rows * n;
-
+    std::vector<float> e(len), r(rows * p);
     // W X for this block.
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, brows, bp, bn, 1.0f, w.data + r0 * n, bn, xt.data(),
-                bn, 0.0f, r.data(), bp);
-    ww += blocked_sum(r.data(), rows * p, [](double v) { return v * v; });
-
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, brows, bp, bn, 1.0f, w.data + r0 * n, bn, xt.data(), bn,
+                0.0f, r.data(), bp);
+    ww[k] = blocked_sum(r.data(), rows * p, [](double v) { return v * v; });
     // E for this block, then E X.
+    Rng noise_rng(derive_seed(seed ^ kNoiseSeedXor, k));
     std::size_t i = 0;
-    if (has_pending && len > 0) {
-      e[i++] = (static_cast<float>(pending & 0xFFFFFFu) * 0x1.0p-24f - half_width) * d_width;
-      has_pending = false;
-    }
     for (; i + 2 <= len; i += 2) {
       const std::uint64_t u = noise_rng.next_u64();
       e[i] = (static_cast<float>(u >> 40) * 0x1.0p-24f - half_width) * d_width;
       e[i + 1] = (static_cast<float>((u >> 8) & 0xFFFFFFu) * 0x1.0p-24f - half_width) * d_width;
     }
-    if (i < len) {
-      const std::uint64_t u = noise_rng.next_u64();
-      e[i] = (static_cast<float>(u >> 40) * 0x1.0p-24f - half_width) * d_width;
-      pending = u >> 8;
-      has_pending = true;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, brows, bp, bn, 1.0f, e.data(), bn, xt.data(), bn,
-                0.0f, r.data(), bp);
-    ee += blocked_sum(r.data(), rows * p, [](double v) { return v * v; });
+    if (i < len) e[i] = (static_cast<float>(noise_rng.next_u64() >> 40) * 0x1.0p-24f - half_width) * d_width;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, brows, bp, bn, 1.0f, e.data(), bn, xt.data(), bn, 0.0f,
+                r.data(), bp);
+    ee[k] = blocked_sum(r.data(), rows * p, [](double v) { return v * v; });
+  });
+  double sww = 0.0, see = 0.0;
+  for (std::size_t k = 0; k < blocks; ++k) {
+    sww += ww[k];
+    see += ee[k];
   }
-  return std::sqrt(ee) / (std::sqrt(ww) + 1e-8);
+  return std::sqrt(see) / (std::sqrt(sww) + 1e-8);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Reconstruction-error proxy
 
-double quantization_nrmse(MatrixView w, int bits, int group) {
+double quantization_nrmse(MatrixView w, int bits, int group, unsigned threads) {
   const std::size_t count = element_count(w);
   if (bits < 1 || bits > 16 || group <= 0) {
     throw std::invalid_argument("quantization_nrmse: bits must be in [1, 16] and group positive");
   }
   if (count == 0) return 0.0;
-  const MinMax mm = min_max(w.data, count);
+  const MinMax mm = min_max_parallel(w.data, count, threads);
   const double range = static_cast<double>(mm.hi) - static_cast<double>(mm.lo);
   if (!(range > 0.0)) return 0.0;
 
@@ -245,10 +280,12 @@ double quantization_nrmse(MatrixView w, int bits, int group) {
   const auto g = static_cast<std::size_t>(group);
   const int qmax_i = (1 << bits) - 1;
   const auto qmax = static_cast<float>(qmax_i);
+  // Rows in parallel (each row's sum in its slot), summed in row order.
+  std::vector<double> row_sums(m);
+  constexpr std::size_t kRowsPerPiece = 64;
+  for_each_block((m + kRowsPerPiece - 1) / kRowsPerPiece, threads, [&](std::size_t k) {
   std::vector<float> err(std::min(g, n));
-
-  double sse = 0.0;
-  for (std::size_t row = 0; row < m; ++row) {
+  for (std::size_t row = k * kRowsPerPiece; row < std::min(m, (k + 1) * kRowsPerPiece); ++row) {
     const float* x = w.data + row * n;
     double row_sse = 0.0;
     for (std::size_t start = 0; start < n; start += g) {
@@ -275,8 +312,11 @@ double quantization_nrmse(MatrixView w, int bits, int group) {
       }
       row_sse += lane_sum(err.data(), len, [](double v) { return v * v; });
     }
-    sse += row_sse;
+    row_sums[row] = row_sse;
   }
+  });
+  double sse = 0.0;
+  for (const double v : row_sums) sse += v;
   const double rmse = std::sqrt(sse / static_cast<double>(count));
   return rmse / range;
 }
@@ -297,7 +337,8 @@ double score_error(double nrmse) { return clip01((nrmse - 0.005) / 0.045); }
 
 // ---------------------------------------------------------------------------------------------
 
-RawMetrics compute_raw_metrics(MatrixView w, const MetricOptions& opt, std::uint64_t seed) {
+RawMetrics compute_raw_metrics(MatrixView w, const MetricOptions& opt, std::uint64_t seed, unsigned threads) {
+  threads = resolve_threads(threads);
   const std::size_t count = element_count(w);
   RawMetrics out;
   if (count == 0) return out;
@@ -309,13 +350,13 @@ RawMetrics compute_raw_metrics(MatrixView w, const MetricOptions& opt, std::uint
     out.randomized_svd = false;
   } else {
     const std::vector<float> sv = singular_values_randomized(w, opt.rsvd_rank, opt.rsvd_oversample,
-                                                             opt.rsvd_power_iters, derive_seed(seed, 1));
+                                                             opt.rsvd_power_iters, derive_seed(seed, 1), threads);
     out.concentration = spectral_concentration(sv);
     out.randomized_svd = true;
   }
-  out.kurtosis = excess_kurtosis(std::span<const float>(w.data, count));
-  out.noise_amp = output_noise_amplification(w, opt.probes, opt.noise_levels, derive_seed(seed, 2));
-  out.nrmse = quantization_nrmse(w, opt.err_bits, opt.err_group);
+  out.kurtosis = excess_kurtosis(std::span<const float>(w.data, count), threads);
+  out.noise_amp = output_noise_amplification(w, opt.probes, opt.noise_levels, derive_seed(seed, 2), threads);
+  out.nrmse = quantization_nrmse(w, opt.err_bits, opt.err_group, threads);
   return out;
 }
 

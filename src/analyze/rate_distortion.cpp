@@ -9,6 +9,7 @@
 
 #include "ramq/error.h"
 #include "ramq/json_io.h"
+#include "ramq/parallel.h"
 
 namespace ramq {
 
@@ -80,11 +81,18 @@ std::uint64_t rd_mlx_bytes(std::int64_t rows, std::int64_t cols, int bits, int g
   return r * (c * static_cast<std::uint64_t>(bits) / 8 + (c / static_cast<std::uint64_t>(group)) * 2 * 2);
 }
 
+std::int64_t rd_rows_for(const RdOptions& opt, std::int64_t cols) {
+  if (opt.max_rows <= 0) return 0;
+  if (opt.max_elements <= 0 || cols <= 0) return opt.max_rows;
+  const std::int64_t by_elements = std::max<std::int64_t>(8, (opt.max_elements + cols - 1) / cols);
+  return std::min(opt.max_rows, by_elements);
+}
+
 TensorRd measure_rate_distortion(const float* w, std::int64_t rows, std::int64_t cols, DType source,
-                                 const RdOptions& opt, MlxEncoder encoder) {
+                                 const RdOptions& opt, MlxEncoder encoder, unsigned threads) {
   TensorRd rd;
   rd.rows = rows;
-  const auto sample = rd_sample_rows(rows, opt.max_rows);
+  const auto sample = rd_sample_rows(rows, rd_rows_for(opt, cols));
   rd.sampled_rows = static_cast<std::int64_t>(sample.size());
   const std::size_t ucols = static_cast<std::size_t>(cols);
   std::vector<float> x(sample.size() * ucols);
@@ -95,50 +103,52 @@ TensorRd measure_rate_distortion(const float* w, std::int64_t rows, std::int64_t
   const std::int64_t n_sampled = rd.sampled_rows;
   const auto total_rows = static_cast<std::uint64_t>(rows);
 
-  // The 16-bit copy: F16 rounding (exact for F16 and BF16 sources).
+  // The candidates, in the order of the curve: the 16-bit copy, MLX by (bits, group), GGUF types.
+  std::vector<RdPoint> points;
   {
-    RdPoint p;
-    p.bytes = total_rows * static_cast<std::uint64_t>(cols) * 2;
-    std::vector<float> y(x.size());
-    for (std::size_t i = 0; i < x.size(); ++i) y[i] = source == DType::F32 ? round_to_dtype(x[i], DType::F16) : x[i];
-    p.rel_err = relative(squared_error(x.data(), y.data(), x.size()), norm2);
-    rd.points.push_back(p);
+    RdPoint f16;
+    f16.bytes = total_rows * static_cast<std::uint64_t>(cols) * 2;
+    points.push_back(f16);
   }
-  if (opt.mlx) {
-    const DType scale_dtype = source == DType::F32 ? DType::F16 : source;
-    for (const int bits : kMlxBits) {
+  if (opt.mlx)
+    for (const int bits : kMlxBits)
       for (const int group : kMlxGroups) {
         if (cols % group != 0) continue;
-        const MlxQuantized q = mlx_quantize(x.data(), n_sampled, cols, bits, group, scale_dtype, encoder);
-        const std::vector<float> y = mlx_dequantize(q);
         RdPoint p;
         p.format = RdFormat::Mlx;
         p.bits = bits;
         p.group = group;
         p.bytes = rd_mlx_bytes(rows, cols, bits, group);
-        p.rel_err = relative(squared_error(x.data(), y.data(), x.size()), norm2);
-        rd.points.push_back(p);
+        points.push_back(p);
       }
-    }
-  }
-  if (opt.gguf) {
-    std::vector<std::byte> enc;
-    std::vector<float> y(x.size());
+  if (opt.gguf)
     for (const GgmlType t : kGgufTypes) {
       if (cols % ggml_type_info(t).block_size != 0) continue;
-      const std::size_t row_bytes = ggml_row_bytes(t, cols);
-      enc.assign(row_bytes * sample.size(), std::byte{0});
-      gguf_encode_rows(t, x.data(), n_sampled, cols, enc.data());
-      gguf_decode_rows(t, enc.data(), n_sampled, cols, y.data());
       RdPoint p;
       p.format = RdFormat::Gguf;
       p.type = t;
       p.bits = 16;
-      p.bytes = total_rows * row_bytes;
-      p.rel_err = relative(squared_error(x.data(), y.data(), x.size()), norm2);
-      rd.points.push_back(p);
+      p.bytes = total_rows * ggml_row_bytes(t, cols);
+      points.push_back(p);
     }
-  }
+  const DType scale_dtype = source == DType::F32 ? DType::F16 : source;
+  // Each candidate measured by one worker into its own point (errors: the lowest index wins).
+  parallel_for(points.size(), threads, [&](std::size_t i) {
+    RdPoint& p = points[i];
+    std::vector<float> y(x.size());
+    if (p.format == RdFormat::Float) {
+      // The 16-bit copy: F16 rounding (exact for F16 and BF16 sources).
+      for (std::size_t j = 0; j < x.size(); ++j) y[j] = source == DType::F32 ? round_to_dtype(x[j], DType::F16) : x[j];
+    } else if (p.format == RdFormat::Mlx) {
+      y = mlx_dequantize(mlx_quantize(x.data(), n_sampled, cols, p.bits, p.group, scale_dtype, encoder));
+    } else {
+      std::vector<std::byte> enc(ggml_row_bytes(p.type, cols) * sample.size());
+      gguf_encode_rows(p.type, x.data(), n_sampled, cols, enc.data());
+      gguf_decode_rows(p.type, enc.data(), n_sampled, cols, y.data());
+    }
+    p.rel_err = relative(squared_error(x.data(), y.data(), x.size()), norm2);
+  });
+  rd.points = std::move(points);
   for (const auto& p : rd.points)
     if (!std::isfinite(p.rel_err)) throw Error("", "", "rate-distortion measurement gave a non-finite error");
   return rd;

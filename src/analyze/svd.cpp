@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "ramq/metrics.h"
+#include "ramq/parallel.h"
 #include "ramq/rng.h"
 
 namespace ramq {
@@ -77,7 +78,7 @@ std::vector<float> singular_values_full(MatrixView w) {
 }
 
 std::vector<float> singular_values_randomized(MatrixView w, int rank, int oversample, int power_iters,
-                                              std::uint64_t seed) {
+                                              std::uint64_t seed, unsigned threads) {
   check_view(w, "singular_values_randomized");
   if (rank < 0 || oversample < 0 || power_iters < 0) {
     throw std::invalid_argument("singular_values_randomized: negative rank/oversample/power_iters");
@@ -103,16 +104,33 @@ std::vector<float> singular_values_randomized(MatrixView w, int rank, int oversa
   std::vector<float> mbuf(m_l);  // Y = W Omega / W Z, then Q = orth(Y)
   std::vector<float> tau;
 
-  // W (row-major m x n) is the column-major n x m matrix Wt with leading dimension n.
-  // Y (m x l) = W * N  =  Wt^T * N
-  const auto w_times = [&]() {
-    cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, m, l, n, 1.0f, w.data, n, nbuf.data(), n, 0.0f,
-                mbuf.data(), m);
+  // W (row-major m x n) is the column-major n x m matrix Wt with leading dimension n. Both
+  // products are split by rows of their result into pieces of kPiece rows (fixed by the shape,
+  // computed by one worker each with single-threaded BLAS): the same values for any thread count.
+  constexpr lapack_int kPiece = 512;
+  const auto pieces = [](lapack_int rows) { return static_cast<std::size_t>((rows + kPiece - 1) / kPiece); };
+  const auto run = [&](std::size_t count, const std::function<void(std::size_t)>& fn) {
+    if (threads <= 1 || count <= 1) {
+      for (std::size_t piece = 0; piece < count; ++piece) fn(piece);
+    } else {
+      parallel_for(count, threads, fn);
+    }
   };
-  // N (n x l) = W^T * Y  =  Wt * Y
+  // Y (m x l) = W * N  =  Wt^T * N: rows r0.. of Y from rows r0.. of W.
+  const auto w_times = [&]() {
+    run(pieces(m), [&](std::size_t piece) {
+      const lapack_int r0 = static_cast<lapack_int>(piece) * kPiece, rows = std::min(kPiece, m - r0);
+      cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, rows, l, n, 1.0f, w.data + static_cast<std::size_t>(r0) * n,
+                  n, nbuf.data(), n, 0.0f, mbuf.data() + r0, m);
+    });
+  };
+  // N (n x l) = W^T * Y  =  Wt * Y: rows c0.. of N from columns c0.. of W.
   const auto wt_times = [&]() {
-    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, n, l, m, 1.0f, w.data, n, mbuf.data(), m, 0.0f,
-                nbuf.data(), n);
+    run(pieces(n), [&](std::size_t piece) {
+      const lapack_int c0 = static_cast<lapack_int>(piece) * kPiece, cols = std::min(kPiece, n - c0);
+      cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, cols, l, m, 1.0f, w.data + c0, n, mbuf.data(), m, 0.0f,
+                  nbuf.data() + c0, n);
+    });
   };
 
   w_times();  // Y = W Omega

@@ -90,7 +90,11 @@ void add_metric_options(CLI::App* cmd, Options& o) {
                 "Measure rate-distortion curves (every candidate encoding's bytes and error; needed by --policy "
                 "budget; `quantize` measures them only for the budget policy or --save-analysis)")
       ->capture_default_str();
-  cmd->add_option("--rd-rows", o.rd.max_rows, "Rate-distortion: rows measured per tensor (evenly spaced; 0 = all)")
+  cmd->add_option("--rd-elements", o.rd.max_elements,
+                  "Rate-distortion: about this many elements measured per tensor (at least 8 rows; 0 = no limit)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 40))
+      ->capture_default_str();
+  cmd->add_option("--rd-rows", o.rd.max_rows, "Rate-distortion: rows measured per tensor (evenly spaced; 0 = all rows)")
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 40))
       ->capture_default_str();
   cmd->add_option_function<std::string>(

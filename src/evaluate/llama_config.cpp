@@ -6,6 +6,7 @@
 #include <string>
 
 #include "evaluate/llama_forward.h"
+#include "ramq/gguf_llama.h"
 #include "ramq/error.h"
 
 namespace ramq::eval {
@@ -64,6 +65,14 @@ void check_rope(const Fields& f, const ModelConfig& c, int ctx, LlamaSpec& s) {
   for (std::size_t i = 0; i < half; ++i)
     s.inv_freq[i] = std::pow(c.rope_theta, -2.0 * static_cast<double>(i) / static_cast<double>(c.head_dim));
   s.rope = "default";
+
+  // GGUF files carry Llama 3 scaling as per-frequency factors (model_config_from_gguf).
+  if (const json* ff = f.find(kRopeFreqFactorsKey)) {
+    if (!ff->is_array() || ff->size() != half) f.fail(kRopeFreqFactorsKey, "must hold head_dim / 2 numbers");
+    for (std::size_t i = 0; i < half; ++i) s.inv_freq[i] /= (*ff)[i].get<double>();
+    s.rope = "frequency factors (rope_freqs.weight)";
+    return;
+  }
 
   std::string field = "rope_scaling";
   const json* sc = f.find("rope_scaling");

@@ -118,6 +118,9 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
     // format's candidates only) or when the analysis is saved (all, as `ramq analyze` does).
     Options analyze_opt = opt;
     analyze_opt.rd.enabled = opt.rd.enabled && (opt.policy == "budget" || req.save_analysis.has_value());
+    // Only the swan policy reads the SWAN metrics (and their randomized SVDs, the analysis'
+    // costliest part); a saved analysis has them all, as `ramq analyze` writes it.
+    analyze_opt.swan_metrics = opt.policy == "swan" || req.save_analysis.has_value();
     if (!req.save_analysis) {
       analyze_opt.rd.mlx = opt.rd.mlx && opt.format == "mlx";
       analyze_opt.rd.gguf = opt.rd.gguf && opt.format == "gguf";

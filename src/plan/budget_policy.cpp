@@ -249,9 +249,11 @@ Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt) {
       {"rd_rows_measured", rows_sampled},
       {"rd_rows_total", rows_total},
       {"rd_measured_on", std::to_string(rows_sampled) + " of " + std::to_string(rows_total) +
-                             " rows of the quantizable tensors (at most " +
+                             " rows of the quantizable tensors (evenly spaced; per tensor at most " +
                              std::to_string(analysis.rd_options ? analysis.rd_options->max_rows : 0) +
-                             " evenly spaced rows per tensor), errors extrapolated per row"},
+                             " rows and, above 8 rows, about " +
+                             std::to_string(analysis.rd_options ? analysis.rd_options->max_elements : 0) +
+                             " elements), errors extrapolated per row"},
       {"items", items.size()}};
   if (opt.budget.target_bpw > 0) details["target_bpw"] = opt.budget.target_bpw;
   if (probed) details["probe"] = {{"kind", "self"}, {"sequences", analysis.probe.value("sequences", 0)},

@@ -56,6 +56,7 @@ struct Choice {
 
 Choice swan_choice(const TensorAnalysis& t, const SwanPolicyOptions& o) {
   if (is_protected_tensor(t.name)) return {16, 0, "protected (embedding, head, norm or router)"};
+  if (!t.scores) throw Error("", t.name, "the analysis has no SWAN scores (it was made without the metrics)");
   const double s = swan_composite(*t.scores, o);
   char buf[96];
   if (s >= o.t16) {

@@ -120,8 +120,7 @@ Sensitivity tensor_sensitivity(const TensorAnalysis& t, const SensitivityContext
   }
   s.routed_expert = has(t.name, ".experts.") && !has(t.name, "shared_expert");
   if (s.routed_expert) s.expert_weight = k.routed_expert;
-  if (t.scores) s.swan_weight = 1.0 + k.swan * std::clamp(t.scores->composite, 0.0, 1.0);
-  s.weight = s.role_weight * s.share_weight * s.depth_weight * s.expert_weight * s.swan_weight;
+  s.weight = s.role_weight * s.share_weight * s.depth_weight * s.expert_weight;
   return s;
 }
 
@@ -144,8 +143,7 @@ std::string Sensitivity::describe() const {
     std::snprintf(buf, sizeof buf, ", routed expert x%.2g", expert_weight);
     where += buf;
   }
-  std::snprintf(buf, sizeof buf, "%s x%.3g%s, SWAN x%.3f: weight %.4g", tensor_role_name(role), role_weight,
-                where.c_str(), swan_weight, weight);
+  std::snprintf(buf, sizeof buf, "%s x%.3g%s: weight %.4g", tensor_role_name(role), role_weight, where.c_str(), weight);
   return buf;
 }
 

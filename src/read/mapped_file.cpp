@@ -45,14 +45,29 @@ MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
 }
 
-void MappedFile::release(std::uint64_t offset, std::uint64_t len) const {
-  if (!data_ || len == 0 || offset >= size_) return;
+namespace {
+// [first, last) page-aligned range of the mapping that covers [offset, offset + len).
+bool page_range(std::uint64_t offset, std::uint64_t len, std::size_t size, std::uint64_t& first, std::uint64_t& last) {
+  if (len == 0 || offset >= size) return false;
   const long page_l = ::sysconf(_SC_PAGESIZE);
   const std::uint64_t page = page_l > 0 ? static_cast<std::uint64_t>(page_l) : 4096;
-  const std::uint64_t end = std::min<std::uint64_t>(offset + len, size_);
-  const std::uint64_t first = offset / page * page;
-  const std::uint64_t last = std::min<std::uint64_t>((end + page - 1) / page * page, (size_ + page - 1) / page * page);
+  const std::uint64_t end = std::min<std::uint64_t>(offset + len, size);
+  first = offset / page * page;
+  last = std::min<std::uint64_t>((end + page - 1) / page * page, (size + page - 1) / page * page);
+  return true;
+}
+}  // namespace
+
+void MappedFile::release(std::uint64_t offset, std::uint64_t len) const {
+  std::uint64_t first = 0, last = 0;
+  if (!data_ || !page_range(offset, len, size_, first, last)) return;
   ::madvise(const_cast<std::byte*>(data_) + first, static_cast<std::size_t>(last - first), MADV_DONTNEED);
+}
+
+void MappedFile::prefetch(std::uint64_t offset, std::uint64_t len) const {
+  std::uint64_t first = 0, last = 0;
+  if (!data_ || !page_range(offset, len, size_, first, last)) return;
+  ::madvise(const_cast<std::byte*>(data_) + first, static_cast<std::size_t>(last - first), MADV_WILLNEED);
 }
 
 }  // namespace ramq

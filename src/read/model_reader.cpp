@@ -18,6 +18,7 @@
 #include "ramq/error.h"
 #include "ramq/json_io.h"
 #include "ramq/mapped_file.h"
+#include "ramq/parallel.h"
 #include "ramq/safetensors.h"
 
 namespace fs = std::filesystem;
@@ -244,19 +245,42 @@ void ModelReader::require_float_weights() const {
   for (const auto& t : tensors_) require_float_weight(t);
 }
 
-std::vector<float> ModelReader::load_f32(const TensorInfo& t) const {
+std::vector<float> ModelReader::load_f32(const TensorInfo& t, unsigned threads) const {
   require_float_weight(t);
   const auto bytes = raw(t);
-  const std::size_t n = bytes.size() / dtype_size(t.dtype);
-  if (n * dtype_size(t.dtype) != bytes.size() || static_cast<std::int64_t>(n) != t.numel())
+  const std::size_t esize = dtype_size(t.dtype);
+  const std::size_t n = bytes.size() / esize;
+  if (n * esize != bytes.size() || static_cast<std::int64_t>(n) != t.numel())
     throw Error(t.file, t.name, "byte size does not match the shape");
   std::vector<float> out(n);
-  convert_to_f32(t.dtype, bytes, out);
-  for (std::size_t i = 0; i < n; ++i) {
-    if (std::isnan(out[i])) throw Error(t.file, t.name, "contains NaN at element " + std::to_string(i));
-    if (std::isinf(out[i])) throw Error(t.file, t.name, "contains Inf at element " + std::to_string(i));
+  // Chunks of 2^20 elements; each records its first NaN/Inf, the lowest is reported.
+  constexpr std::size_t kChunk = std::size_t{1} << 20;
+  const std::size_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<std::size_t> bad(chunks, n);
+  const auto work = [&](std::size_t k) {
+    const std::size_t b = k * kChunk, len = std::min(kChunk, n - b);
+    convert_to_f32(t.dtype, bytes.subspan(b * esize, len * esize), std::span<float>(out.data() + b, len));
+    for (std::size_t i = b; i < b + len; ++i)
+      if (!std::isfinite(out[i])) {
+        bad[k] = i;
+        break;
+      }
+  };
+  if (threads == 1 || chunks <= 1) {
+    for (std::size_t k = 0; k < chunks; ++k) work(k);
+  } else {
+    parallel_for(chunks, threads, work);
   }
+  const std::size_t first = chunks == 0 ? n : *std::min_element(bad.begin(), bad.end());
+  if (first < n)
+    throw Error(t.file, t.name, std::string("contains ") + (std::isnan(out[first]) ? "NaN" : "Inf") + " at element " +
+                                    std::to_string(first));
   return out;
+}
+
+void ModelReader::prefetch(const TensorInfo& t) const {
+  const auto it = files_.find(t.file);
+  if (it != files_.end()) it->second->prefetch(t.offset, t.nbytes);
 }
 
 void ModelReader::release(const TensorInfo& t) const {

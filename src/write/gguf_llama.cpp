@@ -353,6 +353,25 @@ ModelConfig model_config_from_gguf(const GgufReader& gguf, const std::string& fi
            {"num_attention_heads", c.num_attention_heads}, {"num_key_value_heads", c.num_key_value_heads},
            {"head_dim", c.head_dim}, {"vocab_size", c.vocab_size}, {"max_position_embeddings", c.max_position_embeddings},
            {"rms_norm_eps", c.rms_norm_eps}, {"rope_theta", c.rope_theta}, {"tie_word_embeddings", c.tie_word_embeddings}};
+  // Rope scaling: linear (and any other type, which the evaluator refuses) from the metadata;
+  // Llama 3's frequency factors from the rope_freqs.weight tensor, as llama.cpp reads them.
+  if (const GgufValue* t = gguf.find(a + "rope.scaling.type")) {
+    const auto* type = std::get_if<std::string>(&t->v);
+    if (!type) throw Error(file, "", "metadata key '" + a + "rope.scaling.type' is not a string");
+    if (*type == "linear") {
+      c.raw["rope_scaling"] = {{"rope_type", "linear"}, {"factor", real(a + "rope.scaling.factor", 1.0)}};
+    } else if (*type != "none") {
+      c.raw["rope_scaling"] = {{"rope_type", *type}};
+    }
+  }
+  if (const GgufTensorInfo* rf = gguf.find_tensor("rope_freqs.weight")) {
+    if (rf->ne.size() != 1 || rf->ne[0] != c.head_dim / 2)
+      throw Error(file, "rope_freqs.weight", "must hold head_dim / 2 = " + std::to_string(c.head_dim / 2) + " values");
+    const std::vector<float> f = gguf.load_f32(*rf);
+    for (const float v : f)
+      if (!(v > 0.0f) || !std::isfinite(v)) throw Error(file, "rope_freqs.weight", "holds a factor that is not positive");
+    c.raw[kRopeFreqFactorsKey] = f;
+  }
   return c;
 }
 

@@ -103,6 +103,7 @@ json options_to_json(const Options& o) {
   const auto& s = o.swan;
   return {{"seed", o.seed},
           {"metrics", metric_options_json(o.metrics)},
+          {"swan_metrics", o.swan_metrics},
           {"policy", o.policy},
           {"mix", o.mix},
           {"swan",
@@ -111,7 +112,7 @@ json options_to_json(const Options& o) {
           {"uniform",
            {{"bits", o.uniform.bits}, {"group", o.uniform.group}, {"quantize_embeddings", o.uniform.quantize_embeddings}}},
           {"budget", {{"target_bpw", o.budget.target_bpw}, {"target_bytes", o.budget.target_bytes}}},
-          {"rd", {{"enabled", o.rd.enabled}, {"max_rows", o.rd.max_rows}, {"mlx", o.rd.mlx}, {"gguf", o.rd.gguf}}},
+          {"rd", {{"enabled", o.rd.enabled}, {"max_rows", o.rd.max_rows}, {"max_elements", o.rd.max_elements}, {"mlx", o.rd.mlx}, {"gguf", o.rd.gguf}}},
           {"mlx_encoder", o.mlx_encoder},
           {"format", o.format},
           {"keep_dtype", o.keep_dtype},

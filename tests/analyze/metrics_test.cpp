@@ -2,6 +2,7 @@
 // concentration of given singular values, the [0, 1] normalisations and compute_raw_metrics'
 // wiring. Reference values are closed forms, hand computations (shown in comments), statistical
 // expectations, or small reference implementations written independently of src/analyze.
+#include <cblas.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "ramq/metrics.h"
+#include "ramq/rng.h"
 #include "support/dense_matrix.h"
 
 namespace ramq {
@@ -405,6 +407,27 @@ TEST(RawMetrics, ConstantMatrix) {
   EXPECT_EQ(r.kurtosis, 0.0);
   EXPECT_EQ(r.noise_amp, 0.0);
   EXPECT_EQ(r.nrmse, 0.0);
+}
+
+// Every metric is split into pieces fixed by the shape: 1, 2 and 3 workers give identical values
+// (2100 x 1024 gives several noise blocks, randomized-SVD pieces and kurtosis blocks).
+TEST(RawMetrics, IdenticalForAnyThreadCount) {
+  openblas_set_num_threads(1);  // as analyze_model does: BLAS single-threaded inside each piece
+  const std::int64_t m = 2100, n = 1024;
+  std::vector<float> w(static_cast<std::size_t>(m * n));
+  Rng rng(77);
+  for (auto& v : w) v = static_cast<float>(rng.normal() * 0.02);
+  for (std::size_t i = 0; i < w.size(); i += 4099) w[i] *= 30.0f;
+  const MetricOptions o;
+  const RawMetrics a = compute_raw_metrics({w.data(), m, n}, o, 5, 1);
+  ASSERT_TRUE(a.randomized_svd);
+  for (unsigned t : {2u, 3u}) {
+    const RawMetrics b = compute_raw_metrics({w.data(), m, n}, o, 5, t);
+    EXPECT_EQ(a.concentration, b.concentration) << t;
+    EXPECT_EQ(a.kurtosis, b.kurtosis) << t;
+    EXPECT_EQ(a.noise_amp, b.noise_amp) << t;
+    EXPECT_EQ(a.nrmse, b.nrmse) << t;
+  }
 }
 
 }  // namespace

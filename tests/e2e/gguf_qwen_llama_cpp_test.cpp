@@ -376,11 +376,9 @@ TEST(GgufQwenLlamaCpp, Llama3RopeScalingMatchesLlamaCpp) {
 }
 
 // (c) for Llama 3 rope scaling: `ramq eval f32.gguf` must apply the file's rope_freqs.weight as
-// llama.cpp does. Disabled: ramq's GGUF weight source rebuilds config.json from the metadata
-// (model_config_from_gguf) without rope_scaling and ignores rope_freqs.weight, so it evaluates
-// the model with unscaled rotary frequencies (measured: PPL 8.9 % off llama.cpp, equal to
-// llama.cpp's PPL with rope_freqs set to 1). Enable once that is fixed.
-TEST(GgufQwenLlamaCpp, DISABLED_Llama3RopeScalingGgufEvalMatchesLlamaCpp) {
+// llama.cpp does (model_config_from_gguf passes the factors to the evaluator; before that fix,
+// the GGUF was evaluated with unscaled rotary frequencies, 8.9 % off llama.cpp's PPL).
+TEST(GgufQwenLlamaCpp, Llama3RopeScalingGgufEvalMatchesLlamaCpp) {
   REQUIRE_LLAMA();
   Variant v = llama3_variant();
   v.faults.clear();
