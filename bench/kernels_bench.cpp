@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <map>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -94,22 +95,34 @@ BENCHMARK(BM_RandomizedSvd)->Name("singular_values_randomized/rank256_pow2")->Ar
     ->Unit(benchmark::kSecond)->Iterations(1);
 
 // ---- MLX affine quantization and packing ------------------------------------------------------
-template <bool Search>
-void BM_MlxQuantize(benchmark::State& st) {
-  const std::int64_t rows = 4096, cols = 4096;
-  const auto& w = matrix(rows, cols);
+// Encoders run once per SIMD level the CPU supports (suffix /portable, /avx2, /avx512; the
+// output is identical at every level); without a suffix, the level ramq picks by itself.
+constexpr std::int64_t kEncRows = 1024, kEncCols = 4096;  // 4 M elements per iteration
+
+#ifdef RAMQ_ENCODE_SIMD_API
+struct LevelGuard {  // selects a SIMD level for one benchmark run, restores the default after
+  explicit LevelGuard(int level) {
+    if (level >= 0) ramq::set_simd_level(static_cast<ramq::SimdLevel>(level));
+  }
+  ~LevelGuard() { ramq::reset_simd_level(); }
+};
+#else
+struct LevelGuard {
+  explicit LevelGuard(int) {}
+};
+#endif
+
+void BM_MlxQuantize(benchmark::State& st, bool search, int level) {
+  const auto& w = matrix(kEncRows, kEncCols);
   const int bits = static_cast<int>(st.range(0)), group = static_cast<int>(st.range(1));
+  const LevelGuard guard(level);
   for (auto _ : st) {
-    auto q = Search ? ramq::mlx_quantize(w.data(), rows, cols, bits, group, DType::BF16)
-                    : ramq::mlx_quantize_minmax(w.data(), rows, cols, bits, group, DType::BF16);
+    auto q = search ? ramq::mlx_quantize(w.data(), kEncRows, kEncCols, bits, group, DType::BF16)
+                    : ramq::mlx_quantize_minmax(w.data(), kEncRows, kEncCols, bits, group, DType::BF16);
     benchmark::DoNotOptimize(q.packed.data());
   }
-  count(st, rows * cols);
+  count(st, kEncRows * kEncCols);
 }
-BENCHMARK(BM_MlxQuantize<true>)->Name("mlx_quantize/search")->ArgNames({"bits", "group"})
-    ->Args({2, 32})->Args({4, 64})->Args({4, 128})->Args({8, 64})->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_MlxQuantize<false>)->Name("mlx_quantize/minmax")->ArgNames({"bits", "group"})
-    ->Args({2, 32})->Args({4, 64})->Args({4, 128})->Args({8, 64})->Unit(benchmark::kMillisecond);
 
 void BM_MlxPack(benchmark::State& st) {
   const int bits = static_cast<int>(st.range(0));
@@ -124,30 +137,50 @@ void BM_MlxPack(benchmark::State& st) {
   }
   count(st, static_cast<std::int64_t>(n));
 }
-BENCHMARK(BM_MlxPack)->Name("mlx_pack")->ArgName("bits")->Arg(2)->Arg(3)->Arg(4)->Arg(8);
+BENCHMARK(BM_MlxPack)->Name("mlx_pack")->ArgName("bits")->Arg(2)->Arg(3)->Arg(4)->Arg(5)->Arg(6)->Arg(8);
 
 // ---- GGUF block encoders -------------------------------------------------------------------------
-template <ramq::GgmlType T>
-void BM_GgufEncode(benchmark::State& st) {
-  const std::int64_t rows = 4096, cols = 4096;
-  const auto& w = matrix(rows, cols);
-  std::vector<std::byte> dst(static_cast<std::size_t>(rows) * ramq::ggml_row_bytes(T, cols));
+void BM_GgufEncode(benchmark::State& st, ramq::GgmlType t, int level) {
+  const auto& w = matrix(kEncRows, kEncCols);
+  std::vector<std::byte> dst(static_cast<std::size_t>(kEncRows) * ramq::ggml_row_bytes(t, kEncCols));
+  const LevelGuard guard(level);
   for (auto _ : st) {
-    ramq::gguf_encode_rows(T, w.data(), rows, cols, dst.data());
+    ramq::gguf_encode_rows(t, w.data(), kEncRows, kEncCols, dst.data());
     benchmark::DoNotOptimize(dst.data());
     benchmark::ClobberMemory();
   }
-  count(st, rows * cols);
+  count(st, kEncRows * kEncCols);
 }
-BENCHMARK(BM_GgufEncode<ramq::GgmlType::Q4_K>)->Name("gguf_encode_rows/Q4_K")->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_GgufEncode<ramq::GgmlType::Q8_0>)->Name("gguf_encode_rows/Q8_0")->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_GgufEncode<ramq::GgmlType::Q6_K>)->Name("gguf_encode_rows/Q6_K")->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_GgufEncode<ramq::GgmlType::Q2_K>)->Name("gguf_encode_rows/Q2_K")->Unit(benchmark::kMillisecond);
+
+// Registers the encoder benchmarks: every GGUF type and both MLX encoders, at each SIMD level.
+void register_encoders() {
+  std::vector<std::pair<std::string, int>> levels = {{"", -1}};
+#ifdef RAMQ_ENCODE_SIMD_API
+  for (const ramq::SimdLevel l : ramq::supported_simd_levels())
+    levels.emplace_back("/" + std::string(ramq::simd_level_name(l)), static_cast<int>(l));
+#endif
+  for (const auto& [suffix, level] : levels) {
+    for (const ramq::GgmlTypeInfo& info : ramq::ggml_types()) {
+      if (info.type == ramq::GgmlType::F32) continue;
+      benchmark::RegisterBenchmark(("gguf_encode_rows/" + std::string(info.name) + suffix).c_str(),
+                                   [t = info.type, l = level](benchmark::State& st) { BM_GgufEncode(st, t, l); })
+          ->Unit(benchmark::kMillisecond);
+    }
+    for (const bool search : {true, false}) {
+      benchmark::RegisterBenchmark((std::string("mlx_quantize/") + (search ? "search" : "minmax") + suffix).c_str(),
+                                   [search, l = level](benchmark::State& st) { BM_MlxQuantize(st, search, l); })
+          ->ArgNames({"bits", "group"})
+          ->Args({2, 32})->Args({3, 64})->Args({4, 64})->Args({4, 128})->Args({6, 64})->Args({8, 64})
+          ->Unit(benchmark::kMillisecond);
+    }
+  }
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   openblas_set_num_threads(1);  // one tensor per core, as ramq's analysis runs it
+  register_encoders();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

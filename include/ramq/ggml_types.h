@@ -52,4 +52,21 @@ void gguf_encode_rows(GgmlType t, const float* src, std::int64_t rows, std::int6
 // Decodes what gguf_encode_rows (or ggml) wrote.
 void gguf_decode_rows(GgmlType t, const std::byte* src, std::int64_t rows, std::int64_t cols, float* dst);
 
+// ---- SIMD level of the encoders (GGUF here and MLX, include/ramq/mlx_affine.h)
+// The encoders' hot loops exist for several instruction sets and are chosen at run time. The
+// output never depends on the level: every level gives the same bytes (tested). By default the
+// best level the CPU supports is used; the environment variable RAMQ_ISA=portable|avx2|avx512
+// (read once, at the first encode) caps it, and set_simd_level overrides both (process-wide,
+// thread-safe; for tests and benchmarks).
+#define RAMQ_ENCODE_SIMD_API 1
+enum class SimdLevel : int { Portable = 0, Avx2 = 1, Avx512 = 2 };
+std::string_view simd_level_name(SimdLevel level);               // "portable", "avx2", "avx512"
+std::optional<SimdLevel> parse_simd_level(std::string_view name);  // case-insensitive
+// Levels this build and CPU can run, from Portable up (AVX-512 needs F, BW, DQ and VL).
+std::vector<SimdLevel> supported_simd_levels();
+SimdLevel simd_level();  // the level in use
+// Throws std::invalid_argument if the level is not in supported_simd_levels().
+void set_simd_level(SimdLevel level);
+void reset_simd_level();  // back to the default (RAMQ_ISA, else the best supported level)
+
 }  // namespace ramq

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "encode/mlx_grid.h"
+#include "encode/simd/kernels.h"
 #include "ramq/error.h"
 
 namespace ramq {
@@ -16,26 +17,61 @@ bool mlx_bits_supported(int bits) {
 
 bool mlx_group_supported(int group) { return group == 32 || group == 64 || group == 128; }
 
+namespace {
+
+// Packs n values (n * bits a multiple of 32, every value < 2^bits) LSB-first into n * bits / 32
+// words: whole runs of 32 values (= bits words) with the shifts known at compile time, then the
+// rest through a 64-bit accumulator.
+template <int B>
+void pack_fixed(const std::uint8_t* q, std::size_t n, std::uint32_t* out) {
+  std::size_t i = 0;
+  for (; i + 32 <= n; i += 32, out += B) {
+    std::uint32_t w[B] = {};
+#pragma GCC unroll 32
+    for (int j = 0; j < 32; ++j) {
+      const int bit = j * B, word = bit / 32, shift = bit % 32;
+      const std::uint32_t v = q[i + static_cast<std::size_t>(j)];
+      w[word] |= v << shift;
+      if (shift + B > 32) w[word + 1] |= v >> (32 - shift);
+    }
+    for (int k = 0; k < B; ++k) out[k] = w[k];
+  }
+  std::uint64_t acc = 0;
+  unsigned have = 0;
+  for (; i < n; ++i) {
+    acc |= static_cast<std::uint64_t>(q[i]) << have;
+    have += B;
+    if (have >= 32) {
+      *out++ = static_cast<std::uint32_t>(acc & 0xffffffffu);
+      acc >>= 32;
+      have -= 32;
+    }
+  }
+}
+
+void pack_codes(const std::uint8_t* q, std::size_t n, int bits, std::uint32_t* out) {
+  switch (bits) {
+    case 2: return pack_fixed<2>(q, n, out);
+    case 3: return pack_fixed<3>(q, n, out);
+    case 4: return pack_fixed<4>(q, n, out);
+    case 5: return pack_fixed<5>(q, n, out);
+    case 6: return pack_fixed<6>(q, n, out);
+    default: return pack_fixed<8>(q, n, out);
+  }
+}
+
+}  // namespace
+
 void mlx_pack(std::span<const std::uint8_t> q, int bits, std::span<std::uint32_t> out) {
   if (!mlx_bits_supported(bits)) throw std::invalid_argument("mlx_pack: unsupported bit width");
   const std::size_t ubits = static_cast<std::size_t>(bits);
   if ((q.size() * ubits) % 32 != 0) throw std::invalid_argument("mlx_pack: n * bits is not a multiple of 32");
   if (out.size() != q.size() * ubits / 32) throw std::invalid_argument("mlx_pack: output size mismatch");
-  const std::uint32_t limit = 1u << bits;
-  // Little-endian bit stream, LSB first: an accumulator collects bits and emits whole words.
-  std::uint64_t acc = 0;
-  unsigned have = 0;
-  std::size_t w = 0;
-  for (const std::uint8_t v : q) {
-    if (v >= limit) throw std::invalid_argument("mlx_pack: value does not fit in the bit width");
-    acc |= static_cast<std::uint64_t>(v) << have;
-    have += static_cast<unsigned>(bits);
-    if (have >= 32) {
-      out[w++] = static_cast<std::uint32_t>(acc & 0xffffffffu);
-      acc >>= 32;
-      have -= 32;
-    }
-  }
+  // Little-endian bit stream, LSB first. A value fits iff the OR of all values does.
+  std::uint8_t all = 0;
+  for (const std::uint8_t v : q) all = static_cast<std::uint8_t>(all | v);
+  if (bits < 8 && (all >> bits) != 0) throw std::invalid_argument("mlx_pack: value does not fit in the bit width");
+  pack_codes(q.data(), q.size(), bits, out.data());
 }
 
 void mlx_unpack(std::span<const std::uint32_t> words, int bits, std::span<std::uint8_t> q) {
@@ -120,10 +156,12 @@ Grid minmax_grid(const float* x, int n, int qmax_i, DType scale_dtype) {
 
 namespace {
 
-using GridFn = mlx_detail::Grid (*)(const float*, int, int, DType);
+// Rows are encoded in batches of whole rows of at most this many elements (at least one row):
+// the codes of a batch are kept until its rows are packed.
+constexpr std::int64_t kBatchElements = std::int64_t{1} << 16;
 
 MlxQuantized quantize_groups(const float* w, std::int64_t rows, std::int64_t cols, int bits, int group,
-                             DType scale_dtype, GridFn grid_of) {
+                             DType scale_dtype, bool search) {
   if (!mlx_bits_supported(bits)) throw std::invalid_argument("mlx_quantize: unsupported bit width");
   if (!mlx_group_supported(group)) throw std::invalid_argument("mlx_quantize: unsupported group size");
   if (scale_dtype != DType::F16 && scale_dtype != DType::BF16)
@@ -139,27 +177,32 @@ MlxQuantized quantize_groups(const float* w, std::int64_t rows, std::int64_t col
   r.scale_dtype = scale_dtype;
   const std::size_t ucols = static_cast<std::size_t>(cols);
   const std::size_t urows = static_cast<std::size_t>(rows);
-  const std::size_t ugroup = static_cast<std::size_t>(group);
-  const std::size_t groups_per_row = ucols / ugroup;
+  const std::size_t groups_per_row = ucols / static_cast<std::size_t>(group);
   const std::size_t words_per_row = ucols * static_cast<std::size_t>(bits) / 32;
   r.packed.assign(urows * words_per_row, 0);
   r.scales.assign(urows * groups_per_row, 0.0f);
   r.biases.assign(urows * groups_per_row, 0.0f);
+  if (rows == 0 || cols == 0) return r;
 
   const int qmax = (1 << bits) - 1;
-  std::vector<std::uint8_t> q(ucols);
-  for (std::size_t row = 0; row < urows; ++row) {
-    const float* x = w + row * ucols;
-    for (std::size_t g = 0; g < groups_per_row; ++g) {
-      const float* xg = x + g * ugroup;
-      const mlx_detail::Grid grid = grid_of(xg, group, qmax, scale_dtype);
-      const std::size_t gi = row * groups_per_row + g;
-      r.scales[gi] = grid.scale;
-      r.biases[gi] = grid.bias;
-      for (std::size_t i = 0; i < ugroup; ++i)
-        q[g * ugroup + i] = static_cast<std::uint8_t>(mlx_detail::nearest_code(xg[i], grid, qmax));
+  const simd::Kernels& kernels = simd::kernels();
+  const std::int64_t batch_rows = std::max<std::int64_t>(1, kBatchElements / cols);
+  std::vector<std::uint8_t> q(static_cast<std::size_t>(std::min(batch_rows, rows)) * ucols);
+  for (std::int64_t row0 = 0; row0 < rows; row0 += batch_rows) {
+    const std::int64_t nr = std::min(batch_rows, rows - row0);
+    const std::size_t g0 = static_cast<std::size_t>(row0) * groups_per_row;
+    const float* x = w + static_cast<std::size_t>(row0) * ucols;
+    const std::int64_t bad = kernels.mlx_groups(x, nr * static_cast<std::int64_t>(groups_per_row), group, qmax,
+                                                scale_dtype, search, r.scales.data() + g0, r.biases.data() + g0,
+                                                q.data());
+    if (bad >= 0) {  // the scalar min/max grid throws the error naming the problem
+      mlx_detail::minmax_grid(x + bad * group, group, qmax, scale_dtype);
+      throw Error("", "", "cannot quantize group " + std::to_string(g0 + static_cast<std::size_t>(bad)));
     }
-    mlx_pack(q, bits, std::span<std::uint32_t>(r.packed.data() + row * words_per_row, words_per_row));
+    for (std::int64_t rr = 0; rr < nr; ++rr) {
+      pack_codes(q.data() + static_cast<std::size_t>(rr) * ucols, ucols, bits,
+                 r.packed.data() + static_cast<std::size_t>(row0 + rr) * words_per_row);
+    }
   }
   return r;
 }
@@ -168,12 +211,12 @@ MlxQuantized quantize_groups(const float* w, std::int64_t rows, std::int64_t col
 
 MlxQuantized mlx_quantize(const float* w, std::int64_t rows, std::int64_t cols, int bits, int group,
                           DType scale_dtype) {
-  return quantize_groups(w, rows, cols, bits, group, scale_dtype, &mlx_detail::search_grid);
+  return quantize_groups(w, rows, cols, bits, group, scale_dtype, true);
 }
 
 MlxQuantized mlx_quantize_minmax(const float* w, std::int64_t rows, std::int64_t cols, int bits, int group,
                                  DType scale_dtype) {
-  return quantize_groups(w, rows, cols, bits, group, scale_dtype, &mlx_detail::minmax_grid);
+  return quantize_groups(w, rows, cols, bits, group, scale_dtype, false);
 }
 
 MlxQuantized mlx_quantize(const float* w, std::int64_t rows, std::int64_t cols, int bits, int group,

@@ -110,12 +110,10 @@ double ggml_bits_per_weight(GgmlType t) {
 }
 
 void gguf_encode_rows(GgmlType t, const float* src, std::int64_t rows, std::int64_t cols, std::byte* dst) {
-  const std::size_t row_bytes = check_rows(t, src, rows, cols, dst, "gguf_encode_rows");
+  check_rows(t, src, rows, cols, dst, "gguf_encode_rows");
   const Codec& codec = kCodecs[index_of(t)];
-  auto* out = reinterpret_cast<std::uint8_t*>(dst);
-  for (std::int64_t r = 0; r < rows && cols > 0; ++r) {
-    codec.encode(src + r * cols, cols, out + static_cast<std::size_t>(r) * row_bytes);
-  }
+  // Rows are contiguous and every block is encoded on its own: the rows are one run of blocks.
+  if (rows > 0 && cols > 0) codec.encode(src, rows * cols, reinterpret_cast<std::uint8_t*>(dst));
 }
 
 void gguf_decode_rows(GgmlType t, const std::byte* src, std::int64_t rows, std::int64_t cols, float* dst) {

@@ -4,8 +4,9 @@
 //   fp16 d, dmin   at bytes 80, 82
 // x = (d * ls_j) * q - (dmin * lm_j)   (ggml dequantize_row_q2_K: dl * q - ml)
 //
-// Encoder: aff_superblock (codec_common.h) with 16-element sub-blocks, q in [0, 3], 4-bit
-// scales/mins: per-sub-block affine search, then the 4-bit scale/min pair chosen by exact error.
+// Encoder: the affine K-quant search (simd::kernels().aff_k, src/encode/simd/gguf_kernels.cpp) with
+// 16-element sub-blocks, q in [0, 3], 4-bit scales/mins: per-sub-block affine search, then the
+// 4-bit scale/min pair chosen by exact error.
 #include "encode/gguf/codec_common.h"
 
 namespace ramq::gguf {
@@ -13,8 +14,7 @@ namespace {
 
 constexpr int kBytes = 84;
 
-void encode_block(const float* x, std::uint8_t* out) {
-  const AffKBlock b = aff_superblock(x, AffKSpec{16, 3, 15});
+void pack_block(const AffKBlock& b, std::uint8_t* out) {
   for (int j = 0; j < 16; ++j) out[j] = static_cast<std::uint8_t>(b.ls[j] | (b.lm[j] << 4));
   std::uint8_t* qs = out + 16;
   for (int h = 0; h < 2; ++h) {
@@ -31,7 +31,13 @@ void encode_block(const float* x, std::uint8_t* out) {
 }  // namespace
 
 void encode_q2_k(const float* x, std::int64_t n, std::uint8_t* out) {
-  for (std::int64_t b = 0; b < n / kQK; ++b) encode_block(x + b * kQK, out + b * kBytes);
+  const std::int64_t nblocks = n / kQK;
+  AffKBlock b[kChunkBlocks];
+  for (std::int64_t c0 = 0; c0 < nblocks; c0 += kChunkBlocks) {
+    const std::int64_t m = std::min(kChunkBlocks, nblocks - c0);
+    simd::kernels().aff_k(x + c0 * kQK, m, AffKSpec{16, 3, 15}, b);
+    for (std::int64_t k = 0; k < m; ++k) pack_block(b[k], out + (c0 + k) * kBytes);
+  }
 }
 
 // ggml dequantize_row_q2_K: dl = d * (sc & 0xF); ml = min * (sc >> 4); y = dl * q - ml

@@ -8,7 +8,7 @@
 // x = (d * l_j) * q with q = (low2 | high << 2) - 4 in [-4, 3], l_j in [-32, 31]
 // (ggml dequantize_row_q3_K: dl = d_all * (scales[is] - 32); y = dl * (q - (hm ? 0 : 4))).
 //
-// Encoder: sym_superblock (codec_common.h): per-sub-block scale search over both signs, d mapping
+// Encoder: the symmetric K-quant search (simd::kernels().sym_k, src/encode/simd/gguf_kernels.cpp): per-sub-block scale search over both signs, d mapping
 // the largest scale to -32 (ggml's convention) or 31, l_j chosen by exact error, d refit.
 #include "encode/gguf/codec_common.h"
 
@@ -23,8 +23,7 @@ int scale_code(const std::uint8_t* sc, int j) {
   return low | (((sc[8 + j % 4] >> (2 * (j / 4))) & 3) << 4);
 }
 
-void encode_block(const float* x, std::uint8_t* out) {
-  const SymKBlock b = sym_superblock(x, SymKSpec{16, -4, 3, -32, 31});
+void pack_block(const SymKBlock& b, std::uint8_t* out) {
   std::uint8_t* hmask = out;
   std::uint8_t* qs = out + 32;
   std::uint8_t* sc = out + 96;
@@ -46,7 +45,13 @@ void encode_block(const float* x, std::uint8_t* out) {
 }  // namespace
 
 void encode_q3_k(const float* x, std::int64_t n, std::uint8_t* out) {
-  for (std::int64_t b = 0; b < n / kQK; ++b) encode_block(x + b * kQK, out + b * kBytes);
+  const std::int64_t nblocks = n / kQK;
+  SymKBlock b[kChunkBlocks];
+  for (std::int64_t c0 = 0; c0 < nblocks; c0 += kChunkBlocks) {
+    const std::int64_t m = std::min(kChunkBlocks, nblocks - c0);
+    simd::kernels().sym_k(x + c0 * kQK, m, SymKSpec{16, -4, 3, -32, 31}, b);
+    for (std::int64_t k = 0; k < m; ++k) pack_block(b[k], out + (c0 + k) * kBytes);
+  }
 }
 
 void decode_q3_k(const std::uint8_t* in, std::int64_t n, float* y) {

@@ -8,8 +8,9 @@
 // high nibble. Q5_K high bit: element 64c + l is bit 2c of qh[l], element 64c + 32 + l bit 2c + 1.
 // x = (d * ls_j) * q - (dmin * lm_j)   (ggml: d1 * q - m1)
 //
-// Encoder: aff_superblock (codec_common.h) with 32-element sub-blocks, q in [0, 15] / [0, 31],
-// 6-bit scales/mins chosen by exact error in the neighbourhood of the rounded values.
+// Encoder: the affine K-quant search (simd::kernels().aff_k, src/encode/simd/gguf_kernels.cpp) with
+// 32-element sub-blocks, q in [0, 15] / [0, 31], 6-bit scales/mins chosen by exact error in the
+// neighbourhood of the rounded values.
 #include "encode/gguf/codec_common.h"
 
 namespace ramq::gguf {
@@ -42,25 +43,32 @@ void scale_min_k4(int j, const std::uint8_t* s, std::uint8_t& sc, std::uint8_t& 
 }
 
 // bits = 4 (Q4_K) or 5 (Q5_K)
+void pack_k(const AffKBlock& b, std::uint8_t* out, int bits) {
+  put_u16(out, b.d);
+  put_u16(out + 2, b.dmin);
+  pack_scales_k4(b, out + 4);
+  std::uint8_t* qh = out + 16;
+  std::uint8_t* qs = out + (bits == 4 ? 16 : 48);
+  if (bits == 5) {
+    for (int l = 0; l < 32; ++l) qh[l] = 0;
+  }
+  for (int c = 0; c < 4; ++c) {
+    for (int l = 0; l < 32; ++l) {
+      const int lo = b.q[64 * c + l], hi = b.q[64 * c + 32 + l];
+      qs[32 * c + l] = static_cast<std::uint8_t>((lo & 0xF) | ((hi & 0xF) << 4));
+      if (bits == 5) qh[l] = static_cast<std::uint8_t>(qh[l] | ((lo >> 4) << (2 * c)) | ((hi >> 4) << (2 * c + 1)));
+    }
+  }
+}
+
 void encode_k(const float* x, std::int64_t n, std::uint8_t* out, int bits) {
-  const std::int64_t bytes = bits == 4 ? 144 : 176;
-  for (std::int64_t blk = 0; blk < n / kQK; ++blk, x += kQK, out += bytes) {
-    const AffKBlock b = aff_superblock(x, AffKSpec{32, (1 << bits) - 1, 63});
-    put_u16(out, b.d);
-    put_u16(out + 2, b.dmin);
-    pack_scales_k4(b, out + 4);
-    std::uint8_t* qh = out + 16;
-    std::uint8_t* qs = out + (bits == 4 ? 16 : 48);
-    if (bits == 5) {
-      for (int l = 0; l < 32; ++l) qh[l] = 0;
-    }
-    for (int c = 0; c < 4; ++c) {
-      for (int l = 0; l < 32; ++l) {
-        const int lo = b.q[64 * c + l], hi = b.q[64 * c + 32 + l];
-        qs[32 * c + l] = static_cast<std::uint8_t>((lo & 0xF) | ((hi & 0xF) << 4));
-        if (bits == 5) qh[l] = static_cast<std::uint8_t>(qh[l] | ((lo >> 4) << (2 * c)) | ((hi >> 4) << (2 * c + 1)));
-      }
-    }
+  const std::int64_t bytes = bits == 4 ? 144 : 176, nblocks = n / kQK;
+  const AffKSpec spec{32, (1 << bits) - 1, 63};
+  AffKBlock b[kChunkBlocks];
+  for (std::int64_t c0 = 0; c0 < nblocks; c0 += kChunkBlocks) {
+    const std::int64_t m = std::min(kChunkBlocks, nblocks - c0);
+    simd::kernels().aff_k(x + c0 * kQK, m, spec, b);
+    for (std::int64_t k = 0; k < m; ++k) pack_k(b[k], out + (c0 + k) * bytes, bits);
   }
 }
 

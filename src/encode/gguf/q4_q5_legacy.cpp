@@ -6,10 +6,11 @@
 // Element j < 16 is the low nibble of qs[j], element j + 16 the high nibble; the 5th bit of
 // element e is bit e of the little-endian uint32 qh.
 //
-// Encoders: Q4_0/Q5_0 pick, by exact block error after fp16 rounding, among ggml's d = max/-8
-// (resp. -16; max = the signed value of largest magnitude) and the sym_fit least-squares scale with
-// its two fp16 neighbours. Q4_1/Q5_1 likewise among ggml's (max - min)/qmax and min, and the
-// affine_fit (scale, offset) with fp16 neighbours of either.
+// Encoders (searches: src/encode/simd/gguf_kernels.cpp): Q4_0/Q5_0 pick, by exact block error
+// after fp16 rounding, among ggml's d = max/-8 (resp. -16; max = the signed value of largest
+// magnitude) and the sym_fit least-squares scale with its two fp16 neighbours. Q4_1/Q5_1 likewise
+// among ggml's (max - min)/qmax and min, and the affine_fit (scale, offset) with fp16 neighbours
+// of either.
 #include "encode/gguf/codec_common.h"
 
 namespace ramq::gguf {
@@ -17,52 +18,39 @@ namespace {
 
 constexpr int kBlock = 32;
 
-float signed_absmax(const float* x) {
-  float amax = 0.0f, vmax = 0.0f;
-  for (int i = 0; i < kBlock; ++i) {
-    if (std::fabs(x[i]) > amax) { amax = std::fabs(x[i]); vmax = x[i]; }
-  }
-  return vmax;
-}
-
-// Unsigned codes (0 .. 2^bits - 1) of a symmetric block; writes d at out[0..1].
-void sym_codes(const float* x, int bits, std::uint8_t* out, std::array<int, kBlock>& code) {
+// Unsigned codes (0 .. 2^bits - 1) of symmetric blocks: ggml's d = max/-2^(bits-1) (max = the
+// signed value of largest magnitude) and the searched fit compete (simd::kernels().sym32).
+template <class Emit>
+void sym_blocks(const float* x, std::int64_t n, int bits, Emit emit) {
   const int half = 1 << (bits - 1);
-  const std::uint16_t d16 = best_sym_fp16(x, kBlock, -half, half - 1, signed_absmax(x) / static_cast<float>(-half));
-  put_u16(out, d16);
-  const float d = from_fp16(d16);
-  for (int i = 0; i < kBlock; ++i) code[i] = (d != 0.0f ? round_clamp(x[i] / d, -half, half - 1) : 0) + half;
+  const std::int64_t nblocks = n / kBlock;
+  Sym32Block b[kChunkBlocks];
+  std::array<int, kBlock> code{};
+  for (std::int64_t c0 = 0; c0 < nblocks; c0 += kChunkBlocks) {
+    const std::int64_t m = std::min(kChunkBlocks, nblocks - c0);
+    simd::kernels().sym32(x + c0 * kBlock, m, Sym32Spec{-half, half - 1, static_cast<float>(-half), true}, b);
+    for (std::int64_t k = 0; k < m; ++k) {
+      for (int i = 0; i < kBlock; ++i) code[i] = b[k].q[i] + half;
+      emit(c0 + k, b[k].d, std::uint16_t{0}, code);
+    }
+  }
 }
 
-// Unsigned codes of an affine block; writes d at out[0..1] and m at out[2..3].
-void affine_codes(const float* x, int bits, std::uint8_t* out, std::array<int, kBlock>& code) {
-  const int qmax = (1 << bits) - 1;
-  float lo = x[0], hi = x[0];
-  for (int i = 1; i < kBlock; ++i) {
-    lo = std::min(lo, x[i]);
-    hi = std::max(hi, x[i]);
+// Unsigned codes of affine blocks: ggml's (max - min)/qmax and min, and the searched (scale,
+// offset) with fp16 neighbours of either (simd::kernels().aff32).
+template <class Emit>
+void affine_blocks(const float* x, std::int64_t n, int bits, Emit emit) {
+  const std::int64_t nblocks = n / kBlock;
+  Aff32Block b[kChunkBlocks];
+  std::array<int, kBlock> code{};
+  for (std::int64_t c0 = 0; c0 < nblocks; c0 += kChunkBlocks) {
+    const std::int64_t m = std::min(kChunkBlocks, nblocks - c0);
+    simd::kernels().aff32(x + c0 * kBlock, m, (1 << bits) - 1, b);
+    for (std::int64_t k = 0; k < m; ++k) {
+      for (int i = 0; i < kBlock; ++i) code[i] = b[k].q[i];
+      emit(c0 + k, b[k].d, b[k].m, code);
+    }
   }
-  const Affine fit = affine_fit(x, kBlock, qmax, false);
-  const std::uint16_t fd = to_fp16(fit.scale), fm = to_fp16(fit.offset);
-  // ggml's reference (max - min)/qmax and min, then the searched fit and its fp16 neighbours
-  const std::array<std::array<std::uint16_t, 2>, 6> cand = {{
-      {to_fp16((hi - lo) / static_cast<float>(qmax)), to_fp16(lo)},
-      {fd, fm},
-      {fp16_neighbour(fd, -1), fm},
-      {fp16_neighbour(fd, 1), fm},
-      {fd, fp16_neighbour(fm, -1)},
-      {fd, fp16_neighbour(fm, 1)},
-  }};
-  std::uint16_t best_d = 0, best_m = 0;
-  double best_err = std::numeric_limits<double>::infinity();
-  for (const auto& [d16, m16] : cand) {
-    const double e = affine_error(x, kBlock, Affine{from_fp16(d16), from_fp16(m16)}, qmax);
-    if (e < best_err) { best_err = e; best_d = d16; best_m = m16; }
-  }
-  put_u16(out, best_d);
-  put_u16(out + 2, best_m);
-  const float d = from_fp16(best_d), m = from_fp16(best_m), inv = d > 0.0f ? 1.0f / d : 0.0f;
-  for (int i = 0; i < kBlock; ++i) code[i] = round_clamp((x[i] - m) * inv, 0, qmax);  // as affine_error
 }
 
 void pack_nibbles(const std::array<int, kBlock>& code, std::uint8_t* qs) {
@@ -83,37 +71,39 @@ std::uint32_t load_u32(const std::uint8_t* p) {
 }  // namespace
 
 void encode_q4_0(const float* x, std::int64_t n, std::uint8_t* out) {
-  std::array<int, kBlock> code{};
-  for (std::int64_t b = 0; b < n / kBlock; ++b, x += kBlock, out += 18) {
-    sym_codes(x, 4, out, code);
-    pack_nibbles(code, out + 2);
-  }
+  sym_blocks(x, n, 4, [&](std::int64_t k, std::uint16_t d, std::uint16_t, const std::array<int, kBlock>& code) {
+    std::uint8_t* o = out + k * 18;
+    put_u16(o, d);
+    pack_nibbles(code, o + 2);
+  });
 }
 
 void encode_q5_0(const float* x, std::int64_t n, std::uint8_t* out) {
-  std::array<int, kBlock> code{};
-  for (std::int64_t b = 0; b < n / kBlock; ++b, x += kBlock, out += 22) {
-    sym_codes(x, 5, out, code);
-    pack_high_bits(code, out + 2);
-    pack_nibbles(code, out + 6);
-  }
+  sym_blocks(x, n, 5, [&](std::int64_t k, std::uint16_t d, std::uint16_t, const std::array<int, kBlock>& code) {
+    std::uint8_t* o = out + k * 22;
+    put_u16(o, d);
+    pack_high_bits(code, o + 2);
+    pack_nibbles(code, o + 6);
+  });
 }
 
 void encode_q4_1(const float* x, std::int64_t n, std::uint8_t* out) {
-  std::array<int, kBlock> code{};
-  for (std::int64_t b = 0; b < n / kBlock; ++b, x += kBlock, out += 20) {
-    affine_codes(x, 4, out, code);
-    pack_nibbles(code, out + 4);
-  }
+  affine_blocks(x, n, 4, [&](std::int64_t k, std::uint16_t d, std::uint16_t m, const std::array<int, kBlock>& code) {
+    std::uint8_t* o = out + k * 20;
+    put_u16(o, d);
+    put_u16(o + 2, m);
+    pack_nibbles(code, o + 4);
+  });
 }
 
 void encode_q5_1(const float* x, std::int64_t n, std::uint8_t* out) {
-  std::array<int, kBlock> code{};
-  for (std::int64_t b = 0; b < n / kBlock; ++b, x += kBlock, out += 24) {
-    affine_codes(x, 5, out, code);
-    pack_high_bits(code, out + 4);
-    pack_nibbles(code, out + 8);
-  }
+  affine_blocks(x, n, 5, [&](std::int64_t k, std::uint16_t d, std::uint16_t m, const std::array<int, kBlock>& code) {
+    std::uint8_t* o = out + k * 24;
+    put_u16(o, d);
+    put_u16(o + 2, m);
+    pack_high_bits(code, o + 4);
+    pack_nibbles(code, o + 8);
+  });
 }
 
 // ggml dequantize_row_q4_0: x0 = (qs[j] & 0x0F) - 8; y = x0*d

@@ -7,7 +7,7 @@
 // x = (d * scales[j]) * q with q = (low | high << 4) - 32 in [-32, 31]
 // (ggml dequantize_row_q6_K: y = d * sc[is] * q, evaluated left to right).
 //
-// Encoder: sym_superblock (codec_common.h): per-sub-block scale search, d mapping the largest scale
+// Encoder: the symmetric K-quant search (simd::kernels().sym_k, src/encode/simd/gguf_kernels.cpp): per-sub-block scale search, d mapping the largest scale
 // to -128 (ggml's convention) or 127, each int8 scale chosen by exact error, d refit.
 #include "encode/gguf/codec_common.h"
 
@@ -16,8 +16,7 @@ namespace {
 
 constexpr int kBytes = 210;
 
-void encode_block(const float* x, std::uint8_t* out) {
-  const SymKBlock b = sym_superblock(x, SymKSpec{16, -32, 31, -128, 127});
+void pack_block(const SymKBlock& b, std::uint8_t* out) {
   std::uint8_t* ql = out;
   std::uint8_t* qh = out + 128;
   for (int h = 0; h < 2; ++h) {
@@ -36,7 +35,13 @@ void encode_block(const float* x, std::uint8_t* out) {
 }  // namespace
 
 void encode_q6_k(const float* x, std::int64_t n, std::uint8_t* out) {
-  for (std::int64_t b = 0; b < n / kQK; ++b) encode_block(x + b * kQK, out + b * kBytes);
+  const std::int64_t nblocks = n / kQK;
+  SymKBlock b[kChunkBlocks];
+  for (std::int64_t c0 = 0; c0 < nblocks; c0 += kChunkBlocks) {
+    const std::int64_t m = std::min(kChunkBlocks, nblocks - c0);
+    simd::kernels().sym_k(x + c0 * kQK, m, SymKSpec{16, -32, 31, -128, 127}, b);
+    for (std::int64_t k = 0; k < m; ++k) pack_block(b[k], out + (c0 + k) * kBytes);
+  }
 }
 
 void decode_q6_k(const std::uint8_t* in, std::int64_t n, float* y) {

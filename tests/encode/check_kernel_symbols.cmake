@@ -1,0 +1,25 @@
+# Every symbol a per-level kernel object defines for the linker must live in that level's
+# namespace ramq::simd::<level>: an inline function or template instantiation compiled with
+# AVX-512 flags that the linker could merge into portable code would crash CPUs without it.
+# Run by CTest: cmake -DNM=... -DLEVEL=avx2 -DOBJECTS="a.o|b.o" -P check_kernel_symbols.cmake
+string(REPLACE "|" ";" objects "${OBJECTS}")
+set(bad "")
+foreach(obj IN LISTS objects)
+  execute_process(COMMAND ${NM} -C --defined-only --extern-only ${obj} OUTPUT_VARIABLE out RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "nm failed on ${obj}")
+  endif()
+  string(REPLACE "\n" ";" lines "${out}")
+  foreach(line IN LISTS lines)
+    if(line STREQUAL "")
+      continue()
+    endif()
+    if(NOT line MATCHES "^[0-9a-fA-F]* *[A-Za-z] ramq::simd::${LEVEL}::")
+      string(APPEND bad "  ${obj}: ${line}\n")
+    endif()
+  endforeach()
+endforeach()
+if(NOT bad STREQUAL "")
+  message(FATAL_ERROR "symbols outside ramq::simd::${LEVEL}:\n${bad}")
+endif()
+message(STATUS "${LEVEL}: all symbols in ramq::simd::${LEVEL}")
