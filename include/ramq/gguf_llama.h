@@ -8,6 +8,7 @@
 //   qwen3          -> "qwen3" (no permutation; q_norm/k_norm)
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -147,6 +148,12 @@ struct GgufWriteOptions {
   // general.file_type; nullopt = llama_file_type() of the tensor types. The pipeline sets
   // llama_mix_file_type() for a --policy llama-mix plan, as llama.cpp's quantizer would.
   std::optional<std::uint32_t> file_type;
+  // Several processes (MPI, include/ramq/ramq.h's Cluster): the tensors for which `remote` (given
+  // the Hugging Face name) is true are encoded by another process with encode_llama_gguf_tensors;
+  // this one does not read them and calls `receive` (name, expected byte count) for their bytes,
+  // one at a time, in file order, when their turn to be written comes. Empty: all are local.
+  std::function<bool(const std::string&)> remote;
+  std::function<std::vector<std::byte>(const std::string&, std::uint64_t)> receive;
 };
 
 struct GgufWriteSummary {
@@ -167,6 +174,12 @@ struct GgufWriteSummary {
 // order, output_norm, output. Throws ramq::Error on bad input or I/O failure.
 GgufWriteSummary write_llama_gguf(const ModelReader& model, const std::map<std::string, GgmlType>& types,
                                   const std::filesystem::path& output, const GgufWriteOptions& opt = {});
+// The other side of GgufWriteOptions::remote: lays the file out as write_llama_gguf does (same
+// validation), encodes only the tensors `mine` selects (by Hugging Face name), in file order, in
+// the same parallel batches, and hands each to `send` (name, bytes) in file order. Writes nothing.
+void encode_llama_gguf_tensors(const ModelReader& model, const std::map<std::string, GgmlType>& types,
+                               const GgufWriteOptions& opt, const std::function<bool(const std::string&)>& mine,
+                               const std::function<void(const std::string&, std::vector<std::byte>&&)>& send);
 // The size write_llama_gguf's file would have (header, metadata, tokenizer, tensor infos, data
 // with padding), computed without encoding anything; validates like write_llama_gguf.
 std::uint64_t llama_gguf_file_bytes(const ModelReader& model, const std::map<std::string, GgmlType>& types,

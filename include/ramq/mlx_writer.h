@@ -2,16 +2,19 @@
 // "quantization" block, loadable by mlx_lm.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "ramq/options.h"
 #include "ramq/plan.h"
 #include "ramq/safetensors.h"
+#include "ramq/safetensors_writer.h"
 
 namespace ramq {
 
@@ -40,13 +43,31 @@ nlohmann::json mlx_quantization_config(const Plan& plan);
 // added_tokens.json, chat_template.jinja, chat_template.json, tok*.bin, *.tiktoken).
 bool is_mlx_passthrough_file(const std::string& file_name);
 
+// Several processes (MPI, include/ramq/ramq.h's Cluster): the source tensors for which
+// `is_remote` (given the tensor's name) is true are encoded by another process with
+// encode_mlx_tensors; write_mlx_model does not read them and calls `receive` (name, the unit's
+// output specs) for their outputs' bytes, in the order of those specs, one tensor at a time, when
+// the first of its outputs is to be written.
+struct MlxRemote {
+  std::function<bool(const std::string&)> is_remote;
+  std::function<std::vector<std::vector<std::byte>>(const std::string&, const std::vector<OutTensorSpec>&)> receive;
+};
+
 // Writes the MLX model into out_dir atomically (the directory appears only when complete; an
 // existing output directory is replaced). Output bytes do not depend on opt.threads.
 // before_commit, if set, is called with the temporary directory once every file is in it, just
 // before it is renamed into place (the pipeline writes ramq-manifest.json there).
 WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const Options& opt,
                              const std::filesystem::path& out_dir,
-                             const std::function<void(const std::filesystem::path&)>& before_commit = {});
+                             const std::function<void(const std::filesystem::path&)>& before_commit = {},
+                             const MlxRemote* remote = nullptr);
+// The other side of MlxRemote: lays the output out as write_mlx_model does (same validation),
+// encodes only the source tensors `mine` selects (by name), in the order write_mlx_model needs
+// them, in the same parallel batches, and hands each to `send` (name, its outputs' bytes in the
+// order of its output specs) in that order. Writes nothing.
+void encode_mlx_tensors(const ModelReader& model, const Plan& plan, const Options& opt,
+                        const std::function<bool(const std::string&)>& mine,
+                        const std::function<void(const std::string&, std::vector<std::vector<std::byte>>&&)>& send);
 // Bytes of the safetensors files write_mlx_model would write for this plan (tensor data plus
 // each shard's header; config, index and tokenizer files not included), without encoding.
 std::uint64_t mlx_weight_files_bytes(const ModelReader& model, const Plan& plan, const Options& opt);

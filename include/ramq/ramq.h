@@ -2,8 +2,11 @@
 // The `ramq` command-line tool is a thin shell over these.
 #pragma once
 
+#include <cstddef>
+#include <exception>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -39,6 +42,47 @@ Plan plan_for_analysis(const ModelAnalysis& analysis, const Options& opt);
 // safetensors shards), computed without encoding.
 std::uint64_t output_file_bytes(const ModelReader& model, const Plan& plan, const Options& opt);
 
+// ---- several processes (MPI) ---------------------------------------------------------------
+// The processes of one run spread over machines: under `mpirun -n K ramq quantize ...` the
+// command line passes one (src/cli/mpi_cluster.cpp). Every rank analyses and encodes its share
+// of the tensors (assign_tensors_to_ranks); rank 0 gathers the analysis, plans, broadcasts the
+// plan and writes the one output, receiving the other ranks' encoded tensors in the order it
+// writes them. The output is byte-identical to a single process's.
+class Cluster {
+ public:
+  virtual ~Cluster() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string host() const = 0;
+  // One message of any length; messages from one rank to another arrive in the order sent.
+  // send may block until the receiver takes the message.
+  virtual void send(int to, std::span<const std::byte> message) = 0;
+  virtual std::vector<std::byte> receive(int from) = 0;
+  // Ends every process of the run at once with this exit status (rank 0, after reporting why).
+  [[noreturn]] virtual void abort(int status) = 0;
+  // Kept by the pipeline on rank 0: true while other ranks may be blocked waiting for rank 0
+  // (analysing, or sending it tensors), so that an error on rank 0 must end the run with abort()
+  // once reported; false while they are waiting for a message rank 0 always sends, or are done.
+  bool peers_busy = true;
+};
+
+// Thrown by quantize() on ranks other than 0 when the run ends there early (rank 0 reported the
+// error, or --dry-run): exit with status(), print nothing.
+class ClusterStop : public std::exception {
+ public:
+  explicit ClusterStop(int status) : status_(status) {}
+  int status() const noexcept { return status_; }
+  const char* what() const noexcept override { return "stopped by rank 0"; }
+
+ private:
+  int status_;
+};
+
+// The rank that analyses and encodes each tensor (index into model.tensors()): longest
+// processing time first, i.e. tensors by decreasing bytes (ties: lower index first), each to the
+// rank with the fewest bytes so far (ties: lower rank). Deterministic.
+std::vector<int> assign_tensors_to_ranks(const ModelReader& model, int ranks);
+
 struct QuantizeRequest {
   std::filesystem::path model_dir;
   std::filesystem::path output;
@@ -48,6 +92,9 @@ struct QuantizeRequest {
   bool dry_run = false;  // stop after the plan (result.written stays empty): no model is written
   // The command line (argv) recorded in the audit manifest (ramq-manifest.json); see manifest.h.
   std::vector<std::string> command_line;
+  // Run across these processes (when size() > 1; see Cluster); every rank calls quantize() with
+  // the same request and options. Only rank 0's result is filled in.
+  Cluster* cluster = nullptr;
 };
 
 struct QuantizeResult {

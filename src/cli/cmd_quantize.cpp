@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cli/cli.h"
+#include "cli/mpi_cluster.h"
 #include "ramq/json_io.h"
 #include "ramq/ramq.h"
 #include "ramq/report.h"
@@ -101,7 +102,9 @@ Command add_quantize_command(CLI::App& app, Options& opt) {
             if (!a->save_analysis.empty()) req.save_analysis = a->save_analysis;
             if (!a->save_plan.empty()) req.save_plan = a->save_plan;
             req.dry_run = a->dry_run;
+            req.cluster = current_cluster();  // under mpirun: this process's part of the run
             const QuantizeResult r = quantize(req, opt);
+            if (req.cluster && req.cluster->rank() != 0) return 0;  // rank 0 reports and writes
             if (a->dry_run) {
               std::printf("%s", plan_summary_text(r.plan).c_str());
               return 0;

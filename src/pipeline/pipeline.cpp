@@ -1,8 +1,10 @@
 #include "ramq/ramq.h"
 
 #include <map>
+#include <memory>
 
 #include "pipeline/audit.h"
+#include "pipeline/distributed.h"
 #include "ramq/atomic_output.h"
 #include "ramq/gguf_llama.h"
 #include "ramq/json_io.h"
@@ -98,56 +100,151 @@ Plan plan_for_analysis(const ModelAnalysis& analysis, const Options& opt) {
   return plan_for_model(analysis, opt, &model);
 }
 
-QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
-  if (opt.format != "mlx" && opt.format != "gguf")
-    throw Error("", "", "unknown output format '" + opt.format + "' (expected mlx or gguf)");
-  ModelReader model(req.model_dir);
+namespace {
+
+void check_quantize_input(const ModelReader& model) {
   model.require_float_weights();
   for (const auto& t : model.tensors())
     if (t.numel() == 0)
       throw Error(t.file, t.name, "has no elements (a dimension is 0): an empty tensor cannot be written to a model");
-  QuantizeResult result;
-  if (req.plan_file) {
-    result.plan = load_plan(*req.plan_file);
-    if (result.plan.format != opt.format)
-      throw Error(req.plan_file->string(), "",
-                  "the plan is for " + result.plan.format + " output but --format is " + opt.format);
-    validate_plan_against_model(result.plan, model, req.plan_file->string());
-  } else {
-    // Rate-distortion curves cost time: measured when the budget policy needs them (its
-    // format's candidates only) or when the analysis is saved (all, as `ramq analyze` does).
-    Options analyze_opt = opt;
-    analyze_opt.rd.enabled = opt.rd.enabled && (opt.policy == "budget" || req.save_analysis.has_value());
-    // Only the swan policy reads the SWAN metrics (and their randomized SVDs, the analysis'
-    // costliest part); a saved analysis has them all, as `ramq analyze` writes it.
-    analyze_opt.swan_metrics = opt.policy == "swan" || req.save_analysis.has_value();
-    if (!req.save_analysis) {
-      analyze_opt.rd.mlx = opt.rd.mlx && opt.format == "mlx";
-      analyze_opt.rd.gguf = opt.rd.gguf && opt.format == "gguf";
-    }
-    ModelAnalysis& analysis = result.analysis.emplace(analyze_model(model, analyze_opt));
-    if (opt.probe.mode == "self") probe_self(req.model_dir, analysis, opt);
-    if (req.save_analysis) save_json(*req.save_analysis, analysis_to_json(analysis));
-    result.plan = plan_for_model(analysis, opt, &model);
+}
+
+// The analysis quantize() runs when no plan file is given.
+Options analysis_options(const QuantizeRequest& req, const Options& opt) {
+  // Rate-distortion curves cost time: measured when the budget policy needs them (its
+  // format's candidates only) or when the analysis is saved (all, as `ramq analyze` does).
+  Options analyze_opt = opt;
+  analyze_opt.rd.enabled = opt.rd.enabled && (opt.policy == "budget" || req.save_analysis.has_value());
+  // Only the swan policy reads the SWAN metrics (and their randomized SVDs, the analysis'
+  // costliest part); a saved analysis has them all, as `ramq analyze` writes it.
+  analyze_opt.swan_metrics = opt.policy == "swan" || req.save_analysis.has_value();
+  if (!req.save_analysis) {
+    analyze_opt.rd.mlx = opt.rd.mlx && opt.format == "mlx";
+    analyze_opt.rd.gguf = opt.rd.gguf && opt.format == "gguf";
   }
-  if (req.save_plan) save_json(*req.save_plan, plan_to_json(result.plan));
-  if (req.dry_run) return result;  // the plan only: nothing is written
+  return analyze_opt;
+}
+
+std::map<std::string, GgmlType> gguf_types_of(const Plan& plan) {
+  std::map<std::string, GgmlType> types;
+  for (const auto& d : plan.tensors)
+    if (d.gguf_type) types[d.name] = *d.gguf_type;
+  return types;
+}
+
+// quantize() on a rank other than 0 of a run across processes: analyse and encode this rank's
+// share of the tensors, send them to rank 0; print nothing, write nothing.
+QuantizeResult quantize_peer(const QuantizeRequest& req, const Options& opt_in, Cluster& cluster) {
+  Options opt = opt_in;
+  opt.progress = nullptr;  // rank 0 shows progress
+  std::unique_ptr<ModelReader> model;
+  std::unique_ptr<pipeline::Peer> peer;
+  try {
+    model = std::make_unique<ModelReader>(req.model_dir);
+    check_quantize_input(*model);
+    peer = std::make_unique<pipeline::Peer>(cluster, *model);
+    peer->hello();
+    if (!req.plan_file) {
+      const std::vector<std::size_t> mine = peer->own_tensors();
+      peer->send_analysis(analyze_model(*model, analysis_options(req, opt), &mine));
+    }
+  } catch (...) {
+    pipeline::Peer::fail(cluster, std::current_exception());
+  }
+  const Plan plan = peer->wait_for_plan();
+  try {
+    auto mine = [&](const std::string& name) { return peer->mine(name); };
+    if (opt.format == "gguf") {
+      GgufWriteOptions gopt;
+      gopt.threads = opt.threads;
+      encode_llama_gguf_tensors(*model, gguf_types_of(plan), gopt, mine,
+                                [&](const std::string& name, std::vector<std::byte>&& bytes) {
+                                  std::vector<std::vector<std::byte>> parts;
+                                  parts.push_back(std::move(bytes));
+                                  peer->send_tensor(name, parts);
+                                });
+    } else {
+      Options write_opt = opt;
+      write_opt.keep_dtype = plan.keep_dtype;
+      encode_mlx_tensors(*model, plan, write_opt, mine,
+                         [&](const std::string& name, std::vector<std::vector<std::byte>>&& parts) {
+                           peer->send_tensor(name, parts);
+                         });
+    }
+    peer->finished();
+  } catch (...) {
+    pipeline::Peer::fail(cluster, std::current_exception());
+  }
+  return {};
+}
+
+}  // namespace
+
+QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
+  if (opt.format != "mlx" && opt.format != "gguf")
+    throw Error("", "", "unknown output format '" + opt.format + "' (expected mlx or gguf)");
+  Cluster* cluster = req.cluster != nullptr && req.cluster->size() > 1 ? req.cluster : nullptr;
+  if (cluster && cluster->rank() != 0) return quantize_peer(req, opt, *cluster);
+  ModelReader model(req.model_dir);
+  check_quantize_input(model);
+  // Across processes: this rank analyses and encodes its share, the others theirs (see
+  // pipeline/distributed.h); everything else is as in one process.
+  std::unique_ptr<pipeline::Root> root;
+  if (cluster) {
+    root = std::make_unique<pipeline::Root>(*cluster, model);
+    root->hello();
+  }
+  QuantizeResult result;
+  if (!req.plan_file) {
+    const Options analyze_opt = analysis_options(req, opt);
+    if (root) {
+      const std::vector<std::size_t> mine = root->own_tensors();
+      root->gather(result.analysis.emplace(analyze_model(model, analyze_opt, &mine)));
+    } else {
+      result.analysis.emplace(analyze_model(model, analyze_opt));
+    }
+  }
+  try {  // the other ranks wait for the plan: on an error they are told to stop
+    if (req.plan_file) {
+      result.plan = load_plan(*req.plan_file);
+      if (result.plan.format != opt.format)
+        throw Error(req.plan_file->string(), "",
+                    "the plan is for " + result.plan.format + " output but --format is " + opt.format);
+      validate_plan_against_model(result.plan, model, req.plan_file->string());
+    } else {
+      ModelAnalysis& analysis = *result.analysis;
+      if (opt.probe.mode == "self") probe_self(req.model_dir, analysis, opt);
+      if (req.save_analysis) save_json(*req.save_analysis, analysis_to_json(analysis));
+      result.plan = plan_for_model(analysis, opt, &model);
+    }
+    if (req.save_plan) save_json(*req.save_plan, plan_to_json(result.plan));
+  } catch (...) {
+    if (root) root->stop(pipeline::exit_status_of(std::current_exception()));
+    throw;
+  }
+  if (req.dry_run) {  // the plan only: nothing is written
+    if (root) root->stop(0);
+    return result;
+  }
+  if (root) root->send_plan(result.plan);
   Options write_opt = opt;
   write_opt.keep_dtype = result.plan.keep_dtype;
   if (opt.format == "gguf") {
-    std::map<std::string, GgmlType> types;
-    for (const auto& d : result.plan.tensors)
-      if (d.gguf_type) types[d.name] = *d.gguf_type;
     GgufWriteOptions gopt;
     gopt.threads = opt.threads;
     gopt.progress = opt.progress;
     // A llama-mix plan ("llama-mix Q4_K_M") is labelled like llama.cpp's own file of that mix.
     if (result.plan.policy.rfind("llama-mix ", 0) == 0)
       gopt.file_type = llama_mix_file_type(result.plan.policy.substr(10));
+    if (root) {
+      gopt.remote = [&](const std::string& name) { return root->remote(name); };
+      gopt.receive = [&](const std::string& name, std::uint64_t) { return std::move(root->receive_tensor(name, 1)[0]); };
+    }
     // The manifest goes beside the file: written to its own temporary before the GGUF file is
     // renamed into place, renamed right after it (include/ramq/manifest.h).
     std::unique_ptr<AtomicOutput> manifest_out;
     gopt.before_commit = [&](const std::filesystem::path& temp_file) {
+      if (root) root->finished();  // every rank's last message: none failed
       const auto sidecar = manifest_path_for(req.output, /*is_directory=*/false);
       const std::string text =
           file_manifest_text(temp_file, std::filesystem::path(req.output).filename().string(),
@@ -157,7 +254,7 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
       std::error_code ec;
       std::filesystem::remove(sidecar, ec);  // never leave an older manifest beside a new file
     };
-    const GgufWriteSummary g = write_llama_gguf(model, types, req.output, gopt);
+    const GgufWriteSummary g = write_llama_gguf(model, gguf_types_of(result.plan), req.output, gopt);
     if (manifest_out) manifest_out->commit();
     result.written.output = g.output;
     result.written.total_bytes = g.file_bytes;
@@ -168,9 +265,20 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
     result.written.shards = 1;
     result.written.note = g.architecture + ", tokenizer: " + g.tokenizer;
   } else {
-    result.written = write_mlx_model(model, result.plan, write_opt, req.output, [&](const std::filesystem::path& dir) {
-      write_directory_manifest(dir, pipeline::audit_context(req, opt, model, result));
-    });
+    MlxRemote remote;
+    if (root) {
+      remote.is_remote = [&](const std::string& name) { return root->remote(name); };
+      remote.receive = [&](const std::string& name, const std::vector<OutTensorSpec>& outs) {
+        return root->receive_tensor(name, outs.size());
+      };
+    }
+    result.written = write_mlx_model(
+        model, result.plan, write_opt, req.output,
+        [&](const std::filesystem::path& dir) {
+          if (root) root->finished();  // every rank's last message: none failed
+          write_directory_manifest(dir, pipeline::audit_context(req, opt, model, result));
+        },
+        root ? &remote : nullptr);
   }
   return result;
 }

@@ -2,6 +2,8 @@
 // Tensors are loaded (and q/k permuted) in parallel per batch, encoded in parallel by row
 // chunks, and written strictly in order, so the bytes do not depend on the thread count.
 #include <algorithm>
+#include <functional>
+#include <stdexcept>
 #include <string_view>
 #include <tuple>
 
@@ -186,28 +188,21 @@ std::uint64_t llama_gguf_file_bytes(const ModelReader& model, const std::map<std
   return gguf_file_size(L.kvs, specs_of(L.entries), 32, model.dir().string());
 }
 
-GgufWriteSummary write_llama_gguf(const ModelReader& model, const std::map<std::string, GgmlType>& types,
-                                  const fs::path& output, const GgufWriteOptions& opt) {
-  Layout L = layout_llama_gguf(model, types, opt);
-  std::vector<Entry>& entries = L.entries;
-  GgufWriteSummary sum = L.summary;
-  sum.output = output;
-  const std::vector<GgufKV>& kvs = L.kvs;
+namespace {
 
-  // 4. Stream the tensors.
-  const std::vector<GgufTensorSpec> specs = specs_of(entries);
-  AtomicOutput out(output, /*is_directory=*/false);
-  GgufStreamWriter writer(out.temp_path(), kvs, specs, 32);
+// Loads (q/k permuted) and encodes entries[todo[k]] in that order, in parallel batches of about
+// opt.batch_bytes of floats (row chunks of about 256K elements on all workers), and hands each
+// tensor's bytes to emit(entry index, bytes) in order once its batch is encoded. The bytes do not
+// depend on the thread count or the batches.
+void encode_entries(const ModelReader& model, const std::vector<Entry>& entries, const std::vector<std::size_t>& todo,
+                    const GgufWriteOptions& opt, const std::function<void(std::size_t, std::vector<std::byte>&)>& emit) {
   const unsigned threads = resolve_threads(opt.threads);
-  std::uint64_t source_bytes = 0;
-  for (const auto& e : entries) source_bytes += e.src ? e.src->nbytes : 0;
-  ProgressScope progress(opt.progress, {"write", "tensors", entries.size(), source_bytes, ""});
-  for (std::size_t start = 0; start < entries.size();) {
+  for (std::size_t start = 0; start < todo.size();) {
     std::size_t end = start;
     std::uint64_t batch = 0;
-    while (end < entries.size()) {
-      const std::uint64_t bytes =
-          entries[end].src ? static_cast<std::uint64_t>(entries[end].src->numel()) * 4 : entries[end].generated.size() * 4;
+    while (end < todo.size()) {
+      const Entry& e = entries[todo[end]];
+      const std::uint64_t bytes = e.src ? static_cast<std::uint64_t>(e.src->numel()) * 4 : e.generated.size() * 4;
       if (end > start && batch + bytes > opt.batch_bytes) break;
       batch += bytes;
       ++end;
@@ -215,7 +210,7 @@ GgufWriteSummary write_llama_gguf(const ModelReader& model, const std::map<std::
     const std::size_t n = end - start;
     std::vector<std::vector<float>> floats(n);
     parallel_for(n, threads, [&](std::size_t i) {
-      const Entry& e = entries[start + i];
+      const Entry& e = entries[todo[start + i]];
       if (!e.src) {
         floats[i] = e.generated;
         return;
@@ -240,7 +235,7 @@ GgufWriteSummary write_llama_gguf(const ModelReader& model, const std::map<std::
     std::vector<Chunk> chunks;
     std::vector<std::vector<std::byte>> encoded(n);
     for (std::size_t i = 0; i < n; ++i) {
-      const auto& spec = entries[start + i].spec;
+      const auto& spec = entries[todo[start + i]].spec;
       encoded[i].resize(static_cast<std::size_t>(spec.nbytes()));
       const std::int64_t cols = spec.ne[0], rows = cols > 0 ? static_cast<std::int64_t>(floats[i].size()) / cols : 0;
       const std::int64_t step = std::max<std::int64_t>(1, (std::int64_t{1} << 18) / std::max<std::int64_t>(cols, 1));
@@ -248,21 +243,74 @@ GgufWriteSummary write_llama_gguf(const ModelReader& model, const std::map<std::
     }
     parallel_for(chunks.size(), threads, [&](std::size_t k) {
       const Chunk& c = chunks[k];
-      const auto& spec = entries[start + c.entry].spec;
+      const auto& spec = entries[todo[start + c.entry]].spec;
       const std::int64_t cols = spec.ne[0];
       const std::size_t row_bytes = ggml_row_bytes(spec.type, cols);
       gguf_encode_rows(spec.type, floats[c.entry].data() + c.row0 * cols, c.rows, cols,
                        encoded[c.entry].data() + static_cast<std::size_t>(c.row0) * row_bytes);
     });
+    floats.clear();  // only the encoded bytes are held while they are handed on
     for (std::size_t i = 0; i < n; ++i) {
-      const auto& spec = entries[start + i].spec;
-      writer.write_next(spec.name, encoded[i]);
-      sum.tensor_bytes += encoded[i].size();
-      sum.params += static_cast<std::int64_t>(floats[i].size());
-      progress.advance(1, entries[start + i].src ? entries[start + i].src->nbytes : 0);
+      emit(todo[start + i], encoded[i]);
+      std::vector<std::byte>().swap(encoded[i]);
     }
     start = end;
   }
+}
+
+std::int64_t spec_numel(const GgufTensorSpec& spec) {
+  std::int64_t n = 1;
+  for (const auto d : spec.ne) n *= d;
+  return n;
+}
+
+}  // namespace
+
+GgufWriteSummary write_llama_gguf(const ModelReader& model, const std::map<std::string, GgmlType>& types,
+                                  const fs::path& output, const GgufWriteOptions& opt) {
+  Layout L = layout_llama_gguf(model, types, opt);
+  std::vector<Entry>& entries = L.entries;
+  GgufWriteSummary sum = L.summary;
+  sum.output = output;
+  const std::vector<GgufKV>& kvs = L.kvs;
+  if (opt.remote && !opt.receive) throw std::logic_error("write_llama_gguf: remote tensors without receive");
+  auto is_remote = [&](const Entry& e) { return opt.remote && e.src && opt.remote(e.src->name); };
+
+  // 4. Stream the tensors: this process's own encoded in parallel batches, the others' received
+  // (GgufWriteOptions::remote) one at a time, all written strictly in file order.
+  const std::vector<GgufTensorSpec> specs = specs_of(entries);
+  AtomicOutput out(output, /*is_directory=*/false);
+  GgufStreamWriter writer(out.temp_path(), kvs, specs, 32);
+  std::uint64_t source_bytes = 0;
+  for (const auto& e : entries) source_bytes += e.src ? e.src->nbytes : 0;
+  ProgressScope progress(opt.progress, {"write", "tensors", entries.size(), source_bytes, ""});
+  auto write_entry = [&](std::size_t i, const std::vector<std::byte>& bytes) {
+    const Entry& e = entries[i];
+    writer.write_next(e.spec.name, bytes);
+    sum.tensor_bytes += bytes.size();
+    sum.params += spec_numel(e.spec);
+    progress.advance(1, e.src ? e.src->nbytes : 0);
+  };
+  std::size_t next = 0;  // entries before it are written
+  auto write_remote_until = [&](std::size_t end) {
+    for (; next < end; ++next) {
+      const Entry& e = entries[next];
+      const std::vector<std::byte> bytes = opt.receive(e.src->name, e.spec.nbytes());
+      if (bytes.size() != e.spec.nbytes())
+        throw std::logic_error("write_llama_gguf: received " + std::to_string(bytes.size()) + " bytes for " +
+                               e.spec.name + ", expected " + std::to_string(e.spec.nbytes()));
+      write_entry(next, bytes);
+    }
+  };
+  std::vector<std::size_t> local;
+  for (std::size_t i = 0; i < entries.size(); ++i)
+    if (!is_remote(entries[i])) local.push_back(i);
+  encode_entries(model, entries, local, opt, [&](std::size_t i, std::vector<std::byte>& bytes) {
+    write_remote_until(i);  // the tensors between the previous own one and this one are remote
+    write_entry(i, bytes);
+    next = i + 1;
+  });
+  write_remote_until(entries.size());
   writer.finish();
   progress.done();
   if (opt.before_commit) opt.before_commit(out.temp_path());
@@ -271,6 +319,17 @@ GgufWriteSummary write_llama_gguf(const ModelReader& model, const std::map<std::
   sum.tensors = entries.size();
   sum.average_bits = sum.params > 0 ? 8.0 * static_cast<double>(sum.tensor_bytes) / static_cast<double>(sum.params) : 0;
   return sum;
+}
+
+void encode_llama_gguf_tensors(const ModelReader& model, const std::map<std::string, GgmlType>& types,
+                               const GgufWriteOptions& opt, const std::function<bool(const std::string&)>& mine,
+                               const std::function<void(const std::string&, std::vector<std::byte>&&)>& send) {
+  const Layout L = layout_llama_gguf(model, types, opt);
+  std::vector<std::size_t> todo;
+  for (std::size_t i = 0; i < L.entries.size(); ++i)
+    if (L.entries[i].src && mine(L.entries[i].src->name)) todo.push_back(i);
+  encode_entries(model, L.entries, todo, opt,
+                 [&](std::size_t i, std::vector<std::byte>& bytes) { send(L.entries[i].src->name, std::move(bytes)); });
 }
 
 }  // namespace ramq

@@ -1,12 +1,14 @@
 #include "ramq/mlx_writer.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -238,6 +240,45 @@ const std::map<std::string, std::string>& mlx_metadata() {
   return m;
 }
 
+// The order the writer needs the units in: by shard, then by the place of a unit's first output
+// in its shard (output names sorted). Every process of a distributed run computes the same.
+std::vector<std::size_t> need_order(const Layout& L) {
+  std::map<std::string, std::pair<std::size_t, std::size_t>> place;  // output name -> (shard, position)
+  for (std::size_t s = 0; s < L.shards.size(); ++s)
+    for (std::size_t p = 0; p < L.shards[s].specs.size(); ++p) place[L.shards[s].specs[p].name] = {s, p};
+  std::vector<std::pair<std::pair<std::size_t, std::size_t>, std::size_t>> keyed;
+  for (std::size_t u = 0; u < L.units.size(); ++u) {
+    std::pair<std::size_t, std::size_t> first{SIZE_MAX, SIZE_MAX};
+    for (const auto& o : L.units[u].outs) first = std::min(first, place.at(o.name));
+    keyed.push_back({first, u});
+  }
+  std::sort(keyed.begin(), keyed.end());
+  std::vector<std::size_t> order;
+  for (const auto& k : keyed) order.push_back(k.second);
+  return order;
+}
+
+// Encodes units[todo[k]] in that order, in parallel batches (at most `threads` units and about
+// kBatchBudgetBytes of source floats each), and hands each unit's outputs to emit(unit, outputs)
+// in order once its batch is done.
+void encode_units(const ModelReader& model, const std::vector<Unit>& units, const std::vector<std::size_t>& todo,
+                  unsigned threads, const std::function<void(std::size_t, std::vector<OutData>&&)>& emit) {
+  for (std::size_t start = 0; start < todo.size();) {
+    std::size_t end = start;
+    std::uint64_t budget = 0;
+    while (end < todo.size() && end - start < threads) {
+      const std::uint64_t need = static_cast<std::uint64_t>(units[todo[end]].info->numel()) * 4;
+      if (end > start && budget + need > kBatchBudgetBytes) break;
+      budget += need;
+      ++end;
+    }
+    std::vector<std::vector<OutData>> results(end - start);
+    parallel_for(end - start, threads, [&](std::size_t i) { results[i] = encode_unit(model, units[todo[start + i]]); });
+    for (std::size_t i = 0; i < results.size(); ++i) emit(todo[start + i], std::move(results[i]));
+    start = end;
+  }
+}
+
 }  // namespace
 
 std::uint64_t mlx_weight_files_bytes(const ModelReader& model, const Plan& plan, const Options& opt) {
@@ -248,7 +289,8 @@ std::uint64_t mlx_weight_files_bytes(const ModelReader& model, const Plan& plan,
 }
 
 WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const Options& opt,
-                             const fs::path& out_dir, const std::function<void(const fs::path&)>& before_commit) {
+                             const fs::path& out_dir, const std::function<void(const fs::path&)>& before_commit,
+                             const MlxRemote* remote) {
   // --- validate everything before anything is written
   if (same_or_inside(model.dir(), out_dir))
     throw Error(out_dir.string(), "", "the output directory would replace the input model directory");
@@ -280,9 +322,19 @@ WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const O
   const std::map<std::string, std::string>& metadata = mlx_metadata();
 
   std::map<std::string, std::vector<std::byte>> pending;  // encoded, waiting for their turn
+  std::map<std::string, std::size_t> unit_of;             // output name -> unit
+  for (std::size_t u = 0; u < units.size(); ++u)
+    for (const auto& o : units[u].outs) unit_of[o.name] = u;
+  auto is_remote = [&](std::size_t u) { return remote && remote->is_remote && remote->is_remote(units[u].decision->name); };
+  if (remote && remote->is_remote && !remote->receive) throw std::logic_error("write_mlx_model: remote tensors without receive");
+  std::uint64_t source_bytes = 0;
+  for (const auto& u : units) source_bytes += u.info->nbytes;
+  ProgressScope progress(opt.progress, {"write", "tensors", units.size(), source_bytes, ""});
   std::size_t shard_i = 0, pos = 0;
   std::unique_ptr<SafetensorsStreamWriter> writer =
       std::make_unique<SafetensorsStreamWriter>(dir / shards[0].file, shards[0].specs, metadata);
+  // Writes what is pending in shard order; a remote unit is received when its first output is
+  // next (it is then the next remote unit in need order); stops at a local one not encoded yet.
   auto flush = [&] {
     while (shard_i < shards.size()) {
       const Shard& s = shards[shard_i];
@@ -298,38 +350,35 @@ WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const O
         continue;
       }
       auto it = pending.find(s.specs[pos].name);
-      if (it == pending.end()) return;
+      if (it == pending.end()) {
+        const std::size_t u = unit_of.at(s.specs[pos].name);
+        if (!is_remote(u)) return;
+        std::vector<std::vector<std::byte>> parts = remote->receive(units[u].decision->name, units[u].outs);
+        if (parts.size() != units[u].outs.size()) throw std::logic_error("write_mlx_model: wrong number of received outputs");
+        for (std::size_t k = 0; k < parts.size(); ++k) {
+          if (parts[k].size() != units[u].outs[k].nbytes())
+            throw std::logic_error("write_mlx_model: received " + std::to_string(parts[k].size()) + " bytes for " +
+                                   units[u].outs[k].name + ", expected " + std::to_string(units[u].outs[k].nbytes()));
+          pending.emplace(units[u].outs[k].name, std::move(parts[k]));
+        }
+        progress.advance(1, units[u].info->nbytes);
+        continue;
+      }
       writer->write_next(it->first, it->second);
       pending.erase(it);
       ++pos;
     }
   };
 
-  const unsigned threads = resolve_threads(opt.threads);
-  std::uint64_t source_bytes = 0;
-  for (const auto& u : units) source_bytes += u.info->nbytes;
-  ProgressScope progress(opt.progress, {"write", "tensors", units.size(), source_bytes, ""});
-  for (std::size_t start = 0; start < units.size();) {
-    // A batch: consecutive tensors, at most `threads` of them and about kBatchBudgetBytes of floats.
-    std::size_t end = start;
-    std::uint64_t budget = 0;
-    while (end < units.size() && end - start < threads) {
-      const std::uint64_t need = static_cast<std::uint64_t>(units[end].info->numel()) * 4;
-      if (end > start && budget + need > kBatchBudgetBytes) break;
-      budget += need;
-      ++end;
-    }
-    std::vector<std::vector<OutData>> results(end - start);
-    parallel_for(end - start, threads, [&](std::size_t i) {
-      results[i] = encode_unit(model, units[start + i]);
-      progress.advance(1, units[start + i].info->nbytes);
-    });
-    for (auto& r : results)
-      for (auto& o : r) pending.emplace(std::move(o.name), std::move(o.bytes));
-    results.clear();
+  // This process's units in need order, encoded in parallel batches; the others received.
+  std::vector<std::size_t> local;
+  for (const std::size_t u : need_order(L))
+    if (!is_remote(u)) local.push_back(u);
+  encode_units(model, units, local, resolve_threads(opt.threads), [&](std::size_t u, std::vector<OutData>&& outs) {
+    for (auto& o : outs) pending.emplace(std::move(o.name), std::move(o.bytes));
+    progress.advance(1, units[u].info->nbytes);
     flush();
-    start = end;
-  }
+  });
   flush();
   if (shard_i != shards.size() || !pending.empty())
     throw std::logic_error("write_mlx_model: not every tensor was written");
@@ -364,6 +413,25 @@ WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const O
   summary.average_bits =
       summary.params > 0 ? 8.0 * static_cast<double>(summary.tensor_bytes) / static_cast<double>(summary.params) : 0.0;
   return summary;
+}
+
+void encode_mlx_tensors(const ModelReader& model, const Plan& plan, const Options& opt,
+                        const std::function<bool(const std::string&)>& mine,
+                        const std::function<void(const std::string&, std::vector<std::vector<std::byte>>&&)>& send) {
+  const Layout L = layout_mlx_model(model, plan, opt);
+  std::vector<std::size_t> todo;
+  for (const std::size_t u : need_order(L))
+    if (mine(L.units[u].decision->name)) todo.push_back(u);
+  encode_units(model, L.units, todo, resolve_threads(opt.threads), [&](std::size_t u, std::vector<OutData>&& outs) {
+    // In the order of the unit's output specs (what write_mlx_model's receive returns).
+    std::vector<std::vector<std::byte>> parts;
+    for (const auto& spec : L.units[u].outs) {
+      const auto it = std::find_if(outs.begin(), outs.end(), [&](const OutData& o) { return o.name == spec.name; });
+      if (it == outs.end()) throw std::logic_error("encode_mlx_tensors: output " + spec.name + " missing");
+      parts.push_back(std::move(it->bytes));
+    }
+    send(L.units[u].decision->name, std::move(parts));
+  });
 }
 
 }  // namespace ramq
