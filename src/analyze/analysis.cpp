@@ -4,6 +4,8 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <exception>
+#include <thread>
 #include <cmath>
 
 #include "ramq/error.h"
@@ -144,21 +146,19 @@ ModelAnalysis analyze_model(const ModelReader& model, const Options& opt, const 
     a.rd_mlx_encoder = opt.mlx_encoder;
   }
 
+  // The inputs are hashed (for the audit manifest) on one more thread while the tensors are
+  // analysed: reading each file once more from the page cache overlaps the metrics.
   const auto files = model.input_files();
   std::vector<std::string> hashes(files.size());
-  {
-    std::error_code ec;
-    std::vector<std::uint64_t> sizes(files.size());
-    std::uint64_t total = 0;
-    for (std::size_t i = 0; i < files.size(); ++i) total += sizes[i] = std::filesystem::file_size(model.dir() / files[i], ec);
-    ProgressScope progress(opt.progress, {"hash inputs", "files", files.size(), total, ""});
-    parallel_for(files.size(), opt.threads, [&](std::size_t i) {
-      hashes[i] = sha256_file_hex(model.dir() / files[i]);
-      progress.advance(1, sizes[i]);
-    });
-    progress.done();
-  }
-  for (std::size_t i = 0; i < files.size(); ++i) a.input_sha256[files[i]] = hashes[i];
+  std::exception_ptr hash_error;
+  std::jthread hasher([&](std::stop_token stop) {  // stopped (between files) if the analysis throws
+    try {
+      for (std::size_t i = 0; i < files.size() && !stop.stop_requested(); ++i)
+        hashes[i] = sha256_file_hex(model.dir() / files[i]);
+    } catch (...) {
+      hash_error = std::current_exception();
+    }
+  });
 
   const auto& tensors = model.tensors();
   a.tensors.resize(tensors.size());
@@ -190,6 +190,9 @@ ModelAnalysis analyze_model(const ModelReader& model, const Options& opt, const 
     progress.advance(1, tensors[small[k]].nbytes);
   });
   progress.done();
+  hasher.join();
+  if (hash_error) std::rethrow_exception(hash_error);
+  for (std::size_t i = 0; i < files.size(); ++i) a.input_sha256[files[i]] = hashes[i];
   for (const auto& t : tensors) a.total_params += t.numel();
   return a;
 }
