@@ -33,7 +33,7 @@ if ! command -v clang++ >/dev/null || ! dpkg-query -W -f='${Status}' libclang-rt
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev
 fi
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang \
-  -DRAMQ_FUZZ=ON -DRAMQ_BUILD_TESTS=OFF >/dev/null
+  -DRAMQ_FUZZ=ON -DRAMQ_BUILD_TESTS=OFF -DRAMQ_MPI=OFF >/dev/null
 cmake --build "$BUILD_DIR" -j"${JOBS:-$(nproc)}" --target "fuzz_$TARGET"
 
 WORK="$BUILD_DIR/corpus/$TARGET"
