@@ -11,7 +11,10 @@ foreach(obj IN LISTS objects)
   endif()
   string(REPLACE "\n" ";" lines "${out}")
   foreach(line IN LISTS lines)
-    if(line STREQUAL "")
+    # Skipped: empty lines, AddressSanitizer's ODR-indicator globals (__odr_asan.<symbol>) and
+    # the unwinder's reference to the C++ personality routine (DW.ref.__gxx_personality_v0):
+    # data the compiler adds, no code compiled for the level.
+    if(line STREQUAL "" OR line MATCHES " __odr_asan\\." OR line MATCHES " DW\\.ref\\.__gxx_personality_v0$")
       continue()
     endif()
     if(NOT line MATCHES "^[0-9a-fA-F]* *[A-Za-z] ramq::simd::${LEVEL}::")
