@@ -301,16 +301,10 @@ void Peer::hello() {
 }
 
 void Peer::send_analysis(const ModelAnalysis& analysis) {
-  ModelAnalysis part;
-  part.model_dir = analysis.model_dir;
-  part.config = analysis.config;
-  part.input_sha256 = analysis.input_sha256;
-  part.total_params = analysis.total_params;
-  part.metric_options = analysis.metric_options;
-  part.rd_options = analysis.rd_options;
-  part.rd_mlx_encoder = analysis.rd_mlx_encoder;
-  for (const auto& t : analysis.tensors)
-    if (!t.name.empty()) part.tensors.push_back(t);
+  // Every model-level field as analysed here, and only the entries of this rank's tensors (the
+  // others are left empty by analyze_model).
+  ModelAnalysis part = analysis;
+  std::erase_if(part.tensors, [](const TensorAnalysis& t) { return t.name.empty(); });
   Out m(Kind::Analysis);
   m.raw(nlohmann::json::to_cbor(analysis_to_json(part)));
   cluster_.send(0, m.bytes());

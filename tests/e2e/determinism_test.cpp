@@ -49,14 +49,7 @@ TEST(Determinism, OneAndTwoThreadsGiveIdenticalBytes) {
 // MLX outputs are byte-identical with 1, 2 and 3 threads.
 TEST(Determinism, RandomizedSvdModelAnyThreadCount) {
   TempDir tmp("determinism-rsvd");
-  SyntheticLlama s;
-  s.hidden = 576;
-  s.heads = 4;
-  s.kv_heads = 4;
-  s.ffn = 1152;
-  s.layers = 2;
-  s.vocab = 640;
-  write_synthetic_llama(tmp / "model", s);
+  write_synthetic_llama(tmp / "model", randomized_svd_llama());
   std::map<std::string, std::string> first;
   for (const char* threads : {"1", "2", "3"}) {
     const auto run_dir = tmp / "run";

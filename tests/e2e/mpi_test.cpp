@@ -73,15 +73,7 @@ void expect_same_as_one_process(const std::filesystem::path& model, const std::v
 }
 
 std::filesystem::path rsvd_model(const TempDir& tmp) {
-  // Matrices wider than 512 both ways: the randomized SVD path of the spectral metric.
-  SyntheticLlama s;
-  s.hidden = 576;
-  s.heads = 4;
-  s.kv_heads = 4;
-  s.ffn = 1152;
-  s.layers = 2;
-  s.vocab = 640;
-  write_synthetic_llama(tmp / "model", s);
+  write_synthetic_llama(tmp / "model", randomized_svd_llama());
   return tmp / "model";
 }
 

@@ -101,6 +101,19 @@ inline void write_synthetic_llama(const std::filesystem::path& dir, const Synthe
 }
 
 // Deterministic pseudo-random token ids in [0, vocab).
+// A small model whose matrices are wider than 512 both ways, so that the spectral metric takes
+// the randomized SVD path (seeded sketches, QR, power iterations).
+inline SyntheticLlama randomized_svd_llama() {
+  SyntheticLlama s;
+  s.hidden = 576;
+  s.heads = 4;
+  s.kv_heads = 4;
+  s.ffn = 1152;
+  s.layers = 2;
+  s.vocab = 640;
+  return s;
+}
+
 inline std::vector<std::uint32_t> random_tokens(std::size_t n, std::uint32_t vocab, std::uint64_t seed) {
   Rng rng(seed);
   std::vector<std::uint32_t> t(n);

@@ -33,6 +33,32 @@ namespace {
 
 // ---------------------------------------------------------------- 32-element blocks
 
+// The fp16 scale of each lane with the least exact error error_of(d) among ggml's reference scale
+// `ref`, the searched `fit` and the fit's two fp16 neighbours (ties: the earlier candidate); lanes
+// where `valid` is false get 0. Writes the fp16 bits to best[], returns them as floats.
+template <class ErrorOf>
+RAMQ_LANE vf best_fp16_scale(vf fit, vf ref, vi valid, ErrorOf error_of, std::uint16_t* best) {
+  std::uint16_t cand[4][kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    const std::uint16_t f = to_fp16(get(fit, l));
+    cand[0][l] = to_fp16(get(ref, l));
+    cand[1][l] = f;
+    cand[2][l] = fp16_neighbour(f, -1);
+    cand[3][l] = fp16_neighbour(f, 1);
+    best[l] = 0;
+  }
+  vf best_d = {}, best_err = splat(kInf);
+  for (int c = 0; c < 4; ++c) {
+    const vf d = from_fp16_lanes(cand[c]);
+    const vf e = error_of(d);
+    const vi up = valid & (e < best_err);
+    best_err = sel(up, e, best_err);
+    best_d = sel(up, d, best_d);
+    for (int l = 0; l < kLanes; ++l) best[l] = get(up, l) ? cand[c][l] : best[l];
+  }
+  return best_d;
+}
+
 void sym32(const float* x, std::int64_t nblocks, const gguf::Sym32Spec& sp, gguf::Sym32Block* out) {
   alignas(64) float X[32 * kLanes];
   const vf qmin = splat(static_cast<float>(sp.qmin)), qmax = splat(static_cast<float>(sp.qmax));
@@ -43,24 +69,10 @@ void sym32(const float* x, std::int64_t nblocks, const gguf::Sym32Spec& sp, gguf
     absmax(X, 32, amax, vmax);
     const vf fit = sym_fit(X, 32, sp.qmin, sp.qmax, amax, vmax);
     const vf ref = (sp.ref_signed ? vmax : amax) / splat(sp.ref_den);
-    std::uint16_t cand[4][kLanes];
-    for (int l = 0; l < kLanes; ++l) {
-      const std::uint16_t f = to_fp16(get(fit, l));
-      cand[0][l] = to_fp16(get(ref, l));
-      cand[1][l] = f;
-      cand[2][l] = fp16_neighbour(f, -1);
-      cand[3][l] = fp16_neighbour(f, 1);
-    }
-    std::uint16_t best[kLanes] = {};
-    vf best_d = {}, best_err = splat(kInf);
-    for (int c = 0; c < 4; ++c) {
-      const vf d = from_fp16_lanes(cand[c]);
-      const vf e = sym_error(X, 32, d, qmin, qmax);
-      const vi up = e < best_err;
-      best_err = sel(up, e, best_err);
-      best_d = sel(up, d, best_d);
-      for (int l = 0; l < kLanes; ++l) best[l] = get(up, l) ? cand[c][l] : best[l];
-    }
+    std::uint16_t best[kLanes];
+    const vf best_d = best_fp16_scale(
+        fit, ref, splati(-1), [&](vf d) __attribute__((always_inline)) { return sym_error(X, 32, d, qmin, qmax); },
+        best);
     const vi nz = best_d != vf{};
     for (int l = 0; l < nl; ++l) out[b0 + l].d = best[l];
     for (int i = 0; i < 32; ++i) {
@@ -234,25 +246,9 @@ void iq4_nl(const float* x, std::int64_t nblocks, gguf::Iq4Block* out) {
       active = improve;
     }
     // exact error after fp16 rounding: ggml's reference d = max/-127, the fit and its neighbours
-    std::uint16_t cand[4][kLanes];
-    const vf ref = vmax / splat(kIq4[0]);
-    for (int l = 0; l < kLanes; ++l) {
-      const std::uint16_t f = to_fp16(get(fit, l));
-      cand[0][l] = to_fp16(get(ref, l));
-      cand[1][l] = f;
-      cand[2][l] = fp16_neighbour(f, -1);
-      cand[3][l] = fp16_neighbour(f, 1);
-    }
-    std::uint16_t best[kLanes] = {};
-    vf best_d = {}, best_err = splat(kInf);
-    for (int c = 0; c < 4; ++c) {
-      const vf d = from_fp16_lanes(cand[c]);
-      const vf e = iq4_error(X, d);
-      const vi up = valid & (e < best_err);
-      best_err = sel(up, e, best_err);
-      best_d = sel(up, d, best_d);
-      for (int l = 0; l < kLanes; ++l) best[l] = get(up, l) ? cand[c][l] : best[l];
-    }
+    std::uint16_t best[kLanes];
+    const vf best_d = best_fp16_scale(fit, vmax / splat(kIq4[0]), valid,
+                                      [&](vf d) __attribute__((always_inline)) { return iq4_error(X, d); }, best);
     for (int l = 0; l < nl; ++l) out[b0 + l].d = best[l];
     const vf inv = inverse(best_d);
     const vi nz = inv != vf{};
