@@ -125,12 +125,11 @@ void compare_with_reference(const std::string& which) {
   const auto ids = tok->encode(text, false);
   const double enc_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::size_t same = first_mismatch(ids, expected);
-  std::printf("%s: load %.2f s; wiki.test.raw: %zu ids (reference %zu), identical prefix %zu, encode %.3f s\n",
+  std::printf("%s: load %.2f s; wiki.test.raw: %zu ids (reference %zu), identical prefix %zu, encode %.3f s (printed, not asserted)\n",
               which.c_str(), load_s, ids.size(), expected.size(), same, enc_s);
   EXPECT_EQ(same, expected.size()) << "first difference at id " << same;
   EXPECT_EQ(ids, expected);
   EXPECT_EQ(tok->decode(ids), text);
-  EXPECT_LT(enc_s, 5.0);
 
   // Edge cases, with and without the special tokens the tokenizer adds by itself.
   ramq::testkit::TempDir dir("ramq-tricky");
