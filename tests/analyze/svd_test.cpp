@@ -223,6 +223,24 @@ TEST(RandomizedSvdShapes, WideMatrix) {
   expect_matches_spectrum(rs, s, 60, 1e-3);
 }
 
+// Over 2048 rows on a side, the orthonormalisations and the final factorisation use the
+// tall-skinny QR (pieces factored separately, their R factors once more): the same accuracy, and
+// the same bits whatever the thread count. Tall: the left side is cut; wide: the right side.
+TEST(RandomizedSvdShapes, TallSkinnyQrPiecesKeepAccuracyAndDeterminism) {
+  const std::vector<double> s = exp_spectrum(400, 6.0, 60.0);
+  for (const bool tall : {true, false}) {
+    const Dense w = tall ? with_spectrum(2304, 640, s, 44) : with_spectrum(640, 2304, s, 45);
+    const std::vector<float> one = singular_values_randomized(w.view(), 256, 16, 2, 9, 1);
+    const std::vector<float> three = singular_values_randomized(w.view(), 256, 16, 2, 9, 3);
+    ASSERT_EQ(one.size(), 256u);
+    EXPECT_EQ(one, three) << (tall ? "tall" : "wide");
+    expect_matches_spectrum(one, s, 100, 1e-3);
+    const std::vector<float> full = singular_values_full(w.view());
+    for (std::size_t i = 0; i < 100; ++i) EXPECT_NEAR(one[i], full[i], 1e-3 * full[i]) << i;
+    for (std::size_t i = 0; i < one.size(); ++i) EXPECT_LE(one[i], full[i] * (1.0 + 1e-4) + 1e-6) << i;
+  }
+}
+
 TEST(RandomizedSvdShapes, RankClampedToMinDimensionIsExact) {
   // rank + oversample >= min(m, n): the sketch spans the whole row space, so all values are exact.
   std::vector<double> s(40);
