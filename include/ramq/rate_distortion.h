@@ -73,6 +73,11 @@ std::uint64_t rd_mlx_bytes(std::int64_t rows, std::int64_t cols, int bits, int g
 // hold. Deterministic: the candidates run on up to `threads` workers, each into its own slot.
 TensorRd measure_rate_distortion(const float* w, std::int64_t rows, std::int64_t cols, DType source,
                                  const RdOptions& opt, MlxEncoder encoder, unsigned threads = 1);
+// The same from the sampled rows alone: `sampled` holds rows rd_sample_rows(rows, rd_rows_for(opt,
+// cols)) of the matrix, one after another (what the analysis reads when it needs nothing else).
+TensorRd measure_rate_distortion_sampled(std::vector<float> sampled, std::int64_t rows, std::int64_t cols,
+                                         DType source, const RdOptions& opt, MlxEncoder encoder,
+                                         unsigned threads = 1);
 
 // analysis.json form: {"rows", "sampled_rows", "points": [{"format": "mlx", "bits", "group",
 // "bytes", "rel_err"} | {"format": "gguf", "type": "Q4_K", ...} | {"format": "float", "type":

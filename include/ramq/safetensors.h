@@ -84,6 +84,12 @@ class ModelReader {
   // The tensor as float32; throws ramq::Error naming file and tensor if it holds NaN or Inf (the
   // first one). Converted on up to `threads` workers in fixed chunks (same result for any count).
   std::vector<float> load_f32(const TensorInfo& t, unsigned threads = 1) const;
+  // Rows `rows` (ascending indices < numel / cols) of the tensor seen as a numel/cols x cols matrix,
+  // as float32, one after another. Same checks and errors as load_f32, for those rows only.
+  std::vector<float> load_rows_f32(const TensorInfo& t, std::span<const std::int64_t> rows, std::int64_t cols) const;
+  // Throws what load_f32 throws for a NaN or Inf, without converting the tensor: a scan of its
+  // bytes on up to `threads` workers.
+  void check_finite(const TensorInfo& t, unsigned threads = 1) const;
   // Starts reading the tensor's bytes ahead (see MappedFile::prefetch).
   void prefetch(const TensorInfo& t) const;
   // Tells the kernel the tensor's pages may be dropped (after use).

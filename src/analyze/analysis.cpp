@@ -106,6 +106,21 @@ void analyze_one(const ModelReader& model, const TensorInfo& t, TensorAnalysis& 
   }
   const bool rd = opt.rd.enabled && t.name.ends_with(".weight");
   if (!opt.swan_metrics && !rd) return;
+  if (!opt.swan_metrics) {
+    // Only the rate-distortion rows are needed: convert those, and scan the rest for NaN/Inf in
+    // place (the same error load_f32 gives) instead of converting the whole tensor.
+    const std::int64_t cols = t.shape.back(), rows = t.numel() / cols;
+    model.check_finite(t, threads);
+    const auto sample = rd_sample_rows(rows, rd_rows_for(opt.rd, cols));
+    std::vector<float> sampled = model.load_rows_f32(t, sample, cols);
+    model.release(t);
+    try {
+      ta.rd = measure_rate_distortion_sampled(std::move(sampled), rows, cols, t.dtype, opt.rd, encoder, threads);
+    } catch (const Error& e) {
+      throw Error(t.file, t.name, e.problem());
+    }
+    return;
+  }
   const std::vector<float> all = model.load_f32(t, threads);
   model.release(t);
   std::int64_t rows = 0, cols = 0;

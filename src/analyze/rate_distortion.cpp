@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <stdexcept>
+#include <utility>
 
 #include "ramq/error.h"
 #include "ramq/json_io.h"
@@ -90,14 +92,22 @@ std::int64_t rd_rows_for(const RdOptions& opt, std::int64_t cols) {
 
 TensorRd measure_rate_distortion(const float* w, std::int64_t rows, std::int64_t cols, DType source,
                                  const RdOptions& opt, MlxEncoder encoder, unsigned threads) {
-  TensorRd rd;
-  rd.rows = rows;
   const auto sample = rd_sample_rows(rows, rd_rows_for(opt, cols));
-  rd.sampled_rows = static_cast<std::int64_t>(sample.size());
   const std::size_t ucols = static_cast<std::size_t>(cols);
   std::vector<float> x(sample.size() * ucols);
   for (std::size_t i = 0; i < sample.size(); ++i)
     std::copy_n(w + static_cast<std::size_t>(sample[i]) * ucols, ucols, x.begin() + static_cast<std::ptrdiff_t>(i * ucols));
+  return measure_rate_distortion_sampled(std::move(x), rows, cols, source, opt, encoder, threads);
+}
+
+TensorRd measure_rate_distortion_sampled(std::vector<float> x, std::int64_t rows, std::int64_t cols, DType source,
+                                         const RdOptions& opt, MlxEncoder encoder, unsigned threads) {
+  TensorRd rd;
+  rd.rows = rows;
+  const std::size_t ucols = static_cast<std::size_t>(cols);
+  rd.sampled_rows = static_cast<std::int64_t>(rd_sample_rows(rows, rd_rows_for(opt, cols)).size());
+  if (x.size() != static_cast<std::size_t>(rd.sampled_rows) * ucols)
+    throw std::invalid_argument("measure_rate_distortion_sampled: wrong number of sampled values");
   double norm2 = 0.0;
   for (const float v : x) norm2 += static_cast<double>(v) * v;
   const std::int64_t n_sampled = rd.sampled_rows;
@@ -142,7 +152,7 @@ TensorRd measure_rate_distortion(const float* w, std::int64_t rows, std::int64_t
     } else if (p.format == RdFormat::Mlx) {
       y = mlx_dequantize(mlx_quantize(x.data(), n_sampled, cols, p.bits, p.group, scale_dtype, encoder));
     } else {
-      std::vector<std::byte> enc(ggml_row_bytes(p.type, cols) * sample.size());
+      std::vector<std::byte> enc(ggml_row_bytes(p.type, cols) * static_cast<std::size_t>(n_sampled));
       gguf_encode_rows(p.type, x.data(), n_sampled, cols, enc.data());
       gguf_decode_rows(p.type, enc.data(), n_sampled, cols, y.data());
     }

@@ -1,10 +1,14 @@
 #include "ramq/hash.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <vector>
 
@@ -45,17 +49,35 @@ std::string sha256_hex(std::span<const std::byte> data) {
   return finish_hex(ctx.get());
 }
 
+// The file is mapped and hashed in pieces whose pages are dropped from the mapping as soon as
+// they are hashed: no copy into a buffer, and the resident set stays at one piece.
 std::string sha256_file_hex(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path.string(), "", "cannot open file for hashing");
-  auto ctx = new_sha256();
-  std::vector<char> buf(1 << 20);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    const auto got = in.gcount();
-    if (got > 0) EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<std::size_t>(got));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(path.string(), "", "cannot open file for hashing");
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw Error(path.string(), "", "cannot hash: not a regular file");
   }
-  if (in.bad()) throw Error(path.string(), "", "read error while hashing");
+  auto ctx = new_sha256();
+  const auto size = static_cast<std::size_t>(st.st_size);
+  if (size > 0) {
+    void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED) {
+      ::close(fd);
+      throw Error(path.string(), "", "cannot memory-map file for hashing");
+    }
+    ::madvise(map, size, MADV_SEQUENTIAL);
+    constexpr std::size_t kPiece = std::size_t{64} << 20;  // a multiple of the page size
+    auto* base = static_cast<unsigned char*>(map);
+    for (std::size_t off = 0; off < size; off += kPiece) {
+      const std::size_t len = std::min(kPiece, size - off);
+      EVP_DigestUpdate(ctx.get(), base + off, len);
+      ::madvise(base + off, len, MADV_DONTNEED);
+    }
+    ::munmap(map, size);
+  }
+  ::close(fd);
   return finish_hex(ctx.get());
 }
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <set>
 #include <sstream>
@@ -245,19 +246,63 @@ void ModelReader::require_float_weights() const {
   for (const auto& t : tensors_) require_float_weight(t);
 }
 
-std::vector<float> ModelReader::load_f32(const TensorInfo& t, unsigned threads) const {
-  require_float_weight(t);
-  const auto bytes = raw(t);
+namespace {
+// Elements converted (or scanned) per piece; each piece records its first NaN/Inf and the lowest
+// is reported, so the message does not depend on the thread count.
+constexpr std::size_t kChunk = std::size_t{1} << 20;
+
+void for_chunks(std::size_t chunks, unsigned threads, const std::function<void(std::size_t)>& work) {
+  if (threads == 1 || chunks <= 1) {
+    for (std::size_t k = 0; k < chunks; ++k) work(k);
+  } else {
+    parallel_for(chunks, threads, work);
+  }
+}
+
+[[noreturn]] void throw_non_finite(const TensorInfo& t, std::size_t element, bool nan) {
+  throw Error(t.file, t.name, std::string("contains ") + (nan ? "NaN" : "Inf") + " at element " + std::to_string(element));
+}
+
+// Index of the first non-finite value among n elements of dtype t at p (n if none); *nan says which.
+std::size_t first_non_finite(DType t, const std::byte* p, std::size_t n, bool* nan) {
+  const auto scan = [&](auto word, std::uint32_t exp_mask, std::uint32_t mant_mask) {
+    using W = decltype(word);
+    for (std::size_t i = 0; i < n; ++i) {
+      W v;
+      std::memcpy(&v, p + i * sizeof(W), sizeof(W));
+      if ((v & exp_mask) == exp_mask) {
+        *nan = (v & mant_mask) != 0;
+        return i;
+      }
+    }
+    return n;
+  };
+  switch (t) {
+    case DType::F32: return scan(std::uint32_t{}, 0x7f800000u, 0x007fffffu);
+    case DType::F16: return scan(std::uint16_t{}, 0x7c00u, 0x03ffu);
+    case DType::BF16: return scan(std::uint16_t{}, 0x7f80u, 0x007fu);
+    default: return n;
+  }
+}
+
+std::size_t checked_elements(const TensorInfo& t, std::span<const std::byte> bytes) {
   const std::size_t esize = dtype_size(t.dtype);
   const std::size_t n = bytes.size() / esize;
   if (n * esize != bytes.size() || static_cast<std::int64_t>(n) != t.numel())
     throw Error(t.file, t.name, "byte size does not match the shape");
+  return n;
+}
+}  // namespace
+
+std::vector<float> ModelReader::load_f32(const TensorInfo& t, unsigned threads) const {
+  require_float_weight(t);
+  const auto bytes = raw(t);
+  const std::size_t esize = dtype_size(t.dtype);
+  const std::size_t n = checked_elements(t, bytes);
   std::vector<float> out(n);
-  // Chunks of 2^20 elements; each records its first NaN/Inf, the lowest is reported.
-  constexpr std::size_t kChunk = std::size_t{1} << 20;
   const std::size_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<std::size_t> bad(chunks, n);
-  const auto work = [&](std::size_t k) {
+  for_chunks(chunks, threads, [&](std::size_t k) {
     const std::size_t b = k * kChunk, len = std::min(kChunk, n - b);
     convert_to_f32(t.dtype, bytes.subspan(b * esize, len * esize), std::span<float>(out.data() + b, len));
     for (std::size_t i = b; i < b + len; ++i)
@@ -265,17 +310,49 @@ std::vector<float> ModelReader::load_f32(const TensorInfo& t, unsigned threads) 
         bad[k] = i;
         break;
       }
-  };
-  if (threads == 1 || chunks <= 1) {
-    for (std::size_t k = 0; k < chunks; ++k) work(k);
-  } else {
-    parallel_for(chunks, threads, work);
-  }
+  });
   const std::size_t first = chunks == 0 ? n : *std::min_element(bad.begin(), bad.end());
-  if (first < n)
-    throw Error(t.file, t.name, std::string("contains ") + (std::isnan(out[first]) ? "NaN" : "Inf") + " at element " +
-                                    std::to_string(first));
+  if (first < n) throw_non_finite(t, first, std::isnan(out[first]));
   return out;
+}
+
+std::vector<float> ModelReader::load_rows_f32(const TensorInfo& t, std::span<const std::int64_t> rows,
+                                              std::int64_t cols) const {
+  require_float_weight(t);
+  const auto bytes = raw(t);
+  const std::size_t esize = dtype_size(t.dtype);
+  const std::size_t n = checked_elements(t, bytes);
+  if (cols <= 0 || n % static_cast<std::size_t>(cols) != 0)
+    throw Error(t.file, t.name, "cannot be read as rows of " + std::to_string(cols) + " elements");
+  const auto ucols = static_cast<std::size_t>(cols);
+  std::vector<float> out(rows.size() * ucols);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto r = static_cast<std::size_t>(rows[i]);
+    if (rows[i] < 0 || r >= n / ucols) throw std::out_of_range("load_rows_f32: row index out of range");
+    const std::span<float> dst(out.data() + i * ucols, ucols);
+    convert_to_f32(t.dtype, bytes.subspan(r * ucols * esize, ucols * esize), dst);
+    for (std::size_t j = 0; j < ucols; ++j)
+      if (!std::isfinite(dst[j])) throw_non_finite(t, r * ucols + j, std::isnan(dst[j]));
+  }
+  return out;
+}
+
+void ModelReader::check_finite(const TensorInfo& t, unsigned threads) const {
+  require_float_weight(t);
+  const auto bytes = raw(t);
+  const std::size_t esize = dtype_size(t.dtype);
+  const std::size_t n = checked_elements(t, bytes);
+  const std::size_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<std::size_t> bad(chunks, n);
+  std::vector<char> nan(chunks, 0);
+  for_chunks(chunks, threads, [&](std::size_t k) {
+    const std::size_t b = k * kChunk, len = std::min(kChunk, n - b);
+    bool is_nan = false;
+    const std::size_t i = first_non_finite(t.dtype, bytes.data() + b * esize, len, &is_nan);
+    if (i < len) bad[k] = b + i, nan[k] = is_nan;
+  });
+  for (std::size_t k = 0; k < chunks; ++k)
+    if (bad[k] < n) throw_non_finite(t, bad[k], nan[k] != 0);
 }
 
 void ModelReader::prefetch(const TensorInfo& t) const {

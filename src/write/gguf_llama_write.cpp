@@ -2,7 +2,10 @@
 // Tensors are loaded (and q/k permuted) in parallel per batch, encoded in parallel by row
 // chunks, and written strictly in order, so the bytes do not depend on the thread count.
 #include <algorithm>
+#include <exception>
 #include <functional>
+#include <thread>
+#include <utility>
 #include <stdexcept>
 #include <string_view>
 #include <tuple>
@@ -197,6 +200,8 @@ namespace {
 void encode_entries(const ModelReader& model, const std::vector<Entry>& entries, const std::vector<std::size_t>& todo,
                     const GgufWriteOptions& opt, const std::function<void(std::size_t, std::vector<std::byte>&)>& emit) {
   const unsigned threads = resolve_threads(opt.threads);
+  // Batches [first, second) of todo, each holding at most opt.batch_bytes of floats (or one tensor).
+  std::vector<std::pair<std::size_t, std::size_t>> batches;
   for (std::size_t start = 0; start < todo.size();) {
     std::size_t end = start;
     std::uint64_t batch = 0;
@@ -207,7 +212,11 @@ void encode_entries(const ModelReader& model, const std::vector<Entry>& entries,
       batch += bytes;
       ++end;
     }
-    const std::size_t n = end - start;
+    batches.emplace_back(start, end);
+    start = end;
+  }
+  const auto load = [&](std::pair<std::size_t, std::size_t> range) {
+    const std::size_t start = range.first, n = range.second - range.first;
     std::vector<std::vector<float>> floats(n);
     parallel_for(n, threads, [&](std::size_t i) {
       const Entry& e = entries[todo[start + i]];
@@ -215,7 +224,7 @@ void encode_entries(const ModelReader& model, const std::vector<Entry>& entries,
         floats[i] = e.generated;
         return;
       }
-      floats[i] = model.load_f32(*e.src);
+      floats[i] = model.load_f32(*e.src, n == 1 ? threads : 1);  // a lone tensor: all workers convert it
       model.release(*e.src);
       if (e.heads > 0) {
         std::vector<float> permuted(floats[i].size());
@@ -227,6 +236,12 @@ void encode_entries(const ModelReader& model, const std::vector<Entry>& entries,
         floats[i].swap(permuted);
       }
     });
+    return floats;
+  };
+
+  std::vector<std::vector<float>> floats = batches.empty() ? std::vector<std::vector<float>>{} : load(batches[0]);
+  for (std::size_t b = 0; b < batches.size(); ++b) {
+    const std::size_t start = batches[b].first, n = batches[b].second - start;
     // Encode by row chunks of about 256K elements.
     struct Chunk {
       std::size_t entry;
@@ -250,11 +265,26 @@ void encode_entries(const ModelReader& model, const std::vector<Entry>& entries,
                        encoded[c.entry].data() + static_cast<std::size_t>(c.row0) * row_bytes);
     });
     floats.clear();  // only the encoded bytes are held while they are handed on
-    for (std::size_t i = 0; i < n; ++i) {
-      emit(todo[start + i], encoded[i]);
-      std::vector<std::byte>().swap(encoded[i]);
-    }
-    start = end;
+    // The next batch is read on a helper thread while this one is handed on (written, or sent
+    // to rank 0) from this thread; the order of everything emitted is unchanged.
+    std::exception_ptr load_error;
+    {
+      std::jthread next;
+      if (b + 1 < batches.size()) {
+        next = std::jthread([&, range = batches[b + 1]] {
+          try {
+            floats = load(range);
+          } catch (...) {
+            load_error = std::current_exception();
+          }
+        });
+      }
+      for (std::size_t i = 0; i < n; ++i) {
+        emit(todo[start + i], encoded[i]);
+        std::vector<std::byte>().swap(encoded[i]);
+      }
+    }  // joins the reader
+    if (load_error) std::rethrow_exception(load_error);
   }
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "ramq/analysis.h"
 #include "ramq/error.h"
@@ -119,4 +120,48 @@ TEST(Analysis, JsonRoundTripAndErrors) {
   bad = j;
   bad["tensors"][0].erase("shape");
   EXPECT_THROW(analysis_from_json(bad, "analysis.json"), Error);
+}
+
+TEST(Analysis, RateDistortionAloneReadsOnlyItsRowsAndGivesTheSameCurves) {
+  // Without the SWAN metrics the analysis converts only the sampled rows (and scans the rest for
+  // NaN/Inf): the curves equal those measured from the fully loaded tensors.
+  TempDir model;
+  SafetensorsBuilder mb;
+  mb.add("model.layers.0.mlp.experts.down_proj.weight", DType::F32, {4, 16, 128}, gaussian(4 * 16 * 128, 5))
+      .add("model.layers.0.self_attn.q_proj.weight", DType::F32, {64, 128}, gaussian(64 * 128, 6))
+      .add_rounded("model.layers.0.self_attn.k_proj.weight", DType::BF16, {48, 256}, gaussian(48 * 256, 7))
+      .add_rounded("model.layers.0.mlp.up_proj.weight", DType::F16, {40, 64}, gaussian(40 * 64, 8));
+  write_model(model.path(), mb);
+  ModelReader reader(model.path());
+  Options full, rd_only;
+  full.rd.max_rows = rd_only.rd.max_rows = 5;  // a real sample: fewer rows than every tensor has
+  rd_only.swan_metrics = false;
+  const auto a = analysis_to_json(analyze_model(reader, full));
+  const auto b = analysis_to_json(analyze_model(reader, rd_only));
+  ASSERT_EQ(a["tensors"].size(), b["tensors"].size());
+  int curves = 0;
+  for (std::size_t i = 0; i < a["tensors"].size(); ++i) {
+    EXPECT_EQ(a["tensors"][i].contains("rd"), b["tensors"][i].contains("rd")) << i;
+    if (!a["tensors"][i].contains("rd")) continue;
+    EXPECT_EQ(a["tensors"][i]["rd"], b["tensors"][i]["rd"]) << a["tensors"][i]["name"];
+    EXPECT_EQ(b["tensors"][i]["rd"]["sampled_rows"], 5);
+    ++curves;
+  }
+  EXPECT_EQ(curves, 4);
+
+  // A NaN in a row the sample skips still fails the analysis, naming the tensor.
+  TempDir dir;
+  std::vector<float> w = gaussian(64 * 128, 4);
+  w[1 * 128 + 9] = std::numeric_limits<float>::quiet_NaN();  // row 1; the 5 sampled rows are 6, 19, 32, 44, 57
+  SafetensorsBuilder bad;
+  bad.add("model.layers.0.self_attn.q_proj.weight", DType::F32, {64, 128}, w);
+  write_model(dir.path(), bad);
+  ModelReader bad_reader(dir.path());
+  try {
+    analyze_model(bad_reader, rd_only);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.tensor(), "model.layers.0.self_attn.q_proj.weight");
+    EXPECT_NE(std::string(e.what()).find("contains NaN at element 137"), std::string::npos) << e.what();
+  }
 }

@@ -403,6 +403,14 @@ TEST(MalformedWeights, NaNInWeights) {
   ModelReader r(tmp.path());
   expect_error([&] { r.load_f32(*r.find("layer.w")); },
                {(tmp / "model.safetensors").string(), "tensor 'layer.w'", "contains NaN at element 2"});
+  // The same error from the in-place scan (any thread count) and from reading the row holding it.
+  for (const unsigned threads : {1u, 3u})
+    expect_error([&] { r.check_finite(*r.find("layer.w"), threads); },
+                 {(tmp / "model.safetensors").string(), "tensor 'layer.w'", "contains NaN at element 2"});
+  const std::int64_t row1[] = {1};
+  expect_error([&] { r.load_rows_f32(*r.find("layer.w"), row1, 2); }, {"tensor 'layer.w'", "contains NaN at element 2"});
+  const std::int64_t row0[] = {0};
+  EXPECT_EQ(r.load_rows_f32(*r.find("layer.w"), row0, 2), (std::vector<float>{1.0f, 2.0f}));
 }
 
 TEST(MalformedWeights, InfInWeights) {
@@ -415,6 +423,34 @@ TEST(MalformedWeights, InfInWeights) {
   const std::string file = (tmp / "model.safetensors").string();
   expect_error([&] { r.load_f32(*r.find("f16.w")); }, {file, "tensor 'f16.w'", "contains Inf at element 2"});
   expect_error([&] { r.load_f32(*r.find("bf16.w")); }, {file, "tensor 'bf16.w'", "contains Inf at element 0"});
+  expect_error([&] { r.check_finite(*r.find("f16.w")); }, {file, "tensor 'f16.w'", "contains Inf at element 2"});
+  expect_error([&] { r.check_finite(*r.find("bf16.w")); }, {file, "tensor 'bf16.w'", "contains Inf at element 0"});
+}
+
+TEST(MalformedWeights, ScanFindsTheFirstNonFiniteOfEveryDtype) {
+  // 2^21 + 5 elements (three scan pieces): the NaN in the last piece is found, and an Inf in the
+  // second piece, being first, wins over it whatever the thread count.
+  const std::size_t n = (std::size_t{1} << 21) + 5;
+  for (const DType dt : {DType::F32, DType::F16, DType::BF16}) {
+    TempDir tmp;
+    std::vector<float> v(n, 0.5f);
+    v[n - 2] = std::numeric_limits<float>::quiet_NaN();
+    SafetensorsBuilder b;
+    b.add("late.w", dt, {static_cast<std::int64_t>(n)}, v);
+    v[(std::size_t{1} << 20) + 7] = -std::numeric_limits<float>::infinity();
+    b.add("early.w", dt, {static_cast<std::int64_t>(n)}, v);
+    v.assign(n, 0.25f);
+    b.add("clean.w", dt, {static_cast<std::int64_t>(n)}, v);
+    testkit::write_model(tmp.path(), b);
+    ModelReader r(tmp.path());
+    for (const unsigned threads : {1u, 2u, 4u}) {
+      expect_error([&] { r.check_finite(*r.find("late.w"), threads); },
+                   {"tensor 'late.w'", "contains NaN at element " + std::to_string(n - 2)});
+      expect_error([&] { r.check_finite(*r.find("early.w"), threads); },
+                   {"tensor 'early.w'", "contains Inf at element " + std::to_string((std::size_t{1} << 20) + 7)});
+      EXPECT_NO_THROW(r.check_finite(*r.find("clean.w"), threads));
+    }
+  }
 }
 
 TEST(MalformedWeights, NonFloatDtypeLoadedAsFloat) {

@@ -165,6 +165,19 @@ TEST(ModelReader, ShardedModelWithF16AndBF16) {
   ASSERT_NE(norm, nullptr);
   EXPECT_EQ(r.load_f32(*norm), f32_vals);
 
+  // Selected rows, from each dtype: the written values of those rows (rows 2 and 0 of the BF16
+  // 3 x 2, row 1 of the F16 2 x 3, the F32 vector as rows of 2).
+  const std::int64_t emb_rows[] = {0, 2};
+  EXPECT_EQ(r.load_rows_f32(*emb, emb_rows, 2), (std::vector<float>{bf16_vals[0], bf16_vals[1], bf16_vals[4], bf16_vals[5]}));
+  const std::int64_t up_rows[] = {1};
+  EXPECT_EQ(r.load_rows_f32(*up, up_rows, 3), (std::vector<float>{f16_vals[3], f16_vals[4], f16_vals[5]}));
+  const std::int64_t norm_rows[] = {1};
+  EXPECT_EQ(r.load_rows_f32(*norm, norm_rows, 2), (std::vector<float>{f32_vals[2], f32_vals[3]}));
+  const std::int64_t past_end[] = {2};
+  EXPECT_THROW(r.load_rows_f32(*norm, past_end, 2), std::out_of_range);
+  EXPECT_THROW(r.load_rows_f32(*norm, norm_rows, 3), Error);  // 4 elements are not rows of 3
+  EXPECT_NO_THROW(r.check_finite(*emb, 2));
+
   // The raw bytes are exactly what was written.
   const auto raw = r.raw(*up);
   const std::string expected_raw = s1.entries()[0].data;
