@@ -51,6 +51,7 @@ struct Options {
   MetricOptions metrics;
   bool swan_metrics = true;      // compute the four SWAN metrics (analyze); policies other than swan do not need them
   RdOptions rd;                  // rate-distortion curves (analyze; the budget policy needs them)
+  bool hash_inputs = true;       // analyze: sha256 of every input file (quantize hashes them itself, alongside the whole run)
   std::string mlx_encoder = "search";  // MLX affine encoder: search (error-minimising) | minmax (plain RTN)
   std::string policy = "swan";   // swan | uniform | budget | llama-mix (GGUF only)
   std::string mix = "Q4_K_M";    // llama-mix: Q3_K_M | Q4_K_M | Q5_K_M | Q6_K | Q8_0

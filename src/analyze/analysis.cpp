@@ -163,7 +163,7 @@ ModelAnalysis analyze_model(const ModelReader& model, const Options& opt, const 
 
   // The inputs are hashed (for the audit manifest) on one more thread while the tensors are
   // analysed: reading each file once more from the page cache overlaps the metrics.
-  const auto files = model.input_files();
+  const auto files = opt.hash_inputs ? model.input_files() : std::vector<std::string>{};
   std::vector<std::string> hashes(files.size());
   std::exception_ptr hash_error;
   std::jthread hasher([&](std::stop_token stop) {  // stopped (between files) if the analysis throws

@@ -4,13 +4,35 @@
 #include "ramq/manifest.h"
 #include "ramq/ramq.h"
 
+#include <exception>
+#include <string>
+#include <thread>
+#include <vector>
+
 namespace ramq::pipeline {
 
-// The manifest context of a quantize run: command line, options, input file digests (the model's
-// files and every tokenizer/generation file beside them, reusing the analysis's hashes), the plan
+// The files a manifest lists as inputs (names relative to the model directory, sorted): every
+// file the model was read from and the tokenizer / generation files beside it that the writers
+// copy or convert.
+std::vector<std::string> audit_input_names(const ModelReader& model);
+
+// Their digests, computed on a thread of their own from construction on, so that reading them
+// overlaps the analysis and the encoding. get() waits for them (and rethrows a hashing error).
+class InputDigests {
+ public:
+  explicit InputDigests(const ModelReader& model);
+  const std::vector<FileDigest>& get();
+
+ private:
+  std::vector<FileDigest> digests_;
+  std::exception_ptr error_;
+  std::jthread worker_;  // last: stopped (between files) and joined before the members above go
+};
+
+// The manifest context of a quantize run: command line, options, the input digests, the plan
 // file and side outputs (--save-analysis, --save-plan), the plan and the analysis. `result` must
 // outlive the returned context.
-ManifestContext audit_context(const QuantizeRequest& req, const Options& opt, const ModelReader& model,
-                              const QuantizeResult& result);
+ManifestContext audit_context(const QuantizeRequest& req, const Options& opt, const QuantizeResult& result,
+                              InputDigests& inputs);
 
 }  // namespace ramq::pipeline

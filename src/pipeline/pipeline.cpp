@@ -1,5 +1,6 @@
 #include "ramq/ramq.h"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 
@@ -118,6 +119,7 @@ Options analysis_options(const QuantizeRequest& req, const Options& opt) {
   // Only the swan policy reads the SWAN metrics (and their randomized SVDs, the analysis'
   // costliest part); a saved analysis has them all, as `ramq analyze` writes it.
   analyze_opt.swan_metrics = opt.policy == "swan" || req.save_analysis.has_value();
+  analyze_opt.hash_inputs = false;  // quantize hashes the inputs itself (pipeline::InputDigests)
   if (!req.save_analysis) {
     analyze_opt.rd.mlx = opt.rd.mlx && opt.format == "mlx";
     analyze_opt.rd.gguf = opt.rd.gguf && opt.format == "gguf";
@@ -187,6 +189,8 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
   if (cluster && cluster->rank() != 0) return quantize_peer(req, opt, *cluster);
   ModelReader model(req.model_dir);
   check_quantize_input(model);
+  // The manifest's input digests, read alongside everything below (none are needed before the end).
+  pipeline::InputDigests input_digests(model);
   // Across processes: this rank analyses and encodes its share, the others theirs (see
   // pipeline/distributed.h); everything else is as in one process.
   std::unique_ptr<pipeline::Root> root;
@@ -214,7 +218,12 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
     } else {
       ModelAnalysis& analysis = *result.analysis;
       if (opt.probe.mode == "self") probe_self(req.model_dir, analysis, opt);
-      if (req.save_analysis) save_json(*req.save_analysis, analysis_to_json(analysis));
+      if (req.save_analysis) {  // a saved analysis records its inputs' hashes, as `ramq analyze` does
+        const auto files = model.input_files();
+        for (const auto& d : input_digests.get())
+          if (std::find(files.begin(), files.end(), d.file) != files.end()) analysis.input_sha256[d.file] = d.sha256;
+        save_json(*req.save_analysis, analysis_to_json(analysis));
+      }
       result.plan = plan_for_model(analysis, opt, &model);
     }
     if (req.save_plan) save_json(*req.save_plan, plan_to_json(result.plan));
@@ -248,7 +257,7 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
       const auto sidecar = manifest_path_for(req.output, /*is_directory=*/false);
       const std::string text =
           file_manifest_text(temp_file, std::filesystem::path(req.output).filename().string(),
-                             pipeline::audit_context(req, opt, model, result));
+                             pipeline::audit_context(req, opt, result, input_digests));
       manifest_out = std::make_unique<AtomicOutput>(sidecar, /*is_directory=*/false);
       write_manifest_text(manifest_out->temp_path(), text, sidecar.string());
       std::error_code ec;
@@ -276,7 +285,7 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
         model, result.plan, write_opt, req.output,
         [&](const std::filesystem::path& dir) {
           if (root) root->finished();  // every rank's last message: none failed
-          write_directory_manifest(dir, pipeline::audit_context(req, opt, model, result));
+          write_directory_manifest(dir, pipeline::audit_context(req, opt, result, input_digests));
         },
         root ? &remote : nullptr);
   }

@@ -63,6 +63,11 @@ TEST(BudgetCli, PredictedErrorIsDeliveredError) {
   ASSERT_EQ(r.status, 0) << r.err;
   const json a = json::parse(slurp(tmp / "a.json"));
   const json p = json::parse(slurp(tmp / "p.json"));
+  // The saved analysis records its inputs' hashes as `ramq analyze` does (the hashes published
+  // in ../shared/models/stories260K/README.md), though quantize computes them on its own thread.
+  EXPECT_EQ(a["input_sha256"]["model.safetensors"], "54e3eb9fe3f0874894e5502fb799b0c38f92ae5a2dd336b541fd16184d02f47b");
+  EXPECT_EQ(a["input_sha256"]["config.json"], "b3818b2f8a2d915e0de7f5da35ea536746a0faab9540ba8dc51de3aec77e9b2c");
+  EXPECT_EQ(a["input_sha256"].size(), 2u);
   std::map<std::string, json> rd;
   for (const auto& t : a["tensors"])
     if (t.contains("rd")) rd[t["name"].get<std::string>()] = t["rd"];
