@@ -52,6 +52,7 @@ std::string sha256_hex(std::span<const std::byte> data) {
 // The file is mapped and hashed in pieces whose pages are dropped from the mapping as soon as
 // they are hashed: no copy into a buffer, and the resident set stays at one piece.
 std::string sha256_file_hex(const std::filesystem::path& path) {
+  auto ctx = new_sha256();
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error(path.string(), "", "cannot open file for hashing");
   struct stat st {};
@@ -59,7 +60,6 @@ std::string sha256_file_hex(const std::filesystem::path& path) {
     ::close(fd);
     throw Error(path.string(), "", "cannot hash: not a regular file");
   }
-  auto ctx = new_sha256();
   const auto size = static_cast<std::size_t>(st.st_size);
   if (size > 0) {
     void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "pipeline/audit.h"
 #include "pipeline/distributed.h"
@@ -189,8 +190,10 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
   if (cluster && cluster->rank() != 0) return quantize_peer(req, opt, *cluster);
   ModelReader model(req.model_dir);
   check_quantize_input(model);
-  // The manifest's input digests, read alongside everything below (none are needed before the end).
-  pipeline::InputDigests input_digests(model);
+  // The manifest's input digests, read alongside everything below (none are needed before the
+  // end); a dry run writes no manifest, so only a saved analysis needs them then.
+  std::optional<pipeline::InputDigests> input_digests;
+  if (!req.dry_run || req.save_analysis) input_digests.emplace(model);
   // Across processes: this rank analyses and encodes its share, the others theirs (see
   // pipeline/distributed.h); everything else is as in one process.
   std::unique_ptr<pipeline::Root> root;
@@ -220,7 +223,7 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
       if (opt.probe.mode == "self") probe_self(req.model_dir, analysis, opt);
       if (req.save_analysis) {  // a saved analysis records its inputs' hashes, as `ramq analyze` does
         const auto files = model.input_files();
-        for (const auto& d : input_digests.get())
+        for (const auto& d : input_digests->get())
           if (std::find(files.begin(), files.end(), d.file) != files.end()) analysis.input_sha256[d.file] = d.sha256;
         save_json(*req.save_analysis, analysis_to_json(analysis));
       }
@@ -257,7 +260,7 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
       const auto sidecar = manifest_path_for(req.output, /*is_directory=*/false);
       const std::string text =
           file_manifest_text(temp_file, std::filesystem::path(req.output).filename().string(),
-                             pipeline::audit_context(req, opt, result, input_digests));
+                             pipeline::audit_context(req, opt, result, *input_digests));
       manifest_out = std::make_unique<AtomicOutput>(sidecar, /*is_directory=*/false);
       write_manifest_text(manifest_out->temp_path(), text, sidecar.string());
       std::error_code ec;
@@ -285,7 +288,7 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
         model, result.plan, write_opt, req.output,
         [&](const std::filesystem::path& dir) {
           if (root) root->finished();  // every rank's last message: none failed
-          write_directory_manifest(dir, pipeline::audit_context(req, opt, result, input_digests));
+          write_directory_manifest(dir, pipeline::audit_context(req, opt, result, *input_digests));
         },
         root ? &remote : nullptr);
   }
