@@ -106,39 +106,36 @@ void analyze_one(const ModelReader& model, const TensorInfo& t, TensorAnalysis& 
   }
   const bool rd = opt.rd.enabled && t.name.ends_with(".weight");
   if (!opt.swan_metrics && !rd) return;
-  if (!opt.swan_metrics) {
-    // Only the rate-distortion rows are needed: convert those, and scan the rest for NaN/Inf in
-    // place (the same error load_f32 gives) instead of converting the whole tensor.
-    const std::int64_t cols = t.shape.back(), rows = t.numel() / cols;
-    model.check_finite(t, threads);
-    const auto sample = rd_sample_rows(rows, rd_rows_for(opt.rd, cols));
-    std::vector<float> sampled = model.load_rows_f32(t, sample, cols);
-    model.release(t);
+  // Curve errors (NaN/Inf, a range an encoding cannot hold) name the tensor.
+  const auto measure_rd = [&](const auto& measure) {
     try {
-      ta.rd = measure_rate_distortion_sampled(std::move(sampled), rows, cols, t.dtype, opt.rd, encoder, threads);
+      ta.rd = measure();
     } catch (const Error& e) {
       throw Error(t.file, t.name, e.problem());
     }
+  };
+  const std::int64_t cols = t.shape.back(), rows = t.numel() / cols;
+  if (!opt.swan_metrics) {
+    // Only the rate-distortion rows are needed: convert those, and scan the rest for NaN/Inf in
+    // place (the same error load_f32 gives) instead of converting the whole tensor.
+    model.check_finite(t, threads);
+    std::vector<float> sampled = model.load_rows_f32(t, rd_sample_rows(rows, rd_rows_for(opt.rd, cols)), cols);
+    model.release(t);
+    measure_rd([&] {
+      return measure_rate_distortion_sampled(std::move(sampled), rows, cols, t.dtype, opt.rd, encoder, threads);
+    });
     return;
   }
   const std::vector<float> all = model.load_f32(t, threads);
   model.release(t);
-  std::int64_t rows = 0, cols = 0;
-  const std::vector<float> stacked = scoring_matrix(all, t, rows, cols);
-  if (opt.swan_metrics) {
-    const std::vector<float>& w = stacked.empty() ? all : stacked;
-    const RawMetrics raw =
-        compute_raw_metrics(MatrixView{w.data(), rows, cols}, opt.metrics, opt.seed ^ fnv1a64(t.name), threads);
-    ta.raw = raw;
-    ta.scores = swan_scores(raw, opt.swan);
-  }
-  if (rd) {
-    try {
-      ta.rd = measure_rate_distortion(all.data(), t.numel() / cols, cols, t.dtype, opt.rd, encoder, threads);
-    } catch (const Error& e) {
-      throw Error(t.file, t.name, e.problem());
-    }
-  }
+  std::int64_t scored_rows = 0, scored_cols = 0;
+  const std::vector<float> stacked = scoring_matrix(all, t, scored_rows, scored_cols);
+  const std::vector<float>& w = stacked.empty() ? all : stacked;
+  const RawMetrics raw = compute_raw_metrics(MatrixView{w.data(), scored_rows, scored_cols}, opt.metrics,
+                                             opt.seed ^ fnv1a64(t.name), threads);
+  ta.raw = raw;
+  ta.scores = swan_scores(raw, opt.swan);
+  if (rd) measure_rd([&] { return measure_rate_distortion(all.data(), rows, cols, t.dtype, opt.rd, encoder, threads); });
 }
 
 }  // namespace

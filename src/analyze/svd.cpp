@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -57,16 +56,6 @@ void check_info(lapack_int info, const char* routine) {
   }
 }
 
-// Runs fn(0..count-1), each index by one worker (single-threaded BLAS inside): the same values
-// for any thread count.
-void run_pieces(std::size_t count, unsigned threads, const std::function<void(std::size_t)>& fn) {
-  if (threads <= 1 || count <= 1) {
-    for (std::size_t piece = 0; piece < count; ++piece) fn(piece);
-  } else {
-    parallel_for(count, threads, fn);
-  }
-}
-
 // Tall-skinny QR (TSQR) of a column-major rows x cols matrix (rows >= cols). The rows are cut
 // into pieces fixed by the shape (about kQrPieceRows each, at most kMaxQrPieces, each at least
 // `cols` rows); every piece is factored on its own, in parallel, and their stacked R factors once
@@ -92,7 +81,7 @@ std::vector<float> factor_pieces(const float* a, lapack_int rows, lapack_int col
   std::vector<float> stack(static_cast<std::size_t>(ld) * static_cast<std::size_t>(cols), 0.0f);
   if (q_pieces) q_pieces->assign(static_cast<std::size_t>(p), {});
   std::vector<std::vector<float>> scratch(static_cast<std::size_t>(p));
-  run_pieces(static_cast<std::size_t>(p), threads, [&](std::size_t i) {
+  parallel_for(static_cast<std::size_t>(p), threads, [&](std::size_t i) {
     const auto piece = static_cast<lapack_int>(i);
     const lapack_int r0 = piece_begin(piece, p, rows), ri = piece_begin(piece + 1, p, rows) - r0;
     std::vector<float>& local = q_pieces ? (*q_pieces)[i] : scratch[i];
@@ -131,7 +120,7 @@ void orthonormalize(std::vector<float>& a, lapack_int rows, lapack_int cols, uns
   const lapack_int ld = p * cols;
   check_info(LAPACKE_sgeqrf(LAPACK_COL_MAJOR, ld, cols, qs.data(), ld, tau.data()), "sgeqrf");
   check_info(LAPACKE_sorgqr(LAPACK_COL_MAJOR, ld, cols, cols, qs.data(), ld, tau.data()), "sorgqr");
-  run_pieces(static_cast<std::size_t>(p), threads, [&](std::size_t i) {
+  parallel_for(static_cast<std::size_t>(p), threads, [&](std::size_t i) {
     const auto piece = static_cast<lapack_int>(i);
     const lapack_int r0 = piece_begin(piece, p, rows), ri = piece_begin(piece + 1, p, rows) - r0;
     cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, ri, cols, cols, 1.0f, q_pieces[i].data(), ri,
@@ -200,7 +189,7 @@ std::vector<float> singular_values_randomized(MatrixView w, int rank, int oversa
   const auto pieces = [](lapack_int rows) { return static_cast<std::size_t>((rows + kPiece - 1) / kPiece); };
   // Y (m x l) = W * N  =  Wt^T * N: rows r0.. of Y from rows r0.. of W.
   const auto w_times = [&]() {
-    run_pieces(pieces(m), threads, [&](std::size_t piece) {
+    parallel_for(pieces(m), threads, [&](std::size_t piece) {
       const lapack_int r0 = static_cast<lapack_int>(piece) * kPiece, rows = std::min(kPiece, m - r0);
       cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, rows, l, n, 1.0f, w.data + static_cast<std::size_t>(r0) * n,
                   n, nbuf.data(), n, 0.0f, mbuf.data() + r0, m);
@@ -208,7 +197,7 @@ std::vector<float> singular_values_randomized(MatrixView w, int rank, int oversa
   };
   // N (n x l) = W^T * Y  =  Wt * Y: rows c0.. of N from columns c0.. of W.
   const auto wt_times = [&]() {
-    run_pieces(pieces(n), threads, [&](std::size_t piece) {
+    parallel_for(pieces(n), threads, [&](std::size_t piece) {
       const lapack_int c0 = static_cast<lapack_int>(piece) * kPiece, cols = std::min(kPiece, n - c0);
       cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, cols, l, m, 1.0f, w.data + c0, n, mbuf.data(), m, 0.0f,
                   nbuf.data() + c0, n);

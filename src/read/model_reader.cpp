@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
-#include <functional>
 #include <iterator>
 #include <set>
 #include <sstream>
@@ -251,14 +250,6 @@ namespace {
 // is reported, so the message does not depend on the thread count.
 constexpr std::size_t kChunk = std::size_t{1} << 20;
 
-void for_chunks(std::size_t chunks, unsigned threads, const std::function<void(std::size_t)>& work) {
-  if (threads == 1 || chunks <= 1) {
-    for (std::size_t k = 0; k < chunks; ++k) work(k);
-  } else {
-    parallel_for(chunks, threads, work);
-  }
-}
-
 [[noreturn]] void throw_non_finite(const TensorInfo& t, std::size_t element, bool nan) {
   throw Error(t.file, t.name, std::string("contains ") + (nan ? "NaN" : "Inf") + " at element " + std::to_string(element));
 }
@@ -302,7 +293,7 @@ std::vector<float> ModelReader::load_f32(const TensorInfo& t, unsigned threads) 
   std::vector<float> out(n);
   const std::size_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<std::size_t> bad(chunks, n);
-  for_chunks(chunks, threads, [&](std::size_t k) {
+  parallel_for(chunks, threads, [&](std::size_t k) {
     const std::size_t b = k * kChunk, len = std::min(kChunk, n - b);
     convert_to_f32(t.dtype, bytes.subspan(b * esize, len * esize), std::span<float>(out.data() + b, len));
     for (std::size_t i = b; i < b + len; ++i)
@@ -345,7 +336,7 @@ void ModelReader::check_finite(const TensorInfo& t, unsigned threads) const {
   const std::size_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<std::size_t> bad(chunks, n);
   std::vector<char> nan(chunks, 0);
-  for_chunks(chunks, threads, [&](std::size_t k) {
+  parallel_for(chunks, threads, [&](std::size_t k) {
     const std::size_t b = k * kChunk, len = std::min(kChunk, n - b);
     bool is_nan = false;
     const std::size_t i = first_non_finite(t.dtype, bytes.data() + b * esize, len, &is_nan);

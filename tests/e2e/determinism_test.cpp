@@ -85,13 +85,7 @@ TEST(Determinism, RandomizedSvdModelAnyThreadCount) {
 // projections 4.2M elements), through the randomized SVD: byte-identical with 1, 2, 3 threads.
 TEST(Determinism, LargeTensorsAnyThreadCount) {
   TempDir tmp("determinism-large");
-  SyntheticLlama s;
-  s.hidden = 2048;
-  s.heads = 16;
-  s.kv_heads = 2;
-  s.ffn = 2048;
-  s.layers = 1;
-  s.vocab = 4200;
+  const SyntheticLlama s{.hidden = 2048, .heads = 16, .kv_heads = 2, .ffn = 2048, .layers = 1, .vocab = 4200};
   write_synthetic_llama(tmp / "model", s);
   std::string first;
   for (const char* threads : {"1", "2", "3"}) {

@@ -272,13 +272,7 @@ TEST(GgufLlamaCpp, EveryBlockTypeLoadsAndDecodesLikeRamq) {
 TEST(GgufLlamaCpp, LlamaMixMatchesLlamaQuantize) {
   REQUIRE_LLAMA();
   TempDir tmp("gguf-mix");
-  SyntheticLlama deep;
-  deep.hidden = 32;
-  deep.heads = 2;
-  deep.kv_heads = 1;
-  deep.ffn = 32;
-  deep.layers = 80;
-  deep.vocab = 256;
+  const SyntheticLlama deep{.hidden = 32, .heads = 2, .kv_heads = 1, .ffn = 32, .layers = 80, .vocab = 256};
   write_synthetic_llama(tmp / "synth", SyntheticLlama{});
   write_synthetic_llama(tmp / "deep", deep);
   for (const fs::path& model : {tmp / "synth", fs::path(stories_dir()), tmp / "deep"}) {
@@ -355,14 +349,8 @@ TEST(GgufLlamaCpp, Llama3TokenizerJsonLoadsAndTokenizesLikeRamq) {
   ASSERT_EQ(n_vocab, 128256);  // Llama 3: 128000 BPE tokens + 256 special tokens
   TempDir tmp("gguf-llama3-tok");
   const auto dir = tmp / "llama3-tiny";
-  SyntheticLlama shape;
-  shape.hidden = 64;
-  shape.heads = 2;
-  shape.kv_heads = 1;
-  shape.ffn = 64;
-  shape.layers = 1;
-  shape.vocab = static_cast<int>(n_vocab);
-  shape.tied = true;
+  const SyntheticLlama shape{
+      .hidden = 64, .heads = 2, .kv_heads = 1, .ffn = 64, .layers = 1, .vocab = static_cast<int>(n_vocab), .tied = true};
   write_synthetic_llama(dir, shape);
   fs::copy_file(tok_json, dir / "tokenizer.json");
   const auto gguf = tmp / "llama3-tiny.gguf";

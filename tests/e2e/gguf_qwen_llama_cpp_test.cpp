@@ -285,16 +285,10 @@ auto one = [](float) { return 1.0f; };
 
 // Small, deep enough to compound errors, peaked: 3-4 layers, hidden 128-192, vocab 512.
 SyntheticLlama base_shape(const std::string& model_type, std::uint64_t seed) {
-  SyntheticLlama s;
+  SyntheticLlama s{.hidden = 128, .heads = 4, .kv_heads = 2, .ffn = 256, .layers = 3, .vocab = 512};
   s.model_type = model_type;
   s.seed = seed;
   s.dtype = ramq::DType::F32;
-  s.hidden = 128;
-  s.heads = 4;
-  s.kv_heads = 2;
-  s.ffn = 256;
-  s.layers = 3;
-  s.vocab = 512;
   s.qk_scale = 2.0;
   s.head_scale = 4.0;
   s.norm_sd = 0.3;

@@ -33,7 +33,7 @@ struct SyntheticLlama {
   std::string model_type = "llama";
   int head_dim = 0;                   // 0: hidden / heads, not written to config.json
   double rope_theta = 10000.0;
-  nlohmann::json rope_scaling;        // null: no rope_scaling key
+  nlohmann::json rope_scaling = nullptr;  // null: no rope_scaling key
   int max_position_embeddings = 1024;
   double qkv_bias_sd = 1.0;           // qwen2 only
   double qk_norm_sd = 0.5;            // qwen3 only
@@ -100,19 +100,13 @@ inline void write_synthetic_llama(const std::filesystem::path& dir, const Synthe
   write_model(dir, b, cfg.dump(2));
 }
 
-// Deterministic pseudo-random token ids in [0, vocab).
 // A small model whose matrices are wider than 512 both ways, so that the spectral metric takes
 // the randomized SVD path (seeded sketches, QR, power iterations).
 inline SyntheticLlama randomized_svd_llama() {
-  SyntheticLlama s;
-  s.hidden = 576;
-  s.heads = 4;
-  s.kv_heads = 4;
-  s.ffn = 1152;
-  s.layers = 2;
-  s.vocab = 640;
-  return s;
+  return {.hidden = 576, .heads = 4, .kv_heads = 4, .ffn = 1152, .layers = 2, .vocab = 640};
 }
+
+// Deterministic pseudo-random token ids in [0, vocab).
 
 inline std::vector<std::uint32_t> random_tokens(std::size_t n, std::uint32_t vocab, std::uint64_t seed) {
   Rng rng(seed);
