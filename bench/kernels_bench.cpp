@@ -94,6 +94,15 @@ void BM_RandomizedSvd(benchmark::State& st) {
 BENCHMARK(BM_RandomizedSvd)->Name("singular_values_randomized/rank256_pow2")->Args({4096, 4096})->Args({14336, 4096})
     ->Unit(benchmark::kSecond)->Iterations(1);
 
+void BM_BlockKrylovSvd(benchmark::State& st) {
+  const auto& w = matrix(st.range(0), st.range(1));
+  const ramq::MatrixView v{w.data(), st.range(0), st.range(1)};
+  for (auto _ : st) benchmark::DoNotOptimize(ramq::singular_values_block_krylov(v, 256, 64, 9, kSeed));
+  count(st, st.range(0) * st.range(1));
+}
+BENCHMARK(BM_BlockKrylovSvd)->Name("singular_values_block_krylov/rank256_b64x9")->Args({4096, 4096})
+    ->Args({14336, 4096})->Unit(benchmark::kSecond)->Iterations(1);
+
 // ---- MLX affine quantization and packing ------------------------------------------------------
 // Encoders run once per SIMD level the CPU supports (suffix /portable, /avx2, /avx512; the
 // output is identical at every level); without a suffix, the level ramq picks by itself.

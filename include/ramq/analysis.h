@@ -73,6 +73,9 @@ std::vector<std::int64_t> scored_expert_indices(std::int64_t experts);
 ModelAnalysis analyze_model(const ModelReader& model, const Options& opt, const std::vector<std::size_t>* only = nullptr);
 
 nlohmann::json analysis_to_json(const ModelAnalysis& a);
+// The metric settings as recorded in analysis.json and the manifest (only the chosen randomized
+// SVD method's own settings).
+nlohmann::json metric_options_to_json(const MetricOptions& m);
 ModelAnalysis analysis_from_json(const nlohmann::json& j, const std::string& file);  // throws ramq::Error
 
 }  // namespace ramq

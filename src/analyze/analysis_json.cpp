@@ -14,13 +14,23 @@ namespace ramq {
 namespace {
 constexpr const char* kKind = "ramq-analysis";
 
-nlohmann::json metric_options_json(const MetricOptions& m) {
-  return {{"full_svd_max_dim", m.full_svd_max_dim}, {"rsvd_rank", m.rsvd_rank},
-          {"rsvd_oversample", m.rsvd_oversample},   {"rsvd_power_iters", m.rsvd_power_iters},
-          {"probes", m.probes},                     {"noise_levels", m.noise_levels},
-          {"err_bits", m.err_bits},                 {"err_group", m.err_group}};
-}
 }  // namespace
+
+nlohmann::json metric_options_to_json(const MetricOptions& m) {
+  nlohmann::json j = {{"full_svd_max_dim", m.full_svd_max_dim}, {"rsvd_rank", m.rsvd_rank},
+                      {"probes", m.probes},                     {"noise_levels", m.noise_levels},
+                      {"err_bits", m.err_bits},                 {"err_group", m.err_group}};
+  if (m.rsvd_method == RsvdMethod::BlockKrylov) {
+    j["rsvd_method"] = "block_krylov";
+    j["krylov_block"] = m.krylov_block;
+    j["krylov_depth"] = resolved_krylov_depth(m);
+  } else {
+    j["rsvd_method"] = "subspace";
+    j["rsvd_oversample"] = m.rsvd_oversample;
+    j["rsvd_power_iters"] = m.rsvd_power_iters;
+  }
+  return j;
+}
 
 nlohmann::json analysis_to_json(const ModelAnalysis& a) {
   nlohmann::json j;
@@ -40,7 +50,7 @@ nlohmann::json analysis_to_json(const ModelAnalysis& a) {
                 {"tie_word_embeddings", a.config.tie_word_embeddings},
                 {"total_params", a.total_params}};
   j["input_sha256"] = a.input_sha256;
-  if (a.metric_options) j["metric_options"] = metric_options_json(*a.metric_options);
+  if (a.metric_options) j["metric_options"] = metric_options_to_json(*a.metric_options);
   if (a.rd_options) {
     // How the rate-distortion curves were measured: rows per tensor, families, MLX encoder.
     j["rd_options"] = {{"max_rows", a.rd_options->max_rows},

@@ -337,6 +337,12 @@ double score_error(double nrmse) { return clip01((nrmse - 0.005) / 0.045); }
 
 // ---------------------------------------------------------------------------------------------
 
+int resolved_krylov_depth(const MetricOptions& opt) {
+  if (opt.krylov_depth > 0) return opt.krylov_depth;
+  const int block = std::max(opt.krylov_block, 1);
+  return std::max(1, (9 * opt.rsvd_rank + 4 * block - 1) / (4 * block));
+}
+
 RawMetrics compute_raw_metrics(MatrixView w, const MetricOptions& opt, std::uint64_t seed, unsigned threads) {
   threads = resolve_threads(threads);
   const std::size_t count = element_count(w);
@@ -349,8 +355,12 @@ RawMetrics compute_raw_metrics(MatrixView w, const MetricOptions& opt, std::uint
     out.concentration = spectral_concentration(sv);
     out.randomized_svd = false;
   } else {
-    const std::vector<float> sv = singular_values_randomized(w, opt.rsvd_rank, opt.rsvd_oversample,
-                                                             opt.rsvd_power_iters, derive_seed(seed, 1), threads);
+    const std::vector<float> sv =
+        opt.rsvd_method == RsvdMethod::BlockKrylov
+            ? singular_values_block_krylov(w, opt.rsvd_rank, opt.krylov_block, resolved_krylov_depth(opt),
+                                           derive_seed(seed, 1), threads)
+            : singular_values_randomized(w, opt.rsvd_rank, opt.rsvd_oversample, opt.rsvd_power_iters,
+                                         derive_seed(seed, 1), threads);
     out.concentration = spectral_concentration(sv);
     out.randomized_svd = true;
   }

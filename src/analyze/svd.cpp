@@ -1,5 +1,7 @@
-// Singular values of a row-major float32 matrix: full (LAPACK sgesdd) and randomized
-// (Halko-Martinsson-Tropp range finder with subspace iteration).
+// Singular values of a row-major float32 matrix: full (LAPACK sgesdd) and two randomized
+// estimates of the top ones: block Krylov (block Lanczos on W^T W with full reorthogonalisation,
+// Rayleigh-Ritz on the Krylov basis; the default) and the Halko-Martinsson-Tropp range finder
+// with subspace iteration.
 //
 // A row-major m x n matrix W is, byte for byte, the column-major n x m matrix W^T, which has the
 // same singular values. Everything here therefore works in column-major order on W^T without
@@ -8,6 +10,7 @@
 #include <lapacke.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
@@ -145,6 +148,144 @@ std::vector<float> tall_singular_values(std::vector<float>& a, lapack_int rows, 
   return sgesdd_values(r.data(), cols, cols, what);
 }
 
+// Y (rows of W x c, leading dimension ldy) = W * N (cols of W x c, leading dimension ldn). W
+// (row-major m x n) is the column-major n x m matrix Wt with leading dimension n; the product is
+// split by rows of Y into pieces of kProductPiece rows (fixed by the shape, one worker each with
+// single-threaded BLAS), so the values do not depend on the thread count.
+constexpr lapack_int kProductPiece = 512;
+
+std::size_t product_pieces(lapack_int rows) {
+  return static_cast<std::size_t>((rows + kProductPiece - 1) / kProductPiece);
+}
+
+void w_times(MatrixView w, const float* nmat, lapack_int ldn, lapack_int c, float* y, lapack_int ldy,
+             unsigned threads) {
+  const auto m = static_cast<lapack_int>(w.rows), n = static_cast<lapack_int>(w.cols);
+  parallel_for(product_pieces(m), threads, [&](std::size_t piece) {
+    const lapack_int r0 = static_cast<lapack_int>(piece) * kProductPiece, rows = std::min(kProductPiece, m - r0);
+    cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, rows, c, n, 1.0f, w.data + static_cast<std::size_t>(r0) * n,
+                n, nmat, ldn, 0.0f, y + r0, ldy);
+  });
+}
+
+// N (cols of W x c, leading dimension ldn) = W^T * Y: rows c0.. of N from columns c0.. of W.
+void wt_times(MatrixView w, const float* y, lapack_int ldy, lapack_int c, float* nmat, lapack_int ldn,
+              unsigned threads) {
+  const auto m = static_cast<lapack_int>(w.rows), n = static_cast<lapack_int>(w.cols);
+  parallel_for(product_pieces(n), threads, [&](std::size_t piece) {
+    const lapack_int c0 = static_cast<lapack_int>(piece) * kProductPiece, cols = std::min(kProductPiece, n - c0);
+    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, cols, c, m, 1.0f, w.data + c0, n, y, ldy, 0.0f,
+                nmat + c0, ldn);
+  });
+}
+
+// Z (rows x c, column-major, leading dimension rows) -= Q (Q^T Z) for the orthonormal rows x j
+// basis Q: Z's component outside span(Q). H = Q^T Z is computed in pieces of kProductPiece of
+// Q's columns (each a whole reduction over the rows), the update in pieces of rows: both fixed
+// by the shape.
+void project_out(const float* q, lapack_int rows, lapack_int j, float* z, lapack_int c, unsigned threads) {
+  if (j == 0) return;
+  std::vector<float> h(static_cast<std::size_t>(j) * static_cast<std::size_t>(c));
+  constexpr lapack_int kBasisPiece = 64;
+  parallel_for(static_cast<std::size_t>((j + kBasisPiece - 1) / kBasisPiece), threads, [&](std::size_t piece) {
+    const lapack_int j0 = static_cast<lapack_int>(piece) * kBasisPiece, nj = std::min(kBasisPiece, j - j0);
+    cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, nj, c, rows, 1.0f, q + static_cast<std::size_t>(j0) * rows,
+                rows, z, rows, 0.0f, h.data() + j0, j);
+  });
+  parallel_for(product_pieces(rows), threads, [&](std::size_t piece) {
+    const lapack_int r0 = static_cast<lapack_int>(piece) * kProductPiece, nr = std::min(kProductPiece, rows - r0);
+    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, nr, c, j, -1.0f, q + r0, rows, h.data(), j, 1.0f, z + r0,
+                rows);
+  });
+}
+
+// Singular values of the column-major rows x cols matrix `y` (rows >= cols), descending: square
+// roots of the eigenvalues of Y^T Y, formed in double. The rows are cut into kGramGroups groups
+// fixed by the shape; each group adds its pieces' Gram matrices in order, on one worker, and the
+// groups are added in order, so the value does not depend on the thread count. In double, the
+// squared condition number costs nothing in the top values.
+std::vector<float> gram_singular_values(const std::vector<float>& y, lapack_int rows, lapack_int cols,
+                                        unsigned threads) {
+  constexpr lapack_int kGramGroups = 8;
+  const std::size_t kk = static_cast<std::size_t>(cols) * static_cast<std::size_t>(cols);
+  const lapack_int groups = std::max<lapack_int>(1, std::min(kGramGroups, rows / kProductPiece));
+  std::vector<std::vector<double>> partial(static_cast<std::size_t>(groups));
+  parallel_for(static_cast<std::size_t>(groups), threads, [&](std::size_t g) {
+    const lapack_int r0 = piece_begin(static_cast<lapack_int>(g), groups, rows);
+    const lapack_int r1 = piece_begin(static_cast<lapack_int>(g) + 1, groups, rows);
+    std::vector<double>& acc = partial[g];
+    acc.assign(kk, 0.0);
+    std::vector<double> piece(static_cast<std::size_t>(kProductPiece) * static_cast<std::size_t>(cols));
+    for (lapack_int p0 = r0; p0 < r1; p0 += kProductPiece) {
+      const lapack_int nr = std::min(kProductPiece, r1 - p0);
+      for (lapack_int j = 0; j < cols; ++j) {
+        const float* src = y.data() + static_cast<std::size_t>(j) * rows + p0;
+        std::copy(src, src + nr, piece.begin() + static_cast<std::ptrdiff_t>(j) * nr);
+      }
+      cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, cols, nr, 1.0, piece.data(), nr, 1.0, acc.data(), cols);
+    }
+  });
+  std::vector<double>& gram = partial[0];
+  for (std::size_t g = 1; g < partial.size(); ++g)
+    for (std::size_t i = 0; i < kk; ++i) gram[i] += partial[g][i];
+  std::vector<double> eig(static_cast<std::size_t>(cols));
+  const lapack_int info = LAPACKE_dsyev(LAPACK_COL_MAJOR, 'N', 'U', cols, gram.data(), cols, eig.data());
+  if (info != 0) {
+    throw std::runtime_error("singular_values_block_krylov: LAPACKE_dsyev failed (info = " + std::to_string(info) +
+                             ")");
+  }
+  std::vector<float> s(static_cast<std::size_t>(cols));
+  for (lapack_int i = 0; i < cols; ++i)
+    s[static_cast<std::size_t>(i)] = static_cast<float>(std::sqrt(std::max(eig[static_cast<std::size_t>(cols - 1 - i)], 0.0)));
+  return s;
+}
+
+// Block Krylov: a direction of a new block whose part outside the basis so far is below this
+// fraction of the block's largest column is treated as already spanned (deflated).
+constexpr float kDeflationTolerance = 1e-3f;
+constexpr std::uint64_t kRestartSeedXor = 0x6A09E667F3BCC909ULL;  // replacement directions' generator
+
+float largest_column_norm(const std::vector<float>& z, lapack_int rows, lapack_int cols) {
+  double best = 0.0;
+  for (lapack_int j = 0; j < cols; ++j) {
+    double s = 0.0;
+    for (lapack_int i = 0; i < rows; ++i) {
+      const double x = z[static_cast<std::size_t>(j) * rows + i];
+      s += x * x;
+    }
+    best = std::max(best, s);
+  }
+  return static_cast<float>(std::sqrt(best));
+}
+
+// Smallest singular value of the column-major rows x cols block `z`: from the eigenvalues of
+// Z^T Z formed in double (a cols x cols problem).
+double smallest_singular_value(const std::vector<float>& z, lapack_int rows, lapack_int cols) {
+  const std::vector<double> zd(z.begin(), z.end());
+  std::vector<double> gram(static_cast<std::size_t>(cols) * static_cast<std::size_t>(cols), 0.0);
+  cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, cols, rows, 1.0, zd.data(), rows, 0.0, gram.data(), cols);
+  std::vector<double> eig(static_cast<std::size_t>(cols));
+  check_info(LAPACKE_dsyev(LAPACK_COL_MAJOR, 'N', 'U', cols, gram.data(), cols, eig.data()), "dsyev");
+  return std::sqrt(std::max(eig[0], 0.0));
+}
+
+// Unless every singular value of the column-major rows x cols block `z` is at least min_sigma,
+// replaces `z` by an orthonormal basis of its well-conditioned part (left singular vectors with
+// singular value >= min_sigma), completed by Gaussian columns.
+void replace_deflated_directions(std::vector<float>& z, lapack_int rows, lapack_int cols, float min_sigma, Rng& rng) {
+  if (smallest_singular_value(z, rows, cols) >= static_cast<double>(min_sigma)) return;
+  std::vector<float> a = z, s(static_cast<std::size_t>(cols)), superb(static_cast<std::size_t>(cols));
+  float dummy_vt = 0.0f;
+  check_info(LAPACKE_sgesvd(LAPACK_COL_MAJOR, 'S', 'N', rows, cols, a.data(), rows, s.data(), z.data(), rows,
+                            &dummy_vt, 1, superb.data()),
+             "sgesvd");
+  for (lapack_int j = 0; j < cols; ++j) {
+    if (s[static_cast<std::size_t>(j)] >= min_sigma && s[static_cast<std::size_t>(j)] > 0.0f) continue;
+    float* col = z.data() + static_cast<std::size_t>(j) * rows;
+    for (lapack_int i = 0; i < rows; ++i) col[i] = static_cast<float>(rng.normal());
+  }
+}
+
 }  // namespace
 
 std::vector<float> singular_values_full(MatrixView w) {
@@ -182,39 +323,84 @@ std::vector<float> singular_values_randomized(MatrixView w, int rank, int oversa
   }
   std::vector<float> mbuf(m_l);  // Y = W Omega / W Z, then Q = orth(Y)
 
-  // W (row-major m x n) is the column-major n x m matrix Wt with leading dimension n. Both
-  // products are split by rows of their result into pieces of kPiece rows (fixed by the shape,
-  // computed by one worker each with single-threaded BLAS): the same values for any thread count.
-  constexpr lapack_int kPiece = 512;
-  const auto pieces = [](lapack_int rows) { return static_cast<std::size_t>((rows + kPiece - 1) / kPiece); };
-  // Y (m x l) = W * N  =  Wt^T * N: rows r0.. of Y from rows r0.. of W.
-  const auto w_times = [&]() {
-    parallel_for(pieces(m), threads, [&](std::size_t piece) {
-      const lapack_int r0 = static_cast<lapack_int>(piece) * kPiece, rows = std::min(kPiece, m - r0);
-      cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, rows, l, n, 1.0f, w.data + static_cast<std::size_t>(r0) * n,
-                  n, nbuf.data(), n, 0.0f, mbuf.data() + r0, m);
-    });
-  };
-  // N (n x l) = W^T * Y  =  Wt * Y: rows c0.. of N from columns c0.. of W.
-  const auto wt_times = [&]() {
-    parallel_for(pieces(n), threads, [&](std::size_t piece) {
-      const lapack_int c0 = static_cast<lapack_int>(piece) * kPiece, cols = std::min(kPiece, n - c0);
-      cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, cols, l, m, 1.0f, w.data + c0, n, mbuf.data(), m, 0.0f,
-                  nbuf.data() + c0, n);
-    });
-  };
+  // Y (m x l) = W * N and N (n x l) = W^T * Y, in pieces fixed by the shape (see w_times).
+  const auto w_n = [&] { w_times(w, nbuf.data(), n, l, mbuf.data(), m, threads); };
+  const auto wt_y = [&] { wt_times(w, mbuf.data(), m, l, nbuf.data(), n, threads); };
 
-  w_times();  // Y = W Omega
+  w_n();  // Y = W Omega
   for (int it = 0; it < power_iters; ++it) {
     orthonormalize(mbuf, m, l, threads);  // Q = orth(Y)
-    wt_times();                       // Z = W^T Q
+    wt_y();                               // Z = W^T Q
     orthonormalize(nbuf, n, l, threads);  // Z = orth(Z)
-    w_times();                        // Y = W Z
+    w_n();                                // Y = W Z
   }
   orthonormalize(mbuf, m, l, threads);  // Q = orth(Y)
-  wt_times();                       // B^T = W^T Q  (n x l); sigma(B^T) = sigma(Q^T W)
+  wt_y();                               // B^T = W^T Q  (n x l); sigma(B^T) = sigma(Q^T W)
 
   std::vector<float> s = tall_singular_values(nbuf, n, l, threads, "singular_values_randomized");
+  s.resize(static_cast<std::size_t>(k));
+  return s;
+}
+
+std::vector<float> singular_values_block_krylov(MatrixView w, int rank, int block, int depth, std::uint64_t seed,
+                                                unsigned threads) {
+  check_view(w, "singular_values_block_krylov");
+  if (rank < 0 || block <= 0 || depth <= 0) {
+    throw std::invalid_argument("singular_values_block_krylov: rank must be >= 0, block and depth positive");
+  }
+  if (w.rows == 0 || w.cols == 0 || rank == 0) return {};
+  const auto m = static_cast<lapack_int>(w.rows);
+  const auto n = static_cast<lapack_int>(w.cols);
+  // The basis lives on the shorter side (d = min(m, n) rows; its Gram-Schmidt costs d per column),
+  // the images W V (or W^T V) on the longer one (e rows).
+  const bool right = n <= m;
+  const lapack_int d = right ? n : m, e = right ? m : n;
+  const lapack_int k = std::min<lapack_int>(rank, d);
+  const lapack_int b = std::min<lapack_int>(block, d);
+  // Krylov dimension: depth blocks of b, never more than d (the last block may be narrower).
+  const lapack_int kdim = static_cast<lapack_int>(std::min<std::int64_t>(static_cast<std::int64_t>(b) * depth, d));
+  // apply: image (e x c) of c basis columns; back: basis-side image (d x c) of c image columns.
+  const auto apply = [&](const float* basis, lapack_int c, float* image) {
+    if (right) w_times(w, basis, d, c, image, e, threads);
+    else wt_times(w, basis, d, c, image, e, threads);
+  };
+  const auto back = [&](const float* image, lapack_int c, float* out) {
+    if (right) wt_times(w, image, e, c, out, d, threads);
+    else w_times(w, image, e, c, out, d, threads);
+  };
+  std::vector<float> v(static_cast<std::size_t>(d) * static_cast<std::size_t>(kdim));  // orthonormal basis
+  std::vector<float> y(static_cast<std::size_t>(e) * static_cast<std::size_t>(kdim));  // its image
+  std::vector<float> z(static_cast<std::size_t>(d) * static_cast<std::size_t>(b));
+  {
+    Rng rng(seed);
+    for (float& x : z) x = static_cast<float>(rng.normal());
+  }
+  Rng restart_rng(seed ^ kRestartSeedXor);
+  lapack_int done = 0;  // basis columns so far
+  lapack_int width = b;
+  for (;;) {
+    // Next block: orth(Z minus its part in the basis so far). Directions of Z (nearly) inside the
+    // basis - the Krylov space is exhausted there - are replaced by Gaussian ones first; then block
+    // Gram-Schmidt once more, which leaves the basis orthonormal to float round-off.
+    if (done > 0) {
+      const float zmax = largest_column_norm(z, d, width);
+      project_out(v.data(), d, done, z.data(), width, threads);
+      replace_deflated_directions(z, d, width, kDeflationTolerance * zmax, restart_rng);
+      project_out(v.data(), d, done, z.data(), width, threads);
+    }
+    orthonormalize(z, d, width, threads);
+    float* vj = v.data() + static_cast<std::size_t>(done) * d;
+    std::copy(z.begin(), z.end(), vj);
+    float* yj = y.data() + static_cast<std::size_t>(done) * e;
+    apply(vj, width, yj);  // Y_j = W V_j
+    done += width;
+    if (done == kdim) break;
+    width = std::min(b, kdim - done);
+    z.assign(static_cast<std::size_t>(d) * static_cast<std::size_t>(width), 0.0f);
+    back(yj, width, z.data());  // Z = W^T W V_j (its first `width` columns)
+  }
+  // Ritz values: the singular values of the image (e x kdim), never above those of W.
+  std::vector<float> s = gram_singular_values(y, e, kdim, threads);
   s.resize(static_cast<std::size_t>(k));
   return s;
 }

@@ -80,7 +80,24 @@ void add_metric_options(CLI::App* cmd, Options& o) {
   cmd->add_option("--rsvd-rank", o.metrics.rsvd_rank, "Rank k of the randomized SVD (matrices with min dim > 512)")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
-  cmd->add_option("--power-iters", o.metrics.rsvd_power_iters, "Power iterations of the randomized SVD")
+  cmd->add_option_function<std::string>(
+         "--svd",
+         [&o](const std::string& v) {
+           o.metrics.rsvd_method = v == "subspace" ? RsvdMethod::Subspace : RsvdMethod::BlockKrylov;
+         },
+         "Randomized SVD of matrices with min dim > 512: block Krylov (default; 2*depth-1 products with "
+         "--krylov-block columns) or subspace iteration (Halko-Martinsson-Tropp, 2*power-iters+2 products with "
+         "rank+16 columns)")
+      ->check(CLI::IsMember({"krylov", "subspace"}))
+      ->default_str("krylov");
+  cmd->add_option("--krylov-block", o.metrics.krylov_block, "Block Krylov: columns per block")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  cmd->add_option("--krylov-depth", o.metrics.krylov_depth,
+                  "Block Krylov: blocks in the Krylov basis (0: ceil(9 * rank / (4 * block)), 9 for the defaults)")
+      ->check(CLI::Range(0, 4096))
+      ->capture_default_str();
+  cmd->add_option("--power-iters", o.metrics.rsvd_power_iters, "Subspace iteration (--svd subspace): power iterations")
       ->check(CLI::Range(0, 20))
       ->capture_default_str();
   cmd->add_option("--probes", o.metrics.probes, "Gaussian probe vectors for the output-noise metric")

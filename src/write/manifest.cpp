@@ -21,13 +21,6 @@ constexpr const char* kKind = "ramq-manifest";
 
 json digest_json(const FileDigest& d) { return {{"file", d.file}, {"bytes", d.bytes}, {"sha256", d.sha256}}; }
 
-json metric_options_json(const MetricOptions& m) {
-  return {{"full_svd_max_dim", m.full_svd_max_dim}, {"rsvd_rank", m.rsvd_rank},
-          {"rsvd_oversample", m.rsvd_oversample},   {"rsvd_power_iters", m.rsvd_power_iters},
-          {"probes", m.probes},                     {"noise_levels", m.noise_levels},
-          {"err_bits", m.err_bits},                 {"err_group", m.err_group}};
-}
-
 const TensorAnalysis* find_analysis(const ModelAnalysis* a, const std::string& name) {
   if (!a) return nullptr;
   const auto it = std::lower_bound(a->tensors.begin(), a->tensors.end(), name,
@@ -102,7 +95,7 @@ json options_to_json(const Options& o) {
   // added to Options belongs here too.
   const auto& s = o.swan;
   return {{"seed", o.seed},
-          {"metrics", metric_options_json(o.metrics)},
+          {"metrics", metric_options_to_json(o.metrics)},
           {"swan_metrics", o.swan_metrics},
           {"policy", o.policy},
           {"mix", o.mix},
@@ -149,7 +142,7 @@ json manifest_json(const ManifestContext& ctx, const std::vector<FileDigest>& ou
     const Plan& p = *ctx.plan;
     j["plan"] = {{"format", p.format},           {"policy", p.policy},           {"keep_dtype", p.keep_dtype},
                  {"total_bytes", p.total_bytes}, {"total_params", p.total_params}, {"average_bits", p.average_bits}};
-    if (ctx.analysis && ctx.analysis->metric_options) j["metric_options"] = metric_options_json(*ctx.analysis->metric_options);
+    if (ctx.analysis && ctx.analysis->metric_options) j["metric_options"] = metric_options_to_json(*ctx.analysis->metric_options);
     auto& arr = j["tensors"] = json::array();
     for (const auto& d : p.tensors) arr.push_back(decision_json(d, find_analysis(ctx.analysis, d.name)));
   }

@@ -157,6 +157,9 @@ TEST(CliErrors, BadOptionsExitTwo) {
   EXPECT_EQ(run_ramq({"plan", "a.json", "-o", "p.json", "--policy", "magic"}).status, 2);
   EXPECT_EQ(run_ramq({"quantize", "x", "-o", "y", "--format", "onnx"}).status, 2);
   EXPECT_EQ(run_ramq({}).status, 2);
+  EXPECT_EQ(run_ramq({"analyze", "x", "-o", "y", "--svd", "lanczos"}).status, 2);
+  EXPECT_EQ(run_ramq({"analyze", "x", "-o", "y", "--krylov-block", "0"}).status, 2);
+  EXPECT_EQ(run_ramq({"quantize", "x", "-o", "y", "--krylov-depth", "-1"}).status, 2);
 }
 
 // Every option of `ramq --help` and of each subcommand's --help has a description. CLI11 prints

@@ -109,3 +109,51 @@ TEST(Determinism, LargeTensorsAnyThreadCount) {
     EXPECT_TRUE(text == first) << "analysis differs with --threads " << threads;
   }
 }
+
+// --svd picks the randomized SVD (block Krylov by default, subspace iteration on request); the
+// analysis records the method and its own settings, and the two estimates of each matrix's
+// concentration are close but not the same numbers. Subspace iteration is thread-independent too.
+TEST(Determinism, SvdMethodIsChosenAndRecorded) {
+  TempDir tmp("determinism-svd-method");
+  write_synthetic_llama(tmp / "model", randomized_svd_llama());
+  const auto analyze = [&](const std::string& name, std::vector<std::string> extra, const char* threads = "2") {
+    std::vector<std::string> args = {"-q", "--threads", threads, "analyze", (tmp / "model").string(), "--no-rd", "-o",
+                                     (tmp / name).string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const auto r = run_ramq(args);
+    EXPECT_EQ(r.status, 0) << r.err;
+    return json::parse(slurp(tmp / name));
+  };
+  const json krylov = analyze("krylov.json", {});
+  const json subspace1 = analyze("subspace1.json", {"--svd", "subspace", "--power-iters", "1"}, "1");
+  const json subspace3 = analyze("subspace3.json", {"--svd", "subspace", "--power-iters", "1"}, "3");
+  const json deeper = analyze("deeper.json", {"--krylov-depth", "4", "--krylov-block", "32"});
+
+  const json& km = krylov["metric_options"];
+  EXPECT_EQ(km["rsvd_method"], "block_krylov");
+  EXPECT_EQ(km["krylov_block"], 64);
+  EXPECT_EQ(km["krylov_depth"], 9);
+  EXPECT_FALSE(km.contains("rsvd_power_iters"));
+  const json& sm = subspace1["metric_options"];
+  EXPECT_EQ(sm["rsvd_method"], "subspace");
+  EXPECT_EQ(sm["rsvd_power_iters"], 1);
+  EXPECT_EQ(sm["rsvd_oversample"], 16);
+  EXPECT_FALSE(sm.contains("krylov_depth"));
+  EXPECT_EQ(deeper["metric_options"]["krylov_depth"], 4);
+  EXPECT_EQ(deeper["metric_options"]["krylov_block"], 32);
+  EXPECT_TRUE(subspace1["tensors"] == subspace3["tensors"]) << "subspace iteration depends on the thread count";
+
+  int randomized = 0, differ = 0;
+  for (std::size_t i = 0; i < krylov["tensors"].size(); ++i) {
+    const json& a = krylov["tensors"][i];
+    const json& b = subspace1["tensors"][i];
+    ASSERT_EQ(a["name"], b["name"]);
+    if (!a["scored"].get<bool>() || !a["raw"]["randomized_svd"].get<bool>()) continue;
+    ++randomized;
+    const double ca = a["raw"]["c"].get<double>(), cb = b["raw"]["c"].get<double>();
+    EXPECT_NEAR(ca, cb, 0.15 * ca) << a["name"];
+    if (ca != cb) ++differ;
+  }
+  EXPECT_GE(randomized, 8);
+  EXPECT_EQ(differ, randomized);
+}
