@@ -27,7 +27,8 @@ struct MetricOptions {
   int rsvd_rank = 256;         // k for the randomized SVD
   RsvdMethod rsvd_method = RsvdMethod::BlockKrylov;
   int krylov_block = 64;       // block Krylov: columns per block ...
-  int krylov_depth = 0;        // ... and blocks (0: ceil(9 k / (4 krylov_block)), 9 for k = 256)
+  int krylov_depth = 0;        // ... and blocks (0: ceil(9 k / (4 krylov_block)), 9 for k = 256;
+                               // at least ceil(k / krylov_block))
   int rsvd_oversample = 16;    // subspace: extra columns in the range finder (only the top k are used)
   int rsvd_power_iters = 2;    // subspace: power iterations
   int probes = 32;             // output-noise probe vectors
@@ -42,15 +43,17 @@ std::vector<float> singular_values_full(MatrixView w);
 // BLAS inside each block), so the values do not depend on the thread count.
 std::vector<float> singular_values_randomized(MatrixView w, int rank, int oversample, int power_iters,
                                               std::uint64_t seed, unsigned threads = 1);
-// Block Krylov estimate (block Lanczos on W^T W with full reorthogonalisation): `depth` blocks of
-// `block` columns, started from a seeded Gaussian block V_1, span K = {V_1, W^T W V_1, ...,
-// (W^T W)^(depth-1) V_1} (at most min(m, n) columns); returns the top `rank` singular values of
-// W Q for an orthonormal basis Q of K (Rayleigh-Ritz), each at most the true value. It costs
-// 2 depth - 1 products of W with `block` columns; same products and thread rule as above.
+// Block Krylov estimate (block Lanczos with full reorthogonalisation, on the shorter side: W^T W
+// when n <= m, else W W^T): `depth` blocks of `block` columns, started from a seeded Gaussian
+// block V_1, span K = {V_1, W^T W V_1, ..., (W^T W)^(depth-1) V_1} (at most min(m, n) columns);
+// returns the top `rank` singular values of W Q for an orthonormal basis Q of K (Rayleigh-Ritz),
+// each at most the true value. It costs 2 depth - 1 products of W with `block` columns; same
+// products and thread rule as above. block * depth must reach min(rank, m, n).
 std::vector<float> singular_values_block_krylov(MatrixView w, int rank, int block, int depth, std::uint64_t seed,
                                                 unsigned threads = 1);
 
-// The Krylov depth MetricOptions resolves to (krylov_depth, or its default for rsvd_rank).
+// The Krylov depth MetricOptions resolves to: krylov_depth, or its default for rsvd_rank, and at
+// least enough blocks to hold rsvd_rank columns.
 int resolved_krylov_depth(const MetricOptions& opt);
 
 // c = sum of the squared top floor(k/10) singular values / sum of all k squared singular values.

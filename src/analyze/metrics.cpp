@@ -338,9 +338,9 @@ double score_error(double nrmse) { return clip01((nrmse - 0.005) / 0.045); }
 // ---------------------------------------------------------------------------------------------
 
 int resolved_krylov_depth(const MetricOptions& opt) {
-  if (opt.krylov_depth > 0) return opt.krylov_depth;
   const int block = std::max(opt.krylov_block, 1);
-  return std::max(1, (9 * opt.rsvd_rank + 4 * block - 1) / (4 * block));
+  const int depth = opt.krylov_depth > 0 ? opt.krylov_depth : (9 * opt.rsvd_rank + 4 * block - 1) / (4 * block);
+  return std::max({1, depth, (opt.rsvd_rank + block - 1) / block});  // the basis holds the top k
 }
 
 RawMetrics compute_raw_metrics(MatrixView w, const MetricOptions& opt, std::uint64_t seed, unsigned threads) {

@@ -180,9 +180,8 @@ void wt_times(MatrixView w, const float* y, lapack_int ldy, lapack_int c, float*
 }
 
 // Z (rows x c, column-major, leading dimension rows) -= Q (Q^T Z) for the orthonormal rows x j
-// basis Q: Z's component outside span(Q). H = Q^T Z is computed in pieces of kProductPiece of
-// Q's columns (each a whole reduction over the rows), the update in pieces of rows: both fixed
-// by the shape.
+// basis Q: Z's component outside span(Q). H = Q^T Z is computed in pieces of 64 of Q's columns
+// (each a whole reduction over the rows), the update in pieces of rows: both fixed by the shape.
 void project_out(const float* q, lapack_int rows, lapack_int j, float* z, lapack_int c, unsigned threads) {
   if (j == 0) return;
   std::vector<float> h(static_cast<std::size_t>(j) * static_cast<std::size_t>(c));
@@ -359,6 +358,9 @@ std::vector<float> singular_values_block_krylov(MatrixView w, int rank, int bloc
   const lapack_int b = std::min<lapack_int>(block, d);
   // Krylov dimension: depth blocks of b, never more than d (the last block may be narrower).
   const lapack_int kdim = static_cast<lapack_int>(std::min<std::int64_t>(static_cast<std::int64_t>(b) * depth, d));
+  if (kdim < k) {
+    throw std::invalid_argument("singular_values_block_krylov: block * depth is below the rank");
+  }
   // apply: image (e x c) of c basis columns; back: basis-side image (d x c) of c image columns.
   const auto apply = [&](const float* basis, lapack_int c, float* image) {
     if (right) w_times(w, basis, d, c, image, e, threads);

@@ -94,7 +94,8 @@ void add_metric_options(CLI::App* cmd, Options& o) {
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   cmd->add_option("--krylov-depth", o.metrics.krylov_depth,
-                  "Block Krylov: blocks in the Krylov basis (0: ceil(9 * rank / (4 * block)), 9 for the defaults)")
+                  "Block Krylov: blocks in the Krylov basis (0: ceil(9 * rank / (4 * block)), 9 for the defaults; at "
+                  "least ceil(rank / block))")
       ->check(CLI::Range(0, 4096))
       ->capture_default_str();
   cmd->add_option("--power-iters", o.metrics.rsvd_power_iters, "Subspace iteration (--svd subspace): power iterations")

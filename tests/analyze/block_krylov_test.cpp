@@ -37,6 +37,8 @@ TEST(BlockKrylov, DefaultDepthIsNineBlocksForRank256) {
   EXPECT_EQ(resolved_krylov_depth(opt), 4);  // ceil(900 / 256)
   opt.krylov_depth = 3;
   EXPECT_EQ(resolved_krylov_depth(opt), 3);
+  opt.krylov_depth = 1;  // too few blocks to hold the top 100: raised to ceil(100 / 64)
+  EXPECT_EQ(resolved_krylov_depth(opt), 2);
 }
 
 // The acceptance check, as for subspace iteration: top values within 1e-3 of the full SVD
@@ -133,6 +135,8 @@ TEST(BlockKrylov, RejectsBadArguments) {
   EXPECT_THROW(singular_values_block_krylov(w.view(), 5, 0, 2, 1), std::invalid_argument);
   EXPECT_THROW(singular_values_block_krylov(w.view(), 5, 4, 0, 1), std::invalid_argument);
   EXPECT_THROW(singular_values_block_krylov(w.view(), -1, 4, 2, 1), std::invalid_argument);
+  EXPECT_THROW(singular_values_block_krylov(w.view(), 9, 4, 2, 1), std::invalid_argument);  // 8 columns < 9
+  EXPECT_EQ(singular_values_block_krylov(w.view(), 12, 4, 3, 1).size(), 10u);  // rank capped at min(m, n)
   EXPECT_TRUE(singular_values_block_krylov(w.view(), 0, 4, 2, 1).empty());
   const MatrixView empty{nullptr, 0, 5};
   EXPECT_TRUE(singular_values_block_krylov(empty, 5, 4, 2, 1).empty());

@@ -221,10 +221,14 @@ TEST(RawMetricsConcentration, ThresholdFollowsOptions) {
   opt.rsvd_rank = 50;
   opt.rsvd_oversample = 10;
   opt.rsvd_power_iters = 3;
-  const RawMetrics r = compute_raw_metrics(w.view(), opt, 1);
-  EXPECT_TRUE(r.randomized_svd);
+  opt.krylov_block = 16;
   const double ref = concentration_of(s, 50);  // top 5 of the top 50
-  EXPECT_NEAR(r.concentration, ref, 1e-3 * ref);
+  for (const RsvdMethod method : {RsvdMethod::Subspace, RsvdMethod::BlockKrylov}) {
+    opt.rsvd_method = method;
+    const RawMetrics r = compute_raw_metrics(w.view(), opt, 1);
+    EXPECT_TRUE(r.randomized_svd);
+    EXPECT_NEAR(r.concentration, ref, 1e-3 * ref);
+  }
 }
 
 }  // namespace
