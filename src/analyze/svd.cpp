@@ -257,22 +257,12 @@ float largest_column_norm(const std::vector<float>& z, lapack_int rows, lapack_i
   return static_cast<float>(std::sqrt(best));
 }
 
-// Smallest singular value of the column-major rows x cols block `z`: from the eigenvalues of
-// Z^T Z formed in double (a cols x cols problem).
-double smallest_singular_value(const std::vector<float>& z, lapack_int rows, lapack_int cols) {
-  const std::vector<double> zd(z.begin(), z.end());
-  std::vector<double> gram(static_cast<std::size_t>(cols) * static_cast<std::size_t>(cols), 0.0);
-  cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, cols, rows, 1.0, zd.data(), rows, 0.0, gram.data(), cols);
-  std::vector<double> eig(static_cast<std::size_t>(cols));
-  check_info(LAPACKE_dsyev(LAPACK_COL_MAJOR, 'N', 'U', cols, gram.data(), cols, eig.data()), "dsyev");
-  return std::sqrt(std::max(eig[0], 0.0));
-}
-
 // Unless every singular value of the column-major rows x cols block `z` is at least min_sigma,
 // replaces `z` by an orthonormal basis of its well-conditioned part (left singular vectors with
 // singular value >= min_sigma), completed by Gaussian columns.
-void replace_deflated_directions(std::vector<float>& z, lapack_int rows, lapack_int cols, float min_sigma, Rng& rng) {
-  if (smallest_singular_value(z, rows, cols) >= static_cast<double>(min_sigma)) return;
+void replace_deflated_directions(std::vector<float>& z, lapack_int rows, lapack_int cols, float min_sigma, Rng& rng,
+                                 unsigned threads) {
+  if (gram_singular_values(z, rows, cols, threads).back() >= min_sigma) return;
   std::vector<float> a = z, s(static_cast<std::size_t>(cols)), superb(static_cast<std::size_t>(cols));
   float dummy_vt = 0.0f;
   check_info(LAPACKE_sgesvd(LAPACK_COL_MAJOR, 'S', 'N', rows, cols, a.data(), rows, s.data(), z.data(), rows,
@@ -387,7 +377,7 @@ std::vector<float> singular_values_block_krylov(MatrixView w, int rank, int bloc
     if (done > 0) {
       const float zmax = largest_column_norm(z, d, width);
       project_out(v.data(), d, done, z.data(), width, threads);
-      replace_deflated_directions(z, d, width, kDeflationTolerance * zmax, restart_rng);
+      replace_deflated_directions(z, d, width, kDeflationTolerance * zmax, restart_rng, threads);
       project_out(v.data(), d, done, z.data(), width, threads);
     }
     orthonormalize(z, d, width, threads);
