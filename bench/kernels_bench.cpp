@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "analyze/products.h"
 #include "ramq/dtype.h"
 #include "ramq/ggml_types.h"
 #include "ramq/metrics.h"
@@ -161,6 +162,29 @@ void BM_GgufEncode(benchmark::State& st, ramq::GgmlType t, int level) {
   count(st, kEncRows * kEncCols);
 }
 
+// One product of the randomized SVD at a SIMD level: W V (V: cols x 64) or W^T Y (Y: rows x 64).
+void BM_Product(benchmark::State& st, bool transposed, int level) {
+  const std::int64_t rows = st.range(0), cols = st.range(1);
+  const auto& w = matrix(rows, cols);
+  const ramq::MatrixView v{w.data(), rows, cols};
+  constexpr int kColumns = 64;
+  const std::int64_t in = transposed ? rows : cols, out = transposed ? cols : rows;
+  std::vector<float> x = ramq::bench::synthetic_matrix(in, kColumns, kSeed + 1);
+  std::vector<float> y(static_cast<std::size_t>(out * kColumns));
+  const LevelGuard guard(level);
+  st.SetLabel(std::string(ramq::detail::product_kernel_name()));
+  for (auto _ : st) {
+    if (transposed) ramq::detail::wt_times(v, x.data(), static_cast<int>(in), kColumns, y.data(), static_cast<int>(out), 1);
+    else ramq::detail::w_times(v, x.data(), static_cast<int>(in), kColumns, y.data(), static_cast<int>(out), 1);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(rows * cols * kColumns) *
+                                                  static_cast<double>(st.iterations()),
+                                              benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+  count(st, rows * cols);
+}
+
 // Registers the encoder benchmarks: every GGUF type and both MLX encoders, at each SIMD level.
 void register_encoders() {
   std::vector<std::pair<std::string, int>> levels = {{"", -1}};
@@ -174,6 +198,12 @@ void register_encoders() {
       benchmark::RegisterBenchmark(("gguf_encode_rows/" + std::string(info.name) + suffix).c_str(),
                                    [t = info.type, l = level](benchmark::State& st) { BM_GgufEncode(st, t, l); })
           ->Unit(benchmark::kMillisecond);
+    }
+    // The randomized SVD's products (64 columns, a 14336 x 4096 W; OpenBLAS at /portable).
+    for (const bool transposed : {false, true}) {
+      benchmark::RegisterBenchmark((std::string("svd_product/") + (transposed ? "WtY" : "WV") + suffix).c_str(),
+                                   [transposed, l = level](benchmark::State& st) { BM_Product(st, transposed, l); })
+          ->Args({14336, 4096})->Args({4096, 14336})->Unit(benchmark::kMillisecond);
     }
     for (const bool search : {true, false}) {
       benchmark::RegisterBenchmark((std::string("mlx_quantize/") + (search ? "search" : "minmax") + suffix).c_str(),

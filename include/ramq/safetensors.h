@@ -84,6 +84,9 @@ class ModelReader {
   // The tensor as float32; throws ramq::Error naming file and tensor if it holds NaN or Inf (the
   // first one). Converted on up to `threads` workers in fixed chunks (same result for any count).
   std::vector<float> load_f32(const TensorInfo& t, unsigned threads = 1) const;
+  // The same into `out` (exactly numel floats), which the caller may reuse across tensors: no
+  // allocation, no zero fill, and pages already touched by an earlier tensor fault no more.
+  void load_f32_into(const TensorInfo& t, std::span<float> out, unsigned threads = 1) const;
   // Rows `rows` (ascending indices < numel / cols) of the tensor seen as a numel/cols x cols matrix,
   // as float32, one after another. Same checks and errors as load_f32, for those rows only.
   std::vector<float> load_rows_f32(const TensorInfo& t, std::span<const std::int64_t> rows, std::int64_t cols) const;

@@ -62,7 +62,7 @@ namespace {
 
 // The matrix the metrics see: the tensor itself (`all`, returned empty), or selected experts
 // stacked row-wise.
-std::vector<float> scoring_matrix(const std::vector<float>& all, const TensorInfo& t, std::int64_t& rows,
+std::vector<float> scoring_matrix(std::span<const float> all, const TensorInfo& t, std::int64_t& rows,
                                   std::int64_t& cols) {
   if (t.shape.size() == 2) {
     rows = t.shape[0];
@@ -92,8 +92,10 @@ namespace {
 // one large tensor (plus its workspace) at a time, or `threads` small ones.
 constexpr std::int64_t kLargeElements = std::int64_t{1} << 22;
 
+// `buffer`: where the tensor is converted to float32. The large tensors, one at a time, share one
+// (grown when needed, never shrunk), so only the first of each size is allocated and paged in.
 void analyze_one(const ModelReader& model, const TensorInfo& t, TensorAnalysis& ta, const Options& opt,
-                 MlxEncoder encoder, unsigned threads) {
+                 MlxEncoder encoder, unsigned threads, std::vector<float>& buffer) {
   ta.name = t.name;
   ta.shape = t.shape;
   ta.dtype = std::string(dtype_name(t.dtype));
@@ -126,12 +128,18 @@ void analyze_one(const ModelReader& model, const TensorInfo& t, TensorAnalysis& 
     });
     return;
   }
-  const std::vector<float> all = model.load_f32(t, threads);
+  const auto numel = static_cast<std::size_t>(t.numel());
+  if (buffer.size() < numel) {  // freed first: growing in place would copy the old contents
+    std::vector<float>().swap(buffer);
+    buffer.resize(numel);
+  }
+  const std::span<float> all(buffer.data(), numel);
+  model.load_f32_into(t, all, threads);
   model.release(t);
   std::int64_t scored_rows = 0, scored_cols = 0;
   const std::vector<float> stacked = scoring_matrix(all, t, scored_rows, scored_cols);
-  const std::vector<float>& w = stacked.empty() ? all : stacked;
-  const RawMetrics raw = compute_raw_metrics(MatrixView{w.data(), scored_rows, scored_cols}, opt.metrics,
+  const float* w = stacked.empty() ? all.data() : stacked.data();
+  const RawMetrics raw = compute_raw_metrics(MatrixView{w, scored_rows, scored_cols}, opt.metrics,
                                              opt.seed ^ fnv1a64(t.name), threads);
   ta.raw = raw;
   ta.scores = swan_scores(raw, opt.swan);
@@ -190,15 +198,18 @@ ModelAnalysis analyze_model(const ModelReader& model, const Options& opt, const 
   ProgressScope progress(opt.progress, {"analyze", "tensors", selected.size(), total_bytes, ""});
   const unsigned threads = resolve_threads(opt.threads);
   // Large tensors in file order, the next one read ahead while the current one is computed.
+  std::vector<float> large_buffer;
   for (std::size_t k = 0; k < large.size(); ++k) {
     if (k + 1 < large.size()) model.prefetch(tensors[large[k + 1]]);
-    analyze_one(model, tensors[large[k]], a.tensors[large[k]], opt, encoder, threads);
+    analyze_one(model, tensors[large[k]], a.tensors[large[k]], opt, encoder, threads, large_buffer);
     progress.advance(1, tensors[large[k]].nbytes);
   }
   // Small tensors side by side, largest first (keeps the workers busy until the end).
   std::stable_sort(small.begin(), small.end(), [&](std::size_t x, std::size_t y) { return tensors[x].numel() > tensors[y].numel(); });
+  std::vector<float>().swap(large_buffer);
   parallel_for(small.size(), threads, [&](std::size_t k) {
-    analyze_one(model, tensors[small[k]], a.tensors[small[k]], opt, encoder, 1);
+    std::vector<float> buffer;
+    analyze_one(model, tensors[small[k]], a.tensors[small[k]], opt, encoder, 1, buffer);
     progress.advance(1, tensors[small[k]].nbytes);
   });
   progress.done();

@@ -16,6 +16,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "analyze/simd/metric_kernels.h"
+#include "ramq/ggml_types.h"
 #include "ramq/metrics.h"
 #include "ramq/parallel.h"
 #include "ramq/rng.h"
@@ -60,20 +62,28 @@ double blocked_sum(const float* x, std::size_t n, F f) {
   return total;
 }
 
-struct MinMax {
-  float lo = 0.0f;
-  float hi = 0.0f;
+using MinMax = analyze_simd::FloatRange;
+
+// The statistics' kernels at the SIMD level in use (the same bits at every level).
+struct MetricKernels {
+  MinMax (*min_max)(const float*, std::int64_t);
+  double (*nrmse_row_sse)(const float*, std::int64_t, std::int64_t, int);
 };
+
+MetricKernels metric_kernels() {
+#if defined(RAMQ_X86_KERNELS)
+  switch (simd_level()) {
+    case SimdLevel::Avx512: return {analyze_simd::avx512::min_max, analyze_simd::avx512::nrmse_row_sse};
+    case SimdLevel::Avx2: return {analyze_simd::avx2::min_max, analyze_simd::avx2::nrmse_row_sse};
+    case SimdLevel::Portable: break;
+  }
+#endif
+  return {analyze_simd::portable::min_max, analyze_simd::portable::nrmse_row_sse};
+}
 
 MinMax min_max(const float* x, std::size_t n) {
   if (n == 0) return {};
-  float lo = x[0];
-  float hi = x[0];
-  for (std::size_t i = 1; i < n; ++i) {
-    lo = x[i] < lo ? x[i] : lo;
-    hi = x[i] > hi ? x[i] : hi;
-  }
-  return {lo, hi};
+  return metric_kernels().min_max(x, static_cast<std::int64_t>(n));
 }
 
 // fn(k) for k in [0, count): pieces of work whose boundaries depend only on the data's size, run on
@@ -236,7 +246,10 @@ double output_noise_amplification(MatrixView w, int probes, int noise_levels, st
     const std::size_t rows = std::min(block_rows, m - r0);
     const auto brows = static_cast<blasint>(rows);
     const std::size_t len = rows * n;
-    std::vector<float> e(len), r(rows * p);
+    // Per worker, reused from block to block (every element is written before it is read).
+    thread_local std::vector<float> e, r;
+    e.resize(len);
+    r.resize(rows * p);
     // W X for this block.
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, brows, bp, bn, 1.0f, w.data + r0 * n, bn, xt.data(), bn,
                 0.0f, r.data(), bp);
@@ -277,43 +290,13 @@ double quantization_nrmse(MatrixView w, int bits, int group, unsigned threads) {
 
   const auto m = static_cast<std::size_t>(w.rows);
   const auto n = static_cast<std::size_t>(w.cols);
-  const auto g = static_cast<std::size_t>(group);
-  const int qmax_i = (1 << bits) - 1;
-  const auto qmax = static_cast<float>(qmax_i);
+  const auto row_sse = metric_kernels().nrmse_row_sse;
   // Rows in parallel (each row's sum in its slot), summed in row order.
   std::vector<double> row_sums(m);
   constexpr std::size_t kRowsPerPiece = 64;
   for_each_block((m + kRowsPerPiece - 1) / kRowsPerPiece, threads, [&](std::size_t k) {
-  std::vector<float> err(std::min(g, n));
-  for (std::size_t row = k * kRowsPerPiece; row < std::min(m, (k + 1) * kRowsPerPiece); ++row) {
-    const float* x = w.data + row * n;
-    double row_sse = 0.0;
-    for (std::size_t start = 0; start < n; start += g) {
-      const std::size_t len = std::min(g, n - start);
-      const float* xg = x + start;
-      MinMax gm = min_max(xg, len);
-      if (len < g) {  // zero padding takes part in the group's min/max (its error is not counted)
-        gm.lo = std::min(gm.lo, 0.0f);
-        gm.hi = std::max(gm.hi, 0.0f);
-      }
-      const float lo = gm.lo;
-      const float scale = (gm.hi - gm.lo) / qmax;
-      if (scale == 0.0f) {
-        for (std::size_t i = 0; i < len; ++i) err[i] = xg[i] - lo;
-      } else {
-        for (std::size_t i = 0; i < len; ++i) {
-          // t >= 0 because x >= lo; clamp first so the conversion below is always in range.
-          const float t = std::min((xg[i] - lo) / scale, qmax);
-          int q = static_cast<int>(t);                  // floor, since t >= 0
-          q += (t - static_cast<float>(q)) >= 0.5f ? 1 : 0;  // round half away from zero
-          q = std::min(q, qmax_i);
-          err[i] = xg[i] - (lo + static_cast<float>(q) * scale);
-        }
-      }
-      row_sse += lane_sum(err.data(), len, [](double v) { return v * v; });
-    }
-    row_sums[row] = row_sse;
-  }
+    for (std::size_t row = k * kRowsPerPiece; row < std::min(m, (k + 1) * kRowsPerPiece); ++row)
+      row_sums[row] = row_sse(w.data + row * n, static_cast<std::int64_t>(n), group, (1 << bits) - 1);
   });
   double sse = 0.0;
   for (const double v : row_sums) sse += v;

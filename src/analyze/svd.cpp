@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "analyze/products.h"
 #include "ramq/metrics.h"
 #include "ramq/parallel.h"
 #include "ramq/rng.h"
@@ -148,36 +149,15 @@ std::vector<float> tall_singular_values(std::vector<float>& a, lapack_int rows, 
   return sgesdd_values(r.data(), cols, cols, what);
 }
 
-// Y (rows of W x c, leading dimension ldy) = W * N (cols of W x c, leading dimension ldn). W
-// (row-major m x n) is the column-major n x m matrix Wt with leading dimension n; the product is
-// split by rows of Y into pieces of kProductPiece rows (fixed by the shape, one worker each with
-// single-threaded BLAS), so the values do not depend on the thread count.
+// Pieces of rows for project_out's update and the Gram matrix, fixed by the shape.
 constexpr lapack_int kProductPiece = 512;
 
 std::size_t product_pieces(lapack_int rows) {
   return static_cast<std::size_t>((rows + kProductPiece - 1) / kProductPiece);
 }
 
-void w_times(MatrixView w, const float* nmat, lapack_int ldn, lapack_int c, float* y, lapack_int ldy,
-             unsigned threads) {
-  const auto m = static_cast<lapack_int>(w.rows), n = static_cast<lapack_int>(w.cols);
-  parallel_for(product_pieces(m), threads, [&](std::size_t piece) {
-    const lapack_int r0 = static_cast<lapack_int>(piece) * kProductPiece, rows = std::min(kProductPiece, m - r0);
-    cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, rows, c, n, 1.0f, w.data + static_cast<std::size_t>(r0) * n,
-                n, nmat, ldn, 0.0f, y + r0, ldy);
-  });
-}
-
-// N (cols of W x c, leading dimension ldn) = W^T * Y: rows c0.. of N from columns c0.. of W.
-void wt_times(MatrixView w, const float* y, lapack_int ldy, lapack_int c, float* nmat, lapack_int ldn,
-              unsigned threads) {
-  const auto m = static_cast<lapack_int>(w.rows), n = static_cast<lapack_int>(w.cols);
-  parallel_for(product_pieces(n), threads, [&](std::size_t piece) {
-    const lapack_int c0 = static_cast<lapack_int>(piece) * kProductPiece, cols = std::min(kProductPiece, n - c0);
-    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, cols, c, m, 1.0f, w.data + c0, n, y, ldy, 0.0f,
-                nmat + c0, ldn);
-  });
-}
+using detail::w_times;
+using detail::wt_times;
 
 // Z (rows x c, column-major, leading dimension rows) -= Q (Q^T Z) for the orthonormal rows x j
 // basis Q: Z's component outside span(Q). H = Q^T Z is computed in pieces of 64 of Q's columns

@@ -9,6 +9,7 @@
 #include <iterator>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -287,15 +288,22 @@ std::size_t checked_elements(const TensorInfo& t, std::span<const std::byte> byt
 
 std::vector<float> ModelReader::load_f32(const TensorInfo& t, unsigned threads) const {
   require_float_weight(t);
+  std::vector<float> out(checked_elements(t, raw(t)));
+  load_f32_into(t, out, threads);
+  return out;
+}
+
+void ModelReader::load_f32_into(const TensorInfo& t, std::span<float> out, unsigned threads) const {
+  require_float_weight(t);
   const auto bytes = raw(t);
   const std::size_t esize = dtype_size(t.dtype);
   const std::size_t n = checked_elements(t, bytes);
-  std::vector<float> out(n);
+  if (out.size() != n) throw std::invalid_argument("load_f32_into: output size differs from the tensor's");
   const std::size_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<std::size_t> bad(chunks, n);
   parallel_for(chunks, threads, [&](std::size_t k) {
     const std::size_t b = k * kChunk, len = std::min(kChunk, n - b);
-    convert_to_f32(t.dtype, bytes.subspan(b * esize, len * esize), std::span<float>(out.data() + b, len));
+    convert_to_f32(t.dtype, bytes.subspan(b * esize, len * esize), out.subspan(b, len));
     for (std::size_t i = b; i < b + len; ++i)
       if (!std::isfinite(out[i])) {
         bad[k] = i;
@@ -304,7 +312,6 @@ std::vector<float> ModelReader::load_f32(const TensorInfo& t, unsigned threads) 
   });
   const std::size_t first = chunks == 0 ? n : *std::min_element(bad.begin(), bad.end());
   if (first < n) throw_non_finite(t, first, std::isnan(out[first]));
-  return out;
 }
 
 std::vector<float> ModelReader::load_rows_f32(const TensorInfo& t, std::span<const std::int64_t> rows,

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "ramq/ggml_types.h"
 #include "ramq/metrics.h"
 #include "ramq/rng.h"
 #include "support/dense_matrix.h"
@@ -293,6 +294,30 @@ TEST(QuantizationNrmse, MatchesReferenceOnRandomData) {
   const double nrmse = quantization_nrmse(z.view(), 4, 128);
   EXPECT_GT(nrmse, 0.005);
   EXPECT_LT(nrmse, 0.05);
+}
+
+// The row kernel runs at the SIMD level in use (src/analyze/simd/metric_kernels.h): every level
+// matches the reference and gives the same bits, for groups that fill whole 16-lane vectors, leave
+// a tail, or are shorter than one vector, and for the output-noise metric's min/max too.
+TEST(QuantizationNrmse, SameBitsAtEverySimdLevel) {
+  Dense w = gaussian(23, 333, 10, 0.05);
+  for (float& v : w.data) v += 0.1f;
+  w.data[5 * 333 + 100] = 2.0f;  // an outlier in one group
+  const std::vector<std::pair<int, int>> settings = {{4, 128}, {2, 37}, {3, 7}, {8, 16}, {16, 333}};
+  std::vector<double> first;
+  for (const SimdLevel level : supported_simd_levels()) {
+    set_simd_level(level);
+    std::vector<double> got;
+    for (const auto& [bits, group] : settings) {
+      got.push_back(quantization_nrmse(w.view(), bits, group, 2));
+      const double ref = reference_nrmse(w, bits, group);
+      EXPECT_NEAR(got.back(), ref, 1e-6 * ref) << simd_level_name(level) << " " << bits << "/" << group;
+    }
+    got.push_back(output_noise_amplification(w.view(), 4, 16, 3));
+    reset_simd_level();
+    if (first.empty()) first = got;
+    else EXPECT_EQ(got, first) << simd_level_name(level);
+  }
 }
 
 TEST(QuantizationNrmse, RejectsBadParameters) {

@@ -1,0 +1,135 @@
+// Products with W for the randomized SVDs (products.h): the kernel chosen from the SIMD level in
+// use (ramq::simd_level(), the encoders' choice: RAMQ_ISA caps it), the packing around it, and
+// the pieces of work.
+#include "analyze/products.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "analyze/simd/product_kernels.h"
+#include "ramq/ggml_types.h"
+#include "ramq/parallel.h"
+
+namespace ramq::detail {
+
+namespace {
+
+// Pieces of output rows (w_times) or columns (wt_times), fixed by the shape.
+constexpr int kProductPiece = 512;
+
+std::size_t pieces_of(int count) { return static_cast<std::size_t>((count + kProductPiece - 1) / kProductPiece); }
+
+enum class Kernel { OpenBlas, Avx2, Avx512 };
+
+Kernel kernel_in_use() {
+#if defined(RAMQ_X86_KERNELS)
+  switch (simd_level()) {
+    case SimdLevel::Avx512: return Kernel::Avx512;
+    case SimdLevel::Avx2: return __builtin_cpu_supports("fma") ? Kernel::Avx2 : Kernel::OpenBlas;
+    case SimdLevel::Portable: return Kernel::OpenBlas;
+  }
+#endif
+  return Kernel::OpenBlas;
+}
+
+// Width of the packed operands: a multiple of 16 floats (whole registers at both levels).
+int padded(int c) { return (c + 15) / 16 * 16; }
+
+// Row-major count x cp copy of the column-major count x c matrix `a` (leading dimension lda),
+// zero in the padding columns.
+std::vector<float> pack_rows(const float* a, int lda, int count, int c, int cp) {
+  std::vector<float> p(static_cast<std::size_t>(count) * static_cast<std::size_t>(cp), 0.0f);
+  for (int col = 0; col < c; ++col) {
+    const float* src = a + static_cast<std::size_t>(col) * static_cast<std::size_t>(lda);
+    for (int i = 0; i < count; ++i) p[static_cast<std::size_t>(i) * cp + col] = src[i];
+  }
+  return p;
+}
+
+// The level's kernels (never called with Kernel::OpenBlas).
+void rows_kernel(Kernel kernel, const float* w, std::int64_t ldw, int rows, int n, const float* vp, int cp,
+                 float* out) {
+#if defined(RAMQ_X86_KERNELS)
+  if (kernel == Kernel::Avx512) return analyze_simd::avx512::rows_times(w, ldw, rows, n, vp, cp, out);
+  analyze_simd::avx2::rows_times(w, ldw, rows, n, vp, cp, out);
+#else
+  (void)kernel, (void)w, (void)ldw, (void)rows, (void)n, (void)vp, (void)cp, (void)out;
+#endif
+}
+
+void cols_kernel(Kernel kernel, const float* w, std::int64_t ldw, int m, int j0, int nj, const float* yp, int cp,
+                 int c_count, float* z, std::int64_t ldz) {
+  thread_local std::vector<float> scratch;
+  scratch.resize(static_cast<std::size_t>(analyze_simd::cols_scratch_floats(nj)));
+#if defined(RAMQ_X86_KERNELS)
+  if (kernel == Kernel::Avx512) return analyze_simd::avx512::cols_times(w, ldw, m, j0, nj, yp, cp, c_count, z, ldz, scratch.data());
+  analyze_simd::avx2::cols_times(w, ldw, m, j0, nj, yp, cp, c_count, z, ldz, scratch.data());
+#else
+  (void)kernel, (void)w, (void)ldw, (void)m, (void)j0, (void)nj, (void)yp, (void)cp, (void)c_count, (void)z, (void)ldz;
+#endif
+}
+
+}  // namespace
+
+std::string_view product_kernel_name() {
+  switch (kernel_in_use()) {
+    case Kernel::Avx512: return "avx512";
+    case Kernel::Avx2: return "avx2";
+    case Kernel::OpenBlas: break;
+  }
+  return "openblas";
+}
+
+void w_times(MatrixView w, const float* nmat, int ldn, int c, float* y, int ldy, unsigned threads) {
+  const auto m = static_cast<int>(w.rows), n = static_cast<int>(w.cols);
+  const Kernel kernel = kernel_in_use();
+  if (kernel == Kernel::OpenBlas) {
+    // W (row-major m x n) is the column-major n x m matrix W^T with leading dimension n.
+    parallel_for(pieces_of(m), threads, [&](std::size_t piece) {
+      const int r0 = static_cast<int>(piece) * kProductPiece, rows = std::min(kProductPiece, m - r0);
+      cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, rows, c, n, 1.0f,
+                  w.data + static_cast<std::size_t>(r0) * static_cast<std::size_t>(n), n, nmat, ldn, 0.0f, y + r0,
+                  ldy);
+    });
+    return;
+  }
+  const int cp = padded(c);
+  const std::vector<float> vp = pack_rows(nmat, ldn, n, c, cp);
+  parallel_for(pieces_of(m), threads, [&](std::size_t piece) {
+    const int r0 = static_cast<int>(piece) * kProductPiece, rows = std::min(kProductPiece, m - r0);
+    thread_local std::vector<float> out;
+    out.resize(static_cast<std::size_t>(rows) * static_cast<std::size_t>(cp));
+    const float* wr = w.data + static_cast<std::size_t>(r0) * static_cast<std::size_t>(n);
+    rows_kernel(kernel, wr, n, rows, n, vp.data(), cp, out.data());
+    for (int col = 0; col < c; ++col) {
+      float* dst = y + static_cast<std::size_t>(col) * static_cast<std::size_t>(ldy) + r0;
+      for (int r = 0; r < rows; ++r) dst[r] = out[static_cast<std::size_t>(r) * cp + col];
+    }
+  });
+}
+
+void wt_times(MatrixView w, const float* y, int ldy, int c, float* nmat, int ldn, unsigned threads) {
+  const auto m = static_cast<int>(w.rows), n = static_cast<int>(w.cols);
+  const Kernel kernel = kernel_in_use();
+  if (kernel == Kernel::OpenBlas) {
+    // Rows c0.. of N from columns c0.. of W.
+    parallel_for(pieces_of(n), threads, [&](std::size_t piece) {
+      const int c0 = static_cast<int>(piece) * kProductPiece, cols = std::min(kProductPiece, n - c0);
+      cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, cols, c, m, 1.0f, w.data + c0, n, y, ldy, 0.0f,
+                  nmat + c0, ldn);
+    });
+    return;
+  }
+  const int cp = padded(c);
+  const std::vector<float> yp = pack_rows(y, ldy, m, c, cp);
+  parallel_for(pieces_of(n), threads, [&](std::size_t piece) {
+    const int j0 = static_cast<int>(piece) * kProductPiece, cols = std::min(kProductPiece, n - j0);
+    cols_kernel(kernel, w.data, n, m, j0, cols, yp.data(), cp, c, nmat, ldn);
+  });
+}
+
+}  // namespace ramq::detail

@@ -1,0 +1,25 @@
+// Products of a row-major float32 matrix W with blocks of columns, for the randomized SVDs
+// (src/analyze/svd.cpp). Our own kernels on CPUs with AVX2 + FMA or AVX-512
+// (src/analyze/simd/product_kernels.h: the same bits at both levels), OpenBLAS below that or at
+// RAMQ_ISA=portable. Either way the work is cut into pieces fixed by the shape, so the values do
+// not depend on the thread count.
+#pragma once
+
+#include <string_view>
+
+#include "ramq/metrics.h"
+
+namespace ramq::detail {
+
+// Y (rows of W x c, column-major, leading dimension ldy) = W * N (cols of W x c, column-major,
+// leading dimension ldn).
+void w_times(MatrixView w, const float* nmat, int ldn, int c, float* y, int ldy, unsigned threads);
+
+// N (cols of W x c, column-major, leading dimension ldn) = W^T * Y (rows of W x c, leading
+// dimension ldy).
+void wt_times(MatrixView w, const float* y, int ldy, int c, float* nmat, int ldn, unsigned threads);
+
+// Which implementation the two products use now: "avx512", "avx2" or "openblas".
+std::string_view product_kernel_name();
+
+}  // namespace ramq::detail
