@@ -5,10 +5,8 @@
 // from ramq::Rng with seeds derived deterministically from the caller's seed. Work is split into
 // pieces whose boundaries depend only on the matrix shape (blocks of elements or rows); pieces
 // run on up to `threads` workers, each writing its own slot, and slots are combined in order,
-// so the thread count never changes a value. BLAS calls run single-threaded inside a piece (the
-// caller sets OpenBLAS to one thread); their order depends only on the operand shapes.
-#include <cblas.h>
-
+// so the thread count never changes a value. Matrix products run single-threaded inside a piece
+// (analyze/products.h); their order depends only on the operand shapes.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -16,6 +14,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "analyze/products.h"
 #include "analyze/simd/metric_kernels.h"
 #include "ramq/ggml_types.h"
 #include "ramq/metrics.h"
@@ -68,17 +67,22 @@ using MinMax = analyze_simd::FloatRange;
 struct MetricKernels {
   MinMax (*min_max)(const float*, std::int64_t);
   double (*nrmse_row_sse)(const float*, std::int64_t, std::int64_t, int);
+  double (*lane_sum)(const float*, std::int64_t);
+  void (*central_moment_sums)(const float*, std::int64_t, double, double*, double*);
 };
 
 MetricKernels metric_kernels() {
 #if defined(RAMQ_X86_KERNELS)
   switch (simd_level()) {
-    case SimdLevel::Avx512: return {analyze_simd::avx512::min_max, analyze_simd::avx512::nrmse_row_sse};
-    case SimdLevel::Avx2: return {analyze_simd::avx2::min_max, analyze_simd::avx2::nrmse_row_sse};
+    case SimdLevel::Avx512: return {analyze_simd::avx512::min_max, analyze_simd::avx512::nrmse_row_sse, analyze_simd::avx512::lane_sum,
+            analyze_simd::avx512::central_moment_sums};
+    case SimdLevel::Avx2: return {analyze_simd::avx2::min_max, analyze_simd::avx2::nrmse_row_sse, analyze_simd::avx2::lane_sum,
+            analyze_simd::avx2::central_moment_sums};
     case SimdLevel::Portable: break;
   }
 #endif
-  return {analyze_simd::portable::min_max, analyze_simd::portable::nrmse_row_sse};
+  return {analyze_simd::portable::min_max, analyze_simd::portable::nrmse_row_sse, analyze_simd::portable::lane_sum,
+            analyze_simd::portable::central_moment_sums};
 }
 
 MinMax min_max(const float* x, std::size_t n) {
@@ -151,9 +155,10 @@ double excess_kurtosis(std::span<const float> x, unsigned threads) {
   // Per-block lane sums (computed in parallel, each block by one worker), added in block order:
   // the same result as one sequential pass over the blocks.
   std::vector<double> b1(blocks), b2(blocks), b4(blocks);
+  const MetricKernels kernels = metric_kernels();
   for_each_block(blocks, threads, [&](std::size_t k) {
     const std::size_t b = k * kBlock;
-    b1[k] = lane_sum(x.data() + b, std::min(kBlock, n - b), [](double v) { return v; });
+    b1[k] = kernels.lane_sum(x.data() + b, static_cast<std::int64_t>(std::min(kBlock, n - b)));
   });
   double total = 0.0;
   for (const double v : b1) total += v;
@@ -161,32 +166,8 @@ double excess_kurtosis(std::span<const float> x, unsigned threads) {
   // Second pass: m2 and m4 over the same fixed blocks.
   for_each_block(blocks, threads, [&](std::size_t k) {
     const std::size_t b = k * kBlock;
-    const std::size_t len = std::min(kBlock, n - b);
-    const float* p = x.data() + b;
-    double a2[kLanes] = {};
-    double a4[kLanes] = {};
-    std::size_t i = 0;
-    for (; i + kLanes <= len; i += kLanes) {
-      for (std::size_t j = 0; j < kLanes; ++j) {
-        const double d = static_cast<double>(p[i + j]) - mean;
-        const double d2 = d * d;
-        a2[j] += d2;
-        a4[j] += d2 * d2;
-      }
-    }
-    for (std::size_t j = 0; i < len; ++i, ++j) {
-      const double d = static_cast<double>(p[i]) - mean;
-      const double d2 = d * d;
-      a2[j] += d2;
-      a4[j] += d2 * d2;
-    }
-    double s2 = 0.0, s4 = 0.0;
-    for (std::size_t j = 0; j < kLanes; ++j) {
-      s2 += a2[j];
-      s4 += a4[j];
-    }
-    b2[k] = s2;
-    b4[k] = s4;
+    kernels.central_moment_sums(x.data() + b, static_cast<std::int64_t>(std::min(kBlock, n - b)), mean, &b2[k],
+                                &b4[k]);
   });
   double s2 = 0.0, s4 = 0.0;
   for (std::size_t k = 0; k < blocks; ++k) {
@@ -217,10 +198,9 @@ double output_noise_amplification(MatrixView w, int probes, int noise_levels, st
   const auto m = static_cast<std::size_t>(w.rows);
   const auto n = static_cast<std::size_t>(w.cols);
   const auto p = static_cast<std::size_t>(probes);
-  const auto bn = static_cast<blasint>(n);
-  const auto bp = static_cast<blasint>(probes);
 
-  // Probes, stored probe-major (row j of xt is probe j; xt is X^T, p x n row-major).
+  // Probes, stored probe-major (row j of xt is probe j; xt is X^T, p x n row-major, which is X
+  // column-major).
   std::vector<float> xt(p * n);
   {
     Rng rng(seed);
@@ -244,15 +224,17 @@ double output_noise_amplification(MatrixView w, int probes, int noise_levels, st
   for_each_block(blocks, threads, [&](std::size_t k) {
     const std::size_t r0 = k * block_rows;
     const std::size_t rows = std::min(block_rows, m - r0);
-    const auto brows = static_cast<blasint>(rows);
     const std::size_t len = rows * n;
     // Per worker, reused from block to block (every element is written before it is read).
     thread_local std::vector<float> e, r;
     e.resize(len);
     r.resize(rows * p);
     // W X for this block.
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, brows, bp, bn, 1.0f, w.data + r0 * n, bn, xt.data(), bn,
-                0.0f, r.data(), bp);
+    const auto products = [&](const float* rows_of_w_or_e) {  // r (rows x p, column-major) = (W or E) X
+      detail::w_times(MatrixView{rows_of_w_or_e, static_cast<std::int64_t>(rows), static_cast<std::int64_t>(n)},
+                      xt.data(), static_cast<int>(n), static_cast<int>(p), r.data(), static_cast<int>(rows), 1);
+    };
+    products(w.data + r0 * n);
     ww[k] = blocked_sum(r.data(), rows * p, [](double v) { return v * v; });
     // E for this block, then E X.
     Rng noise_rng(derive_seed(seed ^ kNoiseSeedXor, k));
@@ -263,8 +245,7 @@ double output_noise_amplification(MatrixView w, int probes, int noise_levels, st
       e[i + 1] = (static_cast<float>((u >> 8) & 0xFFFFFFu) * 0x1.0p-24f - half_width) * d_width;
     }
     if (i < len) e[i] = (static_cast<float>(noise_rng.next_u64() >> 40) * 0x1.0p-24f - half_width) * d_width;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, brows, bp, bn, 1.0f, e.data(), bn, xt.data(), bn, 0.0f,
-                r.data(), bp);
+    products(e.data());
     ee[k] = blocked_sum(r.data(), rows * p, [](double v) { return v * v; });
   });
   double sww = 0.0, see = 0.0;

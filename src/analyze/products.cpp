@@ -40,13 +40,21 @@ Kernel kernel_in_use() {
 int padded(int c) { return (c + 15) / 16 * 16; }
 
 // Row-major count x cp copy of the column-major count x c matrix `a` (leading dimension lda),
-// zero in the padding columns.
-std::vector<float> pack_rows(const float* a, int lda, int count, int c, int cp) {
-  std::vector<float> p(static_cast<std::size_t>(count) * static_cast<std::size_t>(cp), 0.0f);
-  for (int col = 0; col < c; ++col) {
-    const float* src = a + static_cast<std::size_t>(col) * static_cast<std::size_t>(lda);
-    for (int i = 0; i < count; ++i) p[static_cast<std::size_t>(i) * cp + col] = src[i];
-  }
+// zero in the padding columns; in blocks of rows on up to `threads` workers (a copy: the same
+// result for any count).
+std::vector<float> pack_rows(const float* a, int lda, int count, int c, int cp, unsigned threads) {
+  std::vector<float> p(static_cast<std::size_t>(count) * static_cast<std::size_t>(cp));
+  constexpr int kPackRows = 256;
+  parallel_for(static_cast<std::size_t>((count + kPackRows - 1) / kPackRows), threads, [&](std::size_t block) {
+    const int i0 = static_cast<int>(block) * kPackRows, i1 = std::min(count, i0 + kPackRows);
+    for (int col = 0; col < c; ++col) {
+      const float* src = a + static_cast<std::size_t>(col) * static_cast<std::size_t>(lda);
+      for (int i = i0; i < i1; ++i) p[static_cast<std::size_t>(i) * cp + col] = src[i];
+    }
+    for (int i = i0; i < i1; ++i)
+      std::fill(p.begin() + static_cast<std::ptrdiff_t>(i) * cp + c, p.begin() + static_cast<std::ptrdiff_t>(i + 1) * cp,
+                0.0f);
+  });
   return p;
 }
 
@@ -98,7 +106,7 @@ void w_times(MatrixView w, const float* nmat, int ldn, int c, float* y, int ldy,
     return;
   }
   const int cp = padded(c);
-  const std::vector<float> vp = pack_rows(nmat, ldn, n, c, cp);
+  const std::vector<float> vp = pack_rows(nmat, ldn, n, c, cp, threads);
   parallel_for(pieces_of(m), threads, [&](std::size_t piece) {
     const int r0 = static_cast<int>(piece) * kProductPiece, rows = std::min(kProductPiece, m - r0);
     thread_local std::vector<float> out;
@@ -125,7 +133,7 @@ void wt_times(MatrixView w, const float* y, int ldy, int c, float* nmat, int ldn
     return;
   }
   const int cp = padded(c);
-  const std::vector<float> yp = pack_rows(y, ldy, m, c, cp);
+  const std::vector<float> yp = pack_rows(y, ldy, m, c, cp, threads);
   parallel_for(pieces_of(n), threads, [&](std::size_t piece) {
     const int j0 = static_cast<int>(piece) * kProductPiece, cols = std::min(kProductPiece, n - j0);
     cols_kernel(kernel, w.data, n, m, j0, cols, yp.data(), cp, c, nmat, ldn);

@@ -296,15 +296,18 @@ TEST(QuantizationNrmse, MatchesReferenceOnRandomData) {
   EXPECT_LT(nrmse, 0.05);
 }
 
-// The row kernel runs at the SIMD level in use (src/analyze/simd/metric_kernels.h): every level
-// matches the reference and gives the same bits, for groups that fill whole 16-lane vectors, leave
-// a tail, or are shorter than one vector, and for the output-noise metric's min/max too.
+// The statistics' kernels run at the SIMD level in use (src/analyze/simd/metric_kernels.h): NRMSE
+// and kurtosis match their references and give the same bits at every level, for groups that fill
+// whole 16-lane vectors, leave a tail, or are shorter than one vector. The noise metric's products
+// (analyze/products.h) are the same bits at AVX2 and AVX-512 and within float round-off of
+// OpenBLAS's at the portable level.
 TEST(QuantizationNrmse, SameBitsAtEverySimdLevel) {
   Dense w = gaussian(23, 333, 10, 0.05);
   for (float& v : w.data) v += 0.1f;
   w.data[5 * 333 + 100] = 2.0f;  // an outlier in one group
   const std::vector<std::pair<int, int>> settings = {{4, 128}, {2, 37}, {3, 7}, {8, 16}, {16, 333}};
   std::vector<double> first;
+  double portable_noise = -1.0, kernel_noise = -1.0;
   for (const SimdLevel level : supported_simd_levels()) {
     set_simd_level(level);
     std::vector<double> got;
@@ -313,10 +316,22 @@ TEST(QuantizationNrmse, SameBitsAtEverySimdLevel) {
       const double ref = reference_nrmse(w, bits, group);
       EXPECT_NEAR(got.back(), ref, 1e-6 * ref) << simd_level_name(level) << " " << bits << "/" << group;
     }
-    got.push_back(output_noise_amplification(w.view(), 4, 16, 3));
+    got.push_back(excess_kurtosis(w.data, 2));
+    const double noise = output_noise_amplification(w.view(), 4, 16, 3);
     reset_simd_level();
     if (first.empty()) first = got;
     else EXPECT_EQ(got, first) << simd_level_name(level);
+    if (level == SimdLevel::Portable) {
+      portable_noise = noise;
+    } else {
+      if (kernel_noise >= 0.0) {
+        EXPECT_EQ(noise, kernel_noise) << simd_level_name(level);
+      }
+      kernel_noise = noise;
+    }
+  }
+  if (kernel_noise >= 0.0) {
+    EXPECT_NEAR(kernel_noise, portable_noise, 1e-6 * portable_noise);
   }
 }
 

@@ -112,4 +112,55 @@ double nrmse_row_sse(const float* x, std::int64_t n, std::int64_t g, int qmax) {
   return row;
 }
 
+double lane_sum(const float* x, std::int64_t n) {
+  vd vacc = {};
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    const vd d = to_d(load(x + i));
+    for (int k = 0; k < kSumParts; ++k) vacc.p[k] += d.p[k];              // i .. i+7
+    for (int k = 0; k < kSumParts; ++k) vacc.p[k] += d.p[k + kSumParts];  // i+8 ..
+  }
+  double acc[kSumLanes];
+  for (int l = 0; l < kSumLanes; ++l) acc[l] = get(vacc, l);
+  for (; i < n; ++i) acc[i % kSumLanes] += static_cast<double>(x[i]);
+  double s = 0.0;
+  for (int l = 0; l < kSumLanes; ++l) s += acc[l];
+  return s;
+}
+
+void central_moment_sums(const float* x, std::int64_t n, double mean, double* s2, double* s4) {
+  vd v2 = {}, v4 = {};
+  const vd vmean = splatd(mean);
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    const vd d = to_d(load(x + i)) - vmean;
+    const vd d2 = d * d;
+    const vd d4 = d2 * d2;
+    for (int half = 0; half < 2; ++half) {  // elements i .. i+7, then i+8 ..
+      for (int k = 0; k < kSumParts; ++k) {
+        v2.p[k] += d2.p[k + half * kSumParts];
+        v4.p[k] += d4.p[k + half * kSumParts];
+      }
+    }
+  }
+  double a2[kSumLanes], a4[kSumLanes];
+  for (int l = 0; l < kSumLanes; ++l) {
+    a2[l] = get(v2, l);
+    a4[l] = get(v4, l);
+  }
+  for (; i < n; ++i) {
+    const double d = static_cast<double>(x[i]) - mean;
+    const double d2 = d * d;
+    a2[i % kSumLanes] += d2;
+    a4[i % kSumLanes] += d2 * d2;
+  }
+  double t2 = 0.0, t4 = 0.0;
+  for (int l = 0; l < kSumLanes; ++l) {
+    t2 += a2[l];
+    t4 += a4[l];
+  }
+  *s2 = t2;
+  *s4 = t4;
+}
+
 }  // namespace ramq::analyze_simd::RAMQ_ISA_NS

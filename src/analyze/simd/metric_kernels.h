@@ -27,6 +27,10 @@ struct FloatRange {
   /* levels in groups of g (a short last group is padded with zeros for its min/max only): the */     \
   /* groups' sums added in order, each over 8 double lanes. */                                        \
   double nrmse_row_sse(const float* x, std::int64_t n, std::int64_t g, int qmax);                     \
+  /* Sum of x[0..n) over 8 double lanes. */                                                           \
+  double lane_sum(const float* x, std::int64_t n);                                                    \
+  /* Sums of d^2 and d^4, d = x - mean in double, over 8 double lanes each. */                        \
+  void central_moment_sums(const float* x, std::int64_t n, double mean, double* s2, double* s4);      \
   }
 
 RAMQ_METRIC_KERNELS_DECLARE(portable)
