@@ -95,6 +95,40 @@ TEST(Analysis, IdenticalForAnyThreadCount) {
   EXPECT_EQ(analysis_to_json(analyze_model(reader, one)).dump(), analysis_to_json(analyze_model(reader, two)).dump());
 }
 
+// Large tensors (>= 2^22 elements) are converted into one buffer shared from tensor to tensor: a
+// smaller tensor after a larger one leaves a stale tail in it, a larger one makes it grow. Each
+// tensor's metrics must be those of the tensor alone.
+TEST(Analysis, LargeTensorsShareOneBufferAndMatchTheMetricsOfEachAlone) {
+  TempDir dir;
+  const std::vector<std::pair<std::string, std::int64_t>> shapes = {
+      {"model.a.weight", 2176}, {"model.b.weight", 2056}, {"model.c.weight", 2304}};  // 2048 rows each
+  std::vector<std::vector<float>> data;
+  SafetensorsBuilder b;
+  for (std::size_t i = 0; i < shapes.size(); ++i) {
+    data.push_back(gaussian(static_cast<std::size_t>(2048 * shapes[i].second), 10 + i));
+    data.back()[i * 977] = 0.5f;  // a different outlier in each
+    b.add(shapes[i].first, DType::F32, {2048, shapes[i].second}, data.back());
+  }
+  write_model(dir.path(), b);
+  ModelReader reader(dir.path());
+  Options opt;
+  opt.hash_inputs = false;
+  const ModelAnalysis a = analyze_model(reader, opt);
+  ASSERT_EQ(a.tensors.size(), shapes.size());
+  for (std::size_t i = 0; i < shapes.size(); ++i) {
+    const TensorAnalysis& t = a.tensors[i];
+    ASSERT_EQ(t.name, shapes[i].first);
+    ASSERT_TRUE(t.raw.has_value());
+    const RawMetrics want = compute_raw_metrics(MatrixView{data[i].data(), 2048, shapes[i].second}, opt.metrics,
+                                                opt.seed ^ fnv1a64(t.name), 2);
+    EXPECT_TRUE(want.randomized_svd);
+    EXPECT_EQ(t.raw->concentration, want.concentration) << t.name;
+    EXPECT_EQ(t.raw->kurtosis, want.kurtosis) << t.name;
+    EXPECT_EQ(t.raw->noise_amp, want.noise_amp) << t.name;
+    EXPECT_EQ(t.raw->nrmse, want.nrmse) << t.name;
+  }
+}
+
 TEST(Analysis, JsonRoundTripAndErrors) {
   SmallModel m;
   ModelReader reader(m.dir.path());

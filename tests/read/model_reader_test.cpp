@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -177,6 +178,14 @@ TEST(ModelReader, ShardedModelWithF16AndBF16) {
   EXPECT_THROW(r.load_rows_f32(*norm, past_end, 2), std::out_of_range);
   EXPECT_THROW(r.load_rows_f32(*norm, norm_rows, 3), Error);  // 4 elements are not rows of 3
   EXPECT_NO_THROW(r.check_finite(*emb, 2));
+
+  // Into a caller's buffer: the same values; a buffer of the wrong size is refused untouched.
+  std::vector<float> into(6, 9.0f);
+  r.load_f32_into(*emb, into, 2);
+  EXPECT_EQ(into, bf16_vals);
+  std::vector<float> wrong(5, 9.0f);
+  EXPECT_THROW(r.load_f32_into(*emb, wrong), std::invalid_argument);
+  EXPECT_EQ(wrong, std::vector<float>(5, 9.0f));
 
   // The raw bytes are exactly what was written.
   const auto raw = r.raw(*up);
