@@ -183,14 +183,22 @@ double excess_kurtosis(std::span<const float> x, unsigned threads) {
 // ---------------------------------------------------------------------------------------------
 // Output noise amplification
 
-double output_noise_amplification(MatrixView w, int probes, int noise_levels, std::uint64_t seed,
-                                  unsigned threads) {
+namespace {
+
+// The noise metric and the NRMSE both need W's range: compute_raw_metrics finds it once and passes
+// it in (`known_range`); the public functions pass nullptr and have it computed here.
+MinMax range_of(MatrixView w, std::size_t count, const MinMax* known_range, unsigned threads) {
+  return known_range ? *known_range : min_max_parallel(w.data, count, threads);
+}
+
+double noise_amplification(MatrixView w, int probes, int noise_levels, std::uint64_t seed, unsigned threads,
+                           const MinMax* known_range) {
   const std::size_t count = element_count(w);
   if (probes <= 0 || noise_levels <= 0) {
     throw std::invalid_argument("output_noise_amplification: probes and noise_levels must be positive");
   }
   if (count == 0) return 0.0;
-  const MinMax mm = min_max_parallel(w.data, count, threads);
+  const MinMax mm = range_of(w, count, known_range, threads);
   const float d_width = static_cast<float>(
       (static_cast<double>(mm.hi) - static_cast<double>(mm.lo)) / static_cast<double>(noise_levels));
   if (!(d_width > 0.0f)) return 0.0;  // constant W: E = 0, so ||E X|| = 0
@@ -256,16 +264,25 @@ double output_noise_amplification(MatrixView w, int probes, int noise_levels, st
   return std::sqrt(see) / (std::sqrt(sww) + 1e-8);
 }
 
+}  // namespace
+
+double output_noise_amplification(MatrixView w, int probes, int noise_levels, std::uint64_t seed,
+                                  unsigned threads) {
+  return noise_amplification(w, probes, noise_levels, seed, threads, nullptr);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reconstruction-error proxy
 
-double quantization_nrmse(MatrixView w, int bits, int group, unsigned threads) {
+namespace {
+
+double nrmse(MatrixView w, int bits, int group, unsigned threads, const MinMax* known_range) {
   const std::size_t count = element_count(w);
   if (bits < 1 || bits > 16 || group <= 0) {
     throw std::invalid_argument("quantization_nrmse: bits must be in [1, 16] and group positive");
   }
   if (count == 0) return 0.0;
-  const MinMax mm = min_max_parallel(w.data, count, threads);
+  const MinMax mm = range_of(w, count, known_range, threads);
   const double range = static_cast<double>(mm.hi) - static_cast<double>(mm.lo);
   if (!(range > 0.0)) return 0.0;
 
@@ -283,6 +300,12 @@ double quantization_nrmse(MatrixView w, int bits, int group, unsigned threads) {
   for (const double v : row_sums) sse += v;
   const double rmse = std::sqrt(sse / static_cast<double>(count));
   return rmse / range;
+}
+
+}  // namespace
+
+double quantization_nrmse(MatrixView w, int bits, int group, unsigned threads) {
+  return nrmse(w, bits, group, threads, nullptr);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -329,8 +352,9 @@ RawMetrics compute_raw_metrics(MatrixView w, const MetricOptions& opt, std::uint
     out.randomized_svd = true;
   }
   out.kurtosis = excess_kurtosis(std::span<const float>(w.data, count), threads);
-  out.noise_amp = output_noise_amplification(w, opt.probes, opt.noise_levels, derive_seed(seed, 2), threads);
-  out.nrmse = quantization_nrmse(w, opt.err_bits, opt.err_group, threads);
+  const MinMax range = min_max_parallel(w.data, count, threads);
+  out.noise_amp = noise_amplification(w, opt.probes, opt.noise_levels, derive_seed(seed, 2), threads, &range);
+  out.nrmse = nrmse(w, opt.err_bits, opt.err_group, threads, &range);
   return out;
 }
 
