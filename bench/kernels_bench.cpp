@@ -165,6 +165,7 @@ void BM_GgufEncode(benchmark::State& st, ramq::GgmlType t, int level) {
 // One product of the randomized SVD at a SIMD level: W V (V: cols x 64) or W^T Y (Y: rows x 64).
 void BM_Product(benchmark::State& st, bool transposed, int level) {
   const std::int64_t rows = st.range(0), cols = st.range(1);
+  const auto threads = static_cast<unsigned>(st.range(2));
   const auto& w = matrix(rows, cols);
   const ramq::MatrixView v{w.data(), rows, cols};
   constexpr int kColumns = 64;
@@ -174,8 +175,8 @@ void BM_Product(benchmark::State& st, bool transposed, int level) {
   const LevelGuard guard(level);
   st.SetLabel(std::string(ramq::detail::product_kernel_name()));
   for (auto _ : st) {
-    if (transposed) ramq::detail::wt_times(v, x.data(), static_cast<int>(in), kColumns, y.data(), static_cast<int>(out), 1);
-    else ramq::detail::w_times(v, x.data(), static_cast<int>(in), kColumns, y.data(), static_cast<int>(out), 1);
+    if (transposed) ramq::detail::wt_times(v, x.data(), static_cast<int>(in), kColumns, y.data(), static_cast<int>(out), threads);
+    else ramq::detail::w_times(v, x.data(), static_cast<int>(in), kColumns, y.data(), static_cast<int>(out), threads);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
@@ -203,7 +204,9 @@ void register_encoders() {
     for (const bool transposed : {false, true}) {
       benchmark::RegisterBenchmark((std::string("svd_product/") + (transposed ? "WtY" : "WV") + suffix).c_str(),
                                    [transposed, l = level](benchmark::State& st) { BM_Product(st, transposed, l); })
-          ->Args({14336, 4096})->Args({4096, 14336})->Unit(benchmark::kMillisecond);
+          ->ArgNames({"rows", "cols", "threads"})
+          ->Args({14336, 4096, 1})->Args({4096, 14336, 1})->Args({1024, 4096, 1})->Args({1024, 4096, 2})->Args({4096, 1024, 1})->Args({14336, 4096, 2})->Args({4096, 14336, 2})
+          ->UseRealTime()->Unit(benchmark::kMillisecond);
     }
     for (const bool search : {true, false}) {
       benchmark::RegisterBenchmark((std::string("mlx_quantize/") + (search ? "search" : "minmax") + suffix).c_str(),

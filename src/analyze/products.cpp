@@ -81,6 +81,15 @@ void cols_kernel(Kernel kernel, const float* w, std::int64_t ldw, int m, int j0,
 #endif
 }
 
+void gram_kernel(Kernel kernel, const double* p, int nr, int cp, double* g) {
+#if defined(RAMQ_X86_KERNELS)
+  if (kernel == Kernel::Avx512) return analyze_simd::avx512::gram_rows(p, nr, cp, g);
+  analyze_simd::avx2::gram_rows(p, nr, cp, g);
+#else
+  (void)kernel, (void)p, (void)nr, (void)cp, (void)g;
+#endif
+}
+
 }  // namespace
 
 std::string_view product_kernel_name() {
@@ -138,6 +147,42 @@ void wt_times(MatrixView w, const float* y, int ldy, int c, float* nmat, int ldn
     const int j0 = static_cast<int>(piece) * kProductPiece, cols = std::min(kProductPiece, n - j0);
     cols_kernel(kernel, w.data, n, m, j0, cols, yp.data(), cp, c, nmat, ldn);
   });
+}
+
+std::vector<double> gram_lower(const float* y, int ldy, int r0, int r1, int cols) {
+  const auto kk = static_cast<std::size_t>(cols) * static_cast<std::size_t>(cols);
+  std::vector<double> out(kk, 0.0);
+  const Kernel kernel = kernel_in_use();
+  // Rows at a time, converted to double (and, for our kernel, transposed to row-major).
+  constexpr int kGramRows = 128;
+  if (kernel == Kernel::OpenBlas) {
+    std::vector<double> piece(static_cast<std::size_t>(kGramRows) * static_cast<std::size_t>(cols));
+    for (int p0 = r0; p0 < r1; p0 += kGramRows) {
+      const int nr = std::min(kGramRows, r1 - p0);
+      for (int j = 0; j < cols; ++j) {
+        const float* src = y + static_cast<std::size_t>(j) * static_cast<std::size_t>(ldy) + p0;
+        std::copy(src, src + nr, piece.begin() + static_cast<std::ptrdiff_t>(j) * nr);
+      }
+      cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, cols, nr, 1.0, piece.data(), nr, 1.0, out.data(), cols);
+    }
+    return out;
+  }
+  // Row-major G (padded to cp x cp) on and above its diagonal is the column-major lower triangle.
+  const int cp = (cols + 7) / 8 * 8;
+  std::vector<double> g(static_cast<std::size_t>(cp) * static_cast<std::size_t>(cp), 0.0);
+  std::vector<double> piece(static_cast<std::size_t>(kGramRows) * static_cast<std::size_t>(cp), 0.0);
+  for (int p0 = r0; p0 < r1; p0 += kGramRows) {
+    const int nr = std::min(kGramRows, r1 - p0);
+    for (int j = 0; j < cols; ++j) {
+      const float* src = y + static_cast<std::size_t>(j) * static_cast<std::size_t>(ldy) + p0;
+      for (int r = 0; r < nr; ++r) piece[static_cast<std::size_t>(r) * cp + j] = src[r];
+    }
+    gram_kernel(kernel, piece.data(), nr, cp, g.data());
+  }
+  for (int a = 0; a < cols; ++a)
+    std::copy(g.begin() + static_cast<std::ptrdiff_t>(a) * cp, g.begin() + static_cast<std::ptrdiff_t>(a) * cp + cols,
+              out.begin() + static_cast<std::ptrdiff_t>(a) * cols);
+  return out;
 }
 
 }  // namespace ramq::detail

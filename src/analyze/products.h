@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string_view>
+#include <vector>
 
 #include "ramq/metrics.h"
 
@@ -18,6 +19,13 @@ void w_times(MatrixView w, const float* nmat, int ldn, int c, float* y, int ldy,
 // N (cols of W x c, column-major, leading dimension ldn) = W^T * Y (rows of W x c, leading
 // dimension ldy).
 void wt_times(MatrixView w, const float* y, int ldy, int c, float* nmat, int ldn, unsigned threads);
+
+// Y_r^T Y_r in double for the rows [r0, r1) of the column-major float matrix Y (cols columns,
+// leading dimension ldy): a cols x cols column-major matrix of which the lower triangle (row >=
+// column) holds the values, the rest is unspecified. With our kernels every element is one chain
+// of fused multiply-adds over the rows in ascending order (the same bits at AVX2 and AVX-512);
+// OpenBLAS's dsyrk otherwise. Single-threaded.
+std::vector<double> gram_lower(const float* y, int ldy, int r0, int r1, int cols);
 
 // Which implementation the two products use now: "avx512", "avx2" or "openblas".
 std::string_view product_kernel_name();

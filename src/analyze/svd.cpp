@@ -180,9 +180,10 @@ void project_out(const float* q, lapack_int rows, lapack_int j, float* z, lapack
 
 // Singular values of the column-major rows x cols matrix `y` (rows >= cols), descending: square
 // roots of the eigenvalues of Y^T Y, formed in double. The rows are cut into kGramGroups groups
-// fixed by the shape; each group adds its pieces' Gram matrices in order, on one worker, and the
-// groups are added in order, so the value does not depend on the thread count. In double, the
-// squared condition number costs nothing in the top values.
+// fixed by the shape; each group's Gram matrix is formed on one worker (detail::gram_lower: one
+// chain per element over the group's rows), and the groups are added in order, so the value does
+// not depend on the thread count. In double, the squared condition number costs nothing in the
+// top values.
 std::vector<float> gram_singular_values(const std::vector<float>& y, lapack_int rows, lapack_int cols,
                                         unsigned threads) {
   constexpr lapack_int kGramGroups = 8;
@@ -192,23 +193,13 @@ std::vector<float> gram_singular_values(const std::vector<float>& y, lapack_int 
   parallel_for(static_cast<std::size_t>(groups), threads, [&](std::size_t g) {
     const lapack_int r0 = piece_begin(static_cast<lapack_int>(g), groups, rows);
     const lapack_int r1 = piece_begin(static_cast<lapack_int>(g) + 1, groups, rows);
-    std::vector<double>& acc = partial[g];
-    acc.assign(kk, 0.0);
-    std::vector<double> piece(static_cast<std::size_t>(kProductPiece) * static_cast<std::size_t>(cols));
-    for (lapack_int p0 = r0; p0 < r1; p0 += kProductPiece) {
-      const lapack_int nr = std::min(kProductPiece, r1 - p0);
-      for (lapack_int j = 0; j < cols; ++j) {
-        const float* src = y.data() + static_cast<std::size_t>(j) * rows + p0;
-        std::copy(src, src + nr, piece.begin() + static_cast<std::ptrdiff_t>(j) * nr);
-      }
-      cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, cols, nr, 1.0, piece.data(), nr, 1.0, acc.data(), cols);
-    }
+    partial[g] = detail::gram_lower(y.data(), rows, r0, r1, cols);
   });
   std::vector<double>& gram = partial[0];
   for (std::size_t g = 1; g < partial.size(); ++g)
     for (std::size_t i = 0; i < kk; ++i) gram[i] += partial[g][i];
   std::vector<double> eig(static_cast<std::size_t>(cols));
-  const lapack_int info = LAPACKE_dsyev(LAPACK_COL_MAJOR, 'N', 'U', cols, gram.data(), cols, eig.data());
+  const lapack_int info = LAPACKE_dsyev(LAPACK_COL_MAJOR, 'N', 'L', cols, gram.data(), cols, eig.data());
   if (info != 0) {
     throw std::runtime_error("singular_values_block_krylov: LAPACKE_dsyev failed (info = " + std::to_string(info) +
                              ")");

@@ -1,6 +1,7 @@
-// The randomized SVD's products with W (src/analyze/products.h) at every SIMD level this CPU has:
-// against products formed in double by plain loops here, bit for bit between the AVX2 and AVX-512
-// kernels and across thread counts, with leading dimensions larger than the blocks.
+// The randomized SVD's products with W and the Ritz step's Gram matrices (src/analyze/products.h)
+// at every SIMD level this CPU has: against products formed in double by plain loops here, bit for
+// bit between the AVX2 and AVX-512 kernels and across thread counts, with leading dimensions larger
+// than the blocks.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -122,6 +123,69 @@ TEST(SvdProducts, SameBitsAtBothKernelLevelsAndAnyThreadCount) {
         if (first.empty()) first = got;
         else ASSERT_EQ(got, first) << simd_level_name(level) << ", " << threads << " threads";
       }
+    }
+  }
+}
+
+// The Gram matrices of the block Krylov Ritz step: rows [r0, r1) of a column-major Y with a
+// leading dimension above its rows, in double, against plain double loops; the lower triangle is
+// what the contract promises. Column counts that fill no register, several pieces of 128 rows.
+struct GramCase {
+  int ldy, r0, r1, cols;
+};
+
+std::vector<double> gram_of(const GramCase& t, const std::vector<float>& y) {
+  return detail::gram_lower(y.data(), t.ldy, t.r0, t.r1, t.cols);
+}
+
+const std::vector<GramCase>& gram_cases() {
+  static const std::vector<GramCase> all = {
+      {9, 2, 7, 3}, {400, 0, 300, 13}, {700, 37, 690, 64}, {300, 1, 299, 70}, {1, 0, 1, 1},
+  };
+  return all;
+}
+
+TEST(SvdGram, LowerTriangleMatchesPlainDoubleLoopsAtEveryLevel) {
+  for (const SimdLevel level : supported_simd_levels()) {
+    const LevelScope scope(level);
+    for (const GramCase& t : gram_cases()) {
+      SCOPED_TRACE(std::to_string(t.r1 - t.r0) + " rows x " + std::to_string(t.cols) + " at " +
+                   std::string(simd_level_name(level)));
+      const std::vector<float> y = gaussian(static_cast<std::size_t>(t.ldy) * t.cols, 31);
+      const std::vector<double> got = gram_of(t, y);
+      ASSERT_EQ(got.size(), static_cast<std::size_t>(t.cols) * t.cols);
+      for (int a = 0; a < t.cols; ++a) {
+        for (int b = a; b < t.cols; ++b) {
+          double want = 0.0, scale = 0.0;
+          for (int r = t.r0; r < t.r1; ++r) {
+            const double p = static_cast<double>(y[static_cast<std::size_t>(a) * t.ldy + r]) *
+                             static_cast<double>(y[static_cast<std::size_t>(b) * t.ldy + r]);
+            want += p;
+            scale += std::fabs(p);
+          }
+          // Row b, column a of the column-major result (b >= a: the lower triangle).
+          ASSERT_NEAR(got[static_cast<std::size_t>(a) * t.cols + b], want, 1e-14 * scale + 1e-300) << a << "," << b;
+        }
+      }
+    }
+  }
+}
+
+TEST(SvdGram, SameBitsAtBothKernelLevels) {
+  std::vector<SimdLevel> kernels;
+  for (const SimdLevel level : supported_simd_levels())
+    if (level != SimdLevel::Portable) kernels.push_back(level);
+  if (kernels.size() < 2) GTEST_SKIP() << "fewer than two kernel levels on this CPU";
+  for (const GramCase& t : gram_cases()) {
+    const std::vector<float> y = gaussian(static_cast<std::size_t>(t.ldy) * t.cols, 41);
+    std::vector<double> first;
+    for (const SimdLevel level : kernels) {
+      const LevelScope scope(level);
+      std::vector<double> got = gram_of(t, y);
+      for (int a = 0; a < t.cols; ++a)  // only the lower triangle is specified
+        for (int b = 0; b < a; ++b) got[static_cast<std::size_t>(a) * t.cols + b] = 0.0;
+      if (first.empty()) first = got;
+      else ASSERT_EQ(got, first) << simd_level_name(level) << ", " << t.cols << " columns";
     }
   }
 }

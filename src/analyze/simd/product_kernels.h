@@ -14,9 +14,11 @@
 
 namespace ramq::analyze_simd {
 
-// Rows of W that cols_times takes at a time, and the scratch it needs for nj columns.
-inline constexpr int kColsReduceBlock = 128;
-inline constexpr long cols_scratch_floats(int nj) { return static_cast<long>(kColsReduceBlock) * nj; }
+// Rows of W that cols_times takes at a time, and the scratch it needs for nj columns. W's rows are
+// often a multiple of 4 KiB apart, so one block's cache lines share a few L2 sets: 64 rows still fit
+// their 16 ways, with the next block asked for ahead of time.
+inline constexpr int kColsReduceRows = 64;
+inline constexpr long cols_scratch_floats(int nj) { return static_cast<long>(kColsReduceRows) * nj; }
 
 #define RAMQ_PRODUCT_KERNELS_DECLARE(ns)                                                                 \
   namespace ns {                                                                                         \
@@ -27,6 +29,10 @@ inline constexpr long cols_scratch_floats(int nj) { return static_cast<long>(kCo
   /* c < c_count. yp is row-major m x cp (cp >= c_count); scratch holds cols_scratch_floats(nj). */       \
   void cols_times(const float* w, std::int64_t ldw, int m, int j0, int nj, const float* yp, int cp,        \
                   int c_count, float* z, std::int64_t ldz, float* scratch);                              \
+  /* g[a * cp + b] += sum over r < nr of p[r * cp + a] * p[r * cp + b], for every b < cp and at least */ \
+  /* every a <= b (tiles on the diagonal also add some a > b). p is row-major nr x cp, g row-major    */ \
+  /* cp x cp; cp is a multiple of 8. Each element's chain continues from g in ascending r.            */ \
+  void gram_rows(const double* p, int nr, int cp, double* g);                                             \
   }
 
 RAMQ_PRODUCT_KERNELS_DECLARE(avx2)
