@@ -69,20 +69,21 @@ struct MetricKernels {
   double (*nrmse_row_sse)(const float*, std::int64_t, std::int64_t, int);
   double (*lane_sum)(const float*, std::int64_t);
   void (*central_moment_sums)(const float*, std::int64_t, double, double*, double*);
+  void (*uniform_noise)(std::uint64_t, float*, std::int64_t, float);
 };
 
 MetricKernels metric_kernels() {
 #if defined(RAMQ_X86_KERNELS)
   switch (simd_level()) {
     case SimdLevel::Avx512: return {analyze_simd::avx512::min_max, analyze_simd::avx512::nrmse_row_sse, analyze_simd::avx512::lane_sum,
-            analyze_simd::avx512::central_moment_sums};
+            analyze_simd::avx512::central_moment_sums, analyze_simd::avx512::uniform_noise};
     case SimdLevel::Avx2: return {analyze_simd::avx2::min_max, analyze_simd::avx2::nrmse_row_sse, analyze_simd::avx2::lane_sum,
-            analyze_simd::avx2::central_moment_sums};
+            analyze_simd::avx2::central_moment_sums, analyze_simd::avx2::uniform_noise};
     case SimdLevel::Portable: break;
   }
 #endif
   return {analyze_simd::portable::min_max, analyze_simd::portable::nrmse_row_sse, analyze_simd::portable::lane_sum,
-            analyze_simd::portable::central_moment_sums};
+            analyze_simd::portable::central_moment_sums, analyze_simd::portable::uniform_noise};
 }
 
 MinMax min_max(const float* x, std::size_t n) {
@@ -223,12 +224,12 @@ double noise_amplification(MatrixView w, int probes, int noise_levels, std::uint
   }
 
   // Row blocks of about 1M elements, fixed by the shape. Block k draws its noise from its own
-  // generator (seeded from the seed and k): E is never whole, and blocks run in parallel. Each
-  // 64-bit draw gives two 24-bit uniforms in [0, 1) (high half first).
+  // key (derived from the seed and k): E is never whole, and blocks run in parallel. Each 64-bit
+  // draw (SplitMix64 of a counter, see uniform_noise) gives two 24-bit uniforms in [0, 1).
   const std::size_t block_rows = std::max<std::size_t>(1, std::min(m, (std::size_t{1} << 20) / n));
   const std::size_t blocks = (m + block_rows - 1) / block_rows;
   std::vector<double> ww(blocks), ee(blocks);
-  const float half_width = 0.5f;
+  const auto noise_fill = metric_kernels().uniform_noise;
   for_each_block(blocks, threads, [&](std::size_t k) {
     const std::size_t r0 = k * block_rows;
     const std::size_t rows = std::min(block_rows, m - r0);
@@ -245,14 +246,7 @@ double noise_amplification(MatrixView w, int probes, int noise_levels, std::uint
     products(w.data + r0 * n);
     ww[k] = blocked_sum(r.data(), rows * p, [](double v) { return v * v; });
     // E for this block, then E X.
-    Rng noise_rng(derive_seed(seed ^ kNoiseSeedXor, k));
-    std::size_t i = 0;
-    for (; i + 2 <= len; i += 2) {
-      const std::uint64_t u = noise_rng.next_u64();
-      e[i] = (static_cast<float>(u >> 40) * 0x1.0p-24f - half_width) * d_width;
-      e[i + 1] = (static_cast<float>((u >> 8) & 0xFFFFFFu) * 0x1.0p-24f - half_width) * d_width;
-    }
-    if (i < len) e[i] = (static_cast<float>(noise_rng.next_u64() >> 40) * 0x1.0p-24f - half_width) * d_width;
+    noise_fill(derive_seed(seed ^ kNoiseSeedXor, k), e.data(), static_cast<std::int64_t>(len), d_width);
     products(e.data());
     ee[k] = blocked_sum(r.data(), rows * p, [](double v) { return v * v; });
   });

@@ -163,4 +163,28 @@ void central_moment_sums(const float* x, std::int64_t n, double mean, double* s2
   *s4 = t4;
 }
 
+namespace {
+// SplitMix64's output function (Steele, Lea and Flood 2014).
+RAMQ_LANE std::uint64_t splitmix_mix(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+void uniform_noise(std::uint64_t key, float* out, std::int64_t n, float width) {
+  constexpr std::uint64_t kGamma = 0x9E3779B97F4A7C15ULL;
+  const std::int64_t pairs = n / 2;
+  // Independent iterations: the compiler vectorises them at each level's width.
+  for (std::int64_t t = 0; t < pairs; ++t) {
+    const std::uint64_t u = splitmix_mix(key + static_cast<std::uint64_t>(t + 1) * kGamma);
+    out[2 * t] = (static_cast<float>(u >> 40) * 0x1.0p-24f - 0.5f) * width;
+    out[2 * t + 1] = (static_cast<float>((u >> 8) & 0xFFFFFFu) * 0x1.0p-24f - 0.5f) * width;
+  }
+  if (n % 2 != 0) {
+    const std::uint64_t u = splitmix_mix(key + static_cast<std::uint64_t>(pairs + 1) * kGamma);
+    out[n - 1] = (static_cast<float>(u >> 40) * 0x1.0p-24f - 0.5f) * width;
+  }
+}
+
 }  // namespace ramq::analyze_simd::RAMQ_ISA_NS

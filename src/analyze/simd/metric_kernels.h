@@ -31,6 +31,11 @@ struct FloatRange {
   double lane_sum(const float* x, std::int64_t n);                                                    \
   /* Sums of d^2 and d^4, d = x - mean in double, over 8 double lanes each. */                        \
   void central_moment_sums(const float* x, std::int64_t n, double mean, double* s2, double* s4);      \
+  /* Uniform noise in [-width/2, width/2): draw t is the SplitMix64 output mix(key + (t + 1) * */     \
+  /* golden gamma), independent of every other draw; it gives out[2t] (its high 24 bits) and   */     \
+  /* out[2t + 1] (bits 8..31) as (u * 2^-24 - 1/2) * width. Integer steps are exact and the float */  \
+  /* ones exact but the last product (one rounding), so every level gives the same bits.       */     \
+  void uniform_noise(std::uint64_t key, float* out, std::int64_t n, float width);                    \
   }
 
 RAMQ_METRIC_KERNELS_DECLARE(portable)
