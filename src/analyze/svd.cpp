@@ -149,33 +149,24 @@ std::vector<float> tall_singular_values(std::vector<float>& a, lapack_int rows, 
   return sgesdd_values(r.data(), cols, cols, what);
 }
 
-// Pieces of rows for project_out's update and the Gram matrix, fixed by the shape.
+// Rows per group of the Gram matrix, at least (fixed by the shape).
 constexpr lapack_int kProductPiece = 512;
-
-std::size_t product_pieces(lapack_int rows) {
-  return static_cast<std::size_t>((rows + kProductPiece - 1) / kProductPiece);
-}
 
 using detail::w_times;
 using detail::wt_times;
 
 // Z (rows x c, column-major, leading dimension rows) -= Q (Q^T Z) for the orthonormal rows x j
-// basis Q: Z's component outside span(Q). H = Q^T Z is computed in pieces of 64 of Q's columns
-// (each a whole reduction over the rows), the update in pieces of rows: both fixed by the shape.
+// basis Q: Z's component outside span(Q). Q (column-major rows x j) is, byte for byte, the
+// row-major j x rows matrix Q^T, so both products are the products with W above: H = Q^T Z, then
+// Q H = (Q^T)^T H.
 void project_out(const float* q, lapack_int rows, lapack_int j, float* z, lapack_int c, unsigned threads) {
   if (j == 0) return;
+  const MatrixView qt{q, j, rows};
   std::vector<float> h(static_cast<std::size_t>(j) * static_cast<std::size_t>(c));
-  constexpr lapack_int kBasisPiece = 64;
-  parallel_for(static_cast<std::size_t>((j + kBasisPiece - 1) / kBasisPiece), threads, [&](std::size_t piece) {
-    const lapack_int j0 = static_cast<lapack_int>(piece) * kBasisPiece, nj = std::min(kBasisPiece, j - j0);
-    cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, nj, c, rows, 1.0f, q + static_cast<std::size_t>(j0) * rows,
-                rows, z, rows, 0.0f, h.data() + j0, j);
-  });
-  parallel_for(product_pieces(rows), threads, [&](std::size_t piece) {
-    const lapack_int r0 = static_cast<lapack_int>(piece) * kProductPiece, nr = std::min(kProductPiece, rows - r0);
-    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, nr, c, j, -1.0f, q + r0, rows, h.data(), j, 1.0f, z + r0,
-                rows);
-  });
+  w_times(qt, z, rows, c, h.data(), j, threads);
+  std::vector<float> qh(static_cast<std::size_t>(rows) * static_cast<std::size_t>(c));
+  wt_times(qt, h.data(), j, c, qh.data(), rows, threads);
+  for (std::size_t i = 0; i < qh.size(); ++i) z[i] -= qh[i];
 }
 
 // Singular values of the column-major rows x cols matrix `y` (rows >= cols), descending: square

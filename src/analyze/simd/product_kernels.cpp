@@ -30,6 +30,7 @@ RAMQ_KERNEL_INLINE Vec vfma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, 
 // Register tiles (accumulators + operands within the 32 registers).
 constexpr int kRowTile = 6;   // rows_times: rows of W per tile
 constexpr int kRowVecs = 4;   // rows_times: registers of output columns per tile
+constexpr int kRowTileNarrow = 12;  // rows_times with at most 2 registers of columns (the noise probes)
 constexpr int kColTile = 8;   // cols_times: output columns per tile
 constexpr int kColVecs = 3;   // cols_times: registers of W's columns per tile
 using VecD = __m512d;
@@ -51,6 +52,7 @@ RAMQ_KERNEL_INLINE Vec vfma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, 
 // 12 accumulators + 4 operands = the 16 registers.
 constexpr int kRowTile = 4;
 constexpr int kRowVecs = 3;
+constexpr int kRowTileNarrow = 4;
 constexpr int kColTile = 4;   // cols_times: output columns per tile
 constexpr int kColVecs = 3;   // cols_times: registers of W's columns per tile
 using VecD = __m256d;
@@ -196,22 +198,30 @@ void gram_tile_for(int na, int nv, const double* pa, const double* pb, int ld, i
 
 }  // namespace
 
-void rows_times(const float* w, std::int64_t ldw, int rows, int n, const float* vp, int cp, float* out) {
+namespace {
+template <int NR, int NV>
+void rows_times_tiled(const float* w, std::int64_t ldw, int rows, int n, const float* vp, int cp, float* out) {
   const int vecs = cp / kW;  // cp is a multiple of 16, hence of kW
   for (int k0 = 0; k0 < n || k0 == 0; k0 += kReduceBlock) {
     const int kl = min_int(kReduceBlock, n - k0);
     const bool first = k0 == 0;
-    for (int v0 = 0; v0 < vecs; v0 += kRowVecs) {
-      const int nv = min_int(kRowVecs, vecs - v0);
-      for (int r0 = 0; r0 < rows; r0 += kRowTile) {
-        const int nr = min_int(kRowTile, rows - r0);
-        rows_tile_for<kRowTile, kRowVecs>(nr, nv, w + static_cast<std::int64_t>(r0) * ldw, ldw, k0, kl,
-                                          vp + v0 * kW, cp, out + static_cast<std::int64_t>(r0) * cp + v0 * kW,
-                                          first);
+    for (int v0 = 0; v0 < vecs; v0 += NV) {
+      const int nv = min_int(NV, vecs - v0);
+      for (int r0 = 0; r0 < rows; r0 += NR) {
+        const int nr = min_int(NR, rows - r0);
+        rows_tile_for<NR, NV>(nr, nv, w + static_cast<std::int64_t>(r0) * ldw, ldw, k0, kl, vp + v0 * kW, cp,
+                              out + static_cast<std::int64_t>(r0) * cp + v0 * kW, first);
       }
     }
     if (n == 0) break;
   }
+}
+}  // namespace
+
+void rows_times(const float* w, std::int64_t ldw, int rows, int n, const float* vp, int cp, float* out) {
+  // Few output columns: taller tiles keep as many accumulators busy per broadcast of W.
+  if (cp / kW <= 2 && kRowTileNarrow > kRowTile) return rows_times_tiled<kRowTileNarrow, 2>(w, ldw, rows, n, vp, cp, out);
+  rows_times_tiled<kRowTile, kRowVecs>(w, ldw, rows, n, vp, cp, out);
 }
 
 void cols_times(const float* w, std::int64_t ldw, int m, int j0, int nj, const float* yp, int cp, int c_count,
