@@ -19,53 +19,55 @@
 namespace ramq::analyze_simd::RAMQ_PRODUCT_NS {
 namespace {
 
+// Vector operations, overloaded on the element type (float or double).
 #if defined(__AVX512F__)
-using Vec = __m512;
-constexpr int kW = 16;  // floats per register
-RAMQ_KERNEL_INLINE Vec vzero() { return _mm512_setzero_ps(); }
-RAMQ_KERNEL_INLINE Vec vload(const float* p) { return _mm512_loadu_ps(p); }
-RAMQ_KERNEL_INLINE void vstore(float* p, Vec v) { _mm512_storeu_ps(p, v); }
-RAMQ_KERNEL_INLINE Vec vbroadcast(const float* p) { return _mm512_set1_ps(*p); }
-RAMQ_KERNEL_INLINE Vec vfma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+RAMQ_KERNEL_INLINE __m512 vzero(const float*) { return _mm512_setzero_ps(); }
+RAMQ_KERNEL_INLINE __m512 vload(const float* p) { return _mm512_loadu_ps(p); }
+RAMQ_KERNEL_INLINE void vstore(float* p, __m512 v) { _mm512_storeu_ps(p, v); }
+RAMQ_KERNEL_INLINE __m512 vbroadcast(const float* p) { return _mm512_set1_ps(*p); }
+RAMQ_KERNEL_INLINE __m512 vfma(__m512 a, __m512 b, __m512 c) { return _mm512_fmadd_ps(a, b, c); }
+RAMQ_KERNEL_INLINE __m512d vzero(const double*) { return _mm512_setzero_pd(); }
+RAMQ_KERNEL_INLINE __m512d vload(const double* p) { return _mm512_loadu_pd(p); }
+RAMQ_KERNEL_INLINE void vstore(double* p, __m512d v) { _mm512_storeu_pd(p, v); }
+RAMQ_KERNEL_INLINE __m512d vbroadcast(const double* p) { return _mm512_set1_pd(*p); }
+RAMQ_KERNEL_INLINE __m512d vfma(__m512d a, __m512d b, __m512d c) { return _mm512_fmadd_pd(a, b, c); }
 // Register tiles (accumulators + operands within the 32 registers).
 constexpr int kRowTile = 6;   // rows_times: rows of W per tile
 constexpr int kRowVecs = 4;   // rows_times: registers of output columns per tile
 constexpr int kRowTileNarrow = 12;  // rows_times with at most 2 registers of columns (the noise probes)
 constexpr int kColTile = 8;   // cols_times: output columns per tile
 constexpr int kColVecs = 3;   // cols_times: registers of W's columns per tile
-using VecD = __m512d;
-constexpr int kWD = 8;  // doubles per register
-RAMQ_KERNEL_INLINE VecD dload(const double* p) { return _mm512_loadu_pd(p); }
-RAMQ_KERNEL_INLINE void dstore(double* p, VecD v) { _mm512_storeu_pd(p, v); }
-RAMQ_KERNEL_INLINE VecD dbroadcast(const double* p) { return _mm512_set1_pd(*p); }
-RAMQ_KERNEL_INLINE VecD dfma(VecD a, VecD b, VecD c) { return _mm512_fmadd_pd(a, b, c); }
 constexpr int kGramTile = 6;  // gram_rows: rows of G per tile
 constexpr int kGramVecs = 4;  // gram_rows: registers of G's columns per tile
 #elif defined(__AVX2__) && defined(__FMA__)
-using Vec = __m256;
-constexpr int kW = 8;
-RAMQ_KERNEL_INLINE Vec vzero() { return _mm256_setzero_ps(); }
-RAMQ_KERNEL_INLINE Vec vload(const float* p) { return _mm256_loadu_ps(p); }
-RAMQ_KERNEL_INLINE void vstore(float* p, Vec v) { _mm256_storeu_ps(p, v); }
-RAMQ_KERNEL_INLINE Vec vbroadcast(const float* p) { return _mm256_broadcast_ss(p); }
-RAMQ_KERNEL_INLINE Vec vfma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+RAMQ_KERNEL_INLINE __m256 vzero(const float*) { return _mm256_setzero_ps(); }
+RAMQ_KERNEL_INLINE __m256 vload(const float* p) { return _mm256_loadu_ps(p); }
+RAMQ_KERNEL_INLINE void vstore(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
+RAMQ_KERNEL_INLINE __m256 vbroadcast(const float* p) { return _mm256_broadcast_ss(p); }
+RAMQ_KERNEL_INLINE __m256 vfma(__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); }
+RAMQ_KERNEL_INLINE __m256d vzero(const double*) { return _mm256_setzero_pd(); }
+RAMQ_KERNEL_INLINE __m256d vload(const double* p) { return _mm256_loadu_pd(p); }
+RAMQ_KERNEL_INLINE void vstore(double* p, __m256d v) { _mm256_storeu_pd(p, v); }
+RAMQ_KERNEL_INLINE __m256d vbroadcast(const double* p) { return _mm256_broadcast_sd(p); }
+RAMQ_KERNEL_INLINE __m256d vfma(__m256d a, __m256d b, __m256d c) { return _mm256_fmadd_pd(a, b, c); }
 // 12 accumulators + 4 operands = the 16 registers.
 constexpr int kRowTile = 4;
 constexpr int kRowVecs = 3;
 constexpr int kRowTileNarrow = 4;
 constexpr int kColTile = 4;   // cols_times: output columns per tile
 constexpr int kColVecs = 3;   // cols_times: registers of W's columns per tile
-using VecD = __m256d;
-constexpr int kWD = 4;
-RAMQ_KERNEL_INLINE VecD dload(const double* p) { return _mm256_loadu_pd(p); }
-RAMQ_KERNEL_INLINE void dstore(double* p, VecD v) { _mm256_storeu_pd(p, v); }
-RAMQ_KERNEL_INLINE VecD dbroadcast(const double* p) { return _mm256_broadcast_sd(p); }
-RAMQ_KERNEL_INLINE VecD dfma(VecD a, VecD b, VecD c) { return _mm256_fmadd_pd(a, b, c); }
 constexpr int kGramTile = 4;
 constexpr int kGramVecs = 3;
 #else
 #error "product_kernels.cpp needs AVX2 + FMA or AVX-512"
 #endif
+
+template <class T>
+using VecOf = decltype(vload(static_cast<const T*>(nullptr)));
+template <class T>
+constexpr int kLanes = static_cast<int>(sizeof(VecOf<T>) / sizeof(T));
+constexpr int kW = kLanes<float>;   // floats per register
+constexpr int kWD = kLanes<double>;  // doubles per register
 
 // Cache blocks along the reduction: the operand slices a tile re-reads stay in L1/L2.
 constexpr int kReduceBlock = 128;             // rows_times: columns of W
@@ -73,127 +75,53 @@ constexpr int kColsBlockRows = kColsReduceRows;  // cols_times: rows of W
 
 int min_int(int a, int b) { return a < b ? a : b; }
 
-// rows_times, one register tile: NR rows of W x NV registers of columns, over kl reduction steps
-// from k0. `first`: the chains start here (from 0), else they continue from `out`.
-template <int NR, int NV>
-void rows_tile(const float* w, std::int64_t ldw, int k0, int kl, const float* vp, int cp, float* out, bool first) {
-  Vec acc[NR][NV];
+// One register tile of every product here: N broadcast scalars x NV registers,
+//   out[s * out_ld + v * lanes ..] += a[t * a_step + s * a_ld] * b[t * b_step + v * lanes ..]
+// over `steps` steps t, each element one FMA chain in step order, from 0 if `first`, else from
+// `out`. `ahead` (or nullptr): memory to ask for into L2 while the tile computes, the NV registers'
+// width of it at ahead + t * ahead_step for each step.
+template <int N, int NV, class T>
+void tile(const T* a, std::int64_t a_ld, std::int64_t a_step, const T* b, std::int64_t b_step, int steps, T* out,
+          std::int64_t out_ld, bool first, const T* ahead, std::int64_t ahead_step) {
+  using V = VecOf<T>;
+  constexpr int L = kLanes<T>;
+  V acc[N][NV];
   RAMQ_UNROLL
-  for (int r = 0; r < NR; ++r)
+  for (int i = 0; i < N; ++i)
     RAMQ_UNROLL
-    for (int v = 0; v < NV; ++v) acc[r][v] = first ? vzero() : vload(out + r * cp + v * kW);
-  const float* b = vp + static_cast<std::int64_t>(k0) * cp;
-  const float* a = w + k0;
-  for (int k = 0; k < kl; ++k, b += cp, ++a) {
-    Vec bv[NV];
-    RAMQ_UNROLL
-    for (int v = 0; v < NV; ++v) bv[v] = vload(b + v * kW);
-    RAMQ_UNROLL
-    for (int r = 0; r < NR; ++r) {
-      const Vec av = vbroadcast(a + r * ldw);
-      RAMQ_UNROLL
-      for (int v = 0; v < NV; ++v) acc[r][v] = vfma(av, bv[v], acc[r][v]);
-    }
-  }
-  RAMQ_UNROLL
-  for (int r = 0; r < NR; ++r)
-    RAMQ_UNROLL
-    for (int v = 0; v < NV; ++v) vstore(out + r * cp + v * kW, acc[r][v]);
-}
-
-// The tile for nr <= NR rows and nv <= NV registers (a compile-time shape for each).
-template <int NR, int NV>
-void rows_tile_for(int nr, int nv, const float* w, std::int64_t ldw, int k0, int kl, const float* vp, int cp,
-                   float* out, bool first) {
-  if constexpr (NR > 1) {
-    if (nr < NR) return rows_tile_for<NR - 1, NV>(nr, nv, w, ldw, k0, kl, vp, cp, out, first);
-  }
-  if constexpr (NV > 1) {
-    if (nv < NV) return rows_tile_for<NR, NV - 1>(nr, nv, w, ldw, k0, kl, vp, cp, out, first);
-  }
-  rows_tile<NR, NV>(w, ldw, k0, kl, vp, cp, out, first);
-}
-
-// cols_times, one register tile: NC output columns x NV registers of W's columns, over il rows of
-// a panel. `ahead` (or nullptr): row 0 of the same columns of W's next block of rows, in place, to be
-// asked for (into L2) one row per row of the panel while this tile computes.
-template <int NC, int NV>
-void cols_tile(const float* w, int il, const float* yp, int cp, float* z, std::int64_t ldz, bool first,
-               const float* ahead, std::int64_t ldw) {
-  constexpr int kWidth = NV * kW;  // the panel's row length
-  Vec acc[NC][NV];
-  RAMQ_UNROLL
-  for (int c = 0; c < NC; ++c)
-    RAMQ_UNROLL
-    for (int v = 0; v < NV; ++v) acc[c][v] = first ? vzero() : vload(z + c * ldz + v * kW);
-  for (int i = 0; i < il; ++i, w += kWidth, yp += cp) {
+    for (int v = 0; v < NV; ++v) acc[i][v] = first ? vzero(out) : vload(out + i * out_ld + v * L);
+  for (int t = 0; t < steps; ++t, a += a_step, b += b_step) {
     if (ahead) {
       RAMQ_UNROLL
-      for (int x = 0; x < kWidth; x += 16) _mm_prefetch(reinterpret_cast<const char*>(ahead + i * ldw + x), _MM_HINT_T1);
+      for (int x = 0; x < NV * L; x += 64 / static_cast<int>(sizeof(T)))
+        _mm_prefetch(reinterpret_cast<const char*>(ahead + t * ahead_step + x), _MM_HINT_T1);
     }
-    Vec av[NV];
+    V bv[NV];
     RAMQ_UNROLL
-    for (int v = 0; v < NV; ++v) av[v] = vload(w + v * kW);
+    for (int v = 0; v < NV; ++v) bv[v] = vload(b + v * L);
     RAMQ_UNROLL
-    for (int c = 0; c < NC; ++c) {
-      const Vec yv = vbroadcast(yp + c);
+    for (int i = 0; i < N; ++i) {
+      const V av = vbroadcast(a + i * a_ld);
       RAMQ_UNROLL
-      for (int v = 0; v < NV; ++v) acc[c][v] = vfma(yv, av[v], acc[c][v]);
+      for (int v = 0; v < NV; ++v) acc[i][v] = vfma(av, bv[v], acc[i][v]);
     }
   }
   RAMQ_UNROLL
-  for (int c = 0; c < NC; ++c)
+  for (int i = 0; i < N; ++i)
     RAMQ_UNROLL
-    for (int v = 0; v < NV; ++v) vstore(z + c * ldz + v * kW, acc[c][v]);
+    for (int v = 0; v < NV; ++v) vstore(out + i * out_ld + v * L, acc[i][v]);
 }
 
-template <int NC, int NV>
-void cols_tile_for(int nc, int nv, const float* w, int il, const float* yp, int cp, float* z, std::int64_t ldz,
-                   bool first, const float* ahead, std::int64_t ldw) {
-  if constexpr (NC > 1) {
-    if (nc < NC) return cols_tile_for<NC - 1, NV>(nc, nv, w, il, yp, cp, z, ldz, first, ahead, ldw);
+// The tile for n <= N scalars and nv <= NV registers (a compile-time shape for each).
+template <int N, int NV, class... Args>
+void tile_for(int n, int nv, Args... args) {
+  if constexpr (N > 1) {
+    if (n < N) return tile_for<N - 1, NV>(n, nv, args...);
   }
   if constexpr (NV > 1) {
-    if (nv < NV) return cols_tile_for<NC, NV - 1>(nc, nv, w, il, yp, cp, z, ldz, first, ahead, ldw);
+    if (nv < NV) return tile_for<N, NV - 1>(n, nv, args...);
   }
-  cols_tile<NC, NV>(w, il, yp, cp, z, ldz, first, ahead, ldw);
-}
-
-// gram_rows, one register tile: G[a0 + a][b0 + b] += sum over r of p[r][a0 + a] * p[r][b0 + b] for
-// NA rows and NV registers of columns of G, continuing each element's chain from g.
-template <int NA, int NV>
-void gram_tile(const double* pa, const double* pb, int ld, int nr, double* g, int ldg) {
-  VecD acc[NA][NV];
-  RAMQ_UNROLL
-  for (int a = 0; a < NA; ++a)
-    RAMQ_UNROLL
-    for (int v = 0; v < NV; ++v) acc[a][v] = dload(g + a * ldg + v * kWD);
-  for (int r = 0; r < nr; ++r, pa += ld, pb += ld) {
-    VecD bv[NV];
-    RAMQ_UNROLL
-    for (int v = 0; v < NV; ++v) bv[v] = dload(pb + v * kWD);
-    RAMQ_UNROLL
-    for (int a = 0; a < NA; ++a) {
-      const VecD av = dbroadcast(pa + a);
-      RAMQ_UNROLL
-      for (int v = 0; v < NV; ++v) acc[a][v] = dfma(av, bv[v], acc[a][v]);
-    }
-  }
-  RAMQ_UNROLL
-  for (int a = 0; a < NA; ++a)
-    RAMQ_UNROLL
-    for (int v = 0; v < NV; ++v) dstore(g + a * ldg + v * kWD, acc[a][v]);
-}
-
-template <int NA, int NV>
-void gram_tile_for(int na, int nv, const double* pa, const double* pb, int ld, int nr, double* g, int ldg) {
-  if constexpr (NA > 1) {
-    if (na < NA) return gram_tile_for<NA - 1, NV>(na, nv, pa, pb, ld, nr, g, ldg);
-  }
-  if constexpr (NV > 1) {
-    if (nv < NV) return gram_tile_for<NA, NV - 1>(na, nv, pa, pb, ld, nr, g, ldg);
-  }
-  gram_tile<NA, NV>(pa, pb, ld, nr, g, ldg);
+  tile<N, NV>(args...);
 }
 
 }  // namespace
@@ -209,8 +137,11 @@ void rows_times_tiled(const float* w, std::int64_t ldw, int rows, int n, const f
       const int nv = min_int(NV, vecs - v0);
       for (int r0 = 0; r0 < rows; r0 += NR) {
         const int nr = min_int(NR, rows - r0);
-        rows_tile_for<NR, NV>(nr, nv, w + static_cast<std::int64_t>(r0) * ldw, ldw, k0, kl, vp + v0 * kW, cp,
-                              out + static_cast<std::int64_t>(r0) * cp + v0 * kW, first);
+        // Scalars: the tile's rows of W, one step along them per reduction step; registers: vp's rows.
+        tile_for<NR, NV>(nr, nv, w + static_cast<std::int64_t>(r0) * ldw + k0, ldw, std::int64_t{1},
+                         vp + static_cast<std::int64_t>(k0) * cp + v0 * kW, std::int64_t{cp}, kl,
+                         out + static_cast<std::int64_t>(r0) * cp + v0 * kW, std::int64_t{cp}, first,
+                         static_cast<const float*>(nullptr), std::int64_t{0});
       }
     }
     if (n == 0) break;
@@ -258,8 +189,9 @@ void cols_times(const float* w, std::int64_t ldw, int m, int j0, int nj, const f
       const float* ahead = next_rows == il ? wi + static_cast<std::int64_t>(il) * ldw + j : nullptr;
       for (int c0 = 0; c0 < c_count; c0 += kColTile) {
         const int nc = min_int(kColTile, c_count - c0);
-        cols_tile_for<kColTile, kColVecs>(nc, nv, panel, il, yi + c0, cp, z + c0 * ldz + j, ldz, first,
-                                          c0 == 0 ? ahead : nullptr, ldw);
+        // Scalars: Y's row (nc of its columns) at each row of W; registers: the panel's rows.
+        tile_for<kColTile, kColVecs>(nc, nv, yi + c0, std::int64_t{1}, std::int64_t{cp}, panel, std::int64_t{width}, il,
+                                     z + c0 * ldz + j, ldz, first, c0 == 0 ? ahead : nullptr, ldw);
       }
       panel += il * width;
     }
@@ -282,8 +214,10 @@ void gram_rows(const double* p, int nr, int cp, double* g) {
     const int b_end = (v0 + nv) * kWD;
     for (int a0 = 0; a0 < b_end; a0 += kGramTile) {
       const int na = min_int(kGramTile, b_end - a0);
-      gram_tile_for<kGramTile, kGramVecs>(na, nv, p + a0, p + v0 * kWD, cp, nr,
-                                          g + static_cast<std::int64_t>(a0) * cp + v0 * kWD, cp);
+      // Scalars: row r of p at G's rows a0..; registers: row r of p at G's columns.
+      tile_for<kGramTile, kGramVecs>(na, nv, p + a0, std::int64_t{1}, std::int64_t{cp}, p + v0 * kWD, std::int64_t{cp},
+                                     nr, g + static_cast<std::int64_t>(a0) * cp + v0 * kWD, std::int64_t{cp}, false,
+                                     static_cast<const double*>(nullptr), std::int64_t{0});
     }
   }
 }
