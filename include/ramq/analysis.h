@@ -66,11 +66,34 @@ bool is_scoreable(const TensorInfo& t, std::string* why_not = nullptr);
 // stacked to (4r, c) (indices round(linspace(0, E-1, 4))).
 std::vector<std::int64_t> scored_expert_indices(std::int64_t experts);
 
+// How analyze_model shares its workers among tensors. A tensor's values never depend on it (every
+// metric cuts its work into pieces fixed by the shape); it decides speed and memory only.
+// - small tensors (fewer than `large` elements) run side by side, one worker each;
+// - large ones run one at a time, every worker inside each, except
+// - very large ones (`side_by_side` elements or more: far beyond L3, so workers gain nothing from
+//   sharing one), which also run side by side, one worker each, when `threads` of them hold no
+//   more elements than the largest selected tensor: peak memory stays that of the largest tensor
+//   alone, and no worker waits for another in a tensor's short serial steps.
+struct ScheduleLimits {
+  std::int64_t large = std::int64_t{1} << 22;
+  std::int64_t side_by_side = std::int64_t{1} << 25;
+};
+struct TensorSchedule {
+  std::vector<std::size_t> alone;         // in the given order
+  std::vector<std::size_t> side_by_side;  // the very large ones in the given order, then the small
+                                          // ones, largest first
+  std::size_t very_large = 0;             // how many of side_by_side come first as very large
+};
+TensorSchedule schedule_tensors(const std::vector<std::int64_t>& numels, const std::vector<std::size_t>& selected,
+                                unsigned threads, const ScheduleLimits& limits = {});
+
 // Computes the analysis for every tensor of the model, or only for the tensors at the indices
 // `only` of model.tensors() (the others stay default: empty names; used to split the work over
 // MPI ranks). With opt.swan_metrics false the SWAN metrics are skipped (only the rate-distortion
-// curves are measured: what the budget policy needs). Results do not depend on the thread count.
-ModelAnalysis analyze_model(const ModelReader& model, const Options& opt, const std::vector<std::size_t>* only = nullptr);
+// curves are measured: what the budget policy needs). Results do not depend on the thread count
+// (nor on `limits`, which tests lower to reach every schedule on small models).
+ModelAnalysis analyze_model(const ModelReader& model, const Options& opt, const std::vector<std::size_t>* only = nullptr,
+                            const ScheduleLimits& limits = {});
 
 nlohmann::json analysis_to_json(const ModelAnalysis& a);
 // The metric settings as recorded in analysis.json and the manifest (only the chosen randomized

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <mutex>
 #include <thread>
 #include <cmath>
 
@@ -86,14 +87,30 @@ std::vector<float> scoring_matrix(std::span<const float> all, const TensorInfo& 
 
 namespace {
 
-// Tensors of at least this many elements are analysed one at a time with every worker inside
-// them; smaller ones run side by side, one worker each. Either way a tensor's values are the same
-// (every metric splits its work into pieces fixed by the shape), so this only bounds memory:
-// one large tensor (plus its workspace) at a time, or `threads` small ones.
-constexpr std::int64_t kLargeElements = std::int64_t{1} << 22;
+// Float32 buffers of the tensors run side by side: at most one per worker, reused from tensor to
+// tensor, freed with the pool.
+class BufferPool {
+ public:
+  std::vector<float> take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.empty()) return {};
+    std::vector<float> b = std::move(free_.back());
+    free_.pop_back();
+    return b;
+  }
+  void give(std::vector<float> b) {
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.push_back(std::move(b));
+  }
 
-// `buffer`: where the tensor is converted to float32. The large tensors, one at a time, share one
-// (grown when needed, never shrunk), so only the first of each size is allocated and paged in.
+ private:
+  std::mutex mu_;
+  std::vector<std::vector<float>> free_;
+};
+
+// `buffer`: where the tensor is converted to float32. The tensors that run alone share one, those
+// side by side one per worker (grown when needed, never shrunk), so only the first of each size
+// is allocated and paged in.
 void analyze_one(const ModelReader& model, const TensorInfo& t, TensorAnalysis& ta, const Options& opt,
                  MlxEncoder encoder, unsigned threads, std::vector<float>& buffer) {
   ta.name = t.name;
@@ -148,7 +165,27 @@ void analyze_one(const ModelReader& model, const TensorInfo& t, TensorAnalysis& 
 
 }  // namespace
 
-ModelAnalysis analyze_model(const ModelReader& model, const Options& opt, const std::vector<std::size_t>* only) {
+TensorSchedule schedule_tensors(const std::vector<std::int64_t>& numels, const std::vector<std::size_t>& selected,
+                                unsigned threads, const ScheduleLimits& limits) {
+  std::int64_t largest = 0;
+  for (const std::size_t i : selected) largest = std::max(largest, numels.at(i));
+  TensorSchedule plan;
+  std::vector<std::size_t> small;
+  for (const std::size_t i : selected) {
+    const std::int64_t n = numels[i];
+    if (n < limits.large) small.push_back(i);
+    else if (threads > 1 && n >= limits.side_by_side && n * static_cast<std::int64_t>(threads) <= largest)
+      plan.side_by_side.push_back(i);
+    else plan.alone.push_back(i);
+  }
+  plan.very_large = plan.side_by_side.size();
+  std::stable_sort(small.begin(), small.end(), [&](std::size_t x, std::size_t y) { return numels[x] > numels[y]; });
+  plan.side_by_side.insert(plan.side_by_side.end(), small.begin(), small.end());
+  return plan;
+}
+
+ModelAnalysis analyze_model(const ModelReader& model, const Options& opt, const std::vector<std::size_t>* only,
+                            const ScheduleLimits& limits) {
   // Work is split into pieces inside and across tensors; BLAS stays single-threaded inside each
   // piece so that every product is computed in the same order whatever the thread count.
   openblas_set_num_threads(1);
@@ -190,27 +227,35 @@ ModelAnalysis analyze_model(const ModelReader& model, const Options& opt, const 
   }
   for (const std::size_t i : selected)
     if (i >= tensors.size()) throw std::out_of_range("analyze_model: tensor index out of range");
-  std::vector<std::size_t> large, small;
-  for (const std::size_t i : selected) (tensors[i].numel() >= kLargeElements ? large : small).push_back(i);
+  const unsigned threads = resolve_threads(opt.threads);
+  std::vector<std::int64_t> numels;
+  for (const auto& t : tensors) numels.push_back(t.numel());
+  const TensorSchedule plan = schedule_tensors(numels, selected, threads, limits);
 
   std::uint64_t total_bytes = 0;
   for (const std::size_t i : selected) total_bytes += tensors[i].nbytes;
   ProgressScope progress(opt.progress, {"analyze", "tensors", selected.size(), total_bytes, ""});
-  const unsigned threads = resolve_threads(opt.threads);
-  // Large tensors in file order, the next one read ahead while the current one is computed.
-  std::vector<float> large_buffer;
-  for (std::size_t k = 0; k < large.size(); ++k) {
-    if (k + 1 < large.size()) model.prefetch(tensors[large[k + 1]]);
-    analyze_one(model, tensors[large[k]], a.tensors[large[k]], opt, encoder, threads, large_buffer);
-    progress.advance(1, tensors[large[k]].nbytes);
-  }
-  // Small tensors side by side, largest first (keeps the workers busy until the end).
-  std::stable_sort(small.begin(), small.end(), [&](std::size_t x, std::size_t y) { return tensors[x].numel() > tensors[y].numel(); });
-  std::vector<float>().swap(large_buffer);
-  parallel_for(small.size(), threads, [&](std::size_t k) {
+  // The tensors that run alone, the next one read ahead while the current one is computed.
+  {
     std::vector<float> buffer;
-    analyze_one(model, tensors[small[k]], a.tensors[small[k]], opt, encoder, 1, buffer);
-    progress.advance(1, tensors[small[k]].nbytes);
+    for (std::size_t k = 0; k < plan.alone.size(); ++k) {
+      if (k + 1 < plan.alone.size()) model.prefetch(tensors[plan.alone[k + 1]]);
+      else if (plan.very_large > 0) model.prefetch(tensors[plan.side_by_side[0]]);
+      analyze_one(model, tensors[plan.alone[k]], a.tensors[plan.alone[k]], opt, encoder, threads, buffer);
+      progress.advance(1, tensors[plan.alone[k]].nbytes);
+    }
+  }
+  // Then the rest side by side, one worker each; a worker starting a very large tensor reads the
+  // next one ahead.
+  BufferPool pool;
+  parallel_for(plan.side_by_side.size(), threads, [&](std::size_t k) {
+    const std::size_t i = plan.side_by_side[k];
+    const bool very_large = k < plan.very_large;
+    if (k + 1 < plan.very_large) model.prefetch(tensors[plan.side_by_side[k + 1]]);
+    std::vector<float> buffer = very_large ? pool.take() : std::vector<float>{};
+    analyze_one(model, tensors[i], a.tensors[i], opt, encoder, 1, buffer);
+    if (very_large) pool.give(std::move(buffer));
+    progress.advance(1, tensors[i].nbytes);
   });
   progress.done();
   hasher.join();

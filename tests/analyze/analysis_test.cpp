@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <tuple>
 
 #include "ramq/analysis.h"
 #include "ramq/error.h"
@@ -126,6 +127,78 @@ TEST(Analysis, LargeTensorsShareOneBufferAndMatchTheMetricsOfEachAlone) {
     EXPECT_EQ(t.raw->kurtosis, want.kurtosis) << t.name;
     EXPECT_EQ(t.raw->noise_amp, want.noise_amp) << t.name;
     EXPECT_EQ(t.raw->nrmse, want.nrmse) << t.name;
+  }
+}
+
+TEST(Analysis, ScheduleSharesWorkersAsDocumented) {
+  const std::int64_t kLarge = std::int64_t{1} << 22, kVery = std::int64_t{1} << 25;
+  // 0 small, 1 large, 2 and 3 very large, 4 the largest, 5 small but larger than 0.
+  const std::vector<std::int64_t> numels = {100, kLarge, kVery, kVery + 1, 4 * kVery, 5000};
+  const std::vector<std::size_t> all = {0, 1, 2, 3, 4, 5};
+  TensorSchedule s = schedule_tensors(numels, all, 2);
+  EXPECT_EQ(s.alone, (std::vector<std::size_t>{1, 4}));
+  EXPECT_EQ(s.side_by_side, (std::vector<std::size_t>{2, 3, 5, 0}));  // very large in order, small largest first
+  EXPECT_EQ(s.very_large, 2u);
+  // 4 workers: 4 x (kVery + 1) elements exceed the largest tensor, so tensor 3 runs alone.
+  s = schedule_tensors(numels, all, 4);
+  EXPECT_EQ(s.alone, (std::vector<std::size_t>{1, 3, 4}));
+  EXPECT_EQ(s.side_by_side, (std::vector<std::size_t>{2, 5, 0}));
+  EXPECT_EQ(s.very_large, 1u);
+  // One worker: every large tensor alone, in the given order.
+  s = schedule_tensors(numels, all, 1);
+  EXPECT_EQ(s.alone, (std::vector<std::size_t>{1, 2, 3, 4}));
+  EXPECT_EQ(s.very_large, 0u);
+  // Only a selection (an MPI rank's share): the largest is taken among the selected ones.
+  s = schedule_tensors(numels, {3, 2, 0}, 2);
+  EXPECT_EQ(s.alone, (std::vector<std::size_t>{3, 2}));
+  EXPECT_EQ(s.side_by_side, (std::vector<std::size_t>{0}));
+}
+
+// Every schedule gives every tensor the metrics it has alone: limits lowered so that a small
+// model has tensors that run alone, very large ones side by side (reusing each other's larger
+// buffers: a stale tail) and small ones, for 1, 2 and 3 workers.
+TEST(Analysis, EveryScheduleGivesTheMetricsOfEachTensorAlone) {
+  TempDir dir;
+  const std::vector<std::tuple<std::string, std::int64_t, std::int64_t>> shapes = {
+      {"model.a.weight", 256, 256}, {"model.b.weight", 192, 256}, {"model.c.weight", 512, 512},
+      {"model.d.weight", 40, 64}, {"model.e.weight", 224, 200}};
+  std::vector<std::vector<float>> data;
+  SafetensorsBuilder b;
+  for (std::size_t i = 0; i < shapes.size(); ++i) {
+    const auto& [name, rows, cols] = shapes[i];
+    data.push_back(gaussian(static_cast<std::size_t>(rows * cols), 20 + i));
+    data.back()[i * 131] = 0.4f;
+    b.add(name, DType::F32, {rows, cols}, data.back());
+  }
+  write_model(dir.path(), b);
+  ModelReader reader(dir.path());
+  Options opt;
+  opt.hash_inputs = false;
+  opt.metrics.full_svd_max_dim = 100;  // the block Krylov SVD on all but d
+  const ScheduleLimits limits{std::int64_t{1} << 13, std::int64_t{1} << 15};
+  std::vector<std::int64_t> numels;
+  for (const auto& t : reader.tensors()) numels.push_back(t.numel());
+  const TensorSchedule s = schedule_tensors(numels, {0, 1, 2, 3, 4}, 2, limits);
+  ASSERT_EQ(s.very_large, 3u) << "a, b and e side by side";
+  ASSERT_EQ(s.alone.size(), 1u);
+  std::string first;
+  for (const unsigned threads : {1u, 2u, 3u}) {
+    opt.threads = threads;
+    const ModelAnalysis a = analyze_model(reader, opt, nullptr, limits);
+    for (std::size_t i = 0; i < shapes.size(); ++i) {
+      const TensorAnalysis& t = a.tensors[i];
+      ASSERT_TRUE(t.raw.has_value()) << t.name;
+      const auto& [name, rows, cols] = shapes[i];
+      const RawMetrics want =
+          compute_raw_metrics(MatrixView{data[i].data(), rows, cols}, opt.metrics, opt.seed ^ fnv1a64(t.name), 1);
+      EXPECT_EQ(t.raw->concentration, want.concentration) << t.name << ", " << threads << " threads";
+      EXPECT_EQ(t.raw->kurtosis, want.kurtosis) << t.name;
+      EXPECT_EQ(t.raw->noise_amp, want.noise_amp) << t.name;
+      EXPECT_EQ(t.raw->nrmse, want.nrmse) << t.name;
+    }
+    const std::string dump = analysis_to_json(a)["tensors"].dump();
+    if (first.empty()) first = dump;
+    else EXPECT_EQ(dump, first) << threads << " threads";
   }
 }
 
