@@ -1,5 +1,5 @@
-// The randomized SVD's products with W (declared, with the reason both levels give the same bits,
-// in product_kernels.h). Compiled once per level: RAMQ_PRODUCT_NS names the namespace, and the
+// The randomized SVD's products with W and the Ritz step's Gram matrix (declared, with the reason
+// both levels give the same bits, in product_kernels.h). Compiled once per level: RAMQ_PRODUCT_NS names the namespace, and the
 // compiler flags (-mavx2 -mfma, or -mavx512f) decide the register width below. Everything here
 // has internal linkage or lives in that namespace, and no std:: template is used, so the linker
 // can never merge an AVX-512 copy of an inline function into the AVX2 code.

@@ -1,13 +1,13 @@
-// The randomized SVD's matrix products with W, as our own SIMD kernels (src/analyze/products.cpp
-// chooses them at run time, or OpenBLAS on CPUs without AVX2 + FMA). The same source,
-// product_kernels.cpp, is compiled once for AVX2 + FMA and once for AVX-512, each into its own
-// namespace below.
+// The randomized SVD's matrix products with W (and its Gram matrix in double), as our own SIMD
+// kernels (src/analyze/products.cpp chooses them at run time, or OpenBLAS on CPUs without AVX2 +
+// FMA). The same source, product_kernels.cpp, is compiled once for AVX2 + FMA and once for
+// AVX-512, each into its own namespace below.
 //
 // Why both levels give the same bits: every output element is one chain of fused multiply-adds
-// over the reduction index in ascending order, starting from 0. Tiles, vector widths, cache
-// blocks and pieces of work only decide which elements are computed together, never the order
-// inside one element's chain, so the result depends neither on the level nor on the thread
-// count.
+// over the reduction index in ascending order, starting from 0 (the Gram matrix: continuing from
+// what g holds). Tiles, vector widths, cache blocks and pieces of work only decide which elements
+// are computed together, never the order inside one element's chain, so the result depends
+// neither on the level nor on the thread count.
 #pragma once
 
 #include <cstdint>
