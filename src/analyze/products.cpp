@@ -172,12 +172,11 @@ void wt_times(MatrixView w, const float* y, int ldy, int c, float* nmat, int ldn
 }
 
 std::vector<double> gram_lower(const float* y, int ldy, int r0, int r1, int cols) {
-  const auto kk = static_cast<std::size_t>(cols) * static_cast<std::size_t>(cols);
-  std::vector<double> out(kk, 0.0);
   const Kernel kernel = kernel_in_use();
   // Rows at a time, converted to double (and, for our kernel, transposed to row-major).
   constexpr int kGramRows = 128;
   if (kernel == Kernel::OpenBlas) {
+    std::vector<double> out(static_cast<std::size_t>(cols) * static_cast<std::size_t>(cols), 0.0);
     std::vector<double> piece(static_cast<std::size_t>(kGramRows) * static_cast<std::size_t>(cols));
     for (int p0 = r0; p0 < r1; p0 += kGramRows) {
       const int nr = std::min(kGramRows, r1 - p0);
@@ -198,6 +197,8 @@ std::vector<double> gram_lower(const float* y, int ldy, int r0, int r1, int cols
     transpose_rows(y, static_cast<std::size_t>(ldy), p0, p0 + nr, cols, piece.data(), static_cast<std::size_t>(cp));
     gram_kernel(kernel, piece.data(), nr, cp, g.data());
   }
+  if (cp == cols) return g;  // no padding to drop
+  std::vector<double> out(static_cast<std::size_t>(cols) * static_cast<std::size_t>(cols));
   for (int a = 0; a < cols; ++a)
     std::copy(g.begin() + static_cast<std::ptrdiff_t>(a) * cp, g.begin() + static_cast<std::ptrdiff_t>(a) * cp + cols,
               out.begin() + static_cast<std::ptrdiff_t>(a) * cols);

@@ -164,7 +164,9 @@ void central_moment_sums(const float* x, std::int64_t n, double mean, double* s2
 }
 
 namespace {
-// SplitMix64's output function (Steele, Lea and Flood 2014).
+// SplitMix64's output function (Steele, Lea and Flood 2014). The same function seeds ramq::Rng
+// (src/common/rng.cpp); it is written again here because this file must call nothing outside its
+// level's namespace (the loop below is vectorised with this level's instructions).
 RAMQ_LANE std::uint64_t splitmix_mix(std::uint64_t z) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
