@@ -8,6 +8,7 @@
 #include "pipeline/audit.h"
 #include "pipeline/distributed.h"
 #include "ramq/atomic_output.h"
+#include "ramq/config_check.h"
 #include "ramq/gguf_llama.h"
 #include "ramq/json_io.h"
 #include "ramq/manifest.h"
@@ -106,6 +107,7 @@ namespace {
 
 void check_quantize_input(const ModelReader& model) {
   model.require_float_weights();
+  validate_config_against_tensors(model);
   for (const auto& t : model.tensors())
     if (t.numel() == 0)
       throw Error(t.file, t.name, "has no elements (a dimension is 0): an empty tensor cannot be written to a model");
