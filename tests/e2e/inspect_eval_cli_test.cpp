@@ -52,6 +52,15 @@ TEST(InspectCli, MalformedGgufIsOneLineError) {
 
 // The reference numbers of shared/data/stories260K/REFERENCE.md, from raw text through the
 // llama2.c tokenizer and from the pre-tokenized files.
+// Tolerance 1e-4 (as in tests/evaluate/stories260k_eval_test.cpp) relative, from the arithmetic: the reference figures are printed to 6
+// significant digits (at most 0.5e-5 / 3.8 = 1.3e-6 and 0.5e-3 / 134.8 = 3.7e-6 relative), and
+// ln PPL is the mean over tokens of lse(z) - z_target, which a change of the logits by at most d
+// (each |dz| <= d) moves by at most 2d; so PPL, and each window's PPL and thus the median, move
+// by a factor within exp(+-2d). Two float32 forward passes that differ only in summation order
+// (llama2.c's loops; OpenBLAS's kernel, which OpenBLAS picks per CPU at run time; glibc's libm
+// variant, also picked per CPU) give logits within d <= 1e-5 of each other for this model
+// (measured against llama.cpp on every logit: 7e-7 of the logit scale, about 15; see README),
+// so the figures agree within 2d + 3.7e-6 < 2.5e-5 on any CPU; 1e-4 leaves a factor of 4.
 TEST(EvalCli, MatchesReferenceFromTextAndTokens) {
   const json wiki = run_json({"eval", stories_dir(), "--text", shared_dir() + "/data/wikitext-2-raw/wiki.test.raw",
                               "--max-tokens", "65536", "--json"});

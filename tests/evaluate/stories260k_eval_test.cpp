@@ -32,6 +32,15 @@ struct Reference {
   double ppl, median;
 };
 
+// Tolerance 1e-4 relative, from the arithmetic: the reference figures are printed to 6
+// significant digits (at most 0.5e-5 / 3.8 = 1.3e-6 and 0.5e-3 / 134.8 = 3.7e-6 relative), and
+// ln PPL is the mean over tokens of lse(z) - z_target, which a change of the logits by at most d
+// (each |dz| <= d) moves by at most 2d; so PPL, and each window's PPL and thus the median, move
+// by a factor within exp(+-2d). Two float32 forward passes that differ only in summation order
+// (llama2.c's loops; OpenBLAS's kernel, which OpenBLAS picks per CPU at run time; glibc's libm
+// variant, also picked per CPU) give logits within d <= 1e-5 of each other for this model
+// (measured against llama.cpp on every logit: 7e-7 of the logit scale, about 15; see README),
+// so the figures agree within 2d + 3.7e-6 < 2.5e-5 on any CPU; 1e-4 leaves a factor of 4.
 TEST(EvalStories260K, PerplexityMatchesLlama2cReference) {
   const Reference refs[] = {{kTiny, 1809, 8, 1801, 3.84586, 3.80251}, {kWiki, 65536, 256, 65280, 151.397, 134.805}};
   const auto model = ramq::load_language_model(kModel, opts());

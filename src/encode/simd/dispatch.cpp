@@ -16,9 +16,13 @@ bool cpu_has(SimdLevel level) {
   switch (level) {
     case SimdLevel::Portable: return true;
 #if defined(RAMQ_X86_KERNELS)
-    case SimdLevel::Avx2: return __builtin_cpu_supports("avx2");
+    // Every extension the level's kernels are compiled with (src/encode/CMakeLists.txt): a virtual
+    // machine may expose AVX2 and hide F16C or BMI2, and the kernels must then not run.
+    case SimdLevel::Avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("bmi") &&
+             __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("popcnt");
     case SimdLevel::Avx512:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      return cpu_has(SimdLevel::Avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
 #else
     default: return false;
