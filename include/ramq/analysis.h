@@ -99,6 +99,13 @@ nlohmann::json analysis_to_json(const ModelAnalysis& a);
 // The metric settings as recorded in analysis.json and the manifest (only the chosen randomized
 // SVD method's own settings).
 nlohmann::json metric_options_to_json(const MetricOptions& m);
-ModelAnalysis analysis_from_json(const nlohmann::json& j, const std::string& file);  // throws ramq::Error
+// Reads analysis.json back, validated: no name twice, numel equal to the product of the shape
+// and at most 2^44 (2^52 in all), finite metrics. (No tensors at all is valid here: one MPI
+// rank's share may be empty; `ramq plan` refuses it.) Throws ramq::Error(file, tensor, problem).
+ModelAnalysis analysis_from_json(const nlohmann::json& j, const std::string& file);
+// Throws ramq::Error(file, tensor, ...) for the first tensor of `a` that `model` does not have, or
+// has with another shape: a plan made from an analysis of another model (or a tampered one)
+// would not fit the model it is applied to.
+void check_analysis_matches_model(const ModelAnalysis& a, const ModelReader& model, const std::string& file);
 
 }  // namespace ramq

@@ -8,7 +8,10 @@
 //  1. Generate `sequences` sequences of `length` tokens from the original float model: start
 //     from the BOS token (config bos_token_id, else token 0), then sample each next token from
 //     the softmax of the logits (temperature 1) with ramq::Rng(seed + sequence index), drawing
-//     one uniform number per token and walking the distribution in token-id order.
+//     one uniform number per token and walking the distribution in token-id order. Each new
+//     token's pass attends over the keys and values cached from the earlier ones (incremental
+//     decoding), so generating costs O(length^2), not O(length^3). The length is at most the
+//     model's max_position_embeddings (check_probe_length).
 //  2. Reference next-token distributions of the original model on those sequences.
 //  3. For every quantizable tensor (budget_quantizable): quantize it alone with a 4-bit probe
 //     encoding (MLX 4-bit with the largest group of 128/64/32 that divides its rows, else GGUF
@@ -21,6 +24,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 
 #include "ramq/analysis.h"
 #include "ramq/options.h"
@@ -32,5 +36,11 @@ namespace ramq {
 // opt.mlx_encoder; results do not depend on the thread count. Throws ramq::Error when the
 // evaluator cannot run the model.
 void probe_self(const std::filesystem::path& model_dir, ModelAnalysis& analysis, const Options& opt);
+
+// Throws ramq::Error(config_file, "", ...) unless `probe` asks for at least 1 sequence of 2 to
+// max_position_embeddings tokens: the model was not trained on longer windows, and the cost
+// grows with the square of the length. probe_self checks it; callers can check it before
+// their own long work (the analysis that precedes the probe).
+void check_probe_length(const ModelConfig& config, const std::string& config_file, const ProbeOptions& probe);
 
 }  // namespace ramq

@@ -2,7 +2,10 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <initializer_list>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "ramq/analysis.h"
 #include "ramq/error.h"
@@ -13,6 +16,25 @@ namespace ramq {
 
 namespace {
 constexpr const char* kKind = "ramq-analysis";
+
+// Element counts an analysis may claim. Far above any real tensor (the configuration limits allow
+// at most a 2^24 x 2^20 embedding) and model, and low enough that later sums and byte counts
+// (plan sizes, budgets) cannot overflow.
+constexpr std::int64_t kMaxTensorElements = std::int64_t{1} << 44;
+constexpr std::int64_t kMaxModelElements = std::int64_t{1} << 52;
+
+// JSON text holds no NaN or infinity (the reader refuses 1e999), but an analysis that arrives as
+// CBOR (from MPI ranks) or is built in memory can: a metric must be a finite number.
+void require_finite(const JsonReader& r, std::initializer_list<double> values, const char* what) {
+  for (const double v : values)
+    if (!std::isfinite(v)) r.fail(std::string(what) + " must be finite numbers");
+}
+
+std::string show_shape(const std::vector<std::int64_t>& s) {
+  std::string o = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) o += (i ? ", " : "") + std::to_string(s[i]);
+  return o + "]";
+}
 
 }  // namespace
 
@@ -121,6 +143,8 @@ ModelAnalysis analysis_from_json(const nlohmann::json& j, const std::string& fil
     tr.tensor = t.name;
     if (!seen.insert(t.name).second) tr.fail("listed twice");
     t.shape = tr.shape_with_numel(e, t.numel);
+    if (t.numel > kMaxTensorElements)
+      tr.fail("numel " + std::to_string(t.numel) + " is beyond any real tensor (at most 2^44 elements)");
     t.dtype = tr.string(e, "dtype");
     if (!parse_dtype(t.dtype)) tr.fail("unknown dtype '" + t.dtype + "'");
     t.scored = tr.boolean(e, "scored");
@@ -134,6 +158,7 @@ ModelAnalysis analysis_from_json(const nlohmann::json& j, const std::string& fil
       m.noise_amp = tr.number(raw, "delta");
       m.nrmse = tr.number(raw, "nrmse");
       m.randomized_svd = tr.boolean(raw, "randomized_svd");
+      require_finite(tr, {m.concentration, m.kurtosis, m.noise_amp, m.nrmse}, "raw metrics");
       const auto& sc = tr.field(e, "scores");
       SwanScores s;
       s.s_svd = tr.number(sc, "s_svd");
@@ -141,6 +166,7 @@ ModelAnalysis analysis_from_json(const nlohmann::json& j, const std::string& fil
       s.s_out = tr.number(sc, "s_out");
       s.s_err = tr.number(sc, "s_err");
       s.composite = tr.number(sc, "S");
+      require_finite(tr, {s.composite}, "score S");
       for (double v : {s.s_svd, s.s_kurt, s.s_out, s.s_err})
         if (!(v >= 0.0 && v <= 1.0)) tr.fail("scores must lie in [0, 1]");
       t.raw = m;
@@ -159,11 +185,24 @@ ModelAnalysis analysis_from_json(const nlohmann::json& j, const std::string& fil
         t.probe = m2;
       }
     }
-    a.total_params += t.numel;
+    a.total_params += t.numel;  // each at most 2^44, the total checked right away: no overflow
+    if (a.total_params > kMaxModelElements) tr.fail("the analysis's tensors add up to more than 2^52 elements");
     a.tensors.push_back(std::move(t));
   }
   std::sort(a.tensors.begin(), a.tensors.end(), [](const auto& x, const auto& y) { return x.name < y.name; });
   return a;
+}
+
+void check_analysis_matches_model(const ModelAnalysis& a, const ModelReader& model, const std::string& file) {
+  const std::string where = " the model at " + model.dir().string();
+  for (const auto& t : a.tensors) {
+    const TensorInfo* found = model.find(t.name);
+    if (found == nullptr) throw Error(file, t.name, "is not a tensor of" + where);
+    if (found->shape != t.shape)
+      throw Error(file, t.name,
+                  "has shape " + show_shape(t.shape) + " in the analysis but " + show_shape(found->shape) + " in" +
+                      where);
+  }
 }
 
 }  // namespace ramq

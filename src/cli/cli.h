@@ -17,9 +17,23 @@ struct Command {
   std::function<int()> run;  // exit status; throws ramq::Error on bad input
 };
 
+// Checks of numbers on the command line, made on the text before CLI11 converts it (options.cpp):
+// a plain decimal integer in [lo, hi] (no sign, hex, octal or exponent: CLI11 would wrap or
+// saturate them), and a finite real in [lo, hi] (NaN and infinities refused).
+CLI::Validator count_in(std::uint64_t lo, std::uint64_t hi);
+CLI::Validator finite_in(double lo, double hi);
+// Relations between options, once all are parsed (t2 <= t8 <= t16); throws CLI::ValidationError.
+void check_option_relations(const Options& o);
+
 // Shared option groups.
 void add_policy_options(CLI::App* cmd, Options& o);
 void add_metric_options(CLI::App* cmd, Options& o);
+// --force: replace an existing output file that ramq did not write (output_checks.cpp).
+void add_force_flag(CLI::App* cmd, bool& force);
+// Checks the files a subcommand writes ((path, option) pairs; empty paths skipped) against the
+// files and directories it reads, before any work (include/ramq/output_path.h).
+void check_command_outputs(const std::vector<std::pair<std::string, std::string>>& outputs,
+                           const std::vector<std::string>& inputs, bool force);
 // --probe none|self, described for the subcommand.
 void add_probe_option(CLI::App* cmd, Options& o, const std::string& what);
 

@@ -6,6 +6,8 @@
 #include <memory>
 
 #include "cli/cli.h"
+#include "evaluate/llama_forward.h"
+#include "ramq/input_file.h"
 #include "ramq/ramq.h"
 #include "ramq/tokenizer.h"
 
@@ -18,6 +20,16 @@ struct EvalArgs {
   EvalOptions opt;
 };
 
+// Positions beyond the ones a model was trained for give meaningless perplexities (rotary
+// angles it never saw), so a longer window is refused rather than measured.
+void require_window_fits(const LanguageModel& model, int ctx) {
+  const auto limit = eval::position_limit(model);
+  if (limit && ctx > limit->positions)
+    throw Error(limit->file, "",
+                "--ctx " + std::to_string(ctx) + " is longer than the model's " + std::to_string(limit->positions) +
+                    " positions (" + limit->field + "): give --ctx at most that");
+}
+
 int run_eval(EvalArgs& a, const Options& global) {
   a.opt.threads = global.threads;
   a.opt.progress = global.progress;
@@ -27,21 +39,24 @@ int run_eval(EvalArgs& a, const Options& global) {
     stream_file = a.tokens;
     ids = read_token_file(a.tokens);
   } else {
+    // The text first: a bad --text (a directory, a device) is reported before anything is loaded.
+    const std::string text = read_regular_file(a.text, kMaxTextInputBytes);
     // The tokenizer comes from a model directory: the model's own, else the reference's.
     std::filesystem::path tok_dir = std::filesystem::is_directory(a.model) ? std::filesystem::path(a.model) : "";
     if (tok_dir.empty() && !a.reference.empty() && std::filesystem::is_directory(a.reference)) tok_dir = a.reference;
     if (tok_dir.empty())
       throw Error(a.text, "", "--text needs a tokenizer from a model directory: give --reference DIR, or use --tokens");
     const auto tok = load_tokenizer(tok_dir);
-    std::ifstream in(a.text, std::ios::binary);
-    if (!in) throw Error(a.text, "", "cannot open text file");
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     stream_file = a.text;
     ids = encode_document(*tok, text);  // one document, with BOS
   }
   auto model = load_language_model(a.model, a.opt);
+  require_window_fits(*model, a.opt.ctx);
   std::unique_ptr<LanguageModel> reference;
-  if (!a.reference.empty()) reference = load_language_model(a.reference, a.opt);
+  if (!a.reference.empty()) {
+    reference = load_language_model(a.reference, a.opt);
+    require_window_fits(*reference, a.opt.ctx);
+  }
   EvalResult r;
   try {
     r = evaluate(*model, reference.get(), ids, a.opt);
@@ -80,11 +95,13 @@ Command add_eval_command(CLI::App& app, Options& opt) {
   auto* text_opt = cmd->add_option("--text", ev->text, "Text file, tokenized with the model's tokenizer");
   auto* tok_opt = cmd->add_option("--tokens", ev->tokens, "Token ids: raw little-endian uint32 file");
   text_opt->excludes(tok_opt);
-  cmd->add_option("--ctx", ev->opt.ctx, "Window length in tokens (non-overlapping windows, each from position 0)")
-      ->check(CLI::Range(2, 1 << 20))
+  cmd->add_option("--ctx", ev->opt.ctx,
+                  "Window length in tokens (non-overlapping windows, each from position 0; at most the model's "
+                  "max_position_embeddings, a GGUF's context_length)")
+      ->check(count_in(2, 1 << 20))
       ->capture_default_str();
   cmd->add_option("--max-tokens", ev->opt.max_tokens, "Use only the first N tokens (0 = all)")
-      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 40))
+      ->check(count_in(0, std::uint64_t{1} << 40))
       ->capture_default_str();
   cmd->add_flag("--json", ev->json, "Print one JSON object on stdout instead of text");
   cmd->callback([ev] {

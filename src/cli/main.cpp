@@ -11,6 +11,17 @@
 #include "ramq/atomic_output.h"
 #include "ramq/ramq.h"
 
+namespace {
+// Usage errors in one line, like every other error (the README's promise), with the hint CLI11
+// would put on a second line.
+std::string one_line_usage_error(const CLI::App*, const CLI::Error& e) {
+  std::string what = e.what();
+  for (char& c : what)
+    if (c == '\n' || c == '\r') c = ' ';
+  return "ramq: error: " + what + " (run with --help for more information)\n";
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   ramq::install_cleanup_signal_handlers();
   ramq::cli::set_command_line(argc, argv);
@@ -19,14 +30,18 @@ int main(int argc, char** argv) {
                ": data-free mixed-precision quantization of Hugging Face models (no calibration data)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(ramq::kVersion));
+  app.failure_message(one_line_usage_error);
+  // More threads than this only costs memory and start-up time (and would be a typo).
+  constexpr unsigned kMaxThreads = 4096;
   app.add_option("--threads", opt.threads, "Worker threads (0 = all cores); output does not depend on it")
+      ->check(ramq::cli::count_in(0, kMaxThreads))
       ->capture_default_str();
   bool quiet = false;
   double progress_interval = 5.0;
   app.add_flag("-q,--quiet", quiet, "No progress on stderr (errors are still reported)");
   app.add_option("--progress-interval", progress_interval,
                  "Seconds between progress lines when stderr is not a terminal (0 = one per tensor)")
-      ->check(CLI::Range(0.0, 86400.0))
+      ->check(ramq::cli::finite_in(0.0, 86400.0))
       ->capture_default_str();
 
   const std::vector<ramq::cli::Command> commands = {
@@ -41,6 +56,7 @@ int main(int argc, char** argv) {
   const bool silent_rank = launch.rank > 0;
   try {
     app.parse(argc, argv);
+    ramq::cli::check_option_relations(opt);  // relations between options, once all are known
   } catch (const CLI::ParseError& e) {
     std::ostringstream sink;
     // prints help/version (code 0) or the usage error

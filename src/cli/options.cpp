@@ -1,9 +1,88 @@
-// Option groups shared by several subcommands.
+// Option groups shared by several subcommands, and the strict number checks every numeric
+// option uses.
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <sstream>
+#include <string>
+
 #include "cli/cli.h"
 #include "ramq/budget.h"
 #include "ramq/error.h"
 
 namespace ramq::cli {
+
+// Numbers on the command line are checked here, on the text, before CLI11 converts them: its
+// conversions wrap "-1" to 2^64-1 and saturate 2^64 for unsigned targets, read "0x10" as hex and
+// "010" as octal, and its Range lets NaN through (every comparison with NaN is false). A value
+// that passes these checks is one CLI11 converts exactly.
+
+// A plain decimal integer (digits only, no leading zero) in [lo, hi].
+CLI::Validator count_in(std::uint64_t lo, std::uint64_t hi) {
+  const std::string desc = "INT in [" + std::to_string(lo) + " - " + std::to_string(hi) + "]";
+  return CLI::Validator(
+      [lo, hi](std::string& text) -> std::string {
+        const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+        if (!digits || (text.size() > 1 && text[0] == '0'))
+          return "'" + text + "' is not a plain non-negative integer (decimal digits only, no leading zero)";
+        std::uint64_t v = 0;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+        if (ec == std::errc::result_out_of_range || v > hi)
+          return text + " is above the largest allowed value, " + std::to_string(hi);
+        if (ec != std::errc() || end != text.data() + text.size()) return "'" + text + "' is not an integer";
+        if (v < lo) return text + " is below the smallest allowed value, " + std::to_string(lo);
+        return {};
+      },
+      desc);
+}
+
+namespace {
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+std::string show_real(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+}  // namespace
+
+// A finite number in [lo, hi]; an infinite bound means none on that side.
+CLI::Validator finite_in(double lo, double hi) {
+  std::string desc = "FLOAT finite";
+  if (std::isfinite(lo) && std::isfinite(hi))
+    desc = "FLOAT in [" + show_real(lo) + " - " + show_real(hi) + "]";
+  else if (std::isfinite(lo))
+    desc = "FLOAT >= " + show_real(lo);
+  else if (std::isfinite(hi))
+    desc = "FLOAT <= " + show_real(hi);
+  return CLI::Validator(
+      [lo, hi](std::string& text) -> std::string {
+        double v = 0;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+        if (text.empty() || end != text.data() + text.size()) return "'" + text + "' is not a number";
+        if (ec == std::errc::result_out_of_range) return text + " is beyond the range of a double";
+        if (ec != std::errc()) return "'" + text + "' is not a number";
+        if (!std::isfinite(v)) return text + " is not a finite number";
+        if (v < lo) return text + " is below " + show_real(lo);
+        if (v > hi) return text + " is above " + show_real(hi);
+        return {};
+      },
+      desc);
+}
+
+// The SWAN policy assigns 16 bits to S >= t16, then 8 bits to S >= t8, then 2 bits to S <= t2,
+// else 4 bits (src/plan/policy.cpp): with t8 > t16 or t2 > t8 the tiers overlap and the command
+// line would not mean what it says. The weights only scale a sum (no division), so zero is fine.
+void check_option_relations(const Options& o) {
+  const SwanPolicyOptions& s = o.swan;
+  if (s.t8 > s.t16)
+    throw CLI::ValidationError("--t8", show_real(s.t8) + " is above --t16 " + show_real(s.t16) +
+                                           " (swan needs --t2 <= --t8 <= --t16)");
+  if (s.t2 > s.t8)
+    throw CLI::ValidationError("--t2", show_real(s.t2) + " is above --t8 " + show_real(s.t8) +
+                                           " (swan needs --t2 <= --t8 <= --t16)");
+}
 
 void add_probe_option(CLI::App* cmd, Options& o, const std::string& what) {
   cmd->add_option("--probe", o.probe.mode, what)->check(CLI::IsMember({"none", "self"}))->capture_default_str();
@@ -19,7 +98,7 @@ void add_policy_options(CLI::App* cmd, Options& o) {
   auto* bpw = cmd->add_option("--target-bpw", o.budget.target_bpw,
                               "budget: bits per weight over all parameters, of the whole output (8 x file bytes / "
                               "parameters; headers and metadata included)")
-                  ->check(CLI::Range(0.5, 64.0));
+                  ->check(finite_in(0.5, 64.0));
   auto* size = cmd->add_option_function<std::string>(
       "--target-size",
       [&o](const std::string& text) {
@@ -45,27 +124,50 @@ void add_policy_options(CLI::App* cmd, Options& o) {
   cmd->add_option("--bits", o.uniform.bits,
                   "uniform: bits for every quantizable tensor (2, 3, 4, 5, 6, 8; 16 keeps every tensor in float, e.g. "
                   "with --keep-dtype --format gguf for an F32 GGUF)")
+      ->check(count_in(2, 16))
       ->check(CLI::IsMember({2, 3, 4, 5, 6, 8, 16}))
       ->capture_default_str();
   cmd->add_option("--group", o.uniform.group, "uniform: group size (32, 64, 128)")
+      ->check(count_in(32, 128))
       ->check(CLI::IsMember({32, 64, 128}))
       ->capture_default_str();
   cmd->add_flag("--quantize-embeddings", o.uniform.quantize_embeddings,
                 "uniform: also quantize embed_tokens and lm_head (kept 16-bit by default)");
-  cmd->add_option("--t16", o.swan.t16, "swan: S >= t16 keeps the tensor in 16 bits")->capture_default_str();
-  cmd->add_option("--t8", o.swan.t8, "swan: S >= t8 gives 8 bits")->capture_default_str();
-  cmd->add_option("--t2", o.swan.t2, "swan: S <= t2 gives 2 bits (otherwise 4 bits)")->capture_default_str();
-  cmd->add_option("--w-svd", o.swan.w_svd, "swan: weight of the spectral score in S")->capture_default_str();
-  cmd->add_option("--w-kurt", o.swan.w_kurt, "swan: weight of the kurtosis score in S")->capture_default_str();
-  cmd->add_option("--w-out", o.swan.w_out, "swan: weight of the output-noise score in S")->capture_default_str();
-  cmd->add_option("--w-err", o.swan.w_err, "swan: weight of the reconstruction-error score in S")->capture_default_str();
+  // Thresholds: any finite number (S is a weighted sum of scores in [0, 1]; a threshold outside
+  // the range S takes simply empties a tier). Weights: finite and >= 0.
+  const auto any_finite = finite_in(-kInf, kInf);
+  const auto weight = finite_in(0.0, kInf);
+  cmd->add_option("--t16", o.swan.t16, "swan: S >= t16 keeps the tensor in 16 bits")
+      ->check(any_finite)
+      ->capture_default_str();
+  cmd->add_option("--t8", o.swan.t8, "swan: S >= t8 gives 8 bits")
+      ->check(any_finite)
+      ->capture_default_str();
+  cmd->add_option("--t2", o.swan.t2, "swan: S <= t2 gives 2 bits (otherwise 4 bits)")
+      ->check(any_finite)
+      ->capture_default_str();
+  cmd->add_option("--w-svd", o.swan.w_svd, "swan: weight of the spectral score in S")
+      ->check(weight)
+      ->capture_default_str();
+  cmd->add_option("--w-kurt", o.swan.w_kurt, "swan: weight of the kurtosis score in S")
+      ->check(weight)
+      ->capture_default_str();
+  cmd->add_option("--w-out", o.swan.w_out, "swan: weight of the output-noise score in S")
+      ->check(weight)
+      ->capture_default_str();
+  cmd->add_option("--w-err", o.swan.w_err, "swan: weight of the reconstruction-error score in S")
+      ->check(weight)
+      ->capture_default_str();
   cmd->add_option("--group8", o.swan.group8, "swan: group size of 8-bit tensors")
+      ->check(count_in(32, 128))
       ->check(CLI::IsMember({32, 64, 128}))
       ->capture_default_str();
   cmd->add_option("--group4", o.swan.group4, "swan: group size of 4-bit tensors")
+      ->check(count_in(32, 128))
       ->check(CLI::IsMember({32, 64, 128}))
       ->capture_default_str();
   cmd->add_option("--group2", o.swan.group2, "swan: group size of 2-bit tensors")
+      ->check(count_in(32, 128))
       ->check(CLI::IsMember({32, 64, 128}))
       ->capture_default_str();
   cmd->add_flag("--strict-groups", o.strict_groups,
@@ -76,9 +178,11 @@ void add_policy_options(CLI::App* cmd, Options& o) {
 
 // Options of the analysis (metrics).
 void add_metric_options(CLI::App* cmd, Options& o) {
-  cmd->add_option("--seed", o.seed, "Seed of the randomized SVD and the probe vectors")->capture_default_str();
+  cmd->add_option("--seed", o.seed, "Seed of the randomized SVD and the probe vectors")
+      ->check(count_in(0, std::numeric_limits<std::uint64_t>::max()))
+      ->capture_default_str();
   cmd->add_option("--rsvd-rank", o.metrics.rsvd_rank, "Rank k of the randomized SVD (matrices with min dim > 512)")
-      ->check(CLI::Range(1, 4096))
+      ->check(count_in(1, 4096))
       ->capture_default_str();
   cmd->add_option_function<std::string>(
          "--svd",
@@ -91,18 +195,18 @@ void add_metric_options(CLI::App* cmd, Options& o) {
       ->check(CLI::IsMember({"krylov", "subspace"}))
       ->default_str("krylov");
   cmd->add_option("--krylov-block", o.metrics.krylov_block, "Block Krylov: columns per block")
-      ->check(CLI::Range(1, 4096))
+      ->check(count_in(1, 4096))
       ->capture_default_str();
   cmd->add_option("--krylov-depth", o.metrics.krylov_depth,
                   "Block Krylov: blocks in the Krylov basis (0: ceil(9 * rank / (4 * block)), 9 for the defaults; at "
                   "least ceil(rank / block))")
-      ->check(CLI::Range(0, 4096))
+      ->check(count_in(0, 4096))
       ->capture_default_str();
   cmd->add_option("--power-iters", o.metrics.rsvd_power_iters, "Subspace iteration (--svd subspace): power iterations")
-      ->check(CLI::Range(0, 20))
+      ->check(count_in(0, 20))
       ->capture_default_str();
   cmd->add_option("--probes", o.metrics.probes, "Gaussian probe vectors for the output-noise metric")
-      ->check(CLI::Range(1, 4096))
+      ->check(count_in(1, 4096))
       ->capture_default_str();
   cmd->add_flag("--rd,!--no-rd", o.rd.enabled,
                 "Measure rate-distortion curves (every candidate encoding's bytes and error; needed by --policy "
@@ -110,10 +214,10 @@ void add_metric_options(CLI::App* cmd, Options& o) {
       ->capture_default_str();
   cmd->add_option("--rd-elements", o.rd.max_elements,
                   "Rate-distortion: about this many elements measured per tensor (at least 8 rows; 0 = no limit)")
-      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 40))
+      ->check(count_in(0, std::uint64_t{1} << 40))
       ->capture_default_str();
   cmd->add_option("--rd-rows", o.rd.max_rows, "Rate-distortion: rows measured per tensor (evenly spaced; 0 = all rows)")
-      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 40))
+      ->check(count_in(0, std::uint64_t{1} << 40))
       ->capture_default_str();
   cmd->add_option_function<std::string>(
          "--rd-formats",
@@ -125,10 +229,11 @@ void add_metric_options(CLI::App* cmd, Options& o) {
       ->check(CLI::IsMember({"both", "mlx", "gguf"}))
       ->default_str("both");
   cmd->add_option("--probe-sequences", o.probe.sequences, "--probe self: sequences the model generates")
-      ->check(CLI::Range(1, 1024))
+      ->check(count_in(1, 1024))
       ->capture_default_str();
-  cmd->add_option("--probe-length", o.probe.length, "--probe self: tokens per generated sequence")
-      ->check(CLI::Range(2, 8192))
+  cmd->add_option("--probe-length", o.probe.length,
+                  "--probe self: tokens per generated sequence (at most the model's max_position_embeddings)")
+      ->check(count_in(2, 8192))
       ->capture_default_str();
   cmd->add_option("--mlx-encoder", o.mlx_encoder,
                   "MLX affine encoder: search (error-minimising scale/bias per group) or minmax (plain min/max "

@@ -1,5 +1,6 @@
 // Float32 forward pass of a Llama-family decoder over a whole window at once (n tokens x
-// hidden), with OpenBLAS sgemm for every projection. Weight matrices stay in their stored form
+// hidden), or over tokens appended after cached keys and values (incremental decoding), with
+// OpenBLAS sgemm for every projection. Weight matrices stay in their stored form
 // and are decoded a chunk of rows at a time right before the product that uses them.
 // Hugging Face conventions: RMSNorm x * rsqrt(mean(x^2) + eps) * w; rotate_half rotary
 // embeddings on pairs (i, i + head_dim/2); causal grouped-query attention with scale 1/sqrt(head_dim); MLP down(silu(gate(x)) * up(x)).
@@ -108,10 +109,10 @@ void rms_norm(const float* x, std::size_t rows, std::size_t d, const std::vector
   }
 }
 
-class LlamaModel final : public LanguageModel {
+class LlamaModel final : public IncrementalModel {
  public:
   LlamaModel(std::unique_ptr<WeightSource> src, const EvalOptions& opt)
-      : src_(std::move(src)), threads_(resolve_threads(opt.threads)) {
+      : src_(std::move(src)), threads_(resolve_threads(opt.threads)), ctx_(static_cast<std::size_t>(opt.ctx)) {
     s_ = llama_spec(src_->config(), src_->config_file(), opt.ctx);
     const std::int64_t q_dim = s_.heads * s_.head_dim, kv_dim = s_.kv_heads * s_.head_dim;
     embed_ = open("model.embed_tokens.weight", {s_.vocab, s_.hidden});
@@ -149,7 +150,31 @@ class LlamaModel final : public LanguageModel {
   std::int64_t vocab_size() const override { return s_.vocab; }
   std::string description() const override { return description_; }
 
-  std::vector<float> forward(std::span<const std::uint32_t> tokens) override {
+  std::vector<float> forward(std::span<const std::uint32_t> tokens) override { return run(tokens, 0, false); }
+
+  std::vector<float> append(std::span<const std::uint32_t> tokens) override {
+    // The configuration was validated for windows of ctx_ tokens (sliding window, rope scaling).
+    if (cached_ + tokens.size() > ctx_)
+      throw Error(src_->config_file(), "", "incremental decoding past the window of " + std::to_string(ctx_) +
+                                               " positions the model was opened for");
+    std::vector<float> logits = run(tokens, cached_, true);
+    cached_ += tokens.size();
+    return logits;
+  }
+
+  void clear_cache() override { cached_ = 0; }
+
+  PositionLimit limit() const {
+    const bool gguf = src_->config_file().ends_with(".gguf");
+    return {src_->config().max_position_embeddings, src_->config_file(),
+            gguf ? "context_length" : "max_position_embeddings"};
+  }
+
+ private:
+  // Logits of `tokens` at positions past..past+n-1. With use_cache their keys and values are
+  // stored in cache_ after the `past` cached ones and attention runs over all of them; without,
+  // past is 0 and attention runs over the window's own keys (forward()).
+  std::vector<float> run(std::span<const std::uint32_t> tokens, std::size_t past, bool use_cache) {
     // Threads come from parallel_for over independent output chunks / attention tasks; OpenBLAS
     // runs single-threaded inside them (its own pool spins while idle, which costs more than it
     // gains on small matrices and competes with the attention workers).
@@ -174,7 +199,7 @@ class LlamaModel final : public LanguageModel {
     std::vector<float> cos_t(un * half), sin_t(un * half);
     for (std::size_t t = 0; t < un; ++t)
       for (std::size_t i = 0; i < half; ++i) {
-        const double a = static_cast<double>(t) * s_.inv_freq[i];
+        const double a = static_cast<double>(past + t) * s_.inv_freq[i];
         cos_t[t * half + i] = static_cast<float>(std::cos(a));
         sin_t[t * half + i] = static_cast<float>(std::sin(a));
       }
@@ -197,7 +222,9 @@ class LlamaModel final : public LanguageModel {
     };
     auto linear = [&](const Linear& l, const float* in, float* out) { matmul(*l.w, l.b, l.out, l.in, in, out); };
 
-    for (const Layer& L : layers_) {
+    if (use_cache) cache_.resize(layers_.size());
+    for (std::size_t li = 0; li < layers_.size(); ++li) {
+      const Layer& L = layers_[li];
       rms_norm(x.data(), un, H, L.in_norm, s_.rms_eps, xn.data());
       linear(L.q, xn.data(), q.data());
       linear(L.k, xn.data(), k.data());
@@ -208,7 +235,15 @@ class LlamaModel final : public LanguageModel {
       }
       rope(q, sz(s_.heads));
       rope(k, sz(s_.kv_heads));
-      attention(q.data(), k.data(), v.data(), un, att.data());
+      if (use_cache) {
+        KvCache& c = cache_[li];
+        for (auto* m : {&c.k, &c.v}) m->resize((past + un) * kv_dim);
+        std::copy(k.begin(), k.end(), c.k.begin() + static_cast<std::ptrdiff_t>(past * kv_dim));
+        std::copy(v.begin(), v.end(), c.v.begin() + static_cast<std::ptrdiff_t>(past * kv_dim));
+        attention(q.data(), c.k.data(), c.v.data(), un, past, att.data());
+      } else {
+        attention(q.data(), k.data(), v.data(), un, 0, att.data());
+      }
       linear(L.o, att.data(), tmp.data());
       for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
 
@@ -228,12 +263,13 @@ class LlamaModel final : public LanguageModel {
     return logits;
   }
 
- private:
-  // Causal grouped-query attention of all heads: att[t, h*hd..] = softmax(scale q_h k^T) v.
-  // Tasks are (head, block of kRows query rows); a block's rows attend to keys 0..row_end-1
-  // only, so the masked upper triangle is (almost) never computed. OpenBLAS runs single-
-  // threaded inside the tasks; the tasks are spread over threads_ workers.
-  void attention(const float* q, const float* k, const float* v, std::size_t n, float* att) const {
+  // Causal grouped-query attention of all heads: att[t, h*hd..] = softmax(scale q_h k^T) v, for
+  // n query rows at positions past..past+n-1 over keys and values at positions 0..past+n-1.
+  // Tasks are (head, block of kRows query rows); a block's rows attend to keys
+  // 0..past+row_end-1 only, so the masked upper triangle is (almost) never computed. OpenBLAS
+  // runs single-threaded inside the tasks; the tasks are spread over threads_ workers. With
+  // past 0 this is exactly the whole-window computation of forward().
+  void attention(const float* q, const float* k, const float* v, std::size_t n, std::size_t past, float* att) const {
     constexpr std::size_t kRows = 64;
     const std::size_t hd = sz(s_.head_dim), heads = sz(s_.heads), q_dim = heads * hd;
     const std::size_t kv_dim = sz(s_.kv_heads) * hd, group = sz(s_.heads / s_.kv_heads);
@@ -241,15 +277,15 @@ class LlamaModel final : public LanguageModel {
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
     parallel_for(heads * blocks, threads_, [&](std::size_t task) {
       const std::size_t h = task / blocks, r0 = (task % blocks) * kRows, r1 = std::min(n, r0 + kRows);
-      const std::size_t rows = r1 - r0, kvh = h / group;
-      std::vector<float> sc(rows * r1);  // scores / probabilities, rows x r1
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(r1),
+      const std::size_t rows = r1 - r0, kvh = h / group, keys = past + r1;
+      std::vector<float> sc(rows * keys);  // scores / probabilities, rows x keys
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(keys),
                   static_cast<int>(hd), scale, q + r0 * q_dim + h * hd, static_cast<int>(q_dim), k + kvh * hd,
-                  static_cast<int>(kv_dim), 0.0f, sc.data(), static_cast<int>(r1));
+                  static_cast<int>(kv_dim), 0.0f, sc.data(), static_cast<int>(keys));
       float inv_sum[kRows];
       for (std::size_t i = 0; i < rows; ++i) {
-        float* row = sc.data() + i * r1;
-        const std::size_t len = r0 + i + 1;  // keys 0..r0+i
+        float* row = sc.data() + i * keys;
+        const std::size_t len = past + r0 + i + 1;  // keys 0..past+r0+i
         const float mx = *std::max_element(row, row + len);
         for (std::size_t j = 0; j < len; ++j) row[j] = std::exp(row[j] - mx);
         float acc[8] = {};
@@ -260,12 +296,12 @@ class LlamaModel final : public LanguageModel {
         float sum = 0;
         for (const float a : acc) sum += a;
         inv_sum[i] = 1.0f / sum;
-        std::fill(row + len, row + r1, 0.0f);
+        std::fill(row + len, row + keys, 0.0f);
       }
       // Unnormalized probabilities times V, then each row scaled by 1 / sum.
       float* out = att + r0 * q_dim + h * hd;
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows), static_cast<int>(hd),
-                  static_cast<int>(r1), 1.0f, sc.data(), static_cast<int>(r1), v + kvh * hd,
+                  static_cast<int>(keys), 1.0f, sc.data(), static_cast<int>(keys), v + kvh * hd,
                   static_cast<int>(kv_dim), 0.0f, out, static_cast<int>(q_dim));
       for (std::size_t i = 0; i < rows; ++i)
         for (std::size_t d = 0; d < hd; ++d) out[i * q_dim + d] *= inv_sum[i];
@@ -305,6 +341,7 @@ class LlamaModel final : public LanguageModel {
 
   std::unique_ptr<WeightSource> src_;
   unsigned threads_;
+  std::size_t ctx_;  // the window the configuration was validated for: append()'s limit
   LlamaSpec s_;
   std::unique_ptr<WeightTensor> embed_;
   std::vector<float> final_norm_;
@@ -316,12 +353,30 @@ class LlamaModel final : public LanguageModel {
   struct Workspace {
     std::vector<float> x, xn, q, k, v, att, g, u, tmp;
   } ws_;
+  struct KvCache {
+    std::vector<float> k, v;  // positions x kv_dim, keys after the rotary embedding
+  };
+  std::vector<KvCache> cache_;  // one per layer (append())
+  std::size_t cached_ = 0;      // positions held in cache_
 };
 
 }  // namespace
 
 std::unique_ptr<LanguageModel> make_llama_model(std::unique_ptr<WeightSource> weights, const EvalOptions& opt) {
   return std::make_unique<LlamaModel>(std::move(weights), opt);
+}
+
+std::unique_ptr<IncrementalModel> make_incremental_llama_model(std::unique_ptr<WeightSource> weights,
+                                                               const EvalOptions& opt) {
+  return std::make_unique<LlamaModel>(std::move(weights), opt);
+}
+
+std::optional<PositionLimit> position_limit(const LanguageModel& model) {
+  const auto* llama = dynamic_cast<const LlamaModel*>(&model);
+  if (llama == nullptr) return std::nullopt;
+  PositionLimit limit = llama->limit();
+  if (limit.positions <= 0) return std::nullopt;
+  return limit;
 }
 
 }  // namespace ramq::eval

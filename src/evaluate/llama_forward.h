@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -42,5 +44,32 @@ LlamaSpec llama_spec(const ModelConfig& config, const std::string& config_file, 
 // (parallel_for over output chunks and attention tasks, single-threaded OpenBLAS inside); its
 // logits do not depend on the thread count.
 std::unique_ptr<LanguageModel> make_llama_model(std::unique_ptr<WeightSource> weights, const EvalOptions& opt);
+
+// A model that also decodes incrementally, for generation: append() places its tokens right
+// after the ones appended before (positions continue), caching each layer's keys and values, so
+// a new token's pass attends over the cached ones instead of recomputing the whole prefix
+// (generating n tokens costs O(n^2) instead of O(n^3)). Its logits equal forward()'s over the
+// whole prefix up to floating-point reassociation. forward() stays stateless and leaves the
+// cache alone.
+class IncrementalModel : public LanguageModel {
+ public:
+  // Logits (n x vocab) of `tokens` at the next positions. Throws ramq::Error beyond opt.ctx
+  // positions in all.
+  virtual std::vector<float> append(std::span<const std::uint32_t> tokens) = 0;
+  // Back to position 0 (the memory is kept for the next sequence).
+  virtual void clear_cache() = 0;
+};
+
+std::unique_ptr<IncrementalModel> make_incremental_llama_model(std::unique_ptr<WeightSource> weights,
+                                                               const EvalOptions& opt);
+
+// The longest window a model made by make_llama_model was trained for: config.json's
+// max_position_embeddings (a GGUF's <arch>.context_length), with the file and field that say so;
+// nullopt for other models or when the configuration gives no positive value.
+struct PositionLimit {
+  std::int64_t positions = 0;
+  std::string file, field;
+};
+std::optional<PositionLimit> position_limit(const LanguageModel& model);
 
 }  // namespace ramq::eval

@@ -146,17 +146,27 @@ std::optional<Probed> probe_encoding(const std::vector<float>& w, std::int64_t c
 
 }  // namespace
 
-void probe_self(const std::filesystem::path& model_dir, ModelAnalysis& analysis, const Options& opt) {
-  if (opt.probe.sequences < 1 || opt.probe.length < 2)
+void check_probe_length(const ModelConfig& config, const std::string& config_file, const ProbeOptions& probe) {
+  if (probe.sequences < 1 || probe.length < 2)
     throw Error("", "", "--probe self needs at least 1 sequence of at least 2 tokens");
+  if (config.max_position_embeddings > 0 && probe.length > config.max_position_embeddings)
+    throw Error(config_file, "",
+                "--probe-length " + std::to_string(probe.length) + " is longer than the model's " +
+                    std::to_string(config.max_position_embeddings) +
+                    " positions (max_position_embeddings): give --probe-length at most that");
+}
+
+void probe_self(const std::filesystem::path& model_dir, ModelAnalysis& analysis, const Options& opt) {
   EvalOptions eo;
   eo.ctx = opt.probe.length;
   eo.threads = opt.threads;
   const std::unique_ptr<eval::WeightSource> base = eval::open_safetensors_weights(model_dir);
+  check_probe_length(base->config(), base->config_file(), opt.probe);
   auto model_with = [&](const std::string& name, const std::vector<float>* data) {
     return eval::make_llama_model(std::make_unique<OverlaySource>(*base, name, data), eo);
   };
-  const auto reference = model_with("", nullptr);
+  // The reference also generates the sequences: incrementally, over its cached keys and values.
+  const auto reference = eval::make_incremental_llama_model(std::make_unique<OverlaySource>(*base, "", nullptr), eo);
   const std::int64_t vocab = reference->vocab_size();
 
   std::vector<const TensorAnalysis*> targets;
@@ -171,9 +181,11 @@ void probe_self(const std::filesystem::path& model_dir, ModelAnalysis& analysis,
   for (int s = 0; s < opt.probe.sequences; ++s) {
     Rng rng(opt.seed + static_cast<std::uint64_t>(s));
     std::vector<std::uint32_t> seq{bos};
+    reference->clear_cache();
+    std::vector<float> next = reference->append(seq);  // logits after the last token so far
     while (static_cast<int>(seq.size()) < opt.probe.length) {
-      const std::vector<float> logits = reference->forward(seq);
-      seq.push_back(sample(logits.data() + (seq.size() - 1) * static_cast<std::size_t>(vocab), vocab, rng));
+      seq.push_back(sample(next.data(), vocab, rng));
+      if (static_cast<int>(seq.size()) < opt.probe.length) next = reference->append({&seq.back(), 1});
     }
     const std::vector<float> logits = reference->forward(std::span<const std::uint32_t>(seq.data(), seq.size() - 1));
     std::vector<float> logp(logits.size());
