@@ -16,7 +16,7 @@ using ramq::testkit::run_ramq;
 using ramq::testkit::TempDir;
 using ramq::testkit::raw_safetensors;
 using ramq::testkit::SafetensorsBuilder;
-using ramq::testkit::tiny_config_json;
+using ramq::testkit::opaque_config_json;
 using ramq::testkit::write_file;
 
 namespace {
@@ -41,7 +41,7 @@ std::string entry(const char* dtype, const char* shape, const char* offsets) {
 }
 
 void write_weights(const fs::path& dir, const std::string& bytes) {
-  write_file(dir / "config.json", tiny_config_json());
+  write_file(dir / "config.json", opaque_config_json());  // the tensors are stand-ins
   write_file(dir / "model.safetensors", bytes);
 }
 
@@ -100,7 +100,7 @@ TEST(CliErrors, MalformedModelsAreRejectedCleanly) {
        {"$DIR/model.safetensors", "'a'"}},
       {"shard path escaping the directory",
        [](const fs::path& d) {
-         write_file(d / "config.json", tiny_config_json());
+         write_file(d / "config.json", opaque_config_json());
          good_weights().write(d.parent_path() / "outside.safetensors");
          write_file(d / "model.safetensors.index.json", R"({"weight_map":{"model.norm.weight":"../outside.safetensors"}})");
        },

@@ -29,20 +29,20 @@ SafetensorsBuilder weights() {
 // A model directory whose model.safetensors has this header JSON and data.
 std::function<void(const fs::path&)> header(std::string json, std::string data = std::string(64, '\0')) {
   return [json, data](const fs::path& d) {
-    write_file(d / "config.json", tiny_config_json());
+    write_file(d / "config.json", opaque_config_json());
     write_file(d / "model.safetensors", raw_safetensors(json, data));
   };
 }
 std::function<void(const fs::path&)> raw_file(std::string bytes) {
   return [bytes](const fs::path& d) {
-    write_file(d / "config.json", tiny_config_json());
+    write_file(d / "config.json", opaque_config_json());
     write_file(d / "model.safetensors", bytes);
   };
 }
 // A sharded model: the weights in a.safetensors, and this index.
 std::function<void(const fs::path&)> index(std::string json) {
   return [json](const fs::path& d) {
-    write_file(d / "config.json", tiny_config_json());
+    write_file(d / "config.json", opaque_config_json());
     weights().write(d / "a.safetensors");
     write_file(d / "model.safetensors.index.json", json);
   };
@@ -172,7 +172,7 @@ TEST(MalformedInputs, PlanFiles) {
       return std::vector<std::string>{"quantize", dir.string(), "--plan", (dir.parent_path() / "plan.json").string(), "-o", out.string()};
     };
   };
-  const auto model = [](const fs::path& d) { write_model(d, weights()); };
+  const auto model = [](const fs::path& d) { write_model(d, weights(), opaque_config_json()); };
   const std::string head = R"({"kind":"ramq-plan","policy":"swan","tensors":[)";
   const std::string norm = R"({"name":"model.norm.weight","shape":[8],"numel":8,"bits":16,"group":0,"bytes":16})";
   const std::string q = std::string(R"({"name":")") + kQ + R"(","shape":[32,64],"numel":2048,"bits":4,"group":32,"bytes":0})";

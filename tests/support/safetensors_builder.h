@@ -204,6 +204,13 @@ inline std::string tiny_config_json() {
          R"("tie_word_embeddings":false})";
 }
 
+// A config.json of a model_type with no known tensor layout: tensors are not checked against it
+// (src/read/config_check.cpp). For tests whose tensors are arbitrary stand-ins for a model.
+inline std::string opaque_config_json() {
+  std::string c = tiny_config_json();
+  return c.replace(c.find("\"llama\""), 7, "\"opaque\"");
+}
+
 // Writes a single-file model: dir/config.json (config_text) and dir/model.safetensors.
 inline void write_model(const std::filesystem::path& dir, const SafetensorsBuilder& weights,
                         const std::string& config_text = tiny_config_json()) {
