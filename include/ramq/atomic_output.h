@@ -7,6 +7,7 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 
 namespace ramq {
 
@@ -20,8 +21,13 @@ class AtomicOutput {
 
   const std::filesystem::path& temp_path() const { return temp_; }
   const std::filesystem::path& final_path() const { return final_; }
-  // Moves the temporary into place (replacing an existing output of the same kind).
+  // Moves the temporary into place, then the attached companion, under an exclusive lock on the
+  // directory (a second run committing the same name waits). An existing output is replaced only
+  // when include/ramq/output_path.h's rules allow it (check_replace_at_commit).
   void commit();
+  // A second output committed together with this one (the manifest beside a GGUF file): same
+  // directory, moved into place right after this one, under the same lock.
+  void attach(std::unique_ptr<AtomicOutput> companion);
 
  private:
   std::filesystem::path final_;
@@ -29,6 +35,8 @@ class AtomicOutput {
   bool is_dir_;
   bool committed_ = false;
   std::filesystem::path registered_;  // absolute temp path known to the signal handler
+  std::unique_ptr<AtomicOutput> companion_;
+  void move_into_place();
 };
 
 // Installs SIGINT/SIGTERM/SIGHUP handlers that delete registered temporaries and exit(130/143).

@@ -52,6 +52,17 @@ void gguf_encode_rows(GgmlType t, const float* src, std::int64_t rows, std::int6
 // Decodes what gguf_encode_rows (or ggml) wrote.
 void gguf_decode_rows(GgmlType t, const std::byte* src, std::int64_t rows, std::int64_t cols, float* dst);
 
+// The largest magnitude type t holds faithfully. Every 16-bit float field of a block (d, dmin, m)
+// saturates at 65504, so a value beyond this bound would be clipped, or (far beyond it) make the
+// encoders' sums of squares overflow: ggml's block layouts give, with d <= 65504, F16 65504; Q8_0
+// 127 d; Q4_0 8 d and Q5_0 16 d (d = max / -8, / -16); Q4_1 and Q5_1 65504 (the block minimum is
+// stored as m); Q2_K 15 dmin, Q4_K and Q5_K 63 dmin (the minimum side, the smaller); Q3_K 32 x 4 d
+// and Q6_K 128 x 32 d (super-block scale times sub-block scale times quant); IQ4_NL 127 d. F32 and
+// BF16 hold every finite float.
+float gguf_largest_value(GgmlType t);
+// The index of the first of n values beyond gguf_largest_value(t), or nullopt.
+std::optional<std::int64_t> gguf_first_unrepresentable(GgmlType t, const float* src, std::int64_t n);
+
 // ---- SIMD level of the encoders (GGUF here and MLX, include/ramq/mlx_affine.h)
 // The encoders' hot loops exist for several instruction sets and are chosen at run time. The
 // output never depends on the level: every level gives the same bytes (tested). By default the

@@ -13,10 +13,12 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "ramq/atomic_output.h"
 #include "ramq/ggml_types.h"
 #include "ramq/gguf.h"
 #include "ramq/progress.h"
@@ -137,13 +139,16 @@ std::optional<std::vector<float>> llama3_rope_factors(const ModelConfig& cfg);
 
 // ---- writing ------------------------------------------------------------------------------
 
+struct GgufWriteSummary;
+
 struct GgufWriteOptions {
   unsigned threads = 0;                     // 0 = all cores; output does not depend on it
   std::string model_name;                   // general.name; "" = the model directory's name
   std::uint64_t batch_bytes = 512ull << 20;  // float32 bytes held per parallel batch (one tensor always fits)
-  // Called with the complete temporary file just before it is renamed into place (the pipeline
-  // writes the audit manifest then).
-  std::function<void(const std::filesystem::path&)> before_commit;
+  // Called with the complete temporary file and what was written, just before it is renamed
+  // into place; returns an output to commit together with it, under the same lock (the pipeline
+  // writes the audit manifest there), or null.
+  std::function<std::unique_ptr<AtomicOutput>(const std::filesystem::path&, const GgufWriteSummary&)> before_commit;
   Progress* progress = nullptr;             // not owned; never changes the file
   // general.file_type; nullopt = llama_file_type() of the tensor types. The pipeline sets
   // llama_mix_file_type() for a --policy llama-mix plan, as llama.cpp's quantizer would.
@@ -166,6 +171,9 @@ struct GgufWriteSummary {
   std::string architecture;        // "llama", ...
   std::uint32_t file_type = 0;     // general.file_type
   std::string tokenizer;           // e.g. "llama from tok512.bin (512 tokens)" or "none (...)"
+  // The ggml type each source tensor was written as, by Hugging Face name (1-D tensors are F32
+  // whatever the plan says): what the manifest records.
+  std::map<std::string, GgmlType> written_types;
 };
 
 // Writes the model as a GGUF file through AtomicOutput (temporary name, renamed at the end).

@@ -25,18 +25,26 @@
 #include <nlohmann/json.hpp>
 
 #include "ramq/analysis.h"
+#include "ramq/output_path.h"
 #include "ramq/options.h"
 #include "ramq/plan.h"
 
 namespace ramq {
 
-inline constexpr const char* kManifestName = "ramq-manifest.json";
-inline constexpr const char* kManifestSuffix = ".ramq-manifest.json";
-// The manifest's own digest: sha256 of the manifest JSON without this key, dumped with indent 2
-// (keys sorted). `ramq verify` recomputes it, so an edited manifest is reported (integrity against
-// accidents and careless edits; whoever can rewrite the manifest can rewrite the digest too).
+// The manifest's own digest, over its exact bytes: the file is the body (the manifest JSON
+// without this key, dumped with indent 2, keys sorted) with this key added as the last member,
+// on its own line. `ramq verify` takes that line out again and hashes the bytes that remain, so
+// any edit to the file (even re-indenting it) is reported. It guards against accidents and
+// careless edits: whoever can rewrite the manifest can rewrite the digest too (docs/reliability.md).
 inline constexpr const char* kManifestDigestKey = "manifest_sha256";
-std::string manifest_body_sha256(nlohmann::json manifest);
+// The manifest's text with its digest (the body must have no manifest_sha256 key).
+std::string manifest_text_with_digest(const nlohmann::json& body);
+// The digest the text records, after checking that the text is exactly a body with its digest
+// line: throws ramq::Error(shown, "", ...) otherwise or when the digest does not match.
+void check_manifest_digest(const std::string& text, const std::string& shown);
+
+// The name a manifest records for a file output: its final file name ("out.gguf/" -> "out.gguf").
+std::string manifest_output_name(const std::filesystem::path& output);
 
 // OUT/ramq-manifest.json for a directory output, OUT.ramq-manifest.json for a file output.
 std::filesystem::path manifest_path_for(const std::filesystem::path& output, bool is_directory);
@@ -65,6 +73,9 @@ struct ManifestContext {
   std::vector<FileDigest> side_outputs;   // --save-analysis / --save-plan (names as given)
   const Plan* plan = nullptr;
   const ModelAnalysis* analysis = nullptr;  // null when the plan came from a file
+  // What the writer wrote, where it reports it (GGUF: the ggml type of each tensor, by name): the
+  // manifest records this, not the plan's wish ("planned_gguf_type" keeps a differing wish).
+  std::map<std::string, std::string> written_encodings;
 };
 
 // The manifest object for `outputs` (sorted by name by the caller).
@@ -84,8 +95,9 @@ struct VerifyReport {
   std::size_t files = 0;  // output files checked
 };
 // Re-hashes the output (directory or file) against its manifest. Throws ramq::Error naming the
-// first file that is missing, changed, or (in a directory) not listed, or the manifest itself
-// when it is missing or malformed.
+// first file that is missing, changed, a symbolic link, or (in a directory) not listed; a file
+// output whose name differs from the one recorded (renamed); or the manifest itself when it is
+// missing, a link, malformed, or not byte for byte what its digest says.
 VerifyReport verify_output(const std::filesystem::path& output);
 
 }  // namespace ramq

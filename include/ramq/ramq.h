@@ -90,6 +90,12 @@ struct QuantizeRequest {
   std::optional<std::filesystem::path> save_analysis;  // also write the analysis here
   std::optional<std::filesystem::path> save_plan;      // also write the plan used here
   bool dry_run = false;  // stop after the plan (result.written stays empty): no model is written
+  // Replace an existing output file that is not recognisably ramq's (include/ramq/output_path.h);
+  // never a directory holding files ramq did not write.
+  bool force = false;
+  // Other files the caller will write after quantize() returns (e.g. --report), with the option
+  // that names them: checked with the outputs above before any work.
+  std::vector<std::pair<std::filesystem::path, std::string>> other_outputs;
   // The command line (argv) recorded in the audit manifest (ramq-manifest.json); see manifest.h.
   std::vector<std::string> command_line;
   // Run across these processes (when size() > 1; see Cluster); every rank calls quantize() with

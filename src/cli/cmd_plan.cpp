@@ -1,5 +1,6 @@
 // ramq plan analysis.json --policy ... -o plan.json
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "cli/cli.h"
@@ -7,11 +8,34 @@
 
 namespace ramq::cli {
 
+namespace {
+
+// An analysis fit to plan from: the file's own checks (analysis_from_json), at least one tensor,
+// and, when its model directory can be read, every tensor present there with the same shape (a
+// tampered or foreign analysis is refused here, not later by `quantize --plan`).
+ModelAnalysis load_plannable_analysis(const std::string& file) {
+  ModelAnalysis an = load_analysis(file);
+  if (an.tensors.empty()) throw Error(file, "", "the analysis lists no tensors");
+  std::error_code ec;
+  if (an.model_dir.empty() || !std::filesystem::is_directory(an.model_dir, ec)) return an;
+  std::unique_ptr<ModelReader> model;
+  try {
+    model = std::make_unique<ModelReader>(an.model_dir);
+  } catch (const Error&) {
+    return an;  // not a readable model (any more): nothing to compare with
+  }
+  check_analysis_matches_model(an, *model, file);
+  return an;
+}
+
+}  // namespace
+
 Command add_plan_command(CLI::App& app, Options& opt) {
   struct Args {
     std::string analysis, out;
     bool json = false;
     bool dry_run = false;
+    bool force = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("plan", "Choose the encoding of every tensor from an analysis");
@@ -22,9 +46,11 @@ Command add_plan_command(CLI::App& app, Options& opt) {
     if (a->out.empty() && !a->dry_run) throw CLI::RequiredError("--output");
   });
   cmd->add_flag("--json", a->json, "Print one JSON summary object on stdout instead of text");
+  add_force_flag(cmd, a->force);
   add_policy_options(cmd, opt);
   return {cmd, [a, &opt] {
-            const auto p = plan_for_analysis(load_analysis(a->analysis), opt);
+            if (!a->dry_run) check_command_outputs({{a->out, "-o"}}, {a->analysis}, a->force);
+            const auto p = plan_for_analysis(load_plannable_analysis(a->analysis), opt);
             if (a->dry_run) {
               std::printf("%s", plan_summary_text(p).c_str());
               return 0;

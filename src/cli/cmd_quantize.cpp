@@ -73,6 +73,7 @@ Command add_quantize_command(CLI::App& app, Options& opt) {
     std::string model_dir, out, plan, save_analysis, save_plan, report;
     bool json = false;
     bool dry_run = false;
+    bool force = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("quantize", "Write a mixed-precision model (analyze + plan unless --plan is given)");
@@ -88,8 +89,9 @@ Command add_quantize_command(CLI::App& app, Options& opt) {
   cmd->add_option("--save-plan", a->save_plan, "Also write the plan used to this file");
   cmd->add_option("--report", a->report, "Also write the HTML report (as `ramq report`) to this file");
   cmd->add_flag("--json", a->json, "Print one JSON summary object on stdout instead of text");
+  add_force_flag(cmd, a->force);
   cmd->add_option("--max-shard-bytes", opt.max_shard_bytes, "Largest safetensors shard (tensor bytes, MLX)")
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 50))
+      ->check(count_in(1, std::uint64_t{1} << 50))
       ->capture_default_str();
   add_policy_options(cmd, opt);
   add_metric_options(cmd, opt);
@@ -102,6 +104,8 @@ Command add_quantize_command(CLI::App& app, Options& opt) {
             if (!a->save_analysis.empty()) req.save_analysis = a->save_analysis;
             if (!a->save_plan.empty()) req.save_plan = a->save_plan;
             req.dry_run = a->dry_run;
+            req.force = a->force;
+            if (!a->report.empty() && !a->dry_run) req.other_outputs.emplace_back(a->report, "--report");
             req.cluster = current_cluster();  // under mpirun: this process's part of the run
             const QuantizeResult r = quantize(req, opt);
             if (req.cluster && req.cluster->rank() != 0) return 0;  // rank 0 reports and writes

@@ -11,6 +11,7 @@ Command add_report_command(CLI::App& app, Options&) {
   struct Args {
     std::string output, html, plan, analysis, eval, manifest, original;
     bool json = false;
+    bool force = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("report", "Write one self-contained HTML page about a quantized model");
@@ -23,10 +24,13 @@ Command add_report_command(CLI::App& app, Options&) {
   cmd->add_option("--manifest", a->manifest, "ramq-manifest.json (default: the one beside OUTPUT, if any)");
   cmd->add_option("--original", a->original, "The original model directory, for the size comparison");
   cmd->add_flag("--json", a->json, "Print one JSON summary object on stdout");
+  add_force_flag(cmd, a->force);
   cmd->callback([a] {
     if (a->output.empty() && a->plan.empty()) throw CLI::RequiredError("report needs OUTPUT or --plan");
   });
   return {cmd, [a] {
+            check_command_outputs({{a->html, "-o"}}, {a->output, a->plan, a->analysis, a->eval, a->manifest, a->original},
+                                  a->force);
             ReportFiles f;
             auto set = [](std::optional<std::filesystem::path>& dst, const std::string& v) {
               if (!v.empty()) dst = v;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <string>
 
 #include "ramq/error.h"
+#include "ramq/output_path.h"
 
 namespace fs = std::filesystem;
 
@@ -122,24 +124,6 @@ class SignalBlock {
   sigset_t old_{};
 };
 
-// A directory may be replaced only when it is empty or looks like a model/output directory:
-// never silently delete an unrelated directory the user named by mistake.
-bool directory_looks_replaceable(const fs::path& dir) {
-  std::error_code ec;
-  fs::directory_iterator it(dir, ec);
-  if (ec) return false;
-  bool empty = true;
-  for (; it != fs::directory_iterator(); it.increment(ec)) {
-    if (ec) return false;
-    empty = false;
-    const std::string n = it->path().filename().string();
-    if (n == "config.json" || n == "model.safetensors.index.json" ||
-        (n.size() > 12 && n.compare(n.size() - 12, 12, ".safetensors") == 0))
-      return true;
-  }
-  return empty;
-}
-
 // Removes hidden leftovers of `name` from processes that no longer run: ".NAME.ramq-tmp-PID"
 // (a run killed with SIGKILL, or a crash) and ".NAME.ramq-old-PID" (killed in the middle of
 // replacing a directory). A PID that is alive (even if reused by another program) is left alone.
@@ -207,28 +191,38 @@ AtomicOutput::~AtomicOutput() {
   unregister_temp(registered_);
 }
 
+void AtomicOutput::attach(std::unique_ptr<AtomicOutput> companion) {
+  if (companion && companion->final_.parent_path() != final_.parent_path())
+    throw std::logic_error("AtomicOutput::attach: a companion must be in the same directory");
+  companion_ = std::move(companion);
+}
+
 void AtomicOutput::commit() {
   if (committed_) throw std::logic_error("AtomicOutput::commit called twice");
   SignalBlock block;
+  OutputDirectoryLock lock(final_.parent_path(), /*exclusive=*/true);
+  check_replace_at_commit(final_, is_dir_);
+  if (companion_) {
+    check_replace_at_commit(companion_->final_, companion_->is_dir_);
+    // Never leave an older companion (a manifest) beside the new output: removed first, so a
+    // crash between the renames leaves the output without one, never with another run's.
+    std::error_code ec;
+    fs::remove(companion_->final_, ec);
+  }
+  move_into_place();
+  if (companion_) companion_->move_into_place();
+}
+
+void AtomicOutput::move_into_place() {
   std::error_code ec;
   const auto tst = fs::symlink_status(temp_, ec);
   if (!fs::exists(tst) || fs::is_directory(tst) != is_dir_)
     throw Error(final_.string(), "", "the output was not written (temporary " + temp_.string() + " missing)");
-  const auto fst = fs::status(final_, ec);
-  const bool final_exists = fs::exists(fst);
-  if (final_exists && fs::is_directory(fst) != is_dir_)
-    throw Error(final_.string(), "",
-                is_dir_ ? "exists and is not a directory; not replacing it"
-                        : "exists and is a directory; not replacing it");
-
+  const bool final_exists = fs::exists(fs::symlink_status(final_, ec));
   if (!is_dir_ || !final_exists) {
     fs::rename(temp_, final_, ec);  // atomic replace of an existing file
     if (ec) throw Error(final_.string(), "", "cannot move the output into place: " + ec.message());
   } else {
-    if (!directory_looks_replaceable(final_))
-      throw Error(final_.string(), "",
-                  "exists and does not look like a model directory (no config.json or *.safetensors); "
-                  "refusing to replace it");
     const fs::path aside =
         final_.parent_path() / ("." + final_.filename().string() + ".ramq-old-" + std::to_string(::getpid()));
     fs::remove_all(aside, ec);

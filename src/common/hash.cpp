@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "ramq/error.h"
+#include "ramq/input_file.h"
 
 namespace ramq {
 
@@ -53,14 +54,9 @@ std::string sha256_hex(std::span<const std::byte> data) {
 // they are hashed: no copy into a buffer, and the resident set stays at one piece.
 std::string sha256_file_hex(const std::filesystem::path& path) {
   auto ctx = new_sha256();
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(path.string(), "", "cannot open file for hashing");
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw Error(path.string(), "", "cannot hash: not a regular file");
-  }
-  const auto size = static_cast<std::size_t>(st.st_size);
+  std::uint64_t file_size = 0;
+  const int fd = open_regular_file(path, file_size);  // non-blocking: a FIFO is refused, not waited on
+  const auto size = static_cast<std::size_t>(file_size);
   if (size > 0) {
     void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (map == MAP_FAILED) {

@@ -1,24 +1,47 @@
 #include "ramq/json_io.h"
 
 #include <climits>
+#include <optional>
+#include <set>
 #include <fstream>
 #include <sstream>
 
 #include "ramq/atomic_output.h"
 #include "ramq/error.h"
+#include "ramq/input_file.h"
 
 namespace ramq {
+
+namespace {
+// A key for an error line: control characters replaced, long keys shortened.
+std::string printable(std::string s) {
+  if (s.size() > 80) s = s.substr(0, 80) + "...";
+  for (auto& c : s)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return s;
+}
+}  // namespace
 
 nlohmann::json parse_json_text(std::string_view text, const std::string& file) {
   if (const auto nul = text.find('\0'); nul != std::string_view::npos)
     throw Error(file, "", "not valid JSON: contains a NUL byte at offset " + std::to_string(nul));
-  auto limit_depth = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+  // The keys seen in each open object (an array's entry stays empty): a key given twice is an
+  // error, since readers disagree on which value wins and a reviewer may read the other one.
+  std::vector<std::optional<std::set<std::string>>> open_keys;
+  auto check = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
     if (depth > kMaxJsonDepth)
       throw Error(file, "", "not valid JSON for ramq: nested more than " + std::to_string(kMaxJsonDepth) + " levels deep");
+    if (event == E::object_start) open_keys.emplace_back(std::set<std::string>{});
+    if (event == E::array_start) open_keys.emplace_back(std::nullopt);
+    if ((event == E::object_end || event == E::array_end) && !open_keys.empty()) open_keys.pop_back();
+    if (event == E::key && !open_keys.empty() && open_keys.back() && !open_keys.back()->insert(parsed.get<std::string>()).second)
+      throw Error(file, "", "not valid JSON for ramq: key '" + printable(parsed.get<std::string>()) +
+                                "' appears twice in one object");
     return true;
   };
   try {
-    return nlohmann::json::parse(text.begin(), text.end(), limit_depth);
+    return nlohmann::json::parse(text.begin(), text.end(), check);
   } catch (const nlohmann::json::exception& e) {
     // "[json.exception.parse_error.101] parse error at line 1, ...": keep the readable part.
     std::string msg = e.what();
@@ -31,12 +54,7 @@ nlohmann::json parse_json_text(std::string_view text, const std::string& file) {
 }
 
 nlohmann::json read_json_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path.string(), "", "cannot open file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw Error(path.string(), "", "read error");
-  return parse_json_text(ss.str(), path.string());
+  return parse_json_text(read_regular_file(path, kMaxJsonInputBytes), path.string());
 }
 
 void write_text_file_atomic(const std::filesystem::path& path, const std::string& text) {

@@ -13,6 +13,7 @@
 #include "evaluate/llama_forward.h"
 #include "evaluate/weights.h"
 #include "ramq/error.h"
+#include "ramq/input_file.h"
 #include "ramq/eval.h"
 
 namespace fs = std::filesystem;
@@ -83,10 +84,7 @@ std::unique_ptr<LanguageModel> load_language_model(const fs::path& path, const E
 
 std::vector<std::uint32_t> read_token_file(const fs::path& path) {
   const std::string name = path.string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(name, "", std::string("cannot open: ") + std::strerror(errno));
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw Error(name, "", "read error");
+  const std::string bytes = read_regular_file(path, kMaxTokenInputBytes);
   if (bytes.size() % 4 != 0)
     throw Error(name, "", "size " + std::to_string(bytes.size()) +
                               " bytes is not a multiple of 4 (expected raw little-endian uint32 token ids)");

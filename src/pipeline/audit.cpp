@@ -41,7 +41,7 @@ const std::vector<FileDigest>& InputDigests::get() {
 }
 
 ManifestContext audit_context(const QuantizeRequest& req, const Options& opt, const QuantizeResult& result,
-                              InputDigests& inputs) {
+                              InputDigests& inputs, const std::vector<std::pair<fs::path, std::string>>& side_outputs) {
   ManifestContext ctx;
   ctx.command_line = manifest_command_line(req.command_line);
   ctx.options = &opt;
@@ -50,8 +50,7 @@ ManifestContext audit_context(const QuantizeRequest& req, const Options& opt, co
   ctx.analysis = result.analysis ? &*result.analysis : nullptr;
   ctx.inputs = inputs.get();
   if (req.plan_file) ctx.plan_file = digest_file(*req.plan_file, req.plan_file->string());
-  for (const auto* side : {&req.save_analysis, &req.save_plan})
-    if (*side) ctx.side_outputs.push_back(digest_file(**side, (*side)->string()));
+  for (const auto& [now_at, name] : side_outputs) ctx.side_outputs.push_back(digest_file(now_at, name));
   return ctx;
 }
 

@@ -30,9 +30,10 @@ class InputDigests {
 };
 
 // The manifest context of a quantize run: command line, options, the input digests, the plan
-// file and side outputs (--save-analysis, --save-plan), the plan and the analysis. `result` must
-// outlive the returned context.
+// file and side outputs (--save-analysis, --save-plan: where their bytes are now, and the name
+// given), the plan and the analysis. `result` must outlive the returned context.
 ManifestContext audit_context(const QuantizeRequest& req, const Options& opt, const QuantizeResult& result,
-                              InputDigests& inputs);
+                              InputDigests& inputs,
+                              const std::vector<std::pair<std::filesystem::path, std::string>>& side_outputs);
 
 }  // namespace ramq::pipeline

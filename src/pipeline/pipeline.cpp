@@ -12,6 +12,7 @@
 #include "ramq/gguf_llama.h"
 #include "ramq/json_io.h"
 #include "ramq/manifest.h"
+#include "ramq/output_path.h"
 #include "ramq/probe.h"
 
 namespace ramq {
@@ -30,6 +31,46 @@ ModelAnalysis load_analysis(const std::filesystem::path& path) {
 Plan load_plan(const std::filesystem::path& path) { return plan_from_json(read_json_file(path), path.string()); }
 
 void save_json(const std::filesystem::path& path, const nlohmann::json& j) { write_text_file_atomic(path, j.dump(2) + "\n"); }
+
+namespace {
+
+// --save-analysis and --save-plan of a quantize run: written to their temporaries as soon as they
+// are known, moved into place only once the model itself is (a failed run leaves none of them).
+class StagedFiles {
+ public:
+  void stage(const std::filesystem::path& path, const std::string& text) {
+    auto out = std::make_unique<AtomicOutput>(path, /*is_directory=*/false);
+    write_manifest_text(out->temp_path(), text, path.string());
+    files_.push_back({path, std::move(out)});
+  }
+  // Where each staged file's bytes are now, with the name the user gave.
+  std::vector<std::pair<std::filesystem::path, std::string>> contents() const {
+    std::vector<std::pair<std::filesystem::path, std::string>> v;
+    for (const auto& f : files_) v.emplace_back(f.second->temp_path(), f.first.string());
+    return v;
+  }
+  void commit_all() {
+    for (auto& f : files_) f.second->commit();
+  }
+
+ private:
+  std::vector<std::pair<std::filesystem::path, std::unique_ptr<AtomicOutput>>> files_;
+};
+
+// Every path quantize() writes, checked against what it reads and what exists before any work.
+void check_quantize_outputs(const QuantizeRequest& req, const ModelReader& model, const Options& opt) {
+  std::vector<OutputTarget> outs;
+  if (!req.dry_run) outs.push_back({req.output, opt.format == "mlx", opt.format == "gguf", "-o"});
+  if (req.save_analysis) outs.push_back({*req.save_analysis, false, false, "--save-analysis"});
+  if (req.save_plan) outs.push_back({*req.save_plan, false, false, "--save-plan"});
+  for (const auto& extra : req.other_outputs) outs.push_back({extra.first, false, false, extra.second});
+  std::vector<std::filesystem::path> inputs{req.model_dir};
+  for (const auto& f : model.input_files()) inputs.push_back(model.dir() / f);
+  if (req.plan_file) inputs.push_back(*req.plan_file);
+  check_output_targets(outs, inputs, req.force);
+}
+
+}  // namespace
 
 std::uint64_t output_file_bytes(const ModelReader& model, const Plan& plan, const Options& opt) {
   if (plan.format == "gguf") {
@@ -203,6 +244,10 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
     root = std::make_unique<pipeline::Root>(*cluster, model);
     root->hello();
   }
+  check_quantize_outputs(req, model, opt);  // after the other ranks are known: an error ends them too
+  if (opt.probe.mode == "self" && !req.plan_file)  // before the analysis it would follow
+    check_probe_length(model.config(), (model.dir() / "config.json").string(), opt.probe);
+  StagedFiles side_outputs;
   QuantizeResult result;
   if (!req.plan_file) {
     const Options analyze_opt = analysis_options(req, opt);
@@ -227,17 +272,18 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
         const auto files = model.input_files();
         for (const auto& d : input_digests->get())
           if (std::find(files.begin(), files.end(), d.file) != files.end()) analysis.input_sha256[d.file] = d.sha256;
-        save_json(*req.save_analysis, analysis_to_json(analysis));
+        side_outputs.stage(*req.save_analysis, analysis_to_json(analysis).dump(2) + "\n");
       }
       result.plan = plan_for_model(analysis, opt, &model);
     }
-    if (req.save_plan) save_json(*req.save_plan, plan_to_json(result.plan));
+    if (req.save_plan) side_outputs.stage(*req.save_plan, plan_to_json(result.plan).dump(2) + "\n");
   } catch (...) {
     if (root) root->stop(pipeline::exit_status_of(std::current_exception()));
     throw;
   }
-  if (req.dry_run) {  // the plan only: nothing is written
+  if (req.dry_run) {  // the plan only: no model is written
     if (root) root->stop(0);
+    side_outputs.commit_all();
     return result;
   }
   if (root) root->send_plan(result.plan);
@@ -254,22 +300,20 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
       gopt.remote = [&](const std::string& name) { return root->remote(name); };
       gopt.receive = [&](const std::string& name, std::uint64_t) { return std::move(root->receive_tensor(name, 1)[0]); };
     }
-    // The manifest goes beside the file: written to its own temporary before the GGUF file is
-    // renamed into place, renamed right after it (include/ramq/manifest.h).
-    std::unique_ptr<AtomicOutput> manifest_out;
-    gopt.before_commit = [&](const std::filesystem::path& temp_file) {
+    // The manifest goes beside the file: written to its own temporary, committed with the GGUF
+    // file as one unit (include/ramq/manifest.h).
+    gopt.before_commit = [&](const std::filesystem::path& temp_file, const GgufWriteSummary& written) {
       if (root) root->finished();  // every rank's last message: none failed
       const auto sidecar = manifest_path_for(req.output, /*is_directory=*/false);
+      ManifestContext ctx = pipeline::audit_context(req, opt, result, *input_digests, side_outputs.contents());
+      for (const auto& [name, type] : written.written_types) ctx.written_encodings[name] = std::string(ggml_type_info(type).name);
       const std::string text =
-          file_manifest_text(temp_file, std::filesystem::path(req.output).filename().string(),
-                             pipeline::audit_context(req, opt, result, *input_digests));
-      manifest_out = std::make_unique<AtomicOutput>(sidecar, /*is_directory=*/false);
+          file_manifest_text(temp_file, manifest_output_name(req.output), ctx);
+      auto manifest_out = std::make_unique<AtomicOutput>(sidecar, /*is_directory=*/false);
       write_manifest_text(manifest_out->temp_path(), text, sidecar.string());
-      std::error_code ec;
-      std::filesystem::remove(sidecar, ec);  // never leave an older manifest beside a new file
+      return manifest_out;
     };
     const GgufWriteSummary g = write_llama_gguf(model, gguf_types_of(result.plan), req.output, gopt);
-    if (manifest_out) manifest_out->commit();
     result.written.output = g.output;
     result.written.total_bytes = g.file_bytes;
     result.written.model_bytes = g.file_bytes;
@@ -290,10 +334,11 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
         model, result.plan, write_opt, req.output,
         [&](const std::filesystem::path& dir) {
           if (root) root->finished();  // every rank's last message: none failed
-          write_directory_manifest(dir, pipeline::audit_context(req, opt, result, *input_digests));
+          write_directory_manifest(dir, pipeline::audit_context(req, opt, result, *input_digests, side_outputs.contents()));
         },
         root ? &remote : nullptr);
   }
+  side_outputs.commit_all();
   return result;
 }
 

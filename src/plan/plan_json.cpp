@@ -101,6 +101,11 @@ namespace {
 void check_gguf_decision(const TensorDecision& d, const TensorInfo& t, const std::string& plan_file) {
   const auto& info = ggml_type_info(*d.gguf_type);
   if (t.shape.empty()) throw Error(plan_file, d.name, "a scalar tensor cannot be written to GGUF");
+  // The GGUF writer keeps every 1-D tensor (norms, biases) in F32, as llama.cpp's converter does:
+  // a plan that says otherwise would describe a file that is not written.
+  if (t.shape.size() == 1 && *d.gguf_type != GgmlType::F32)
+    throw Error(plan_file, d.name,
+                "a 1-D tensor is written as F32 in GGUF, but the plan gives it " + std::string(info.name));
   if (t.shape.back() % info.block_size != 0)
     throw Error(plan_file, d.name,
                 "row length " + std::to_string(t.shape.back()) + " is not a multiple of " + std::string(info.name) +

@@ -12,23 +12,14 @@
 #include <string>
 
 #include "ramq/error.h"
+#include "ramq/input_file.h"
 
 namespace ramq {
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(path, "", std::string("cannot open: ") + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    throw Error(path, "", std::string("cannot stat: ") + std::strerror(err));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw Error(path, "", "is not a regular file");
-  }
-  size_ = static_cast<std::size_t>(st.st_size);
+  std::uint64_t size = 0;
+  const int fd = open_regular_file(path, size);  // non-blocking: a FIFO is refused, not waited on
+  size_ = static_cast<std::size_t>(size);
   if (size_ > 0) {
     void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ramq/error.h"
+#include "ramq/input_file.h"
 #include "ramq/json_io.h"
 #include "ramq/mapped_file.h"
 #include "ramq/parallel.h"
@@ -48,11 +49,6 @@ std::string json_error_text(const json::exception& e) {
   return clean(msg);
 }
 
-bool is_regular(const fs::path& p) {
-  std::error_code ec;
-  return fs::is_regular_file(p, ec);
-}
-
 bool path_exists(const fs::path& p) {
   std::error_code ec;
   return fs::exists(p, ec);
@@ -60,19 +56,7 @@ bool path_exists(const fs::path& p) {
 
 // Reads a small text file (config.json, the index). Errors name the file.
 std::string read_small_text(const fs::path& p) {
-  const std::string name = p.string();
-  if (!is_regular(p)) throw Error(name, "", "is not a regular file");
-  std::error_code ec;
-  const auto size = fs::file_size(p, ec);
-  if (ec) throw Error(name, "", "cannot get file size: " + ec.message());
-  if (size > kMaxJsonFileBytes)
-    throw Error(name, "", "is " + std::to_string(size) + " bytes, larger than the limit of " +
-                              std::to_string(kMaxJsonFileBytes) + " bytes for a JSON file");
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw Error(name, "", std::string("cannot open: ") + std::strerror(errno));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw Error(name, "", "read error");
-  return text;
+  return read_regular_file(p, kMaxJsonFileBytes);
 }
 
 // Checks that a shard name from the weight_map is a plain relative path that stays inside `dir`:

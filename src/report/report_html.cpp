@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "ramq/output_path.h"
 #include "ramq/atomic_output.h"
 #include "ramq/json_io.h"
 #include "ramq/report.h"
@@ -163,7 +164,8 @@ std::string render_page(const ReportData& d) {
   std::size_t quantized = 0;
   for (const auto& t : d.tensors) quantized += t.quantized() ? 1 : 0;
   std::string s = "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n"
-                  "<meta charset=\"utf-8\"/>\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n"
+                  "<meta charset=\"utf-8\"/>\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n" +
+                  std::string(kReportGeneratorTag) + " " + esc(kVersion) + "\"/>\n" +
                   "<title>" + esc("ramq report: " + d.title) + "</title>\n<style>/*<![CDATA[*/" + kStyle +
                   "/*]]>*/</style>\n</head>\n<body>\n";
   s += "<h1>" + esc("ramq report: " + d.title) + "</h1>\n<p class=\"sub\">" +

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "ramq/error.h"
+#include "ramq/input_file.h"
 #include "ramq/tokenizer.h"
 
 namespace ramq {
@@ -60,10 +61,7 @@ class Llama2cTokenizer final : public Tokenizer {
 };
 
 Llama2cTokenizer::Llama2cTokenizer(const std::filesystem::path& file) : file_(file.string()) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error(file_, "", "cannot open the tokenizer file");
-  const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw Error(file_, "", "cannot read the tokenizer file");
+  const std::string data = read_regular_file(file, kMaxTokenizerFileBytes);
   std::size_t pos = 0;
   auto read_i32 = [&](const char* what) {
     if (data.size() - pos < 4) {

@@ -2,6 +2,7 @@
 #include <sentencepiece_processor.h>
 
 #include "ramq/error.h"
+#include "ramq/input_file.h"
 #include "ramq/tokenizer.h"
 
 namespace ramq {
@@ -10,9 +11,10 @@ namespace {
 class SentencePieceTokenizer final : public Tokenizer {
  public:
   explicit SentencePieceTokenizer(const std::filesystem::path& file) : file_(file.string()) {
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(file, ec)) throw Error(file_, "", "cannot open the tokenizer file");
-    const auto status = sp_.Load(file_);
+    // Read by ramq (a regular file, bounded), then parsed: the library's own loader would block
+    // on a FIFO.
+    const std::string proto = read_regular_file(file, kMaxTokenizerFileBytes);
+    const auto status = sp_.LoadFromSerializedProto(proto);
     if (!status.ok()) throw Error(file_, "", "not a sentencepiece model: " + status.ToString());
     if (sp_.GetPieceSize() <= 0) throw Error(file_, "", "the sentencepiece model has no pieces");
   }

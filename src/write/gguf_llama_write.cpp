@@ -2,6 +2,7 @@
 // Tensors are loaded (and q/k permuted) in parallel per batch, encoded in parallel by row
 // chunks, and written strictly in order, so the bytes do not depend on the thread count.
 #include <algorithm>
+#include <cstdio>
 #include <exception>
 #include <functional>
 #include <thread>
@@ -11,6 +12,7 @@
 #include <tuple>
 
 #include "ramq/atomic_output.h"
+#include "ramq/config_check.h"
 #include "ramq/error.h"
 #include "ramq/gguf_llama.h"
 #include "ramq/parallel.h"
@@ -38,25 +40,6 @@ std::string shape_str(const std::vector<std::int64_t>& s) {
   std::string out = "[";
   for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
   return out + "]";
-}
-
-// Expected Hugging Face shape of a tensor from config.json (by its GGUF name without "blk.N.").
-std::vector<std::int64_t> expected_shape(const std::string& g, const ModelConfig& c, std::int64_t n_vocab) {
-  const std::int64_t h = c.hidden_size, q = c.num_attention_heads * c.head_dim, kv = c.num_key_value_heads * c.head_dim,
-                     ff = c.intermediate_size;
-  if (g == "token_embd.weight" || g == "output.weight") return {n_vocab, h};
-  if (g == "output_norm.weight" || g == "attn_norm.weight" || g == "ffn_norm.weight") return {h};
-  if (g == "attn_q.weight") return {q, h};
-  if (g == "attn_k.weight" || g == "attn_v.weight") return {kv, h};
-  if (g == "attn_output.weight") return {h, q};
-  if (g == "attn_q.bias") return {q};
-  if (g == "attn_k.bias" || g == "attn_v.bias") return {kv};
-  if (g == "attn_output.bias" || g == "ffn_down.bias") return {h};
-  if (g == "attn_q_norm.weight" || g == "attn_k_norm.weight") return {c.head_dim};
-  if (g == "ffn_gate.weight" || g == "ffn_up.weight") return {ff, h};
-  if (g == "ffn_down.weight") return {h, ff};
-  if (g == "ffn_gate.bias" || g == "ffn_up.bias") return {ff};
-  return {};
 }
 
 std::string model_name_of(const fs::path& dir) {
@@ -111,9 +94,11 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
     } else {
       e.group = g == "token_embd.weight" ? 0 : g == "output_norm.weight" ? 3 : 4;
     }
-    const auto want = expected_shape(local, cfg, n_vocab);
-    if (t.shape != want)
-      throw Error(t.file, t.name, "has shape " + shape_str(t.shape) + " but config.json implies " + shape_str(want));
+    // The same rule as validate_config_against_tensors (include/ramq/config_check.h).
+    const auto want = expected_tensor_shape(cfg, t.name);
+    if (want && t.shape != want->shape)
+      throw Error(t.file, t.name, "has shape " + shape_str(t.shape) + " but config.json implies " + want->formula +
+                                      " = " + shape_str(want->shape));
     e.spec.name = g;
     e.spec.ne = gguf_ne_from_shape(t.shape);
     if (t.shape.size() == 1) {
@@ -130,6 +115,7 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
     }
     e.heads = qk_permute_heads(arch, cfg, t.name);
     written[g] = t.name;
+    sum.written_types[t.name] = e.spec.type;
     entries.push_back(std::move(e));
   }
 
@@ -175,6 +161,19 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
                                  sum.file_type, n_vocab, config_file);
   append_vocab_kvs(vocab, kvs);
   return L;
+}
+
+// A value the planned type cannot hold: an error, as in the MLX writer, never a silent Inf or zero.
+[[noreturn]] void throw_unrepresentable(const Entry& e, float value, std::int64_t element) {
+  const std::string type(ggml_type_info(e.spec.type).name);
+  const bool is_float = e.spec.type == GgmlType::F16;
+  char limit[32];
+  std::snprintf(limit, sizeof limit, "%.6g", static_cast<double>(gguf_largest_value(e.spec.type)));
+  throw Error(e.src ? e.src->file : "", e.src ? e.src->name : e.spec.name,
+              "value " + std::to_string(value) + " at element " + std::to_string(element) + " does not fit " + type +
+                  " (largest " + limit + (is_float ? "" : ", its block scales being F16") +
+                  "); keep this tensor in F32 (gguf_type F32 in a plan" +
+                  (is_float ? ", or --keep-dtype for an F32 source" : "") + ")");
 }
 
 std::vector<GgufTensorSpec> specs_of(const std::vector<Entry>& entries) {
@@ -261,8 +260,11 @@ void encode_entries(const ModelReader& model, const std::vector<Entry>& entries,
       const auto& spec = entries[todo[start + c.entry]].spec;
       const std::int64_t cols = spec.ne[0];
       const std::size_t row_bytes = ggml_row_bytes(spec.type, cols);
-      gguf_encode_rows(spec.type, floats[c.entry].data() + c.row0 * cols, c.rows, cols,
-                       encoded[c.entry].data() + static_cast<std::size_t>(c.row0) * row_bytes);
+      const float* src = floats[c.entry].data() + c.row0 * cols;
+      std::byte* dst = encoded[c.entry].data() + static_cast<std::size_t>(c.row0) * row_bytes;
+      if (const auto bad = gguf_first_unrepresentable(spec.type, src, c.rows * cols))
+        throw_unrepresentable(entries[todo[start + c.entry]], src[*bad], c.row0 * cols + *bad);
+      gguf_encode_rows(spec.type, src, c.rows, cols, dst);
     });
     floats.clear();  // only the encoded bytes are held while they are handed on
     // The next batch is read on a helper thread while this one is handed on (written, or sent
@@ -343,11 +345,11 @@ GgufWriteSummary write_llama_gguf(const ModelReader& model, const std::map<std::
   write_remote_until(entries.size());
   writer.finish();
   progress.done();
-  if (opt.before_commit) opt.before_commit(out.temp_path());
-  out.commit();
   sum.file_bytes = writer.file_bytes();
   sum.tensors = entries.size();
   sum.average_bits = sum.params > 0 ? 8.0 * static_cast<double>(sum.tensor_bytes) / static_cast<double>(sum.params) : 0;
+  if (opt.before_commit) out.attach(opt.before_commit(out.temp_path(), sum));
+  out.commit();
   return sum;
 }
 

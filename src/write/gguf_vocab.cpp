@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ramq/error.h"
+#include "ramq/input_file.h"
 #include "ramq/gguf_llama.h"
 #include "write/gguf_vocab_internal.h"
 
@@ -20,17 +21,7 @@ namespace ramq {
 namespace vocab_detail {
 
 std::string read_file_bytes(const fs::path& p, std::uintmax_t limit) {
-  const std::string name = p.string();
-  std::error_code ec;
-  if (!fs::is_regular_file(p, ec)) throw Error(name, "", "is not a regular file");
-  const auto size = fs::file_size(p, ec);
-  if (ec) throw Error(name, "", "cannot get file size: " + ec.message());
-  if (size > limit) throw Error(name, "", "is " + std::to_string(size) + " bytes, more than the limit of " + std::to_string(limit));
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw Error(name, "", std::string("cannot open: ") + std::strerror(errno));
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad() || s.size() != size) throw Error(name, "", "read error");
-  return s;
+  return read_regular_file(p, static_cast<std::uint64_t>(limit));
 }
 
 void check_unique(const GgufVocab& v, const std::string& file) {

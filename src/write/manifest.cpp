@@ -7,6 +7,7 @@
 
 #include "ramq/error.h"
 #include "ramq/hash.h"
+#include "ramq/input_file.h"
 #include "ramq/json_io.h"
 #include "ramq/version.h"
 
@@ -120,10 +121,38 @@ FileDigest digest_file(const fs::path& path, const std::string& recorded_name) {
   return {recorded_name, static_cast<std::uint64_t>(size), sha256_file_hex(path)};
 }
 
-std::string manifest_body_sha256(json j) {
-  j.erase(kManifestDigestKey);
-  const std::string body = j.dump(2);
-  return sha256_hex(std::as_bytes(std::span<const char>(body.data(), body.size())));
+namespace {
+// The last line of a manifest's object: its digest as the final member.
+std::string digest_line(const std::string& hex) { return ",\n  \"" + std::string(kManifestDigestKey) + "\": \"" + hex + "\"\n}\n"; }
+constexpr std::size_t kHexDigits = 64;
+std::string sha256_of_text(const std::string& t) {
+  return sha256_hex(std::as_bytes(std::span<const char>(t.data(), t.size())));
+}
+}  // namespace
+
+std::string manifest_text_with_digest(const json& body) {
+  const std::string text = body.dump(2) + "\n";  // ends in "\n}\n"
+  return text.substr(0, text.size() - 3) + digest_line(sha256_of_text(text));
+}
+
+void check_manifest_digest(const std::string& text, const std::string& shown) {
+  const std::size_t line = digest_line(std::string(kHexDigits, '0')).size();
+  const std::string stub = digest_line("");
+  const std::string prefix = stub.substr(0, stub.size() - 4);  // up to the opening quote of the hex
+  if (text.size() < line || text.compare(text.size() - line, prefix.size(), prefix) != 0 ||
+      text.compare(text.size() - 4, 4, "\"\n}\n") != 0)
+    throw Error(shown, "", "was changed: its last member is not its own digest '" + std::string(kManifestDigestKey) +
+                               "' as ramq writes it (re-formatted, or written by an older ramq)");
+  const std::string hex = text.substr(text.size() - line + prefix.size(), kHexDigits);
+  const std::string body = text.substr(0, text.size() - line) + "\n}\n";
+  if (sha256_of_text(body) != hex)
+    throw Error(shown, "", "was changed: its bytes do not match its own digest '" + std::string(kManifestDigestKey) + "'");
+}
+
+std::string manifest_output_name(const fs::path& output) {
+  fs::path out = output;
+  if (!out.has_filename() && out.has_parent_path()) out = out.parent_path();
+  return out.filename().string();
 }
 
 json manifest_json(const ManifestContext& ctx, const std::vector<FileDigest>& outputs) {
@@ -144,11 +173,18 @@ json manifest_json(const ManifestContext& ctx, const std::vector<FileDigest>& ou
                  {"total_bytes", p.total_bytes}, {"total_params", p.total_params}, {"average_bits", p.average_bits}};
     if (ctx.analysis && ctx.analysis->metric_options) j["metric_options"] = metric_options_to_json(*ctx.analysis->metric_options);
     auto& arr = j["tensors"] = json::array();
-    for (const auto& d : p.tensors) arr.push_back(decision_json(d, find_analysis(ctx.analysis, d.name)));
+    for (const auto& d : p.tensors) {
+      json e = decision_json(d, find_analysis(ctx.analysis, d.name));
+      const auto w = ctx.written_encodings.find(d.name);
+      if (w != ctx.written_encodings.end() && e.value("gguf_type", std::string()) != w->second) {
+        if (e.contains("gguf_type")) e["planned_gguf_type"] = e["gguf_type"];
+        e["gguf_type"] = w->second;
+      }
+      arr.push_back(std::move(e));
+    }
   }
   auto& out = j["outputs"] = json::array();
   for (const auto& d : outputs) out.push_back(digest_json(d));
-  j[kManifestDigestKey] = manifest_body_sha256(j);
   return j;
 }
 
@@ -163,20 +199,58 @@ void write_directory_manifest(const fs::path& dir, const ManifestContext& ctx) {
   std::sort(names.begin(), names.end());
   std::vector<FileDigest> outputs;
   for (const auto& n : names) outputs.push_back(digest_file(dir / n, n));
-  write_manifest_text(dir / kManifestName, manifest_json(ctx, outputs).dump(2) + "\n", (dir / kManifestName).string());
+  write_manifest_text(dir / kManifestName, manifest_text_with_digest(manifest_json(ctx, outputs)),
+                      (dir / kManifestName).string());
 }
 
 std::string file_manifest_text(const fs::path& file, const std::string& recorded_name, const ManifestContext& ctx) {
-  return manifest_json(ctx, {digest_file(file, recorded_name)}).dump(2) + "\n";
+  return manifest_text_with_digest(manifest_json(ctx, {digest_file(file, recorded_name)}));
 }
 
-VerifyReport verify_output(const fs::path& output) {
+namespace {
+
+// A path verify reads must be the file itself: a symbolic link could point anywhere.
+void require_plain_file(const fs::path& p, const std::string& what) {
+  const std::string kind = describe_file_type(p, /*follow_links=*/false);
+  if (kind == "missing") throw Error(p.string(), "", what + " is missing");
+  if (kind != "a regular file") throw Error(p.string(), "", what + " is " + kind + ", not a regular file; verify does not follow links");
+}
+
+// The manifest's JSON after its exact bytes are checked against its digest.
+json read_checked_manifest(const fs::path& manifest) {
+  const std::string mf = manifest.string();
+  require_plain_file(manifest, "the manifest");
+  const std::string text = read_regular_file(manifest, kMaxJsonInputBytes);
+  const json j = parse_json_text(text, mf);  // duplicate keys are refused here
+  if (!j.is_object() || !j.contains("kind") || !j["kind"].is_string() || j["kind"] != kKind)
+    throw Error(mf, "", "not a ramq manifest (kind is not \"" + std::string(kKind) + "\")");
+  if (!j.contains(kManifestDigestKey) || !j[kManifestDigestKey].is_string())
+    throw Error(mf, "", "has no '" + std::string(kManifestDigestKey) + "' (its own digest)");
+  check_manifest_digest(text, mf);
+  return j;
+}
+
+void check_listed_file(const fs::path& path, std::int64_t bytes, const std::string& sha) {
+  const std::string shown = path.string();
+  require_plain_file(path, "listed in the manifest, but it");
   std::error_code ec;
-  const auto st = fs::status(output, ec);
-  if (!fs::exists(st)) throw Error(output.string(), "", "does not exist");
+  const auto size = fs::file_size(path, ec);
+  if (ec || bytes < 0 || static_cast<std::uint64_t>(size) != static_cast<std::uint64_t>(bytes))
+    throw Error(shown, "", "size " + std::to_string(size) + " bytes differs from the manifest's " + std::to_string(bytes));
+  if (sha256_file_hex(path) != sha) throw Error(shown, "", "sha256 differs from the manifest: the file was changed");
+}
+
+}  // namespace
+
+VerifyReport verify_output(const fs::path& given) {
+  fs::path output = given;
+  if (!output.has_filename() && output.has_parent_path()) output = output.parent_path();  // "out/" -> "out"
+  const std::string kind = describe_file_type(output, /*follow_links=*/false);
+  if (kind == "missing") throw Error(output.string(), "", "does not exist");
+  if (kind == "a symbolic link") throw Error(output.string(), "", "is a symbolic link; verify checks the output itself, not a link to it");
   VerifyReport rep;
   fs::path base = output;  // the directory, or the output file
-  const bool is_dir = fs::is_directory(st);
+  const bool is_dir = kind == "a directory";
   const std::string name = output.filename().string();
   if (is_dir) {
     rep.manifest = manifest_path_for(output, true);
@@ -187,46 +261,32 @@ VerifyReport verify_output(const fs::path& output) {
     rep.manifest = manifest_path_for(output, false);
   }
   const std::string mf = rep.manifest.string();
-  if (!fs::exists(rep.manifest, ec))
+  if (describe_file_type(rep.manifest, false) == "missing")
     throw Error(mf, "", "missing: the output has no manifest (was it written by ramq quantize?)");
-  const json j = read_json_file(rep.manifest);
+  const json j = read_checked_manifest(rep.manifest);
   JsonReader r{mf, ""};
-  if (!j.is_object() || !j.contains("kind") || !j["kind"].is_string() || j["kind"] != kKind)
-    r.fail("not a ramq manifest (kind is not \"" + std::string(kKind) + "\")");
-  if (!j.contains(kManifestDigestKey) || !j[kManifestDigestKey].is_string())
-    r.fail("has no '" + std::string(kManifestDigestKey) + "' (its own digest)");
-  if (j[kManifestDigestKey].get<std::string>() != manifest_body_sha256(j))
-    r.fail("was changed: its content does not match its own digest '" + std::string(kManifestDigestKey) + "'");
   const auto& outs = r.field(j, "outputs");
   if (!outs.is_array() || outs.empty()) r.fail("field 'outputs' must be a non-empty array");
   if (!is_dir && outs.size() != 1) r.fail("a file output's manifest must list exactly one output file");
   std::vector<std::string> listed;
   for (const auto& e : outs) {
     const std::string file = r.string(e, "file");
-    const std::int64_t bytes = r.integer(e, "bytes");
-    const std::string sha = r.string(e, "sha256");
     if (is_dir && !plain_name(file)) r.fail("lists a bad output file name '" + file + "'");
-    const fs::path path = is_dir ? base / file : base;
-    const std::string shown = path.string();
-    if (!fs::is_regular_file(path, ec)) throw Error(shown, "", "listed in the manifest but missing");
-    const auto size = fs::file_size(path, ec);
-    if (ec || bytes < 0 || static_cast<std::uint64_t>(size) != static_cast<std::uint64_t>(bytes))
-      throw Error(shown, "", "size " + std::to_string(size) + " bytes differs from the manifest's " + std::to_string(bytes));
-    if (sha256_file_hex(path) != sha) throw Error(shown, "", "sha256 differs from the manifest: the file was changed");
+    if (!is_dir && file != base.filename().string())
+      throw Error(base.string(), "", "was renamed: its manifest records it as '" + file +
+                                         "' (rename both back, or quantize again under the new name)");
+    check_listed_file(is_dir ? base / file : base, r.integer(e, "bytes"), r.string(e, "sha256"));
     listed.push_back(file);
     ++rep.files;
   }
   if (is_dir) {
     std::sort(listed.begin(), listed.end());
-    std::vector<std::string> present;
+    std::error_code ec;
     for (fs::directory_iterator it(base, ec), end; !ec && it != end; it.increment(ec)) {
       const std::string n = it->path().filename().string();
-      if (n != kManifestName) present.push_back(n);
-    }
-    std::sort(present.begin(), present.end());
-    for (const auto& n : present)
-      if (!std::binary_search(listed.begin(), listed.end(), n))
+      if (n != kManifestName && !std::binary_search(listed.begin(), listed.end(), n))
         throw Error((base / n).string(), "", "is in the output but not listed in the manifest");
+    }
   }
   return rep;
 }

@@ -99,11 +99,14 @@ TEST_F(AtomicOutputTest, ExceptionBeforeCommitLeavesNothing) {
   EXPECT_TRUE(entries().empty());
 }
 
+// An earlier output: its ramq-manifest.json lists every file in it (include/ramq/output_path.h).
 TEST_F(AtomicOutputTest, ReplacesAnExistingOutputDirectory) {
   const fs::path final_path = dir_ / "out";
   fs::create_directories(final_path);
   write_file(final_path / "config.json", "old");
   write_file(final_path / "stale.safetensors", "old");
+  write_file(final_path / "ramq-manifest.json",
+             R"({"kind": "ramq-manifest", "outputs": [{"file": "config.json"}, {"file": "stale.safetensors"}]})");
   {
     AtomicOutput out(final_path, true);
     write_file(out.temp_path() / "config.json", "new");
@@ -125,9 +128,37 @@ TEST_F(AtomicOutputTest, ReplacesAnEmptyDirectory) {
   EXPECT_EQ(read_file(final_path / "x"), "new");
 }
 
+TEST_F(AtomicOutputTest, RefusesADirectoryWithFilesNoManifestLists) {
+  const fs::path final_path = dir_ / "out";
+  fs::create_directories(final_path);
+  write_file(final_path / "config.json", "old");
+  write_file(final_path / "notes.txt", "mine");
+  write_file(final_path / "ramq-manifest.json", R"({"kind": "ramq-manifest", "outputs": [{"file": "config.json"}]})");
+  {
+    AtomicOutput out(final_path, true);
+    write_file(out.temp_path() / "config.json", "new");
+    EXPECT_THROW(out.commit(), Error);
+  }
+  EXPECT_EQ(read_file(final_path / "notes.txt"), "mine");
+  EXPECT_EQ(read_file(final_path / "config.json"), "old");
+  EXPECT_EQ(entries(), std::set<std::string>{"out"});
+}
+
+TEST_F(AtomicOutputTest, RefusesAFileRamqDidNotWrite) {
+  const fs::path final_path = dir_ / "f.json";
+  write_file(final_path, "someone else's");
+  {
+    AtomicOutput out(final_path, false);
+    write_file(out.temp_path(), "new");
+    EXPECT_THROW(out.commit(), Error);
+  }
+  EXPECT_EQ(read_file(final_path), "someone else's");
+  EXPECT_EQ(entries(), std::set<std::string>{"f.json"});
+}
+
 TEST_F(AtomicOutputTest, ReplacesAnExistingFile) {
   const fs::path final_path = dir_ / "f.json";
-  write_file(final_path, "old");
+  write_file(final_path, R"({"kind": "ramq-plan"})");  // one of ramq's own files
   {
     AtomicOutput out(final_path, false);
     write_file(out.temp_path(), "new");

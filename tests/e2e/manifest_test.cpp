@@ -117,19 +117,20 @@ TEST(Manifest, VerifyNamesTheFirstTamperedFile) {
   expect_verify_fails_naming(out, out / "ramq-manifest.json");
 }
 
-// The manifest carries its own digest: sha256 of its JSON without "manifest_sha256", dumped with
-// indent 2 (checked here with coreutils' sha256sum); editing a decision in it makes verify fail
-// naming the manifest.
+// The manifest carries its own digest over its exact bytes: its last member is "manifest_sha256",
+// the sha256 of the file with that member's line taken out (checked here with coreutils'
+// sha256sum); editing a decision in it makes verify fail naming the manifest.
 TEST(Manifest, EditedManifestIsReported) {
   TempDir tmp("manifest-self");
   const fs::path out = tmp / "out";
   ASSERT_EQ(run_ramq({"quantize", stories_dir(), "-o", out.string()}).status, 0);
   const fs::path mf = out / "ramq-manifest.json";
-  json m = json::parse(slurp(mf));
+  const std::string text = slurp(mf);
+  json m = json::parse(text);
   ASSERT_TRUE(m.contains("manifest_sha256"));
-  json body = m;
-  body.erase("manifest_sha256");
-  { std::ofstream(tmp / "body.json", std::ios::binary) << body.dump(2); }
+  const std::string last = ",\n  \"manifest_sha256\": \"" + m["manifest_sha256"].get<std::string>() + "\"\n}\n";
+  ASSERT_TRUE(text.ends_with(last)) << "the digest is the manifest's last line";
+  { std::ofstream(tmp / "body.json", std::ios::binary) << text.substr(0, text.size() - last.size()) << "\n}\n"; }
   EXPECT_EQ(m["manifest_sha256"].get<std::string>(), sha256sum(tmp / "body.json"));
   ASSERT_EQ(run_ramq({"verify", out.string()}).status, 0);
   m["tensors"][3]["bits"] = 2;

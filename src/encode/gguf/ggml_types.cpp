@@ -4,6 +4,8 @@
 
 #include <array>
 #include <cctype>
+#include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -78,6 +80,34 @@ std::size_t check_rows(GgmlType t, const void* src, std::int64_t rows, std::int6
 }
 
 }  // namespace
+
+float gguf_largest_value(GgmlType t) {
+  constexpr float h = 65504.0f;  // the largest finite F16 value
+  switch (t) {
+    case GgmlType::F32:
+    case GgmlType::BF16: return std::numeric_limits<float>::max();
+    case GgmlType::F16:
+    case GgmlType::Q4_1:
+    case GgmlType::Q5_1: return h;
+    case GgmlType::Q8_0: return 127.0f * h;
+    case GgmlType::Q4_0: return 8.0f * h;
+    case GgmlType::Q5_0: return 16.0f * h;
+    case GgmlType::Q2_K: return 15.0f * h;
+    case GgmlType::Q3_K: return 32.0f * 4.0f * h;
+    case GgmlType::Q4_K:
+    case GgmlType::Q5_K: return 63.0f * h;
+    case GgmlType::Q6_K: return 128.0f * 32.0f * h;
+    case GgmlType::IQ4_NL: return 127.0f * h;
+  }
+  throw std::invalid_argument("gguf_largest_value: unknown type");
+}
+
+std::optional<std::int64_t> gguf_first_unrepresentable(GgmlType t, const float* src, std::int64_t n) {
+  const float limit = gguf_largest_value(t);
+  for (std::int64_t i = 0; i < n; ++i)
+    if (!(std::fabs(src[i]) <= limit)) return i;
+  return std::nullopt;
+}
 
 std::span<const GgmlTypeInfo> ggml_types() { return kTypes; }
 
