@@ -54,7 +54,8 @@ void check_output_targets(const std::vector<OutputTarget>& outputs, const std::v
 // commit), so that two runs writing the same name commit one after the other and a GGUF file and
 // its manifest always come from one run; shared while an existing output is examined, so that
 // it is never seen between the two moves. Released when the descriptor is closed, also by a crash.
-// A directory that does not exist (yet) is not locked.
+// A directory that does not exist (yet), cannot be opened, or whose file system has no flock is
+// not locked (best effort).
 class OutputDirectoryLock {
  public:
   OutputDirectoryLock(const std::filesystem::path& dir, bool exclusive);

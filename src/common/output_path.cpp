@@ -168,16 +168,16 @@ std::string clash_with_input(const OutputTarget& out, const fs::path& in) {
 }  // namespace
 
 OutputDirectoryLock::OutputDirectoryLock(const fs::path& dir, bool exclusive) {
+  // Best effort: where the directory cannot be opened or the file system has no flock (some
+  // network file systems), each output is still moved into place atomically, only not as one
+  // unit with its companion against a concurrent run.
   fd_ = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd_ < 0) {
-    if (errno == ENOENT) return;  // nothing there to examine or replace yet
-    throw Error(dir.string(), "", std::string("cannot open the output's directory: ") + std::strerror(errno));
-  }
+  if (fd_ < 0) return;
   while (::flock(fd_, exclusive ? LOCK_EX : LOCK_SH) != 0) {
     if (errno == EINTR) continue;
-    const int err = errno;
     ::close(fd_);
-    throw Error(dir.string(), "", std::string("cannot lock the output's directory: ") + std::strerror(err));
+    fd_ = -1;
+    return;
   }
 }
 

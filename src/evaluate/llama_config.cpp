@@ -8,6 +8,7 @@
 #include "evaluate/llama_forward.h"
 #include "ramq/gguf_llama.h"
 #include "ramq/error.h"
+#include "read/config_fields.h"
 
 namespace ramq::eval {
 
@@ -15,49 +16,9 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string show(const json& j) {
-  std::string s = j.dump(-1, ' ', false, json::error_handler_t::replace);
-  if (s.size() > 80) s = s.substr(0, 80) + "...";
-  return s;
-}
+std::string show(const json& j) { return show_json_value(j); }
 
-class Fields {
- public:
-  Fields(const json& raw, const std::string& file) : raw_(raw), file_(file) {
-    const auto it = raw.find("text_config");
-    if (it != raw.end() && it->is_object()) text_ = &*it;
-  }
-  // Top level first, then text_config; null counts as absent.
-  const json* find(const char* name) const {
-    for (const json* obj : {&raw_, text_}) {
-      if (obj == nullptr || !obj->is_object()) continue;
-      const auto it = obj->find(name);
-      if (it != obj->end() && !it->is_null()) return &*it;
-    }
-    return nullptr;
-  }
-  [[noreturn]] void fail(const std::string& field, const std::string& problem) const {
-    throw Error(file_, "", "field '" + field + "' " + problem);
-  }
-  bool flag(const char* name, bool dflt) const {
-    const json* j = find(name);
-    if (j == nullptr) return dflt;
-    if (!j->is_boolean()) fail(name, "must be true or false, got " + show(*j));
-    return j->get<bool>();
-  }
-  double number(const json& obj, const std::string& prefix, const char* key) const {
-    const auto it = obj.find(key);
-    if (it == obj.end() || !it->is_number()) fail(prefix + "." + key, "must be a number");
-    const double v = it->get<double>();
-    if (!std::isfinite(v) || v <= 0) fail(prefix + "." + key, "must be a positive finite number, got " + show(*it));
-    return v;
-  }
-
- private:
-  const json& raw_;
-  const json* text_ = nullptr;
-  const std::string& file_;
-};
+using Fields = ConfigFields;
 
 void check_rope(const Fields& f, const ModelConfig& c, int ctx, LlamaSpec& s) {
   const std::size_t half = static_cast<std::size_t>(c.head_dim / 2);
@@ -94,7 +55,7 @@ void check_rope(const Fields& f, const ModelConfig& c, int ctx, LlamaSpec& s) {
     f.fail(field + ".partial_rotary_factor", "is not supported by the evaluator (only full rotary embeddings)");
   if (type == "default") return;
   if (type == "linear") {
-    const double factor = f.number(*sc, field, "factor");
+    const double factor = f.positive_number(*sc, field, "factor");
     for (auto& v : s.inv_freq) v /= factor;
     s.rope = "linear x" + show((*sc)["factor"]);
     return;
@@ -109,10 +70,10 @@ void check_rope(const Fields& f, const ModelConfig& c, int ctx, LlamaSpec& s) {
     return;
   }
   if (type == "llama3") {
-    const double factor = f.number(*sc, field, "factor");
-    const double low = f.number(*sc, field, "low_freq_factor");
-    const double high = f.number(*sc, field, "high_freq_factor");
-    const double old_ctx = f.number(*sc, field, "original_max_position_embeddings");
+    const double factor = f.positive_number(*sc, field, "factor");
+    const double low = f.positive_number(*sc, field, "low_freq_factor");
+    const double high = f.positive_number(*sc, field, "high_freq_factor");
+    const double old_ctx = f.positive_number(*sc, field, "original_max_position_embeddings");
     if (!(high > low)) f.fail(field + ".high_freq_factor", "must be larger than low_freq_factor");
     const double low_wavelen = old_ctx / low;
     const double high_wavelen = old_ctx / high;

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "ramq/error.h"
+#include "read/config_fields.h"
 
 namespace ramq {
 
@@ -17,13 +18,7 @@ namespace {
 using json = nlohmann::json;
 using Shape = std::vector<std::int64_t>;
 
-std::string show(const json& j) {
-  std::string s = j.dump(-1, ' ', false, json::error_handler_t::replace);
-  if (s.size() > 80) s = s.substr(0, 80) + "...";
-  for (auto& ch : s)
-    if (static_cast<unsigned char>(ch) < 0x20) ch = '?';  // the error stays one line
-  return s;
-}
+std::string show(const json& j) { return show_json_value(j); }
 
 std::string shape_str(const Shape& s) {
   std::string out = "[";
@@ -31,32 +26,7 @@ std::string shape_str(const Shape& s) {
   return out + "]";
 }
 
-// config.json's fields as parse_model_config reads them: the top level first, then
-// "text_config"; a null value counts as absent.
-class Fields {
- public:
-  Fields(const json& raw, std::string file) : raw_(raw), file_(std::move(file)) {
-    const auto it = raw.find("text_config");
-    if (it != raw.end() && it->is_object()) text_ = &*it;
-  }
-  const json* find(const char* name) const {
-    for (const json* obj : {&raw_, text_}) {
-      if (obj == nullptr || !obj->is_object()) continue;
-      const auto it = obj->find(name);
-      if (it != obj->end() && !it->is_null()) return &*it;
-    }
-    return nullptr;
-  }
-  [[noreturn]] void fail(const std::string& field, const std::string& problem) const {
-    throw Error(file_, "", "field '" + field + "' " + problem);
-  }
-  const std::string& file() const { return file_; }
-
- private:
-  const json& raw_;
-  const json* text_ = nullptr;
-  std::string file_;
-};
+using Fields = ConfigFields;
 
 // ---- rope scaling -------------------------------------------------------------------------
 
@@ -126,17 +96,8 @@ void check_rope_field(const Fields& f, const char* field, bool llama_family) {
 
 // ---- other Llama-family fields --------------------------------------------------------------
 
-void check_flag(const Fields& f, const char* name) {
-  if (const json* j = f.find(name); j != nullptr && !j->is_boolean())
-    f.fail(name, "must be true or false, got " + show(*j));
-}
-bool flag(const Fields& f, const char* name) {
-  const json* j = f.find(name);
-  return j != nullptr && j->get<bool>();  // check_flag ran first
-}
-
 void check_llama_fields(const Fields& f, const ModelConfig& c) {
-  for (const char* name : {"attention_bias", "mlp_bias", "use_sliding_window"}) check_flag(f, name);
+  for (const char* name : {"attention_bias", "mlp_bias", "use_sliding_window"}) f.flag(name, false);  // booleans or absent
   // Every Llama-family path (mlx_lm, llama.cpp, the evaluator) computes SiLU whatever this says.
   for (const char* act : {"hidden_act", "hidden_activation"})
     if (const json* j = f.find(act); j != nullptr && !(j->is_string() && j->get<std::string>() == "silu"))
@@ -223,12 +184,12 @@ void add_layer_needs(std::vector<Needed>& out, const ModelReader& model, const M
                         "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
                         "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"})
     out.push_back({p + s, declared});
-  const bool attention_bias = flag(f, "attention_bias");
+  const bool attention_bias = f.flag("attention_bias", false);
   if (c.model_type == "qwen2" || attention_bias)
     for (const char* s : {"self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias"})
       out.push_back({p + s, attention_bias ? "config.json has attention_bias true" : "qwen2 models have q/k/v biases"});
   if (attention_bias) out.push_back({p + "self_attn.o_proj.bias", "config.json has attention_bias true"});
-  if (flag(f, "mlp_bias"))
+  if (f.flag("mlp_bias", false))
     for (const char* s : {"mlp.gate_proj.bias", "mlp.up_proj.bias", "mlp.down_proj.bias"})
       out.push_back({p + s, "config.json has mlp_bias true"});
   // q_norm and k_norm come as a pair: qwen3 always has them, and a forward pass that finds one
