@@ -21,6 +21,8 @@ inline constexpr int kMaxJsonDepth = 64;
 nlohmann::json parse_json_text(std::string_view text, const std::string& file);
 // Reads and parses a JSON file (parse_json_text); throws ramq::Error(file, "", problem).
 nlohmann::json read_json_file(const std::filesystem::path& path);
+// Writes text to `path` (a temporary of an AtomicOutput); errors name `shown`, the final name.
+void write_text_file(const std::filesystem::path& path, const std::string& text, const std::string& shown);
 // Writes text to `path` through a temporary sibling and a rename (no partial file on failure).
 void write_text_file_atomic(const std::filesystem::path& path, const std::string& text);
 

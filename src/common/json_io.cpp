@@ -57,15 +57,17 @@ nlohmann::json read_json_file(const std::filesystem::path& path) {
   return parse_json_text(read_regular_file(path, kMaxJsonInputBytes), path.string());
 }
 
+void write_text_file(const std::filesystem::path& path, const std::string& text, const std::string& shown) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  if (!f) throw Error(shown, "", "cannot create output file");
+  f.write(text.data(), static_cast<std::streamsize>(text.size()));
+  f.flush();
+  if (!f) throw Error(shown, "", "write failed (disk full?)");
+}
+
 void write_text_file_atomic(const std::filesystem::path& path, const std::string& text) {
   AtomicOutput out(path, /*is_directory=*/false);
-  {
-    std::ofstream f(out.temp_path(), std::ios::binary | std::ios::trunc);
-    if (!f) throw Error(path.string(), "", "cannot create output file");
-    f.write(text.data(), static_cast<std::streamsize>(text.size()));
-    f.flush();
-    if (!f) throw Error(path.string(), "", "write failed (disk full?)");
-  }
+  write_text_file(out.temp_path(), text, path.string());
   out.commit();
 }
 

@@ -40,7 +40,7 @@ class StagedFiles {
  public:
   void stage(const std::filesystem::path& path, const std::string& text) {
     auto out = std::make_unique<AtomicOutput>(path, /*is_directory=*/false);
-    write_manifest_text(out->temp_path(), text, path.string());
+    write_text_file(out->temp_path(), text, path.string());
     files_.push_back({path, std::move(out)});
   }
   // Where each staged file's bytes are now, with the name the user gave.

@@ -49,11 +49,7 @@ json decision_json(const TensorDecision& d, const TensorAnalysis* t) {
 }  // namespace
 
 void write_manifest_text(const fs::path& path, const std::string& text, const std::string& shown) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(shown, "", "cannot create the manifest");
-  out.write(text.data(), static_cast<std::streamsize>(text.size()));
-  out.flush();
-  if (!out) throw Error(shown, "", "cannot write the manifest (disk full?)");
+  write_text_file(path, text, shown);
 }
 
 namespace {
