@@ -29,8 +29,9 @@ inline std::string slurp(const std::filesystem::path& p) {
   return ss.str();
 }
 
-// Runs a program with the given arguments (no shell involved).
-inline RunResult run_program(const std::string& exe, const std::vector<std::string>& args) {
+// Runs a program with the given arguments (no shell involved), in directory `cwd` if given.
+inline RunResult run_program(const std::string& exe, const std::vector<std::string>& args,
+                             const std::filesystem::path& cwd = {}) {
   static std::atomic<int> counter{0};
   const auto base = std::filesystem::temp_directory_path() /
                     ("ramq-run-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
@@ -44,6 +45,7 @@ inline RunResult run_program(const std::string& exe, const std::vector<std::stri
   const pid_t pid = ::fork();
   if (pid == 0) {
     if (!std::freopen(out_file.c_str(), "w", stdout) || !std::freopen(err_file.c_str(), "w", stderr)) ::_exit(126);
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(125);
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
