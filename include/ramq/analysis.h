@@ -28,7 +28,7 @@ double swan_composite(const SwanScores& s, const SwanPolicyOptions& w);
 // divergence of the model's next-token distribution, on token sequences the model generated
 // itself, when only this tensor is quantized with `encoding`, and that encoding's relative error.
 struct ProbeMeasure {
-  std::string encoding;  // e.g. "mlx 4-bit g64", "gguf Q4_K"
+  Encoding encoding;     // the probe's 4-bit encoding (MLX affine, or IQ4_NL / Q4_0)
   double rel_err = 0;    // ||W - Q(W)||^2 / ||W||^2 over the whole tensor
   double kld = 0;        // mean KL(original || probed), nats per token
   double kld_per_rel_err() const { return rel_err > 0 ? kld / rel_err : 0.0; }

@@ -12,7 +12,8 @@
 
 namespace ramq {
 
-// Values are ggml's `enum ggml_type` ids (stored in GGUF tensor infos).
+// ggml's `enum ggml_type` ids (ggml.h), as stored in GGUF tensor infos: every id ggml defines,
+// whether or not ramq encodes it. The types ramq can write and read are the rows of ggml_types().
 enum class GgmlType : std::uint32_t {
   F32 = 0,
   F16 = 1,
@@ -21,25 +22,64 @@ enum class GgmlType : std::uint32_t {
   Q5_0 = 6,
   Q5_1 = 7,
   Q8_0 = 8,
+  Q8_1 = 9,
   Q2_K = 10,
   Q3_K = 11,
   Q4_K = 12,
   Q5_K = 13,
   Q6_K = 14,
+  Q8_K = 15,
+  IQ2_XXS = 16,
+  IQ2_XS = 17,
+  IQ3_XXS = 18,
+  IQ1_S = 19,
   IQ4_NL = 20,
+  IQ3_S = 21,
+  IQ2_S = 22,
+  IQ4_XS = 23,
+  I8 = 24,
+  I16 = 25,
+  I32 = 26,
+  I64 = 27,
+  F64 = 28,
+  IQ1_M = 29,
   BF16 = 30,
+  TQ1_0 = 34,
+  TQ2_0 = 35,
+  MXFP4 = 39,
 };
 
+// One row of the type table: everything ramq knows about a ggml type. Each codec file under
+// src/encode/gguf/ holds the encoder and decoder of its types; src/encode/gguf/ggml_types.cpp
+// holds the rows. Adding a type is one codec file and one row.
 struct GgmlTypeInfo {
   GgmlType type;
   std::string_view name;    // "Q4_K", as llama.cpp spells it
   std::int64_t block_size;  // elements per block (1 for F32/F16/BF16, 32, or 256 for K-quants)
   std::size_t block_bytes;  // bytes per block
+  // The plan's bit class of the type: 2 for Q2_K ... 8 for Q8_0; 16 for float types.
+  int nominal_bits;
+  // llama.h's llama_ftype of a file whose most common type this is (general.file_type; the K
+  // types as their _M mixes).
+  std::uint32_t file_type;
+  // The largest magnitude the type holds faithfully (gguf_largest_value).
+  float largest_value;
+  // Position among the rate-distortion candidates, 1 first (0: not a candidate).
+  int rd_order;
+  // Position among ramq's fallbacks for rows that do not fit a type's block, 1 first (0: none).
+  int fallback_order;
+  // n floats (n a multiple of block_size) -> n / block_size * block_bytes bytes, and back
+  // (bit-exact with ggml's dequantize_row_*).
+  void (*encode)(const float* x, std::int64_t n, std::uint8_t* out);
+  void (*decode)(const std::uint8_t* in, std::int64_t n, float* y);
+  bool is_float() const { return block_size == 1; }
 };
 
 // All supported types, in a fixed order.
 std::span<const GgmlTypeInfo> ggml_types();
+// Throws std::invalid_argument for an id ramq does not support; ggml_type_supported asks first.
 const GgmlTypeInfo& ggml_type_info(GgmlType t);
+bool ggml_type_supported(GgmlType t);
 std::optional<GgmlType> parse_ggml_type(std::string_view name);  // "Q4_K" -> GgmlType::Q4_K
 // Bytes of one row of n elements (n % block_size must be 0).
 std::size_t ggml_row_bytes(GgmlType t, std::int64_t n);
@@ -52,13 +92,10 @@ void gguf_encode_rows(GgmlType t, const float* src, std::int64_t rows, std::int6
 // Decodes what gguf_encode_rows (or ggml) wrote.
 void gguf_decode_rows(GgmlType t, const std::byte* src, std::int64_t rows, std::int64_t cols, float* dst);
 
-// The largest magnitude type t holds faithfully. Every 16-bit float field of a block (d, dmin, m)
-// saturates at 65504, so a value beyond this bound would be clipped, or (far beyond it) make the
-// encoders' sums of squares overflow: ggml's block layouts give, with d <= 65504, F16 65504; Q8_0
-// 127 d; Q4_0 8 d and Q5_0 16 d (d = max / -8, / -16); Q4_1 and Q5_1 65504 (the block minimum is
-// stored as m); Q2_K 15 dmin, Q4_K and Q5_K 63 dmin (the minimum side, the smaller); Q3_K 32 x 4 d
-// and Q6_K 128 x 32 d (super-block scale times sub-block scale times quant); IQ4_NL 127 d. F32 and
-// BF16 hold every finite float.
+// The largest magnitude type t holds faithfully (its row's largest_value). Every 16-bit float
+// field of a block (d, dmin, m) saturates at 65504, so a value beyond this bound would be
+// clipped, or (far beyond it) make the encoders' sums of squares overflow; each codec file
+// derives its types' bound from ggml's block layout.
 float gguf_largest_value(GgmlType t);
 // The index of the first of n values beyond gguf_largest_value(t), or nullopt.
 std::optional<std::int64_t> gguf_first_unrepresentable(GgmlType t, const float* src, std::int64_t n);

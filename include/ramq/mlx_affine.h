@@ -49,6 +49,7 @@ MlxQuantized mlx_quantize_minmax(const float* w, std::int64_t rows, std::int64_t
 // or "minmax" (mlx_quantize_minmax).
 enum class MlxEncoder { Search, MinMax };
 std::optional<MlxEncoder> parse_mlx_encoder(std::string_view name);
+std::string_view mlx_encoder_name(MlxEncoder e);  // "search", "minmax"
 MlxQuantized mlx_quantize(const float* w, std::int64_t rows, std::int64_t cols, int bits, int group,
                           DType scale_dtype, MlxEncoder encoder);
 // w[r, c] = scale * q + bias, computed in float32.

@@ -2,13 +2,22 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
+#include "ramq/encoding.h"
 #include "ramq/metrics.h"
 #include "ramq/progress.h"
 #include "ramq/rate_distortion.h"
 
 namespace ramq {
+
+// The plan policies. Names ("swan", "uniform", "budget", "llama-mix") are parsed and printed only
+// at the command line and in JSON.
+enum class PolicyKind { Swan, Uniform, Budget, LlamaMix };
+std::string_view policy_name(PolicyKind p);
+std::optional<PolicyKind> parse_policy(std::string_view name);
 
 struct SwanPolicyOptions {
   // Composite score S = w_svd s_svd + w_kurt s_kurt + w_out s_out + w_err s_err.
@@ -39,8 +48,12 @@ struct BudgetPolicyOptions {
 
 // --probe self (src/evaluate/self_probe.cpp): sensitivities measured with the model's own
 // forward passes on token sequences it generates itself from a fixed seed (no external data).
+enum class ProbeMode { None, Self };
+std::string_view probe_mode_name(ProbeMode m);  // "none", "self"
+std::optional<ProbeMode> parse_probe_mode(std::string_view name);
+
 struct ProbeOptions {
-  std::string mode = "none";  // none | self
+  ProbeMode mode = ProbeMode::None;
   int sequences = 4;          // generated sequences
   int length = 128;           // tokens per sequence (the first is the BOS token)
 };
@@ -52,14 +65,14 @@ struct Options {
   bool swan_metrics = true;      // compute the four SWAN metrics (analyze); policies other than swan do not need them
   RdOptions rd;                  // rate-distortion curves (analyze; the budget policy needs them)
   bool hash_inputs = true;       // analyze: sha256 of every input file (quantize hashes them itself, alongside the whole run)
-  std::string mlx_encoder = "search";  // MLX affine encoder: search (error-minimising) | minmax (plain RTN)
-  std::string policy = "swan";   // swan | uniform | budget | llama-mix (GGUF only)
+  MlxEncoder mlx_encoder = MlxEncoder::Search;  // MLX affine encoder: error-minimising search, or plain RTN
+  PolicyKind policy = PolicyKind::Swan;  // llama-mix: GGUF only
   std::string mix = "Q4_K_M";    // llama-mix: Q3_K_M | Q4_K_M | Q5_K_M | Q6_K | Q8_0
   SwanPolicyOptions swan;
   UniformPolicyOptions uniform;
   BudgetPolicyOptions budget;
   ProbeOptions probe;
-  std::string format = "mlx";    // mlx | gguf
+  OutputFormat format = OutputFormat::Mlx;
   bool keep_dtype = false;       // keep F32 tensors F32 in MLX output (default: F16)
   // A row length not divisible by the chosen group: false = use the largest smaller supported
   // group that divides it (16-bit if none does); true = keep the tensor 16-bit (SWAN's rule).

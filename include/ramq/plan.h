@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ramq/analysis.h"
+#include "ramq/encoding.h"
 #include "ramq/ggml_types.h"
 #include "ramq/options.h"
 
@@ -18,19 +19,18 @@ struct TensorDecision {
   std::string name;
   std::vector<std::int64_t> shape;
   std::int64_t numel = 0;
-  // MLX: 2, 3, 4, 5, 6, 8 (affine quantized) or 16 (kept in float). GGUF: the nominal bits of
-  // gguf_type (2 for Q2_K ... 8 for Q8_0, 16 for F16/F32).
-  int bits = 16;
-  int group = 0;                        // MLX group size when quantized
-  std::optional<GgmlType> gguf_type;    // GGUF plans: the ggml type of every tensor
+  // MLX plans: a float copy or MLX affine {bits, group}; GGUF plans: the ggml type of every tensor.
+  Encoding encoding;
   std::uint64_t bytes = 0;  // bytes in the output (packed weights + scales + biases, or float data)
   std::string reason;
-  bool quantized() const { return bits < 16; }
+  bool quantized() const { return encoding.quantized(); }
+  int bits() const { return encoding.bits(); }  // nominal bits (16: kept in float)
 };
 
 struct Plan {
-  std::string format = "mlx";  // mlx | gguf
-  std::string policy;
+  OutputFormat format = OutputFormat::Mlx;
+  PolicyKind policy = PolicyKind::Swan;
+  std::string mix;          // llama-mix: the llama.cpp mix it reproduces ("Q4_K_M")
   bool keep_dtype = false;  // F32 tensors kept F32 (else written as F16)
   std::vector<TensorDecision> tensors;  // sorted by name
   std::uint64_t total_bytes = 0;
@@ -47,20 +47,17 @@ bool is_embedding_or_head(const std::string& name);
 // routers excluded (embeddings and head included).
 bool budget_quantizable(const TensorAnalysis& t);
 
-// Output bytes of a quantized matrix of `rows` x `cols` (times `batch` experts): packed uint32
-// weights plus one 16-bit scale and one 16-bit bias per group.
-std::uint64_t quantized_tensor_bytes(std::int64_t rows, std::int64_t cols, std::int64_t batch, int bits, int group);
-
-// Output bytes of one decision for a source tensor of dtype `source` (float tensors kept in
-// 16 bits: F32 sources are written as F16 unless keep_dtype).
+// Output bytes of one decision for a source tensor of dtype `source` (float copies: F32 sources
+// are written as F16 unless keep_dtype): d.encoding.bytes(d.shape, ...).
 std::uint64_t decision_bytes(const TensorDecision& d, DType source, bool keep_dtype);
+// The plan's policy as plan.json and the summaries name it: "swan", ..., "llama-mix Q4_K_M".
+std::string plan_policy_label(const Plan& p);
 
 Plan make_plan(const ModelAnalysis& analysis, const Options& opt);
 
 // GGUF terms (src/plan/gguf_policy.cpp).
 // The K-quant or Q8_0 type of a bit class: 2 Q2_K, 3 Q3_K, 4 Q4_K, 5 Q5_K, 6 Q6_K, 8 Q8_0.
 GgmlType gguf_type_for_bits(int bits);
-int gguf_nominal_bits(GgmlType t);
 // ramq's rule for rows that do not fit the type's block: the 32-element block type with the
 // fewest bits per weight that is not below the wanted type's (IQ4_NL preferred at 4.5), else F16.
 GgmlType gguf_fallback(GgmlType wanted, std::int64_t cols);

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ramq/dtype.h"
+#include "ramq/encoding.h"
 #include "ramq/ggml_types.h"
 #include "ramq/mlx_affine.h"
 
@@ -28,15 +29,11 @@ struct RdOptions {
   bool gguf = true;             // measure the GGUF candidates
 };
 
-enum class RdFormat { Mlx, Gguf, Float };
-
-// One candidate encoding of a whole tensor.
+// One candidate encoding of a whole tensor: the float copy (the 16-bit rounding of the source),
+// MLX affine or a ggml type.
 struct RdPoint {
-  RdFormat format = RdFormat::Float;
-  int bits = 16;                   // MLX: 2..8; GGUF and Float: 16 (unused)
-  int group = 0;                   // MLX group size
-  GgmlType type = GgmlType::F16;   // GGUF type; Float: F16 (the 16-bit rounding of the source)
-  std::uint64_t bytes = 0;         // output bytes of the whole tensor (Float: as F16)
+  Encoding encoding;
+  std::uint64_t bytes = 0;         // output bytes of the whole tensor (the float copy: as F16)
   double rel_err = 0;              // ||W - Q(W)||^2 / ||W||^2 over the measured rows
 };
 
@@ -44,17 +41,19 @@ struct TensorRd {
   std::int64_t rows = 0;          // rows of the tensor (experts x rows for a 3-D stack)
   std::int64_t sampled_rows = 0;  // rows the errors were measured on
   std::vector<RdPoint> points;    // Float first, then MLX by (bits, group), then GGUF in rd_gguf_types() order
-  const RdPoint* find_float() const;
-  const RdPoint* find_mlx(int bits, int group) const;
-  const RdPoint* find_gguf(GgmlType t) const;
+  const RdPoint* find(const Encoding& e) const;
+  const RdPoint* find_float() const { return find(Encoding::float_copy()); }
 };
 
 // The candidate sets: MLX bits {2, 3, 4, 5, 6, 8} x groups {32, 64, 128} (group dividing the
-// row), GGUF Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_0, IQ4_NL, Q4_0, Q4_1, Q5_0, Q5_1 (block dividing
-// the row), and the 16-bit float copy.
+// row), the ggml types with an rd_order in the type table, in that order (Q2_K, Q3_K, Q4_K,
+// Q5_K, Q6_K, Q8_0, IQ4_NL, Q4_0, Q4_1, Q5_0, Q5_1; block dividing the row), and the 16-bit
+// float copy.
 std::span<const int> rd_mlx_bits();
 std::span<const int> rd_mlx_groups();
-std::span<const GgmlType> rd_gguf_types();
+std::vector<GgmlType> rd_gguf_types();
+// The candidates of one format (MLX affine or ggml types) for rows of `cols` elements.
+std::vector<Encoding> rd_candidates(OutputFormat format, std::int64_t cols);
 
 // Rows measured for a tensor of `rows` rows: all when rows <= max_rows, else max_rows rows
 // evenly spaced, index floor((2i + 1) * rows / (2 * max_rows)) for i in [0, max_rows).
@@ -63,9 +62,6 @@ std::vector<std::int64_t> rd_sample_rows(std::int64_t rows, std::int64_t max_row
 // max(8, ceil(max_elements / cols)) when max_elements > 0.
 std::int64_t rd_rows_for(const RdOptions& opt, std::int64_t cols);
 
-// Output bytes of an MLX quantized matrix of rows x cols: packed codes plus a 16-bit scale and
-// bias per group (as the writer stores them).
-std::uint64_t rd_mlx_bytes(std::int64_t rows, std::int64_t cols, int bits, int group);
 
 // Measures the curve of a row-major matrix of `rows` x `cols` floats (all experts of a 3-D stack
 // stacked row-wise). source: the tensor's dtype (MLX scales use F16 for F32 sources, else the

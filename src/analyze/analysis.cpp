@@ -195,12 +195,10 @@ ModelAnalysis analyze_model(const ModelReader& model, const Options& opt, const 
   a.config = model.config();
   if (opt.swan_metrics) a.metric_options = opt.metrics;
   model.require_float_weights();
-  const auto encoder = parse_mlx_encoder(opt.mlx_encoder).value_or(MlxEncoder::Search);
-  if (!parse_mlx_encoder(opt.mlx_encoder))
-    throw Error("", "", "unknown MLX encoder '" + opt.mlx_encoder + "' (expected search or minmax)");
+  const MlxEncoder encoder = opt.mlx_encoder;
   if (opt.rd.enabled) {
     a.rd_options = opt.rd;
-    a.rd_mlx_encoder = opt.mlx_encoder;
+    a.rd_mlx_encoder = mlx_encoder_name(opt.mlx_encoder);
   }
 
   // The inputs are hashed (for the audit manifest) on one more thread while the tensors are

@@ -1,4 +1,5 @@
 // analysis.json: writing and reading back (with validation) the per-tensor SWAN analysis.
+#include <cstdio>
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -34,6 +35,23 @@ std::string show_shape(const std::vector<std::int64_t>& s) {
   std::string o = "[";
   for (std::size_t i = 0; i < s.size(); ++i) o += (i ? ", " : "") + std::to_string(s[i]);
   return o + "]";
+}
+
+// A probe encoding in analysis.json: "mlx 4-bit g64" (MLX affine) or "gguf IQ4_NL".
+std::string probe_encoding_label(const Encoding& e) {
+  if (const auto* a = e.affine()) return "mlx " + std::to_string(a->bits) + "-bit g" + std::to_string(a->group);
+  return "gguf " + e.name();
+}
+
+std::optional<Encoding> parse_probe_encoding_label(const std::string& label) {
+  int bits = 0, group = 0;
+  char tail = 0;
+  if (std::sscanf(label.c_str(), "mlx %d-bit g%d%c", &bits, &group, &tail) == 2 && mlx_bits_supported(bits) &&
+      mlx_group_supported(group) && label == probe_encoding_label(Encoding::mlx_affine(bits, group)))
+    return Encoding::mlx_affine(bits, group);
+  if (label.rfind("gguf ", 0) == 0)
+    if (const auto t = parse_ggml_type(label.substr(5))) return Encoding::ggml(*t);
+  return std::nullopt;
 }
 
 }  // namespace
@@ -99,7 +117,7 @@ nlohmann::json analysis_to_json(const ModelAnalysis& a) {
     }
     if (t.rd) e["rd"] = rate_distortion_to_json(*t.rd);
     if (t.probe)
-      e["probe"] = {{"encoding", t.probe->encoding}, {"rel_err", t.probe->rel_err}, {"kld", t.probe->kld}};
+      e["probe"] = {{"encoding", probe_encoding_label(t.probe->encoding)}, {"rel_err", t.probe->rel_err}, {"kld", t.probe->kld}};
     arr.push_back(std::move(e));
   }
   return j;
@@ -177,7 +195,9 @@ ModelAnalysis analysis_from_json(const nlohmann::json& j, const std::string& fil
       if (e.contains("probe")) {
         const auto& pm = e["probe"];
         ProbeMeasure m2;
-        m2.encoding = tr.string(pm, "encoding");
+        const auto encoding = parse_probe_encoding_label(tr.string(pm, "encoding"));
+        if (!encoding) tr.fail("probe: unknown encoding '" + tr.string(pm, "encoding") + "'");
+        m2.encoding = *encoding;
         m2.rel_err = tr.number(pm, "rel_err");
         m2.kld = tr.number(pm, "kld");
         if (!(m2.rel_err >= 0) || !(m2.kld >= 0) || !std::isfinite(m2.rel_err) || !std::isfinite(m2.kld))

@@ -19,54 +19,46 @@ namespace {
 
 constexpr std::array<int, 6> kMlxBits = {2, 3, 4, 5, 6, 8};
 constexpr std::array<int, 3> kMlxGroups = {32, 64, 128};
-constexpr std::array<GgmlType, 11> kGgufTypes = {GgmlType::Q2_K,   GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,
-                                                 GgmlType::Q6_K,   GgmlType::Q8_0, GgmlType::IQ4_NL, GgmlType::Q4_0,
-                                                 GgmlType::Q4_1,   GgmlType::Q5_0, GgmlType::Q5_1};
 
-// Squared error of `got` against `want`, summed in a fixed order.
-double squared_error(const float* want, const float* got, std::size_t n) {
-  double e = 0.0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const double d = static_cast<double>(got[i]) - want[i];
-    e += d * d;
-  }
-  return e;
-}
-
-double relative(double err, double norm2) { return norm2 > 0.0 ? err / norm2 : (err > 0.0 ? 1.0 : 0.0); }
-
-const char* format_name(RdFormat f) {
-  switch (f) {
-    case RdFormat::Mlx: return "mlx";
-    case RdFormat::Gguf: return "gguf";
-    default: return "float";
-  }
+// analysis.json's "format" of a point: "float", "mlx" or "gguf".
+std::string point_format_name(const Encoding& e) {
+  if (e.is_float_copy()) return "float";
+  return std::string(output_format_name(e.affine() ? OutputFormat::Mlx : OutputFormat::Gguf));
 }
 
 }  // namespace
 
 std::span<const int> rd_mlx_bits() { return kMlxBits; }
 std::span<const int> rd_mlx_groups() { return kMlxGroups; }
-std::span<const GgmlType> rd_gguf_types() { return kGgufTypes; }
 
-const RdPoint* TensorRd::find_float() const {
-  for (const auto& p : points)
-    if (p.format == RdFormat::Float) return &p;
-  return nullptr;
+std::vector<GgmlType> rd_gguf_types() {
+  std::vector<const GgmlTypeInfo*> rows;
+  for (const auto& info : ggml_types())
+    if (info.rd_order > 0) rows.push_back(&info);
+  std::sort(rows.begin(), rows.end(), [](auto* a, auto* b) { return a->rd_order < b->rd_order; });
+  std::vector<GgmlType> types;
+  for (const auto* info : rows) types.push_back(info->type);
+  return types;
 }
 
-const RdPoint* TensorRd::find_mlx(int bits, int group) const {
-  for (const auto& p : points)
-    if (p.format == RdFormat::Mlx && p.bits == bits && p.group == group) return &p;
-  return nullptr;
+std::vector<Encoding> rd_candidates(OutputFormat format, std::int64_t cols) {
+  std::vector<Encoding> out;
+  if (format == OutputFormat::Mlx) {
+    for (const int bits : kMlxBits)
+      for (const int group : kMlxGroups)
+        if (cols % group == 0) out.push_back(Encoding::mlx_affine(bits, group));
+  } else {
+    for (const GgmlType t : rd_gguf_types())
+      if (cols % ggml_type_info(t).block_size == 0) out.push_back(Encoding::ggml(t));
+  }
+  return out;
 }
 
-const RdPoint* TensorRd::find_gguf(GgmlType t) const {
+const RdPoint* TensorRd::find(const Encoding& e) const {
   for (const auto& p : points)
-    if (p.format == RdFormat::Gguf && p.type == t) return &p;
+    if (p.encoding == e) return &p;
   return nullptr;
 }
-
 std::vector<std::int64_t> rd_sample_rows(std::int64_t rows, std::int64_t max_rows) {
   std::vector<std::int64_t> idx;
   if (rows <= 0) return idx;
@@ -76,11 +68,6 @@ std::vector<std::int64_t> rd_sample_rows(std::int64_t rows, std::int64_t max_row
   }
   for (std::int64_t i = 0; i < max_rows; ++i) idx.push_back((2 * i + 1) * rows / (2 * max_rows));
   return idx;
-}
-
-std::uint64_t rd_mlx_bytes(std::int64_t rows, std::int64_t cols, int bits, int group) {
-  const auto r = static_cast<std::uint64_t>(rows), c = static_cast<std::uint64_t>(cols);
-  return r * (c * static_cast<std::uint64_t>(bits) / 8 + (c / static_cast<std::uint64_t>(group)) * 2 * 2);
 }
 
 std::int64_t rd_rows_for(const RdOptions& opt, std::int64_t cols) {
@@ -108,55 +95,26 @@ TensorRd measure_rate_distortion_sampled(std::vector<float> x, std::int64_t rows
   rd.sampled_rows = static_cast<std::int64_t>(rd_sample_rows(rows, rd_rows_for(opt, cols)).size());
   if (x.size() != static_cast<std::size_t>(rd.sampled_rows) * ucols)
     throw std::invalid_argument("measure_rate_distortion_sampled: wrong number of sampled values");
-  double norm2 = 0.0;
-  for (const float v : x) norm2 += static_cast<double>(v) * v;
-  const std::int64_t n_sampled = rd.sampled_rows;
-  const auto total_rows = static_cast<std::uint64_t>(rows);
+  const std::uint64_t total_rows = static_cast<std::uint64_t>(rows);
+  const std::int64_t shape[2] = {rows, cols};
 
   // The candidates, in the order of the curve: the 16-bit copy, MLX by (bits, group), GGUF types.
-  std::vector<RdPoint> points;
-  {
-    RdPoint f16;
-    f16.bytes = total_rows * static_cast<std::uint64_t>(cols) * 2;
-    points.push_back(f16);
+  std::vector<Encoding> encodings = {Encoding::float_copy()};
+  for (const OutputFormat f : {OutputFormat::Mlx, OutputFormat::Gguf}) {
+    if (!(f == OutputFormat::Mlx ? opt.mlx : opt.gguf)) continue;
+    for (const Encoding& e : rd_candidates(f, cols)) encodings.push_back(e);
   }
-  if (opt.mlx)
-    for (const int bits : kMlxBits)
-      for (const int group : kMlxGroups) {
-        if (cols % group != 0) continue;
-        RdPoint p;
-        p.format = RdFormat::Mlx;
-        p.bits = bits;
-        p.group = group;
-        p.bytes = rd_mlx_bytes(rows, cols, bits, group);
-        points.push_back(p);
-      }
-  if (opt.gguf)
-    for (const GgmlType t : kGgufTypes) {
-      if (cols % ggml_type_info(t).block_size != 0) continue;
-      RdPoint p;
-      p.format = RdFormat::Gguf;
-      p.type = t;
-      p.bits = 16;
-      p.bytes = total_rows * ggml_row_bytes(t, cols);
-      points.push_back(p);
-    }
-  const DType scale_dtype = source == DType::F32 ? DType::F16 : source;
+  std::vector<RdPoint> points(encodings.size());
+  const EncodeContext ctx{source, encoder, /*keep_dtype=*/false};
   // Each candidate measured by one worker into its own point (errors: the lowest index wins).
   parallel_for(points.size(), threads, [&](std::size_t i) {
     RdPoint& p = points[i];
-    std::vector<float> y(x.size());
-    if (p.format == RdFormat::Float) {
-      // The 16-bit copy: F16 rounding (exact for F16 and BF16 sources).
-      for (std::size_t j = 0; j < x.size(); ++j) y[j] = source == DType::F32 ? round_to_dtype(x[j], DType::F16) : x[j];
-    } else if (p.format == RdFormat::Mlx) {
-      y = mlx_dequantize(mlx_quantize(x.data(), n_sampled, cols, p.bits, p.group, scale_dtype, encoder));
-    } else {
-      std::vector<std::byte> enc(ggml_row_bytes(p.type, cols) * static_cast<std::size_t>(n_sampled));
-      gguf_encode_rows(p.type, x.data(), n_sampled, cols, enc.data());
-      gguf_decode_rows(p.type, enc.data(), n_sampled, cols, y.data());
-    }
-    p.rel_err = relative(squared_error(x.data(), y.data(), x.size()), norm2);
+    p.encoding = encodings[i];
+    // The float copy counts as F16 (exact for F16 and BF16 sources, F16 rounding of F32 ones).
+    p.bytes = encodings[i].is_float_copy() ? total_rows * static_cast<std::uint64_t>(cols) * 2
+                                           : encodings[i].bytes(shape, source, false);
+    const std::vector<float> y = encodings[i].round_trip(x.data(), rd.sampled_rows, cols, ctx);
+    p.rel_err = relative_squared_error(x.data(), y.data(), x.size());
   });
   rd.points = std::move(points);
   for (const auto& p : rd.points)
@@ -167,12 +125,12 @@ TensorRd measure_rate_distortion_sampled(std::vector<float> x, std::int64_t rows
 nlohmann::json rate_distortion_to_json(const TensorRd& rd) {
   nlohmann::json pts = nlohmann::json::array();
   for (const auto& p : rd.points) {
-    nlohmann::json e = {{"format", format_name(p.format)}, {"bytes", p.bytes}, {"rel_err", p.rel_err}};
-    if (p.format == RdFormat::Mlx) {
-      e["bits"] = p.bits;
-      e["group"] = p.group;
+    nlohmann::json e = {{"format", point_format_name(p.encoding)}, {"bytes", p.bytes}, {"rel_err", p.rel_err}};
+    if (const auto* a = p.encoding.affine()) {
+      e["bits"] = a->bits;
+      e["group"] = a->group;
     } else {
-      e["type"] = std::string(ggml_type_info(p.type).name);
+      e["type"] = p.encoding.is_float_copy() ? "F16" : p.encoding.name();
     }
     pts.push_back(std::move(e));
   }
@@ -197,16 +155,15 @@ TensorRd rate_distortion_from_json(const nlohmann::json& j, const std::string& f
     p.rel_err = r.number(e, "rel_err");
     if (!(p.rel_err >= 0.0) || !std::isfinite(p.rel_err)) r.fail("rd: rel_err must be a finite number >= 0");
     if (format == "mlx") {
-      p.format = RdFormat::Mlx;
-      p.bits = static_cast<int>(r.integer(e, "bits"));
-      p.group = static_cast<int>(r.integer(e, "group"));
-      if (!mlx_bits_supported(p.bits) || !mlx_group_supported(p.group)) r.fail("rd: unsupported MLX bits/group");
+      const int bits = static_cast<int>(r.integer(e, "bits"));
+      const int group = static_cast<int>(r.integer(e, "group"));
+      if (!mlx_bits_supported(bits) || !mlx_group_supported(group)) r.fail("rd: unsupported MLX bits/group");
+      p.encoding = Encoding::mlx_affine(bits, group);
     } else if (format == "gguf" || format == "float") {
-      p.format = format == "gguf" ? RdFormat::Gguf : RdFormat::Float;
       const std::string type = r.string(e, "type");
       const auto t = parse_ggml_type(type);
       if (!t) r.fail("rd: unknown GGUF type '" + type + "'");
-      p.type = *t;
+      p.encoding = format == "gguf" ? Encoding::ggml(*t) : Encoding::float_copy();
     } else {
       r.fail("rd: unknown format '" + format + "' (expected mlx, gguf or float)");
     }

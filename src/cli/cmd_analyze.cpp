@@ -27,7 +27,7 @@ Command add_analyze_command(CLI::App& app, Options& opt) {
   return {cmd, [a, &opt] {
             check_command_outputs({{a->out, "-o"}}, {a->model_dir}, a->force);
             // The probe runs after the whole analysis: a length the model cannot take fails first.
-            if (opt.probe.mode == "self") {
+            if (opt.probe.mode == ProbeMode::Self) {
               const ModelReader model(a->model_dir);
               check_probe_length(model.config(), (model.dir() / "config.json").string(), opt.probe);
             }

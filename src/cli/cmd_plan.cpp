@@ -50,7 +50,11 @@ Command add_plan_command(CLI::App& app, Options& opt) {
   add_policy_options(cmd, opt);
   return {cmd, [a, &opt] {
             if (!a->dry_run) check_command_outputs({{a->out, "-o"}}, {a->analysis}, a->force);
-            const auto p = plan_for_analysis(load_plannable_analysis(a->analysis), opt);
+            const ModelAnalysis analysis = load_plannable_analysis(a->analysis);
+            if (opt.policy == PolicyKind::Budget && opt.probe.mode == ProbeMode::Self && analysis.probe.is_null())
+              throw Error(a->analysis, "",
+                          "--probe self: the analysis has no probe measurements (run `ramq analyze --probe self`)");
+            const auto p = plan_for_analysis(analysis, opt);
             if (a->dry_run) {
               std::printf("%s", plan_summary_text(p).c_str());
               return 0;
@@ -58,13 +62,13 @@ Command add_plan_command(CLI::App& app, Options& opt) {
             const auto j = plan_to_json(p);
             save_json(a->out, j);
             if (a->json) {
-              const nlohmann::json summary = {{"command", "plan"},  {"output", a->out},           {"format", p.format},
-                                              {"policy", p.policy}, {"totals", j["totals"]}};
+              const nlohmann::json summary = {{"command", "plan"},  {"output", a->out},           {"format", output_format_name(p.format)},
+                                              {"policy", plan_policy_label(p)}, {"totals", j["totals"]}};
               std::printf("%s\n", summary.dump().c_str());
               return 0;
             }
             std::printf("wrote %s (%s, policy %s, %.3f MB, %.3f average bits per weight)\n", a->out.c_str(),
-                        p.format.c_str(), p.policy.c_str(), static_cast<double>(p.total_bytes) / 1e6, p.average_bits);
+                        std::string(output_format_name(p.format)).c_str(), plan_policy_label(p).c_str(), static_cast<double>(p.total_bytes) / 1e6, p.average_bits);
             return 0;
           }};
 }

@@ -17,13 +17,13 @@ void print_summary(const QuantizeResult& r) {
   const auto& w = r.written;
   std::printf("wrote %s\n", w.output.string().c_str());
   // MLX output is a directory of safetensors shards; GGUF output is always one file.
-  const std::string files = r.plan.format == "gguf" ? "one GGUF file" : std::to_string(w.shards) + " shard(s)";
+  const std::string files = r.plan.format == OutputFormat::Gguf ? "one GGUF file" : std::to_string(w.shards) + " shard(s)";
   const double file_bpw = w.params > 0 ? 8.0 * static_cast<double>(w.model_bytes) / static_cast<double>(w.params) : 0.0;
   std::printf("  %s, %.3f MB on disk, %lld parameters: %.3f bits per weight in the model file%s, %.3f in tensor data\n",
               files.c_str(), static_cast<double>(w.total_bytes) / 1e6, static_cast<long long>(w.params), file_bpw,
-              r.plan.format == "gguf" ? "" : "s", w.average_bits);
+              r.plan.format == OutputFormat::Gguf ? "" : "s", w.average_bits);
   int counts[17] = {};
-  for (const auto& d : r.plan.tensors) counts[std::min(d.bits, 16)]++;
+  for (const auto& d : r.plan.tensors) counts[std::min(d.bits(), 16)]++;
   if (!w.note.empty()) std::printf("  %s\n", w.note.c_str());
   std::printf("  tensors by bits:");
   for (int b : {2, 3, 4, 5, 6, 8, 16})
@@ -35,8 +35,8 @@ nlohmann::json summary_json(const QuantizeResult& r, const std::string& report) 
   const auto& w = r.written;
   nlohmann::json j = {{"command", "quantize"},
                       {"output", w.output.string()},
-                      {"format", r.plan.format},
-                      {"policy", r.plan.policy},
+                      {"format", output_format_name(r.plan.format)},
+                      {"policy", plan_policy_label(r.plan)},
                       {"plan", plan_to_json(r.plan)["totals"]},
                       {"written",
                        {{"file_bytes", w.total_bytes},

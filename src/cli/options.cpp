@@ -84,17 +84,27 @@ void check_option_relations(const Options& o) {
                                            " (swan needs --t2 <= --t8 <= --t16)");
 }
 
+// An option whose value is a name parsed into an enum (the names are the parser's; the default
+// shown is the current value's).
+template <class E>
+CLI::Option* add_enum_option(CLI::App* cmd, const std::string& flag, E& target,
+                             std::optional<E> (*parse)(std::string_view), std::string_view (*name_of)(E),
+                             const std::vector<std::string>& names, const std::string& what) {
+  return cmd
+      ->add_option_function<std::string>(flag, [&target, parse](const std::string& v) { target = *parse(v); }, what)
+      ->check(CLI::IsMember(names))
+      ->default_str(std::string(name_of(target)));
+}
+
 void add_probe_option(CLI::App* cmd, Options& o, const std::string& what) {
-  cmd->add_option("--probe", o.probe.mode, what)->check(CLI::IsMember({"none", "self"}))->capture_default_str();
+  add_enum_option(cmd, "--probe", o.probe.mode, parse_probe_mode, probe_mode_name, {"none", "self"}, what);
 }
 
 // Options shared by `plan` and `quantize` (policy settings).
 void add_policy_options(CLI::App* cmd, Options& o) {
-  cmd->add_option("--policy", o.policy,
+  add_enum_option(cmd, "--policy", o.policy, parse_policy, policy_name, {"swan", "uniform", "budget", "llama-mix"},
                   "Bit allocation policy: swan (SWAN thresholds), uniform (baseline), budget (least weighted error "
-                  "within --target-bpw/--target-size), or llama-mix (llama.cpp's per-tensor rules for --mix; GGUF only)")
-      ->check(CLI::IsMember({"swan", "uniform", "budget", "llama-mix"}))
-      ->capture_default_str();
+                  "within --target-bpw/--target-size), or llama-mix (llama.cpp's per-tensor rules for --mix; GGUF only)");
   auto* bpw = cmd->add_option("--target-bpw", o.budget.target_bpw,
                               "budget: bits per weight over all parameters, of the whole output (8 x file bytes / "
                               "parameters; headers and metadata included)")
@@ -116,11 +126,9 @@ void add_policy_options(CLI::App* cmd, Options& o) {
   cmd->add_option("--mix", o.mix, "llama-mix: the llama.cpp mix to reproduce")
       ->check(CLI::IsMember({"Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"}))
       ->capture_default_str();
-  cmd->add_option("--format", o.format,
+  add_enum_option(cmd, "--format", o.format, parse_output_format, output_format_name, {"mlx", "gguf"},
                   "Output format: mlx (affine groups) or gguf (llama.cpp types; swan maps 2/4/8/16 bits to "
-                  "Q2_K/Q4_K/Q8_0/F16)")
-      ->check(CLI::IsMember({"mlx", "gguf"}))
-      ->capture_default_str();
+                  "Q2_K/Q4_K/Q8_0/F16)");
   cmd->add_option("--bits", o.uniform.bits,
                   "uniform: bits for every quantizable tensor (2, 3, 4, 5, 6, 8; 16 keeps every tensor in float, e.g. "
                   "with --keep-dtype --format gguf for an F32 GGUF)")
@@ -235,11 +243,9 @@ void add_metric_options(CLI::App* cmd, Options& o) {
                   "--probe self: tokens per generated sequence (at most the model's max_position_embeddings)")
       ->check(count_in(2, 8192))
       ->capture_default_str();
-  cmd->add_option("--mlx-encoder", o.mlx_encoder,
+  add_enum_option(cmd, "--mlx-encoder", o.mlx_encoder, parse_mlx_encoder, mlx_encoder_name, {"search", "minmax"},
                   "MLX affine encoder: search (error-minimising scale/bias per group) or minmax (plain min/max "
-                  "round-to-nearest)")
-      ->check(CLI::IsMember({"search", "minmax"}))
-      ->capture_default_str();
+                  "round-to-nearest)");
 }
 
 }  // namespace ramq::cli

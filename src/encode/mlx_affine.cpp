@@ -225,6 +225,8 @@ MlxQuantized mlx_quantize(const float* w, std::int64_t rows, std::int64_t cols, 
                                        : mlx_quantize(w, rows, cols, bits, group, scale_dtype);
 }
 
+std::string_view mlx_encoder_name(MlxEncoder e) { return e == MlxEncoder::MinMax ? "minmax" : "search"; }
+
 std::optional<MlxEncoder> parse_mlx_encoder(std::string_view name) {
   if (name == "search") return MlxEncoder::Search;
   if (name == "minmax") return MlxEncoder::MinMax;

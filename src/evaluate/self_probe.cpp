@@ -118,29 +118,21 @@ double mean_kld(LanguageModel& model, const ProbeInputs& in, std::int64_t vocab)
   return positions > 0 ? total / static_cast<double>(positions) : 0.0;
 }
 
-// The probe encoding of a tensor with `cols` columns, and its dequantized values.
+// The probe encoding of a tensor with `cols` columns, and its dequantized values: MLX 4-bit with
+// the largest group that divides the rows, else IQ4_NL or Q4_0.
 struct Probed {
-  std::string encoding;
+  Encoding encoding;
   std::vector<float> values;
 };
 
 std::optional<Probed> probe_encoding(const std::vector<float>& w, std::int64_t cols, DType source, const Options& opt) {
   const std::int64_t rows = static_cast<std::int64_t>(w.size()) / cols;
-  for (const int group : {128, 64, 32}) {
-    if (cols % group != 0) continue;
-    const DType scale = source == DType::F32 ? DType::F16 : source;
-    const auto encoder = parse_mlx_encoder(opt.mlx_encoder).value_or(MlxEncoder::Search);
-    const auto q = mlx_quantize(w.data(), rows, cols, 4, group, scale, encoder);
-    return Probed{"mlx 4-bit g" + std::to_string(group), mlx_dequantize(q)};
-  }
-  for (const GgmlType t : {GgmlType::IQ4_NL, GgmlType::Q4_0}) {
-    if (cols % ggml_type_info(t).block_size != 0) continue;
-    std::vector<std::byte> enc(ggml_row_bytes(t, cols) * static_cast<std::size_t>(rows));
-    gguf_encode_rows(t, w.data(), rows, cols, enc.data());
-    std::vector<float> out(w.size());
-    gguf_decode_rows(t, enc.data(), rows, cols, out.data());
-    return Probed{"gguf " + std::string(ggml_type_info(t).name), std::move(out)};
-  }
+  std::vector<Encoding> candidates;
+  for (const int group : {128, 64, 32}) candidates.push_back(Encoding::mlx_affine(4, group));
+  for (const GgmlType t : {GgmlType::IQ4_NL, GgmlType::Q4_0}) candidates.push_back(Encoding::ggml(t));
+  const EncodeContext ctx{source, opt.mlx_encoder, false};
+  for (const Encoding& e : candidates)
+    if (e.fits_rows(cols)) return Probed{e, e.round_trip(w.data(), rows, cols, ctx)};
   return std::nullopt;
 }
 

@@ -9,18 +9,18 @@
 #include "pipeline/distributed.h"
 #include "ramq/atomic_output.h"
 #include "ramq/config_check.h"
-#include "ramq/gguf_llama.h"
 #include "ramq/json_io.h"
 #include "ramq/manifest.h"
 #include "ramq/output_path.h"
 #include "ramq/probe.h"
+#include "write/output_writer.h"
 
 namespace ramq {
 
 ModelAnalysis analyze_directory(const std::filesystem::path& model_dir, const Options& opt) {
   ModelReader model(model_dir);
   ModelAnalysis a = analyze_model(model, opt);
-  if (opt.probe.mode == "self") probe_self(model_dir, a, opt);
+  if (opt.probe.mode == ProbeMode::Self) probe_self(model_dir, a, opt);
   return a;
 }
 
@@ -60,7 +60,8 @@ class StagedFiles {
 // Every path quantize() writes, checked against what it reads and what exists before any work.
 void check_quantize_outputs(const QuantizeRequest& req, const ModelReader& model, const Options& opt) {
   std::vector<OutputTarget> outs;
-  if (!req.dry_run) outs.push_back({req.output, opt.format == "mlx", opt.format == "gguf", "-o"});
+  if (!req.dry_run)
+    outs.push_back({req.output, opt.format == OutputFormat::Mlx, opt.format == OutputFormat::Gguf, "-o"});
   if (req.save_analysis) outs.push_back({*req.save_analysis, false, false, "--save-analysis"});
   if (req.save_plan) outs.push_back({*req.save_plan, false, false, "--save-plan"});
   for (const auto& extra : req.other_outputs) outs.push_back({extra.first, false, false, extra.second});
@@ -73,21 +74,13 @@ void check_quantize_outputs(const QuantizeRequest& req, const ModelReader& model
 }  // namespace
 
 std::uint64_t output_file_bytes(const ModelReader& model, const Plan& plan, const Options& opt) {
-  if (plan.format == "gguf") {
-    std::map<std::string, GgmlType> types;
-    for (const auto& d : plan.tensors)
-      if (d.gguf_type) types[d.name] = *d.gguf_type;
-    return llama_gguf_file_bytes(model, types, GgufWriteOptions{});
-  }
-  Options w = opt;
-  w.keep_dtype = plan.keep_dtype;
-  return mlx_weight_files_bytes(model, plan, w);
+  return output_writer_for(plan.format, opt)->model_file_bytes(model, plan);
 }
 
 Plan plan_for_model(const ModelAnalysis& analysis, const Options& opt, const ModelReader* model) {
-  if (opt.policy != "budget" || model == nullptr) {
+  if (opt.policy != PolicyKind::Budget || model == nullptr) {
     Plan p = make_plan(analysis, opt);
-    if (opt.policy == "budget" && p.details.is_object())
+    if (opt.policy == PolicyKind::Budget && p.details.is_object())
       p.details["container_note"] =
           "headers and metadata not counted: the model directory '" + analysis.model_dir + "' could not be read";
     return p;
@@ -136,7 +129,7 @@ Plan plan_for_model(const ModelAnalysis& analysis, const Options& opt, const Mod
 }
 
 Plan plan_for_analysis(const ModelAnalysis& analysis, const Options& opt) {
-  if (opt.policy != "budget") return make_plan(analysis, opt);
+  if (opt.policy != PolicyKind::Budget) return make_plan(analysis, opt);
   std::error_code ec;
   if (analysis.model_dir.empty() || !std::filesystem::is_directory(analysis.model_dir, ec))
     return plan_for_model(analysis, opt, nullptr);
@@ -159,23 +152,16 @@ Options analysis_options(const QuantizeRequest& req, const Options& opt) {
   // Rate-distortion curves cost time: measured when the budget policy needs them (its
   // format's candidates only) or when the analysis is saved (all, as `ramq analyze` does).
   Options analyze_opt = opt;
-  analyze_opt.rd.enabled = opt.rd.enabled && (opt.policy == "budget" || req.save_analysis.has_value());
+  analyze_opt.rd.enabled = opt.rd.enabled && (opt.policy == PolicyKind::Budget || req.save_analysis.has_value());
   // Only the swan policy reads the SWAN metrics (and their randomized SVDs, the analysis'
   // costliest part); a saved analysis has them all, as `ramq analyze` writes it.
-  analyze_opt.swan_metrics = opt.policy == "swan" || req.save_analysis.has_value();
+  analyze_opt.swan_metrics = opt.policy == PolicyKind::Swan || req.save_analysis.has_value();
   analyze_opt.hash_inputs = false;  // quantize hashes the inputs itself (pipeline::InputDigests)
   if (!req.save_analysis) {
-    analyze_opt.rd.mlx = opt.rd.mlx && opt.format == "mlx";
-    analyze_opt.rd.gguf = opt.rd.gguf && opt.format == "gguf";
+    analyze_opt.rd.mlx = opt.rd.mlx && opt.format == OutputFormat::Mlx;
+    analyze_opt.rd.gguf = opt.rd.gguf && opt.format == OutputFormat::Gguf;
   }
   return analyze_opt;
-}
-
-std::map<std::string, GgmlType> gguf_types_of(const Plan& plan) {
-  std::map<std::string, GgmlType> types;
-  for (const auto& d : plan.tensors)
-    if (d.gguf_type) types[d.name] = *d.gguf_type;
-  return types;
 }
 
 // quantize() on a rank other than 0 of a run across processes: analyse and encode this rank's
@@ -200,23 +186,9 @@ QuantizeResult quantize_peer(const QuantizeRequest& req, const Options& opt_in, 
   const Plan plan = peer->wait_for_plan();
   try {
     auto mine = [&](const std::string& name) { return peer->mine(name); };
-    if (opt.format == "gguf") {
-      GgufWriteOptions gopt;
-      gopt.threads = opt.threads;
-      encode_llama_gguf_tensors(*model, gguf_types_of(plan), gopt, mine,
-                                [&](const std::string& name, std::vector<std::byte>&& bytes) {
-                                  std::vector<std::vector<std::byte>> parts;
-                                  parts.push_back(std::move(bytes));
-                                  peer->send_tensor(name, parts);
-                                });
-    } else {
-      Options write_opt = opt;
-      write_opt.keep_dtype = plan.keep_dtype;
-      encode_mlx_tensors(*model, plan, write_opt, mine,
-                         [&](const std::string& name, std::vector<std::vector<std::byte>>&& parts) {
-                           peer->send_tensor(name, parts);
-                         });
-    }
+    output_writer_for(plan.format, opt)
+        ->encode_tensors(*model, plan, mine,
+                         [&](const std::string& name, EncodedParts&& parts) { peer->send_tensor(name, parts); });
     peer->finished();
   } catch (...) {
     pipeline::Peer::fail(cluster, std::current_exception());
@@ -227,8 +199,6 @@ QuantizeResult quantize_peer(const QuantizeRequest& req, const Options& opt_in, 
 }  // namespace
 
 QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
-  if (opt.format != "mlx" && opt.format != "gguf")
-    throw Error("", "", "unknown output format '" + opt.format + "' (expected mlx or gguf)");
   Cluster* cluster = req.cluster != nullptr && req.cluster->size() > 1 ? req.cluster : nullptr;
   if (cluster && cluster->rank() != 0) return quantize_peer(req, opt, *cluster);
   ModelReader model(req.model_dir);
@@ -245,7 +215,7 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
     root->hello();
   }
   check_quantize_outputs(req, model, opt);  // after the other ranks are known: an error ends them too
-  if (opt.probe.mode == "self" && !req.plan_file)  // before the analysis it would follow
+  if (opt.probe.mode == ProbeMode::Self && !req.plan_file)  // before the analysis it would follow
     check_probe_length(model.config(), (model.dir() / "config.json").string(), opt.probe);
   StagedFiles side_outputs;
   QuantizeResult result;
@@ -263,11 +233,12 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
       result.plan = load_plan(*req.plan_file);
       if (result.plan.format != opt.format)
         throw Error(req.plan_file->string(), "",
-                    "the plan is for " + result.plan.format + " output but --format is " + opt.format);
+                    "the plan is for " + std::string(output_format_name(result.plan.format)) +
+                        " output but --format is " + std::string(output_format_name(opt.format)));
       validate_plan_against_model(result.plan, model, req.plan_file->string());
     } else {
       ModelAnalysis& analysis = *result.analysis;
-      if (opt.probe.mode == "self") probe_self(req.model_dir, analysis, opt);
+      if (opt.probe.mode == ProbeMode::Self) probe_self(req.model_dir, analysis, opt);
       if (req.save_analysis) {  // a saved analysis records its inputs' hashes, as `ramq analyze` does
         const auto files = model.input_files();
         for (const auto& d : input_digests->get())
@@ -287,57 +258,16 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
     return result;
   }
   if (root) root->send_plan(result.plan);
-  Options write_opt = opt;
-  write_opt.keep_dtype = result.plan.keep_dtype;
-  if (opt.format == "gguf") {
-    GgufWriteOptions gopt;
-    gopt.threads = opt.threads;
-    gopt.progress = opt.progress;
-    // A llama-mix plan ("llama-mix Q4_K_M") is labelled like llama.cpp's own file of that mix.
-    if (result.plan.policy.rfind("llama-mix ", 0) == 0)
-      gopt.file_type = llama_mix_file_type(result.plan.policy.substr(10));
-    if (root) {
-      gopt.remote = [&](const std::string& name) { return root->remote(name); };
-      gopt.receive = [&](const std::string& name, std::uint64_t) { return std::move(root->receive_tensor(name, 1)[0]); };
-    }
-    // The manifest goes beside the file: written to its own temporary, committed with the GGUF
-    // file as one unit (include/ramq/manifest.h).
-    gopt.before_commit = [&](const std::filesystem::path& temp_file, const GgufWriteSummary& written) {
-      if (root) root->finished();  // every rank's last message: none failed
-      const auto sidecar = manifest_path_for(req.output, /*is_directory=*/false);
-      ManifestContext ctx = pipeline::audit_context(req, opt, result, *input_digests, side_outputs.contents());
-      for (const auto& [name, type] : written.written_types) ctx.written_encodings[name] = std::string(ggml_type_info(type).name);
-      const std::string text =
-          file_manifest_text(temp_file, manifest_output_name(req.output), ctx);
-      auto manifest_out = std::make_unique<AtomicOutput>(sidecar, /*is_directory=*/false);
-      write_manifest_text(manifest_out->temp_path(), text, sidecar.string());
-      return manifest_out;
-    };
-    const GgufWriteSummary g = write_llama_gguf(model, gguf_types_of(result.plan), req.output, gopt);
-    result.written.output = g.output;
-    result.written.total_bytes = g.file_bytes;
-    result.written.model_bytes = g.file_bytes;
-    result.written.tensor_bytes = g.tensor_bytes;
-    result.written.params = g.params;
-    result.written.average_bits = g.average_bits;
-    result.written.shards = 1;
-    result.written.note = g.architecture + ", tokenizer: " + g.tokenizer;
-  } else {
-    MlxRemote remote;
-    if (root) {
-      remote.is_remote = [&](const std::string& name) { return root->remote(name); };
-      remote.receive = [&](const std::string& name, const std::vector<OutTensorSpec>& outs) {
-        return root->receive_tensor(name, outs.size());
-      };
-    }
-    result.written = write_mlx_model(
-        model, result.plan, write_opt, req.output,
-        [&](const std::filesystem::path& dir) {
-          if (root) root->finished();  // every rank's last message: none failed
-          write_directory_manifest(dir, pipeline::audit_context(req, opt, result, *input_digests, side_outputs.contents()));
-        },
-        root ? &remote : nullptr);
+  OutputHooks hooks;
+  if (root) {
+    hooks.is_remote = [&](const std::string& name) { return root->remote(name); };
+    hooks.receive = [&](const std::string& name, std::size_t parts) { return root->receive_tensor(name, parts); };
+    hooks.before_manifest = [&] { root->finished(); };  // every rank's last message: none failed
   }
+  hooks.manifest_context = [&] {
+    return pipeline::audit_context(req, opt, result, *input_digests, side_outputs.contents());
+  };
+  result.written = output_writer_for(result.plan.format, opt)->write(model, result.plan, req.output, hooks);
   side_outputs.commit_all();
   return result;
 }

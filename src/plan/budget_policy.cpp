@@ -17,7 +17,7 @@ namespace ramq {
 namespace {
 
 struct Candidate {
-  TensorDecision decision;  // bits/group or gguf_type, bytes
+  TensorDecision decision;  // encoding and bytes
   double rel_err = 0;
 };
 
@@ -35,11 +35,7 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-std::string encoding_name(const TensorDecision& d) {
-  if (d.gguf_type) return std::string(ggml_type_info(*d.gguf_type).name);
-  if (!d.quantized()) return "16-bit";
-  return std::to_string(d.bits) + "-bit group " + std::to_string(d.group);
-}
+std::string encoding_name(const TensorDecision& d) { return d.encoding.name(); }
 
 // Separately stored experts of one projection must share one encoding: "...experts.7.w1.weight"
 // and "...experts.0.w1.weight" share the key "...experts.*.w1.weight".
@@ -60,10 +56,7 @@ TensorDecision base_decision(const TensorAnalysis& t) {
 // The 16-bit decision of a tensor in the plan's format, with its bytes.
 TensorDecision float_decision(const TensorAnalysis& t, const Options& opt, DType source) {
   TensorDecision d = base_decision(t);
-  if (opt.format == "gguf") {
-    d.gguf_type = gguf_float_type(t, opt.keep_dtype);
-    d.bits = 16;
-  }
+  if (opt.format == OutputFormat::Gguf) d.encoding = Encoding::ggml(gguf_float_type(t, opt.keep_dtype));
   d.bytes = decision_bytes(d, source, opt.keep_dtype);
   return d;
 }
@@ -73,21 +66,17 @@ std::vector<Candidate> candidates_of(const TensorAnalysis& t, const TensorRd& rd
   const RdPoint* f16 = rd.find_float();
   if (!f16) throw Error("", t.name, "the rate-distortion curve has no 16-bit point");
   Candidate keep{float_decision(t, opt, source), f16->rel_err};
-  const bool lossless = opt.format == "gguf" ? ggml_type_info(*keep.decision.gguf_type).name == t.dtype
-                                             : source != DType::F32 || opt.keep_dtype;
+  const bool lossless = keep.decision.encoding.is_float_copy() ? source != DType::F32 || opt.keep_dtype
+                                                                : keep.decision.encoding.name() == t.dtype;
   if (lossless) keep.rel_err = 0;
   out.push_back(keep);
   for (const RdPoint& p : rd.points) {
+    // The candidates of the plan's format: MLX affine for MLX, ggml block types for GGUF.
+    const bool mine = opt.format == OutputFormat::Mlx ? p.encoding.affine() != nullptr
+                                                      : p.encoding.ggml_type().has_value();
+    if (!mine) continue;
     TensorDecision d = base_decision(t);
-    if (opt.format == "mlx" && p.format == RdFormat::Mlx) {
-      d.bits = p.bits;
-      d.group = p.group;
-    } else if (opt.format == "gguf" && p.format == RdFormat::Gguf) {
-      d.gguf_type = p.type;
-      d.bits = gguf_nominal_bits(p.type);
-    } else {
-      continue;
-    }
+    d.encoding = p.encoding;
     d.bytes = decision_bytes(d, source, opt.keep_dtype);
     out.push_back({d, p.rel_err});
   }
@@ -121,16 +110,12 @@ std::string size_text(std::uint64_t bytes, std::int64_t params) {
 }  // namespace
 
 Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt) {
-  if (opt.format != "mlx" && opt.format != "gguf")
-    throw Error("", "", "unknown format '" + opt.format + "' (expected mlx or gguf)");
   Plan p;
   p.format = opt.format;
-  p.policy = "budget";
-  const bool probed = opt.probe.mode == "self";
+  p.policy = PolicyKind::Budget;
+  const bool probed = opt.probe.mode == ProbeMode::Self;
   if (probed && analysis.probe.is_null())
-    throw Error("", "", "--probe self: the analysis has no probe measurements (run `ramq analyze --probe self`)");
-  if (opt.probe.mode != "self" && opt.probe.mode != "none")
-    throw Error("", "", "unknown --probe '" + opt.probe.mode + "' (expected none or self)");
+    throw Error("", "", "the budget policy was asked for probed sensitivities, but the analysis has no probe measurements (analyze with the self probe)");
   p.keep_dtype = opt.keep_dtype;
   const SensitivityContext sctx = sensitivity_context(analysis);
 
@@ -155,9 +140,9 @@ Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt) {
       throw Error("", t->name,
                   "the analysis has no rate-distortion curve for this tensor: run `ramq analyze` without --no-rd "
                   "(the budget policy needs the curves)");
-    if (opt.format == "mlx" && analysis.rd_options && !analysis.rd_options->mlx)
+    if (opt.format == OutputFormat::Mlx && analysis.rd_options && !analysis.rd_options->mlx)
       throw Error("", "", "the analysis measured no MLX candidates (analyze with --rd-formats mlx or both)");
-    if (opt.format == "gguf" && analysis.rd_options && !analysis.rd_options->gguf)
+    if (opt.format == OutputFormat::Gguf && analysis.rd_options && !analysis.rd_options->gguf)
       throw Error("", "", "the analysis measured no GGUF candidates (analyze with --rd-formats gguf or both)");
     Member m;
     m.tensor = p.tensors.size();
@@ -165,7 +150,7 @@ Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt) {
     m.rd = &*t->rd;
     m.candidates = candidates_of(*t, *t->rd, opt, source);
     if (probed && m.candidates.size() > 1) {  // (a tensor with only its 16-bit copy needs no weight)
-      if (!t->probe) throw Error("", t->name, "--probe self: the analysis has no probe measurement for this tensor");
+      if (!t->probe) throw Error("", t->name, "the analysis has no probe measurement for this tensor");
       m.sensitivity.weight = t->probe->kld_per_rel_err();
       m.sensitivity.probed = true;
     }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <vector>
 
 #include "ramq/error.h"
 #include "ramq/plan.h"
@@ -25,18 +26,6 @@ GgmlType gguf_type_for_bits(int bits) {
   }
 }
 
-int gguf_nominal_bits(GgmlType t) {
-  switch (t) {
-    case GgmlType::Q2_K: return 2;
-    case GgmlType::Q3_K: return 3;
-    case GgmlType::Q4_0: case GgmlType::Q4_1: case GgmlType::Q4_K: case GgmlType::IQ4_NL: return 4;
-    case GgmlType::Q5_0: case GgmlType::Q5_1: case GgmlType::Q5_K: return 5;
-    case GgmlType::Q6_K: return 6;
-    case GgmlType::Q8_0: return 8;
-    default: return 16;
-  }
-}
-
 namespace {
 bool fits(GgmlType t, std::int64_t cols) { return cols % ggml_type_info(t).block_size == 0; }
 }  // namespace
@@ -44,9 +33,14 @@ bool fits(GgmlType t, std::int64_t cols) { return cols % ggml_type_info(t).block
 GgmlType gguf_fallback(GgmlType wanted, std::int64_t cols) {
   if (fits(wanted, cols)) return wanted;
   const double want_bpw = ggml_bits_per_weight(wanted);
-  // 32-element block types by bits per weight; IQ4_NL before Q4_0 (same size, lower error).
-  for (GgmlType t : {GgmlType::IQ4_NL, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0})
-    if (ggml_bits_per_weight(t) >= want_bpw && fits(t, cols)) return t;
+  // The type table's fallbacks in their order (32-element block types by bits per weight; IQ4_NL
+  // before Q4_0: same size, lower error).
+  std::vector<const GgmlTypeInfo*> fallbacks;
+  for (const auto& info : ggml_types())
+    if (info.fallback_order > 0) fallbacks.push_back(&info);
+  std::sort(fallbacks.begin(), fallbacks.end(), [](auto* a, auto* b) { return a->fallback_order < b->fallback_order; });
+  for (const GgmlTypeInfo* t : fallbacks)
+    if (ggml_bits_per_weight(t->type) >= want_bpw && fits(t->type, cols)) return t->type;
   return GgmlType::F16;
 }
 
@@ -86,14 +80,8 @@ std::string fallback_note(GgmlType wanted, GgmlType got, std::int64_t cols) {
 GgmlType float_type(const TensorAnalysis& t, bool keep_dtype) { return gguf_float_type(t, keep_dtype); }
 
 void set_type(TensorDecision& d, GgmlType t) {
-  d.gguf_type = t;
-  d.bits = gguf_nominal_bits(t);
-  d.group = 0;
-  d.bytes = 0;
-  const std::size_t nd = d.shape.size();
-  if (nd == 0) return;
-  const std::uint64_t rows = static_cast<std::uint64_t>(d.numel / std::max<std::int64_t>(1, d.shape.back()));
-  d.bytes = rows * ggml_row_bytes(t, d.shape.back());
+  d.encoding = Encoding::ggml(t);
+  d.bytes = d.shape.empty() ? 0 : d.encoding.bytes(d.shape, DType::F32, false);
 }
 
 // llama.cpp's tensor roles, from Hugging Face names.
@@ -207,7 +195,7 @@ GgmlType mix_rule(const std::string& mix, Role role, int layer, int n_layers, bo
 }  // namespace
 
 void assign_gguf_types(Plan& p, const ModelAnalysis& analysis, const Options& opt) {
-  p.format = "gguf";
+  p.format = OutputFormat::Gguf;
   std::map<std::string, const TensorAnalysis*> by_name;
   for (const auto& x : analysis.tensors) by_name[x.name] = &x;
   for (auto& d : p.tensors) {
@@ -218,7 +206,7 @@ void assign_gguf_types(Plan& p, const ModelAnalysis& analysis, const Options& op
       set_type(d, float_type(*t, opt.keep_dtype));
       continue;
     }
-    const GgmlType want = gguf_type_for_bits(d.bits);
+    const GgmlType want = gguf_type_for_bits(d.bits());
     const GgmlType got = gguf_fallback(want, row_length(d));
     d.reason += fallback_note(want, got, row_length(d));
     set_type(d, got == GgmlType::F16 ? float_type(*t, opt.keep_dtype) : got);
@@ -230,8 +218,9 @@ Plan make_llama_mix_plan(const ModelAnalysis& analysis, const Options& opt) {
   if (!is_llama_mix(opt.mix))
     throw Error("", "", "unknown llama.cpp mix '" + opt.mix + "' (expected Q3_K_M, Q4_K_M, Q5_K_M, Q6_K or Q8_0)");
   Plan p;
-  p.format = "gguf";
-  p.policy = "llama-mix " + opt.mix;
+  p.format = OutputFormat::Gguf;
+  p.policy = PolicyKind::LlamaMix;
+  p.mix = opt.mix;
   p.keep_dtype = opt.keep_dtype;
   bool tied = true;
   for (const auto& t : analysis.tensors)

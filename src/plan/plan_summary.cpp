@@ -11,9 +11,9 @@ namespace ramq {
 namespace {
 
 std::string short_encoding(const TensorDecision& d) {
-  if (d.gguf_type) return std::string(ggml_type_info(*d.gguf_type).name);
+  if (d.encoding.ggml_type()) return d.encoding.name();
   if (!d.quantized()) return "16";
-  return std::to_string(d.bits) + "b/g" + std::to_string(d.group);
+  return std::to_string(d.bits()) + "b/g" + std::to_string(d.encoding.group());
 }
 
 std::string short_name(const TensorDecision& d) {
@@ -56,14 +56,14 @@ std::string plan_summary_text(const Plan& p) {
   char buf[256];
   std::string out;
   std::snprintf(buf, sizeof buf, "plan: %s, policy %s: %llu bytes of tensors (%.3f MB), %s bits per weight, %lld parameters\n",
-                p.format.c_str(), p.policy.c_str(), static_cast<unsigned long long>(p.total_bytes),
+                std::string(output_format_name(p.format)).c_str(), plan_policy_label(p).c_str(), static_cast<unsigned long long>(p.total_bytes),
                 static_cast<double>(p.total_bytes) / 1e6, bpw(p.total_bytes, p.total_params).c_str(),
                 static_cast<long long>(p.total_params));
   out += buf;
   if (p.details.is_object() && p.details.contains("file_bytes")) {
     const auto file = p.details["file_bytes"].get<std::uint64_t>();
     std::snprintf(buf, sizeof buf, "%s: %llu bytes with headers and metadata, %s bits per weight\n",
-                  p.format == "gguf" ? "GGUF file" : "safetensors files", static_cast<unsigned long long>(file),
+                  p.format == OutputFormat::Gguf ? "GGUF file" : "safetensors files", static_cast<unsigned long long>(file),
                   bpw(file, p.total_params).c_str());
     out += buf;
   }

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <string_view>
+#include <optional>
 
 #include "ramq/error.h"
 #include "ramq/plan.h"
@@ -33,11 +34,32 @@ bool is_protected_tensor(const std::string& name) {
   return ends_with(module_of(name), ".gate");
 }
 
-std::uint64_t quantized_tensor_bytes(std::int64_t rows, std::int64_t cols, std::int64_t batch, int bits, int group) {
-  const auto r = static_cast<std::uint64_t>(rows), c = static_cast<std::uint64_t>(cols), b = static_cast<std::uint64_t>(batch);
-  const std::uint64_t packed = r * (c * static_cast<std::uint64_t>(bits) / 32) * 4;
-  const std::uint64_t groups = r * (c / static_cast<std::uint64_t>(group));
-  return b * (packed + groups * 2 /*scale*/ * 2 /*bytes*/);
+std::string_view policy_name(PolicyKind p) {
+  switch (p) {
+    case PolicyKind::Uniform: return "uniform";
+    case PolicyKind::Budget: return "budget";
+    case PolicyKind::LlamaMix: return "llama-mix";
+    default: return "swan";
+  }
+}
+
+std::optional<PolicyKind> parse_policy(std::string_view name) {
+  for (const PolicyKind p : {PolicyKind::Swan, PolicyKind::Uniform, PolicyKind::Budget, PolicyKind::LlamaMix})
+    if (policy_name(p) == name) return p;
+  return std::nullopt;
+}
+
+std::string_view probe_mode_name(ProbeMode m) { return m == ProbeMode::Self ? "self" : "none"; }
+
+std::optional<ProbeMode> parse_probe_mode(std::string_view name) {
+  if (name == "none") return ProbeMode::None;
+  if (name == "self") return ProbeMode::Self;
+  return std::nullopt;
+}
+
+std::string plan_policy_label(const Plan& p) {
+  const std::string name(policy_name(p.policy));
+  return p.mix.empty() ? name : name + " " + p.mix;
 }
 
 const TensorDecision* Plan::find(const std::string& name) const {
@@ -106,32 +128,19 @@ Choice uniform_choice(const TensorAnalysis& t, const UniformPolicyOptions& o) {
 }  // namespace
 
 std::uint64_t decision_bytes(const TensorDecision& d, DType source, bool keep_dtype) {
-  if (d.gguf_type) {
-    const std::int64_t cols = d.shape.empty() ? 1 : d.shape.back();
-    return static_cast<std::uint64_t>(d.numel / std::max<std::int64_t>(1, cols)) * ggml_row_bytes(*d.gguf_type, cols);
-  }
-  if (d.quantized()) {
-    const std::size_t nd = d.shape.size();
-    const std::int64_t batch = nd == 3 ? d.shape[0] : 1;
-    return quantized_tensor_bytes(d.shape[nd - 2], d.shape[nd - 1], batch, d.bits, d.group);
-  }
-  const std::uint64_t n = static_cast<std::uint64_t>(d.numel);
-  if (source == DType::F32 && !keep_dtype) return n * 2;  // F32 sources are written as F16
-  return n * dtype_size(source);
+  return d.encoding.bytes(d.shape, source, keep_dtype);
 }
 
 Plan make_plan(const ModelAnalysis& analysis, const Options& opt) {
-  if (opt.format != "mlx" && opt.format != "gguf")
-    throw Error("", "", "unknown format '" + opt.format + "' (expected mlx or gguf)");
-  if (opt.policy == "llama-mix") {
-    if (opt.format != "gguf") throw Error("", "", "--policy llama-mix writes GGUF types: use it with --format gguf");
+  if (opt.policy == PolicyKind::LlamaMix) {
+    if (opt.format != OutputFormat::Gguf)
+      throw Error("", "", "the llama-mix policy writes GGUF types: it needs the GGUF format");
     return make_llama_mix_plan(analysis, opt);
   }
-  if (opt.policy == "budget") return make_budget_plan(analysis, opt);
-  if (opt.policy != "swan" && opt.policy != "uniform")
-    throw Error("", "", "unknown policy '" + opt.policy + "' (expected swan, uniform, budget or llama-mix)");
-  const bool gguf = opt.format == "gguf";
+  if (opt.policy == PolicyKind::Budget) return make_budget_plan(analysis, opt);
+  const bool gguf = opt.format == OutputFormat::Gguf;
   Plan p;
+  p.format = opt.format;
   p.policy = opt.policy;
   p.keep_dtype = opt.keep_dtype;
   for (const auto& t : analysis.tensors) {
@@ -145,12 +154,11 @@ Plan make_plan(const ModelAnalysis& analysis, const Options& opt) {
     } else if (!t.name.ends_with(".weight")) {
       c = {16, 0, "not a module weight"};
     } else {
-      c = opt.policy == "swan" ? swan_choice(t, opt.swan) : uniform_choice(t, opt.uniform);
+      c = opt.policy == PolicyKind::Swan ? swan_choice(t, opt.swan) : uniform_choice(t, opt.uniform);
     }
     const std::int64_t cols = t.shape.empty() ? 0 : t.shape.back();
     if (!gguf && c.bits < 16 && cols % c.group != 0) fit_group_to_row(c, cols, opt.strict_groups);
-    d.bits = c.bits;
-    d.group = c.group;
+    d.encoding = c.bits < 16 ? Encoding::mlx_affine(c.bits, c.group) : Encoding::float_copy();
     d.reason = c.reason;
     d.bytes = decision_bytes(d, parse_dtype(t.dtype).value_or(DType::F16), opt.keep_dtype);
     p.tensors.push_back(std::move(d));

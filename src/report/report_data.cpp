@@ -19,7 +19,11 @@ namespace ramq::report {
 
 namespace {
 
-std::string mlx_label(int bits, int group) { return std::to_string(bits) + "-bit g" + std::to_string(group); }
+// "4-bit g64", "Q4_K", "F16" (the float copy).
+std::string point_label(const Encoding& e) {
+  if (const auto* a = e.affine()) return std::to_string(a->bits) + "-bit g" + std::to_string(a->group);
+  return e.is_float_copy() ? std::string(ggml_type_info(GgmlType::F16).name) : e.name();
+}
 
 // The rate-distortion candidates of one tensor, as the analysis measured them
 // (rate_distortion_from_json has checked the schema).
@@ -29,7 +33,7 @@ std::vector<RdPoint> rd_points(const TensorRd& rd) {
     RdPoint r;
     r.bytes = p.bytes;
     r.error = p.rel_err;
-    r.label = p.format == RdFormat::Mlx ? mlx_label(p.bits, p.group) : std::string(ggml_type_info(p.type).name);
+    r.label = point_label(p.encoding);
     out.push_back(std::move(r));
   }
   return out;
@@ -38,17 +42,17 @@ std::vector<RdPoint> rd_points(const TensorRd& rd) {
 // The candidate the plan chose: MLX bits/group, the GGUF type, or the 16-bit float copy for
 // tensors kept in float (F16, or a BF16/F16 source kept as it is; an F32 copy has no point).
 // -1 when there is none.
-int chosen_point(const ReportTensor& t, const std::string& format, const TensorRd& rd) {
+int chosen_point(const ReportTensor& t, std::optional<OutputFormat> format, const TensorRd& rd) {
   const ramq::RdPoint* p = nullptr;
-  if (format == "gguf") {
+  if (format == OutputFormat::Gguf) {
     const auto type = parse_ggml_type(t.encoding);
     if (type && (*type == GgmlType::F16 || *type == GgmlType::BF16)) {
       p = rd.find_float();
     } else if (type && *type != GgmlType::F32) {
-      p = rd.find_gguf(*type);
+      p = rd.find(Encoding::ggml(*type));
     }
   } else if (t.quantized()) {
-    p = rd.find_mlx(t.bits, t.group);
+    p = rd.find(Encoding::mlx_affine(t.bits, t.group));
   } else if (t.encoding != "F32") {
     p = rd.find_float();
   }
@@ -68,12 +72,12 @@ std::optional<SwanScores> scores_from_json(const nlohmann::json& s) {
 }
 
 // ramq's own uniform 4-bit policy (group 64 for MLX, Q4_K for GGUF) on the same tensors.
-std::uint64_t uniform4_bytes(const ModelAnalysis& a, const std::string& format, bool keep_dtype) {
+std::uint64_t uniform4_bytes(const ModelAnalysis& a, std::optional<OutputFormat> format, bool keep_dtype) {
   Options o;
-  o.policy = "uniform";
+  o.policy = PolicyKind::Uniform;
   o.uniform.bits = 4;
   o.uniform.group = 64;
-  o.format = format == "gguf" ? "gguf" : "mlx";
+  o.format = format.value_or(OutputFormat::Mlx);
   o.keep_dtype = keep_dtype;
   return make_plan(a, o).total_bytes;
 }
@@ -117,7 +121,9 @@ ReportData build_report_data(const ReportInputs& in) {
     sources.push_back(in.output->path);
     if (plan) {
       if (plan->format != d.format)
-        throw Error(in.plan_file, "", "the plan is for " + plan->format + " output but " + in.output->path + " is " + d.format);
+        throw Error(in.plan_file, "", "the plan is for " + std::string(output_format_name(plan->format)) +
+                                          " output but " + in.output->path + " is " +
+                                          (d.format ? std::string(output_format_name(*d.format)) : "not quantized"));
       check_plan_against_output(d.tensors, *plan, in.plan_file, in.output->path);
     }
   } else if (plan) {
@@ -127,7 +133,7 @@ ReportData build_report_data(const ReportInputs& in) {
     throw Error("", "", "nothing to report on: give the quantized output or a plan");
   }
   if (plan) {
-    d.policy = plan->policy;
+    d.policy = plan_policy_label(*plan);
     sources.push_back(in.plan_file);
   }
   if (in.manifest && d.policy.empty() && in.manifest->contains("options") && (*in.manifest)["options"].contains("policy"))

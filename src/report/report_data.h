@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ramq/analysis.h"
+#include "ramq/encoding.h"
 #include "ramq/report.h"
 #include "report/tensor_role.h"
 
@@ -42,8 +43,8 @@ struct ReportTensor {
 
 struct ReportData {
   std::string title;
-  std::string format;  // "mlx", "gguf", or "float" (an unquantized checkpoint)
-  std::string policy;  // "" when unknown
+  std::optional<OutputFormat> format;  // nullopt: an unquantized checkpoint
+  std::string policy;  // the plan's policy label; "" when unknown
   std::string sources; // what the tensors were read from, for the page
   std::vector<ReportTensor> tensors;  // sorted by name
   std::uint64_t total_bytes = 0;

@@ -48,7 +48,7 @@ std::string summary_section(const ReportData& d) {
   if (d.uniform4_bytes)
     s += figure("vs-uniform4", "Against uniform 4-bit", ratio_text(d.total_bytes, *d.uniform4_bytes),
                 std::to_string(*d.uniform4_bytes),
-                (d.format == "gguf" ? "Q4_K: " : "group 64: ") + human_bytes(*d.uniform4_bytes));
+                (d.format == OutputFormat::Gguf ? "Q4_K: " : "group 64: ") + human_bytes(*d.uniform4_bytes));
   return s + "</div>\n</section>\n";
 }
 
@@ -169,7 +169,7 @@ std::string render_page(const ReportData& d) {
                   "<title>" + esc("ramq report: " + d.title) + "</title>\n<style>/*<![CDATA[*/" + kStyle +
                   "/*]]>*/</style>\n</head>\n<body>\n";
   s += "<h1>" + esc("ramq report: " + d.title) + "</h1>\n<p class=\"sub\">" +
-       esc((d.format == "float" ? std::string("unquantized") : d.format + " output") +
+       esc((!d.format ? std::string("unquantized") : std::string(output_format_name(*d.format)) + " output") +
            (d.policy.empty() ? "" : ", policy " + d.policy) + ", " + std::to_string(d.tensors.size()) + " tensors (" +
            std::to_string(quantized) + " quantized); from " + d.sources) + "</p>\n";
   s += summary_section(d) + heat_map_section(d) + bytes_section(d) + scores_section(d) + rd_section(d);

@@ -85,7 +85,7 @@ std::vector<ReportTensor> tensors_from_gguf(const InspectReport& r) {
     rt.encoding = t.type;
     const auto type = parse_ggml_type(t.type);
     if (!type) throw Error(r.path, t.name, "unknown ggml type " + t.type);
-    rt.bits = gguf_nominal_bits(*type);
+    rt.bits = ggml_type_info(*type).nominal_bits;
     out.push_back(std::move(rt));
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
@@ -94,15 +94,15 @@ std::vector<ReportTensor> tensors_from_gguf(const InspectReport& r) {
 
 }  // namespace
 
-std::vector<ReportTensor> tensors_from_output(const InspectReport& r, std::string& format) {
+std::vector<ReportTensor> tensors_from_output(const InspectReport& r, std::optional<OutputFormat>& format) {
   if (r.kind == "gguf") {
-    format = "gguf";
+    format = OutputFormat::Gguf;
     return tensors_from_gguf(r);
   }
   auto tensors = tensors_from_safetensors(r);
   bool any_quantized = false;
   for (const auto& t : tensors) any_quantized = any_quantized || t.quantized();
-  format = any_quantized || r.kind == "mlx model" ? "mlx" : "float";
+  format = any_quantized || r.kind == "mlx model" ? std::optional<OutputFormat>(OutputFormat::Mlx) : std::nullopt;
   return tensors;
 }
 
@@ -113,14 +113,14 @@ std::vector<ReportTensor> tensors_from_plan(const Plan& p, const std::map<std::s
     rt.name = d.name;
     rt.shape = d.shape;
     rt.numel = d.numel;
-    rt.bits = d.bits;
-    rt.group = d.group;
+    rt.bits = d.bits();
+    rt.group = d.encoding.group();
     rt.bytes = d.bytes;
     rt.reason = d.reason;
-    if (d.gguf_type) {
-      rt.encoding = std::string(ggml_type_info(*d.gguf_type).name);
+    if (d.encoding.ggml_type()) {
+      rt.encoding = d.encoding.name();
     } else if (d.quantized()) {
-      rt.encoding = mlx_encoding(d.bits, d.group);
+      rt.encoding = mlx_encoding(d.bits(), d.encoding.group());
     } else {
       const auto it = source_dtypes.find(d.name);
       rt.encoding = it == source_dtypes.end() ? "float" : (it->second == "F32" && !p.keep_dtype ? "F16" : it->second);
@@ -142,10 +142,11 @@ void check_plan_against_output(std::vector<ReportTensor>& output, const Plan& p,
       continue;
     }
     ReportTensor& t = *it->second;
-    const std::string planned = d.gguf_type ? std::string(ggml_type_info(*d.gguf_type).name)
-                                            : (d.quantized() ? mlx_encoding(d.bits, d.group) : "16-bit float");
+    const bool ggml = d.encoding.ggml_type().has_value();
+    const std::string planned =
+        ggml ? d.encoding.name() : (d.quantized() ? mlx_encoding(d.bits(), d.encoding.group()) : "16-bit float");
     const bool same_encoding =
-        d.gguf_type ? t.encoding == planned : (d.bits == t.bits && (!d.quantized() || d.group == t.group));
+        ggml ? t.encoding == planned : (d.bits() == t.bits && (!d.quantized() || d.encoding.group() == t.group));
     if (!same_encoding)
       throw Error(plan_file, d.name, "the plan says " + planned + " but " + output_name + " holds " + t.encoding);
     if (d.bytes != t.bytes)

@@ -30,9 +30,9 @@ const TensorAnalysis* find_analysis(const ModelAnalysis* a, const std::string& n
 }
 
 json decision_json(const TensorDecision& d, const TensorAnalysis* t) {
-  json e = {{"name", d.name}, {"shape", d.shape}, {"numel", d.numel}, {"bits", d.bits},
-            {"group", d.group}, {"bytes", d.bytes}, {"reason", d.reason}};
-  if (d.gguf_type) e["gguf_type"] = std::string(ggml_type_info(*d.gguf_type).name);
+  json e = {{"name", d.name}, {"shape", d.shape}, {"numel", d.numel}, {"bits", d.bits()},
+            {"group", d.encoding.group()}, {"bytes", d.bytes}, {"reason", d.reason}};
+  if (d.encoding.ggml_type()) e["gguf_type"] = d.encoding.name();
   if (!t) return e;
   e["dtype"] = t->dtype;
   e["scored"] = t->scored;
@@ -94,7 +94,7 @@ json options_to_json(const Options& o) {
   return {{"seed", o.seed},
           {"metrics", metric_options_to_json(o.metrics)},
           {"swan_metrics", o.swan_metrics},
-          {"policy", o.policy},
+          {"policy", policy_name(o.policy)},
           {"mix", o.mix},
           {"swan",
            {{"w_svd", s.w_svd}, {"w_kurt", s.w_kurt}, {"w_out", s.w_out}, {"w_err", s.w_err}, {"t16", s.t16},
@@ -103,8 +103,8 @@ json options_to_json(const Options& o) {
            {{"bits", o.uniform.bits}, {"group", o.uniform.group}, {"quantize_embeddings", o.uniform.quantize_embeddings}}},
           {"budget", {{"target_bpw", o.budget.target_bpw}, {"target_bytes", o.budget.target_bytes}}},
           {"rd", {{"enabled", o.rd.enabled}, {"max_rows", o.rd.max_rows}, {"max_elements", o.rd.max_elements}, {"mlx", o.rd.mlx}, {"gguf", o.rd.gguf}}},
-          {"mlx_encoder", o.mlx_encoder},
-          {"format", o.format},
+          {"mlx_encoder", mlx_encoder_name(o.mlx_encoder)},
+          {"format", output_format_name(o.format)},
           {"keep_dtype", o.keep_dtype},
           {"strict_groups", o.strict_groups},
           {"max_shard_bytes", o.max_shard_bytes}};
@@ -165,7 +165,7 @@ json manifest_json(const ManifestContext& ctx, const std::vector<FileDigest>& ou
   for (const auto& d : ctx.side_outputs) side.push_back(digest_json(d));
   if (ctx.plan) {
     const Plan& p = *ctx.plan;
-    j["plan"] = {{"format", p.format},           {"policy", p.policy},           {"keep_dtype", p.keep_dtype},
+    j["plan"] = {{"format", output_format_name(p.format)}, {"policy", plan_policy_label(p)},           {"keep_dtype", p.keep_dtype},
                  {"total_bytes", p.total_bytes}, {"total_params", p.total_params}, {"average_bits", p.average_bits}};
     if (ctx.analysis && ctx.analysis->metric_options) j["metric_options"] = metric_options_to_json(*ctx.analysis->metric_options);
     auto& arr = j["tensors"] = json::array();

@@ -28,7 +28,7 @@ nlohmann::json mlx_quantization_config(const Plan& plan) {
     if (!d.quantized()) continue;
     if (!ends_with(d.name, ".weight") || d.name.size() == 7)
       throw Error("", d.name, "a quantized tensor's name must end in '.weight'");
-    params[{d.bits, d.group}] += decision_params(d);
+    params[{d.bits(), d.encoding.group()}] += decision_params(d);
   }
   if (params.empty()) return nullptr;
   // Most parameters wins; ascending key order with a strict comparison keeps the smaller
@@ -43,9 +43,9 @@ nlohmann::json mlx_quantization_config(const Plan& plan) {
   q["group_size"] = group;
   q["bits"] = bits;
   for (const auto& d : plan.tensors) {
-    if (!d.quantized() || (d.bits == bits && d.group == group)) continue;
+    if (!d.quantized() || (d.bits() == bits && d.encoding.group() == group)) continue;
     const std::string module = d.name.substr(0, d.name.size() - 7);
-    q[module] = {{"group_size", d.group}, {"bits", d.bits}};
+    q[module] = {{"group_size", d.encoding.group()}, {"bits", d.bits()}};
   }
   return q;
 }

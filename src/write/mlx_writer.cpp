@@ -66,9 +66,9 @@ Unit make_unit(const ModelReader& model, const TensorDecision& d, const Options&
   Unit u;
   u.decision = &d;
   u.info = info;
-  const auto encoder = parse_mlx_encoder(opt.mlx_encoder);
-  if (!encoder) throw Error("", "", "unknown MLX encoder '" + opt.mlx_encoder + "' (expected search or minmax)");
-  u.encoder = *encoder;
+  u.encoder = opt.mlx_encoder;
+  if (d.encoding.ggml_type())
+    throw Error("", d.name, "the plan gives a GGUF type (" + d.encoding.name() + "); MLX output needs an MLX plan");
   if (d.shape != info->shape)
     throw Error(info->file, d.name,
                 "plan shape " + shape_str(d.shape) + " does not match the model's " + shape_str(info->shape));
@@ -77,23 +77,23 @@ Unit make_unit(const ModelReader& model, const TensorDecision& d, const Options&
       throw Error(info->file, d.name, "only tensors named '*.weight' can be quantized");
     if (!is_float_weight_dtype(info->dtype))
       throw Error(info->file, d.name, "cannot quantize a tensor of dtype " + std::string(dtype_name(info->dtype)));
-    if (!mlx_bits_supported(d.bits))
-      throw Error(info->file, d.name, "MLX does not support " + std::to_string(d.bits) + "-bit quantization");
-    if (!mlx_group_supported(d.group))
-      throw Error(info->file, d.name, "MLX does not support group size " + std::to_string(d.group));
+    if (!mlx_bits_supported(d.bits()))
+      throw Error(info->file, d.name, "MLX does not support " + std::to_string(d.bits()) + "-bit quantization");
+    if (!mlx_group_supported(d.encoding.group()))
+      throw Error(info->file, d.name, "MLX does not support group size " + std::to_string(d.encoding.group()));
     const auto& shp = info->shape;
     if (shp.size() != 2 && shp.size() != 3)
       throw Error(info->file, d.name, "only 2-D matrices and 3-D expert stacks can be quantized, not " +
                                           shape_str(shp));
     const std::int64_t cols = shp.back();
-    if (cols <= 0 || cols % d.group != 0)
+    if (cols <= 0 || cols % d.encoding.group() != 0)
       throw Error(info->file, d.name,
-                  "row length " + std::to_string(cols) + " is not a multiple of group size " + std::to_string(d.group));
+                  "row length " + std::to_string(cols) + " is not a multiple of group size " + std::to_string(d.encoding.group()));
     const std::string prefix = d.name.substr(0, d.name.size() - 7);
     const DType sdt = scale_dtype_for(info->dtype);
     std::vector<std::int64_t> wshape = shp, sshape = shp;
-    wshape.back() = cols * d.bits / 32;
-    sshape.back() = cols / d.group;
+    wshape.back() = cols * d.bits() / 32;
+    sshape.back() = cols / d.encoding.group();
     u.outs = {{prefix + ".biases", sdt, sshape}, {prefix + ".scales", sdt, sshape}, {prefix + ".weight", DType::U32, wshape}};
   } else {
     DType out = info->dtype;
@@ -125,7 +125,7 @@ std::vector<OutData> encode_unit(const ModelReader& model, const Unit& u) {
       const std::int64_t cols = info.shape.back();
       const std::int64_t rows = cols > 0 ? static_cast<std::int64_t>(w.size()) / cols : 0;
       try {
-        q = mlx_quantize(w.data(), rows, cols, d.bits, d.group, sdt, u.encoder);
+        q = mlx_quantize(w.data(), rows, cols, d.bits(), d.encoding.group(), sdt, u.encoder);
       } catch (const Error& e) {
         throw Error(info.file, info.name, e.problem());
       }

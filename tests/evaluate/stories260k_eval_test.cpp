@@ -90,7 +90,7 @@ TEST(EvalStories260K, LogitsDoNotDependOnThreadCount) {
 void quantize_uniform(const std::filesystem::path& out, int bits) {
   ramq::Options o;
   o.threads = 1;
-  o.policy = "uniform";
+  o.policy = ramq::PolicyKind::Uniform;
   o.uniform.bits = bits;
   o.uniform.group = 32;
   o.uniform.quantize_embeddings = true;

@@ -157,8 +157,8 @@ ramq::Options quant_options(const std::string& format, const std::string& policy
                             bool embeddings) {
   ramq::Options o;
   o.threads = 1;
-  o.format = format;
-  o.policy = policy;
+  o.format = *ramq::parse_output_format(format);
+  o.policy = *ramq::parse_policy(policy);
   o.uniform.bits = bits;
   o.uniform.group = group;
   o.uniform.quantize_embeddings = embeddings;

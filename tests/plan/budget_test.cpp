@@ -17,6 +17,10 @@
 using namespace ramq;
 
 namespace {
+std::uint64_t mlx_bytes(std::int64_t rows, std::int64_t cols, int bits, int group) {
+  const std::vector<std::int64_t> shape = {rows, cols};
+  return Encoding::mlx_affine(bits, group).bytes(shape, DType::F16, false);
+}
 
 // The least cost of any choice with total bytes <= budget, by enumerating every combination.
 double brute_force(const std::vector<BudgetItem>& items, std::uint64_t budget) {
@@ -79,10 +83,8 @@ std::vector<RdPoint> mlx_curve(std::int64_t rows, std::int64_t cols, double e) {
     for (int group : {32, 64, 128}) {
       if (cols % group) continue;
       RdPoint p;
-      p.format = RdFormat::Mlx;
-      p.bits = bits;
-      p.group = group;
-      p.bytes = rd_mlx_bytes(rows, cols, bits, group);
+      p.encoding = Encoding::mlx_affine(bits, group);
+      p.bytes = mlx_bytes(rows, cols, bits, group);
       p.rel_err = e * std::ldexp(1.0, -2 * bits) * (1.0 + group / 256.0);
       pts.push_back(p);
     }
@@ -220,7 +222,7 @@ TEST(BudgetPolicy, AchievesTheTargetWithinHalfAPercent) {
   const ModelAnalysis a = analysis_of(ts, 6);
   for (double bpw : {3.0, 4.0, 4.5, 5.5, 7.0}) {
     Options o;
-    o.policy = "budget";
+    o.policy = PolicyKind::Budget;
     o.budget.target_bpw = bpw;
     const Plan p = make_plan(a, o);
     const double target = bpw * static_cast<double>(a.total_params) / 8.0;
@@ -229,7 +231,7 @@ TEST(BudgetPolicy, AchievesTheTargetWithinHalfAPercent) {
     EXPECT_EQ(p.details["achieved_bytes"].get<std::uint64_t>(), p.total_bytes);
     // More bits go where the weighted error is larger: the last layer's up_proj (error x6, depth
     // x1.5) gets at least the bits of the first layer's (x1, x1).
-    EXPECT_GE(p.find("model.layers.5.mlp.up_proj.weight")->bits, p.find("model.layers.0.mlp.up_proj.weight")->bits);
+    EXPECT_GE(p.find("model.layers.5.mlp.up_proj.weight")->bits(), p.find("model.layers.0.mlp.up_proj.weight")->bits());
   }
 }
 
@@ -238,9 +240,9 @@ TEST(BudgetPolicy, InfeasibleBudgetNamesTheSmallestSize) {
                                        tensor("model.layers.0.mlp.down_proj.weight", {128, 64}, mlx_curve(128, 64, 1))},
                                       1);
   // smallest: both at 2 bits, group 128 (up) and 64 (down)
-  const std::uint64_t smallest = rd_mlx_bytes(64, 128, 2, 128) + rd_mlx_bytes(128, 64, 2, 64);
+  const std::uint64_t smallest = mlx_bytes(64, 128, 2, 128) + mlx_bytes(128, 64, 2, 64);
   Options o;
-  o.policy = "budget";
+  o.policy = PolicyKind::Budget;
   o.budget.target_bytes = smallest - 1;
   try {
     make_plan(a, o);
@@ -265,14 +267,14 @@ TEST(BudgetPolicy, ExpertsOfOneProjectionShareAnEncoding) {
   ts.push_back(tensor("model.layers.0.self_attn.q_proj.weight", {128, 128}, mlx_curve(128, 128, 1.0)));
   const ModelAnalysis a = analysis_of(ts, 1);
   Options o;
-  o.policy = "budget";
+  o.policy = PolicyKind::Budget;
   for (double bpw : {3.0, 4.5, 6.0}) {
     o.budget.target_bpw = bpw;
     const Plan p = make_plan(a, o);
     std::set<std::pair<int, int>> enc;
     for (int e = 0; e < 4; ++e) {
       const auto* d = p.find("model.layers.0.mlp.experts." + std::to_string(e) + ".down_proj.weight");
-      enc.insert({d->bits, d->group});
+      enc.insert({d->bits(), d->encoding.group()});
     }
     EXPECT_EQ(enc.size(), 1u) << bpw;
   }

@@ -49,7 +49,7 @@ ModelAnalysis llama_like(int n_layers, bool tied) {
 
 std::string type_of(const Plan& p, const std::string& name) {
   const auto* d = p.find(name);
-  return d && d->gguf_type ? std::string(ggml_type_info(*d->gguf_type).name) : "?";
+  return d && d->encoding.ggml_type() ? d->encoding.name() : "?";
 }
 
 }  // namespace
@@ -75,9 +75,9 @@ TEST(GgufPolicy, SwanBitClassesBecomeKQuants) {
                tensor("d.weight", {256, 512}, 0.05), tensor("e.weight", {64, 64}, 0.4), tensor("f.weight", {64, 172}, 0.4),
                tensor("n.weight", {512})};
   Options opt;
-  opt.format = "gguf";
+  opt.format = OutputFormat::Gguf;
   const Plan p = make_plan(a, opt);
-  EXPECT_EQ(p.format, "gguf");
+  EXPECT_EQ(p.format, OutputFormat::Gguf);
   EXPECT_EQ(type_of(p, "a.weight"), "F16");
   EXPECT_EQ(type_of(p, "b.weight"), "Q8_0");
   EXPECT_EQ(type_of(p, "c.weight"), "Q4_K");
@@ -95,7 +95,7 @@ TEST(GgufPolicy, SwanBitClassesBecomeKQuants) {
   EXPECT_EQ(p.find("f.weight")->bytes, 64u * 172 * 2);
 
   const Plan q = plan_from_json(plan_to_json(p), "plan.json");
-  EXPECT_EQ(q.format, "gguf");
+  EXPECT_EQ(q.format, OutputFormat::Gguf);
   EXPECT_EQ(type_of(q, "e.weight"), "IQ4_NL");
   auto bad = plan_to_json(p);
   bad["tensors"][0]["gguf_type"] = "Q7_K";
@@ -107,8 +107,8 @@ TEST(GgufPolicy, SwanBitClassesBecomeKQuants) {
 // head Q6_K, everything else the default Q4_K. With 32 layers: layers 0-3, 28-31 and 6, 9, ..., 27.
 TEST(GgufPolicy, LlamaMixQ4KM) {
   Options opt;
-  opt.format = "gguf";
-  opt.policy = "llama-mix";
+  opt.format = OutputFormat::Gguf;
+  opt.policy = PolicyKind::LlamaMix;
   opt.mix = "Q4_K_M";
   const Plan p = make_plan(llama_like(32, false), opt);
   const std::set<int> more = {0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 28, 29, 30, 31};
@@ -128,8 +128,8 @@ TEST(GgufPolicy, LlamaMixQ4KM) {
 
 TEST(GgufPolicy, LlamaMixQ3KMAndTiedHead) {
   Options opt;
-  opt.format = "gguf";
-  opt.policy = "llama-mix";
+  opt.format = OutputFormat::Gguf;
+  opt.policy = PolicyKind::LlamaMix;
   opt.mix = "Q3_K_M";
   const Plan p = make_plan(llama_like(32, true), opt);
   EXPECT_EQ(type_of(p, "model.layers.0.self_attn.v_proj.weight"), "Q5_K");
@@ -142,7 +142,7 @@ TEST(GgufPolicy, LlamaMixQ3KMAndTiedHead) {
   EXPECT_EQ(type_of(p, "model.embed_tokens.weight"), "Q6_K");  // tied: quantized like the output
   opt.mix = "Q8_0";
   EXPECT_EQ(type_of(make_plan(llama_like(4, true), opt), "model.embed_tokens.weight"), "Q8_0");
-  opt.format = "mlx";
+  opt.format = OutputFormat::Mlx;
   EXPECT_THROW(make_plan(llama_like(4, true), opt), Error);  // llama-mix is GGUF only
 }
 
@@ -161,8 +161,8 @@ ModelAnalysis eighty_layers(const std::string& model_type, std::int64_t heads, s
 
 Plan mix_plan(const ModelAnalysis& a, const std::string& mix) {
   Options opt;
-  opt.format = "gguf";
-  opt.policy = "llama-mix";
+  opt.format = OutputFormat::Gguf;
+  opt.policy = PolicyKind::LlamaMix;
   opt.mix = mix;
   return make_plan(a, opt);
 }

@@ -6,6 +6,11 @@
 using namespace ramq;
 
 namespace {
+// Bytes of an MLX affine matrix of rows x cols (times batch experts), from the Encoding.
+std::uint64_t mlx_bytes(std::int64_t rows, std::int64_t cols, std::int64_t batch, int bits, int group) {
+  const std::vector<std::int64_t> shape = {batch, rows, cols};
+  return Encoding::mlx_affine(bits, group).bytes(shape, DType::F16, false);
+}
 
 // A scored 2-D tensor whose four scores are all `s`, so S == s under the default weights (sum 1).
 TensorAnalysis scored(const std::string& name, std::int64_t rows, std::int64_t cols, double s, const char* dtype = "F32") {
@@ -54,9 +59,9 @@ TEST(Policy, ProtectedNames) {
 
 TEST(Policy, QuantizedBytesClosedForm) {
   // 64 x 128 at 4 bits: 64*128/2 = 4096 bytes of codes; 64 rows x 1 group x (scale + bias) x 2 bytes = 256.
-  EXPECT_EQ(quantized_tensor_bytes(64, 128, 1, 4, 128), 4096u + 256u);
+  EXPECT_EQ(mlx_bytes(64, 128, 1, 4, 128), 4096u + 256u);
   // 3 bits, group 32, 10 x 96, 2 experts: codes 10*96*3/8 = 360; groups 10*3*4 = 120; x2.
-  EXPECT_EQ(quantized_tensor_bytes(10, 96, 2, 3, 32), 2u * (360u + 120u));
+  EXPECT_EQ(mlx_bytes(10, 96, 2, 3, 32), 2u * (360u + 120u));
 }
 
 TEST(Policy, SwanThresholdsPickBitsAndGroups) {
@@ -72,8 +77,8 @@ TEST(Policy, SwanThresholdsPickBitsAndGroups) {
       unscored("model.norm.weight", 128),
   });
   const Plan p = make_plan(a, opt);
-  auto bits = [&](const char* n) { return p.find(n)->bits; };
-  auto group = [&](const char* n) { return p.find(n)->group; };
+  auto bits = [&](const char* n) { return p.find(n)->bits(); };
+  auto group = [&](const char* n) { return p.find(n)->encoding.group(); };
   EXPECT_EQ(bits("l.a.weight"), 16);
   EXPECT_EQ(bits("l.b.weight"), 8);
   EXPECT_EQ(group("l.b.weight"), 64);
@@ -88,9 +93,9 @@ TEST(Policy, SwanThresholdsPickBitsAndGroups) {
   // Totals: F32 sources kept in 16 bits are written as F16 (2 bytes per element).
   std::uint64_t expect = 0;
   expect += 2 * 64 * 128 * 3;  // a, e, embed
-  expect += quantized_tensor_bytes(64, 128, 1, 8, 64);
-  expect += quantized_tensor_bytes(64, 128, 1, 4, 128);
-  expect += 2 * quantized_tensor_bytes(64, 128, 1, 2, 32);
+  expect += mlx_bytes(64, 128, 1, 8, 64);
+  expect += mlx_bytes(64, 128, 1, 4, 128);
+  expect += 2 * mlx_bytes(64, 128, 1, 2, 32);
   expect += 2 * 128;
   EXPECT_EQ(p.total_bytes, expect);
   EXPECT_EQ(p.total_params, 7 * 64 * 128 + 128);
@@ -103,11 +108,11 @@ TEST(Policy, ThresholdsAndWeightsAreOptions) {
   opt.swan.group4 = 64;
   const auto a = model_of({scored("x.weight", 8, 128, 0.4), scored("y.weight", 8, 128, 0.2)});
   Plan p = make_plan(a, opt);
-  EXPECT_EQ(p.find("x.weight")->bits, 8);
-  EXPECT_EQ(p.find("y.weight")->group, 64);
+  EXPECT_EQ(p.find("x.weight")->bits(), 8);
+  EXPECT_EQ(p.find("y.weight")->encoding.group(), 64);
   opt.swan.w_kurt = 0.0;  // S = 0.55 * s now: 0.4 -> 0.22, still 4-bit band with t8 = 0.3
   p = make_plan(a, opt);
-  EXPECT_EQ(p.find("x.weight")->bits, 4);
+  EXPECT_EQ(p.find("x.weight")->bits(), 4);
 }
 
 TEST(Policy, IndivisibleRowStays16BitAndSaysWhy) {
@@ -115,7 +120,7 @@ TEST(Policy, IndivisibleRowStays16BitAndSaysWhy) {
   const auto a = model_of({scored("m.down_proj.weight", 64, 172, 0.4)});
   const Plan p = make_plan(a, opt);
   const auto* d = p.find("m.down_proj.weight");
-  EXPECT_EQ(d->bits, 16);
+  EXPECT_EQ(d->bits(), 16);
   EXPECT_NE(d->reason.find("172"), std::string::npos);
   EXPECT_NE(d->reason.find("128"), std::string::npos);
   EXPECT_EQ(d->bytes, 2u * 64 * 172);
@@ -123,20 +128,20 @@ TEST(Policy, IndivisibleRowStays16BitAndSaysWhy) {
 
 TEST(Policy, UniformBaseline) {
   Options opt;
-  opt.policy = "uniform";
+  opt.policy = PolicyKind::Uniform;
   opt.uniform.bits = 3;
   opt.uniform.group = 32;
   const auto a = model_of({scored("model.embed_tokens.weight", 64, 128, 0.99), scored("q.weight", 64, 128, 0.99),
                            scored("model.layers.0.mlp.gate.weight", 8, 128, 0.0)});
   Plan p = make_plan(a, opt);
-  EXPECT_EQ(p.find("q.weight")->bits, 3);
-  EXPECT_EQ(p.find("q.weight")->group, 32);
-  EXPECT_EQ(p.find("model.embed_tokens.weight")->bits, 16);
-  EXPECT_EQ(p.find("model.layers.0.mlp.gate.weight")->bits, 16);
+  EXPECT_EQ(p.find("q.weight")->bits(), 3);
+  EXPECT_EQ(p.find("q.weight")->encoding.group(), 32);
+  EXPECT_EQ(p.find("model.embed_tokens.weight")->bits(), 16);
+  EXPECT_EQ(p.find("model.layers.0.mlp.gate.weight")->bits(), 16);
   opt.uniform.quantize_embeddings = true;
   p = make_plan(a, opt);
-  EXPECT_EQ(p.find("model.embed_tokens.weight")->bits, 3);
-  EXPECT_EQ(p.find("model.layers.0.mlp.gate.weight")->bits, 16);  // router stays
+  EXPECT_EQ(p.find("model.embed_tokens.weight")->bits(), 3);
+  EXPECT_EQ(p.find("model.layers.0.mlp.gate.weight")->bits(), 16);  // router stays
 }
 
 TEST(Policy, KeepDtypeCountsF32AsFourBytes) {
@@ -155,7 +160,7 @@ TEST(PlanJson, RoundTripAndValidation) {
   const auto j = plan_to_json(p);
   const Plan q = plan_from_json(j, "plan.json");
   ASSERT_EQ(q.tensors.size(), 2u);
-  EXPECT_EQ(q.find("l.b.weight")->bits, 8);
+  EXPECT_EQ(q.find("l.b.weight")->bits(), 8);
   EXPECT_EQ(q.total_bytes, p.total_bytes);
   EXPECT_EQ(j["totals"]["bytes"].get<std::uint64_t>(), p.total_bytes);
 

@@ -12,8 +12,7 @@ TensorDecision dec(const std::string& name, std::int64_t numel, int bits, int gr
   d.name = name;
   d.shape = {1, numel};
   d.numel = numel;
-  d.bits = bits;
-  d.group = group;
+  d.encoding = bits < 16 ? Encoding::mlx_affine(bits, group) : Encoding::float_copy();
   return d;
 }
 

@@ -39,28 +39,8 @@ inline void put_u16(std::uint8_t* p, std::uint16_t v) {
 inline constexpr std::int64_t kChunkBlocks = 32;
 
 // ---------------------------------------------------------------- codecs
-// encode_*: n floats (n a multiple of the block size) -> n / block * block_bytes bytes.
-// decode_*: the inverse, bit-exact with ggml's dequantize_row_*.
-
-#define RAMQ_GGUF_CODEC(name)                                              \
-  void encode_##name(const float* x, std::int64_t n, std::uint8_t* out); \
-  void decode_##name(const std::uint8_t* in, std::int64_t n, float* y)
-
-RAMQ_GGUF_CODEC(f32);    // float_types.cpp
-RAMQ_GGUF_CODEC(f16);    // float_types.cpp
-RAMQ_GGUF_CODEC(bf16);   // float_types.cpp
-RAMQ_GGUF_CODEC(q4_0);   // q4_q5_legacy.cpp (also q4_1, q5_0, q5_1)
-RAMQ_GGUF_CODEC(q4_1);
-RAMQ_GGUF_CODEC(q5_0);
-RAMQ_GGUF_CODEC(q5_1);
-RAMQ_GGUF_CODEC(q8_0);   // q8_0.cpp
-RAMQ_GGUF_CODEC(iq4_nl); // iq4_nl.cpp
-RAMQ_GGUF_CODEC(q2_k);   // q2_k.cpp
-RAMQ_GGUF_CODEC(q3_k);   // q3_k.cpp
-RAMQ_GGUF_CODEC(q4_k);   // q4_k_q5_k.cpp (also q5_k)
-RAMQ_GGUF_CODEC(q5_k);
-RAMQ_GGUF_CODEC(q6_k);   // q6_k.cpp
-
-#undef RAMQ_GGUF_CODEC
+// Each codec file defines encode_<type> (n floats, n a multiple of the block size, -> n / block
+// * block_bytes bytes) and decode_<type> (the inverse, bit-exact with ggml's dequantize_row_*) in
+// this namespace; the type table (ggml_types.cpp) declares them and holds their rows.
 
 }  // namespace ramq::gguf

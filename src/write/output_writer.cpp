@@ -1,0 +1,136 @@
+// The two output formats behind OutputWriter: MLX (safetensors shards + config.json, manifest
+// inside the directory) and GGUF (one file, manifest beside it).
+#include "write/output_writer.h"
+
+#include <map>
+
+#include "ramq/atomic_output.h"
+#include "ramq/gguf_llama.h"
+
+namespace ramq {
+
+namespace {
+
+class MlxOutput final : public OutputWriter {
+ public:
+  explicit MlxOutput(const Options& opt) : opt_(opt) {}
+  OutputFormat format() const override { return OutputFormat::Mlx; }
+
+  std::uint64_t model_file_bytes(const ModelReader& model, const Plan& plan) const override {
+    return mlx_weight_files_bytes(model, plan, options_for(plan));
+  }
+
+  void encode_tensors(const ModelReader& model, const Plan& plan, const std::function<bool(const std::string&)>& mine,
+                      const std::function<void(const std::string&, EncodedParts&&)>& send) const override {
+    encode_mlx_tensors(model, plan, options_for(plan), mine,
+                       [&](const std::string& name, std::vector<std::vector<std::byte>>&& parts) {
+                         send(name, std::move(parts));
+                       });
+  }
+
+  WriteSummary write(const ModelReader& model, const Plan& plan, const std::filesystem::path& output,
+                     const OutputHooks& hooks) const override {
+    MlxRemote remote;
+    if (hooks.is_remote) {
+      remote.is_remote = hooks.is_remote;
+      remote.receive = [&](const std::string& name, const std::vector<OutTensorSpec>& outs) {
+        return hooks.receive(name, outs.size());
+      };
+    }
+    return write_mlx_model(
+        model, plan, options_for(plan), output,
+        [&](const std::filesystem::path& dir) {
+          if (hooks.before_manifest) hooks.before_manifest();
+          write_directory_manifest(dir, hooks.manifest_context());
+        },
+        hooks.is_remote ? &remote : nullptr);
+  }
+
+ private:
+  Options options_for(const Plan& plan) const {
+    Options o = opt_;
+    o.keep_dtype = plan.keep_dtype;
+    return o;
+  }
+  Options opt_;
+};
+
+std::map<std::string, GgmlType> gguf_types_of(const Plan& plan) {
+  std::map<std::string, GgmlType> types;
+  for (const auto& d : plan.tensors)
+    if (const auto t = d.encoding.ggml_type()) types[d.name] = *t;
+  return types;
+}
+
+class GgufOutput final : public OutputWriter {
+ public:
+  explicit GgufOutput(const Options& opt) : opt_(opt) {}
+  OutputFormat format() const override { return OutputFormat::Gguf; }
+
+  std::uint64_t model_file_bytes(const ModelReader& model, const Plan& plan) const override {
+    return llama_gguf_file_bytes(model, gguf_types_of(plan), GgufWriteOptions{});
+  }
+
+  void encode_tensors(const ModelReader& model, const Plan& plan, const std::function<bool(const std::string&)>& mine,
+                      const std::function<void(const std::string&, EncodedParts&&)>& send) const override {
+    GgufWriteOptions gopt;
+    gopt.threads = opt_.threads;
+    encode_llama_gguf_tensors(model, gguf_types_of(plan), gopt, mine,
+                              [&](const std::string& name, std::vector<std::byte>&& bytes) {
+                                EncodedParts parts;
+                                parts.push_back(std::move(bytes));
+                                send(name, std::move(parts));
+                              });
+  }
+
+  WriteSummary write(const ModelReader& model, const Plan& plan, const std::filesystem::path& output,
+                     const OutputHooks& hooks) const override {
+    GgufWriteOptions gopt;
+    gopt.threads = opt_.threads;
+    gopt.progress = opt_.progress;
+    // A llama-mix plan is labelled like llama.cpp's own file of that mix.
+    if (plan.policy == PolicyKind::LlamaMix) gopt.file_type = llama_mix_file_type(plan.mix);
+    if (hooks.is_remote) {
+      gopt.remote = hooks.is_remote;
+      gopt.receive = [&](const std::string& name, std::uint64_t) { return std::move(hooks.receive(name, 1)[0]); };
+    }
+    // The manifest goes beside the file: written to its own temporary, committed with the GGUF
+    // file as one unit (include/ramq/manifest.h).
+    gopt.before_commit = [&](const std::filesystem::path& temp_file, const GgufWriteSummary& written) {
+      if (hooks.before_manifest) hooks.before_manifest();
+      const auto sidecar = manifest_path_for(output, /*is_directory=*/false);
+      ManifestContext ctx = hooks.manifest_context();
+      for (const auto& [name, type] : written.written_types) ctx.written_encodings[name] = Encoding::ggml(type).name();
+      const std::string text = file_manifest_text(temp_file, manifest_output_name(output), ctx);
+      auto manifest_out = std::make_unique<AtomicOutput>(sidecar, /*is_directory=*/false);
+      write_manifest_text(manifest_out->temp_path(), text, sidecar.string());
+      return manifest_out;
+    };
+    const GgufWriteSummary g = write_llama_gguf(model, gguf_types_of(plan), output, gopt);
+    WriteSummary w;
+    w.output = g.output;
+    w.total_bytes = g.file_bytes;
+    w.model_bytes = g.file_bytes;
+    w.tensor_bytes = g.tensor_bytes;
+    w.params = g.params;
+    w.average_bits = g.average_bits;
+    w.shards = 1;
+    w.note = g.architecture + ", tokenizer: " + g.tokenizer;
+    return w;
+  }
+
+ private:
+  Options opt_;
+};
+
+}  // namespace
+
+std::unique_ptr<OutputWriter> output_writer_for(OutputFormat format, const Options& opt) {
+  switch (format) {
+    case OutputFormat::Gguf: return std::make_unique<GgufOutput>(opt);
+    case OutputFormat::Mlx: break;
+  }
+  return std::make_unique<MlxOutput>(opt);
+}
+
+}  // namespace ramq
