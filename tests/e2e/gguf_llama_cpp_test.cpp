@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <map>
 #include <string>
 #include <variant>
@@ -15,7 +14,7 @@
 #include "ramq/gguf.h"
 #include "ramq/gguf_llama.h"
 #include "ramq/tokenizer.h"
-#include "support/run_ramq.h"
+#include "support/llama_cpp_harness.h"
 #include "support/synthetic_llama.h"
 
 namespace fs = std::filesystem;
@@ -23,35 +22,6 @@ using namespace ramq::testkit;
 using nlohmann::json;
 
 namespace {
-
-bool llama_available() {
-  return fs::exists(fs::path(LLAMA_PEER_LIB_DIR) / "libllama.v0.5.0.so");
-}
-
-#define REQUIRE_LLAMA()                                                                                   \
-  do {                                                                                                    \
-    if (!llama_available()) {                                                                             \
-      const char* allow = std::getenv("RAMQ_ALLOW_MISSING_LLAMA");                                        \
-      if (allow && std::string(allow) == "1") GTEST_SKIP() << "llama.cpp libraries not installed";         \
-      FAIL() << "llama.cpp libraries missing in " << LLAMA_PEER_LIB_DIR << ": run `cd tests/peer && npm ci`"; \
-    }                                                                                                     \
-  } while (0)
-
-json peer_json(const std::vector<std::string>& args) {
-  const auto r = run_program(LLAMA_PEER_BINARY, args);
-  EXPECT_EQ(r.status, 0) << r.err;
-  return r.status == 0 ? json::parse(r.out) : json::object();
-}
-
-json ramq_json(const std::vector<std::string>& args) {
-  const auto r = run_ramq(args);
-  EXPECT_EQ(r.status, 0) << r.err;
-  return r.status == 0 ? json::parse(r.out) : json::object();
-}
-
-void write_tokens(const fs::path& p, const std::vector<std::uint32_t>& t) {
-  write_file(p, std::string(reinterpret_cast<const char*>(t.data()), t.size() * 4));
-}
 
 // general.file_type of a GGUF file (0 if absent).
 std::uint64_t gguf_file_type(const fs::path& file) {
@@ -102,7 +72,7 @@ TEST(GgufLlamaCpp, ExampleModelSwanPerplexityAgrees) {
   EXPECT_EQ(info["n_vocab"], 512);
   EXPECT_EQ(info["n_layer"], 5);
   const std::string tokens = shared_dir() + "/data/stories260K/tinystories_sample.u32";
-  const json ref = peer_json({"ppl", out.string(), tokens, "--ctx", "256", "--threads", "1"});
+  const json ref = llama_cpp_ppl(out, tokens, 256);
   const json ours = ramq_json({"--threads", "1", "eval", out.string(), "--tokens", tokens, "--ctx", "256", "--json"});
   ASSERT_TRUE(ref.contains("ppl") && ours.contains("ppl"));
   EXPECT_EQ(ref["scored_tokens"], ours["scored_tokens"]);
@@ -124,14 +94,14 @@ TEST(GgufLlamaCpp, ExampleModelF32AndMixedPlanAgree) {
   ASSERT_FALSE(HasFatalFailure());
   for (const char* f : {"f32.gguf", "mixed.gguf"}) {
     const auto file = (tmp / f).string();
-    const json ref = peer_json({"ppl", file, tokens, "--ctx", "256", "--threads", "1"});
+    const json ref = llama_cpp_ppl(file, tokens, 256);
     const json ours = ramq_json({"--threads", "1", "eval", file, "--tokens", tokens, "--json"});
     ASSERT_TRUE(ref.contains("ppl") && ours.contains("ppl"));
     EXPECT_LT(std::fabs(ref["ppl"].get<double>() / ours["ppl"].get<double>() - 1), std::string(f) == "f32.gguf" ? 1e-4 : 2e-3)
         << f << ": llama.cpp " << ref["ppl"] << " vs ramq " << ours["ppl"];
   }
   // The F32 file reproduces REFERENCE.md through llama.cpp (3.84586).
-  const json f32 = peer_json({"ppl", (tmp / "f32.gguf").string(), tokens, "--ctx", "256", "--threads", "1"});
+  const json f32 = llama_cpp_ppl(tmp / "f32.gguf", tokens, 256);
   EXPECT_LT(std::fabs(f32["ppl"].get<double>() / 3.84586 - 1), 1e-4);
 }
 
@@ -162,38 +132,19 @@ TEST(GgufLlamaCpp, ExampleModelLogitsMatchRamqForwardPass) {
   std::size_t vocab = 0;
   for (const char* f : {"f32.gguf", "mixed.gguf"}) {
     const auto file = tmp / f;
-    const json ref = peer_json(
-        {"logits", file.string(), tokens_file.string(), "--n", std::to_string(kN), "--threads", "1", "--f32-attention"});
-    ASSERT_EQ(ref.value("n", 0u), kN) << f;
     ramq::EvalOptions opt;
     opt.threads = 1;
     const auto model = ramq::load_language_model(file, opt);
     vocab = static_cast<std::size_t>(model->vocab_size());
-    ASSERT_EQ(ref["n_vocab"].get<std::size_t>(), vocab) << f;
     ours[f] = model->forward(tokens);
     ASSERT_EQ(ours[f].size(), kN * vocab) << f;
-    for (const auto& row : ref["logits"]) {
-      const auto r = row.get<std::vector<float>>();
-      ASSERT_EQ(r.size(), vocab) << f;
-      theirs[f].insert(theirs[f].end(), r.begin(), r.end());
-    }
+    theirs[f] = llama_cpp_logits(file, tokens_file, kN, vocab);  // checks llama.cpp's n and n_vocab
     ASSERT_EQ(theirs[f].size(), kN * vocab) << f;
   }
-  const auto max_abs = [](const std::vector<float>& a, const std::vector<float>* b) {
-    double m = 0;
-    for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(double(a[i]) - (b ? double((*b)[i]) : 0.0)));
-    return m;
-  };
-  const double quantization_effect = max_abs(ours["mixed.gguf"], &ours["f32.gguf"]);
+  const double quantization_effect = max_abs_diff(ours["mixed.gguf"], ours["f32.gguf"]);
   for (const char* f : {"f32.gguf", "mixed.gguf"}) {
-    const double scale = max_abs(theirs[f], nullptr), diff = max_abs(theirs[f], &ours[f]);
-    std::size_t agree = 0;
-    for (std::size_t i = 0; i < kN; ++i) {
-      const auto t = theirs[f].begin() + static_cast<std::ptrdiff_t>(i * vocab);
-      const auto o = ours[f].begin() + static_cast<std::ptrdiff_t>(i * vocab);
-      agree += std::max_element(t, t + static_cast<std::ptrdiff_t>(vocab)) - t ==
-               std::max_element(o, o + static_cast<std::ptrdiff_t>(vocab)) - o;
-    }
+    const double scale = max_abs(theirs[f]), diff = max_abs_diff(theirs[f], ours[f]);
+    const std::size_t agree = argmax_agreement(theirs[f], ours[f], vocab);
     const bool f32 = std::string(f) == "f32.gguf";
     std::printf("%-10s logit scale %.4f, max |llama.cpp - ramq| %.3e (%.3e of scale), argmax agreement %zu/%zu\n", f,
                 scale, diff, diff / scale, agree, kN);
@@ -205,7 +156,7 @@ TEST(GgufLlamaCpp, ExampleModelLogitsMatchRamqForwardPass) {
     }
   }
   std::printf("weight quantization moves ramq's logits by up to %.3e\n", quantization_effect);
-  EXPECT_LT(max_abs(theirs["mixed.gguf"], &ours["mixed.gguf"]), quantization_effect / 3);
+  EXPECT_LT(max_abs_diff(theirs["mixed.gguf"], ours["mixed.gguf"]), quantization_effect / 3);
 }
 
 TEST(GgufLlamaCpp, EveryBlockTypeLoadsAndDecodesLikeRamq) {
@@ -238,7 +189,7 @@ TEST(GgufLlamaCpp, EveryBlockTypeLoadsAndDecodesLikeRamq) {
         EXPECT_EQ(t, type) << name;
       }
     }
-    const json ref = peer_json({"ppl", out.string(), (tmp / "tokens.u32").string(), "--ctx", "128", "--threads", "1"});
+    const json ref = llama_cpp_ppl(out, tmp / "tokens.u32", 128);
     const json ours = ramq_json({"--threads", "1", "eval", out.string(), "--reference", model.string(), "--tokens",
                                  (tmp / "tokens.u32").string(), "--ctx", "128", "--json"});
     ASSERT_TRUE(ref.contains("ppl") && ours.contains("ppl")) << type;

@@ -29,7 +29,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -37,7 +36,7 @@
 
 #include "ramq/eval.h"
 #include "ramq/gguf.h"
-#include "support/run_ramq.h"
+#include "support/llama_cpp_harness.h"
 #include "support/synthetic_llama.h"
 
 namespace fs = std::filesystem;
@@ -45,17 +44,6 @@ using namespace ramq::testkit;
 using nlohmann::json;
 
 namespace {
-
-bool llama_available() { return fs::exists(fs::path(LLAMA_PEER_LIB_DIR) / "libllama.v0.5.0.so"); }
-
-#define REQUIRE_LLAMA()                                                                                   \
-  do {                                                                                                    \
-    if (!llama_available()) {                                                                             \
-      const char* allow = std::getenv("RAMQ_ALLOW_MISSING_LLAMA");                                        \
-      if (allow && std::string(allow) == "1") GTEST_SKIP() << "llama.cpp libraries not installed";         \
-      FAIL() << "llama.cpp libraries missing in " << LLAMA_PEER_LIB_DIR << ": run `cd tests/peer && npm ci`"; \
-    }                                                                                                     \
-  } while (0)
 
 constexpr int kCtx = 128;
 constexpr std::size_t kWindows = 4;
@@ -72,39 +60,6 @@ constexpr double kPplToleranceF16Attention = 1e-3;
 // the scale; 3e-5 leaves about an order of magnitude for other CPUs' summation orders (llama.cpp
 // picks a CPU backend at run time) and is 1e4 times below the smallest fault's effect (2.9e-1).
 constexpr double kLogitBound = 3e-5;
-
-json peer_json(const std::vector<std::string>& args) {
-  const auto r = run_program(LLAMA_PEER_BINARY, args);
-  EXPECT_EQ(r.status, 0) << r.err;
-  return r.status == 0 ? json::parse(r.out) : json::object();
-}
-
-json ramq_json(const std::vector<std::string>& args) {
-  const auto r = run_ramq(args);
-  EXPECT_EQ(r.status, 0) << r.err;
-  return r.status == 0 ? json::parse(r.out) : json::object();
-}
-
-void write_tokens(const fs::path& p, const std::vector<std::uint32_t>& t) {
-  write_file(p, std::string(reinterpret_cast<const char*>(t.data()), t.size() * 4));
-}
-
-// Logits of llama.cpp for the first n tokens of `tokens` (one window from position 0), n x vocab.
-std::vector<float> llama_cpp_logits(const fs::path& gguf, const fs::path& tokens, std::size_t n, std::size_t vocab) {
-  const json ref = peer_json({"logits", gguf.string(), tokens.string(), "--n", std::to_string(n), "--threads", "1",
-                              "--f32-attention"});
-  std::vector<float> out;
-  if (ref.value("n", 0u) != n || ref.value("n_vocab", 0u) != vocab) {
-    ADD_FAILURE() << "llama_peer logits of " << gguf << ": n " << ref.value("n", 0u) << ", n_vocab "
-                  << ref.value("n_vocab", 0u);
-    return out;
-  }
-  for (const auto& row : ref["logits"]) {
-    const auto r = row.get<std::vector<float>>();
-    out.insert(out.end(), r.begin(), r.end());
-  }
-  return out;
-}
 
 // Perplexity by the protocol of `ramq eval` / `llama_peer ppl` (windows of kCtx tokens from
 // position 0, tokens 1..n-1 scored), from llama.cpp's logits with an F32 KV cache and no flash
@@ -130,18 +85,6 @@ double f32_attention_ppl(const fs::path& gguf, const std::vector<std::uint32_t>&
     }
   }
   return std::exp(nll / double(scored));
-}
-
-double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  if (a.size() != b.size()) return INFINITY;
-  double m = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(double(a[i]) - double(b[i])));
-  return m;
-}
-double max_abs(const std::vector<float>& a) {
-  double m = 0;
-  for (const float x : a) m = std::max(m, std::fabs(double(x)));
-  return m;
 }
 
 // A copy of an F32 GGUF in which every F32 tensor whose name satisfies `pick` has its values
@@ -219,7 +162,7 @@ void run_variant(const Variant& v) {
   // (a) perplexity: ramq on the Hugging Face directory, llama.cpp on the GGUF; (c) ramq on the GGUF.
   const std::string ctx = std::to_string(kCtx);
   const std::vector<std::uint32_t> stream = ramq::read_token_file(tokens);
-  const json theirs = peer_json({"ppl", gguf.string(), tokens.string(), "--ctx", ctx, "--threads", "1"});
+  const json theirs = llama_cpp_ppl(gguf, tokens, kCtx);
   const json ours_hf = ramq_json({"--threads", "1", "eval", dir.string(), "--tokens", tokens.string(), "--ctx", ctx, "--json"});
   const json ours_gguf =
       ramq_json({"--threads", "1", "eval", gguf.string(), "--tokens", tokens.string(), "--ctx", ctx, "--json"});
@@ -252,13 +195,7 @@ void run_variant(const Variant& v) {
   ASSERT_EQ(ours.size(), kLogitPositions * vocab);
   ASSERT_EQ(ref.size(), kLogitPositions * vocab);
   const double scale = max_abs(ref), diff = max_abs_diff(ref, ours);
-  std::size_t agree = 0;
-  for (std::size_t i = 0; i < kLogitPositions; ++i) {
-    const auto t = ref.begin() + static_cast<std::ptrdiff_t>(i * vocab);
-    const auto o = ours.begin() + static_cast<std::ptrdiff_t>(i * vocab);
-    agree += std::max_element(t, t + static_cast<std::ptrdiff_t>(vocab)) - t ==
-             std::max_element(o, o + static_cast<std::ptrdiff_t>(vocab)) - o;
-  }
+  const std::size_t agree = argmax_agreement(ref, ours, vocab);
   std::printf("%-6s logit scale %.3f, max |llama.cpp - ramq HF| %.3e (%.3e of scale), argmax %zu/%zu\n",
               v.arch.c_str(), scale, diff, diff / scale, agree, kLogitPositions);
   EXPECT_GT(scale, 5.0) << v.arch;  // peaked logits, not a near-uniform output

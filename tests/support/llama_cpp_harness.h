@@ -1,0 +1,119 @@
+// Test support: tests against real llama.cpp (the prebuilt libllama from npm, driven by
+// tests/peer's llama_peer binary). The including test target defines LLAMA_PEER_BINARY (the
+// llama_peer executable) and LLAMA_PEER_LIB_DIR (where libllama is installed), as
+// tests/e2e/CMakeLists.txt does.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "support/run_ramq.h"
+#include "support/safetensors_builder.h"
+
+namespace ramq::testkit {
+
+inline bool llama_available() {
+  return std::filesystem::exists(std::filesystem::path(LLAMA_PEER_LIB_DIR) / "libllama.v0.5.0.so");
+}
+
+// At the top of a test: fails it if the llama.cpp libraries are missing, or skips it when
+// RAMQ_ALLOW_MISSING_LLAMA=1.
+#define REQUIRE_LLAMA()                                                                                   \
+  do {                                                                                                    \
+    if (!::ramq::testkit::llama_available()) {                                                            \
+      const char* allow = std::getenv("RAMQ_ALLOW_MISSING_LLAMA");                                        \
+      if (allow && std::string(allow) == "1") GTEST_SKIP() << "llama.cpp libraries not installed";         \
+      FAIL() << "llama.cpp libraries missing in " << LLAMA_PEER_LIB_DIR << ": run `cd tests/peer && npm ci`"; \
+    }                                                                                                     \
+  } while (0)
+
+// The JSON that `llama_peer ARGS...` prints; an empty object (and a test failure) if it fails.
+inline nlohmann::json peer_json(const std::vector<std::string>& args) {
+  const auto r = run_program(LLAMA_PEER_BINARY, args);
+  EXPECT_EQ(r.status, 0) << r.err;
+  return r.status == 0 ? nlohmann::json::parse(r.out) : nlohmann::json::object();
+}
+
+// The JSON that `ramq ARGS...` prints (--json); an empty object (and a test failure) if it fails.
+inline nlohmann::json ramq_json(const std::vector<std::string>& args) {
+  const auto r = run_ramq(args);
+  EXPECT_EQ(r.status, 0) << r.err;
+  return r.status == 0 ? nlohmann::json::parse(r.out) : nlohmann::json::object();
+}
+
+// llama.cpp's perplexity of a GGUF over a token file (`llama_peer ppl`, llama.cpp's default
+// attention, one thread): {"ppl", "scored_tokens", ...}.
+inline nlohmann::json llama_cpp_ppl(const std::filesystem::path& gguf, const std::filesystem::path& tokens, int ctx) {
+  return peer_json({"ppl", gguf.string(), tokens.string(), "--ctx", std::to_string(ctx), "--threads", "1"});
+}
+
+// A token file (.u32: little-endian uint32 ids).
+inline void write_tokens(const std::filesystem::path& p, const std::vector<std::uint32_t>& t) {
+  write_file(p, std::string(reinterpret_cast<const char*>(t.data()), t.size() * 4));
+}
+
+// llama.cpp's logits for the first n tokens of a token file, as one window from position 0
+// (`llama_peer logits --f32-attention`: F32 KV cache, no flash attention, one thread), n x vocab
+// row-major. Empty, with a test failure, if llama_peer fails or returns another shape.
+inline std::vector<float> llama_cpp_logits(const std::filesystem::path& gguf, const std::filesystem::path& tokens,
+                                           std::size_t n, std::size_t vocab) {
+  const nlohmann::json ref = peer_json({"logits", gguf.string(), tokens.string(), "--n", std::to_string(n), "--threads",
+                                        "1", "--f32-attention"});
+  std::vector<float> out;
+  if (ref.value("n", 0u) != n || ref.value("n_vocab", 0u) != vocab || !ref.contains("logits") ||
+      ref["logits"].size() != n) {
+    ADD_FAILURE() << "llama_peer logits of " << gguf << ": n " << ref.value("n", 0u) << ", n_vocab "
+                  << ref.value("n_vocab", 0u) << ", want " << n << " x " << vocab;
+    return {};
+  }
+  for (const auto& row : ref["logits"]) {
+    const auto r = row.get<std::vector<float>>();
+    if (r.size() != vocab) {
+      ADD_FAILURE() << "llama_peer logits of " << gguf << ": a row of " << r.size() << " logits, want " << vocab;
+      return {};
+    }
+    out.insert(out.end(), r.begin(), r.end());
+  }
+  return out;
+}
+
+// max |a[i] - b[i]| (infinity if the sizes differ), and max |a[i]|.
+inline double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return INFINITY;
+  double m = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(double(a[i]) - double(b[i])));
+  return m;
+}
+inline double max_abs(const std::vector<float>& a) {
+  double m = 0;
+  for (const float x : a) m = std::max(m, std::fabs(double(x)));
+  return m;
+}
+
+// The number of positions (rows of `vocab` logits) at which two logit matrices of the same
+// shape predict the same token (argmax); 0, with a test failure, if the shapes differ.
+inline std::size_t argmax_agreement(const std::vector<float>& a, const std::vector<float>& b, std::size_t vocab) {
+  if (vocab == 0 || a.size() != b.size() || a.size() % vocab != 0) {
+    ADD_FAILURE() << "argmax_agreement: " << a.size() << " and " << b.size() << " logits, vocab " << vocab;
+    return 0;
+  }
+  std::size_t agree = 0;
+  for (std::size_t i = 0; i < a.size() / vocab; ++i) {
+    const auto x = a.begin() + static_cast<std::ptrdiff_t>(i * vocab);
+    const auto y = b.begin() + static_cast<std::ptrdiff_t>(i * vocab);
+    agree += std::max_element(x, x + static_cast<std::ptrdiff_t>(vocab)) - x ==
+             std::max_element(y, y + static_cast<std::ptrdiff_t>(vocab)) - y;
+  }
+  return agree;
+}
+
+}  // namespace ramq::testkit
