@@ -9,7 +9,7 @@
 // record the command line and the model directory as given) are the same on every machine.
 //
 // Outputs that go through OpenBLAS or libm (the SWAN statistics' SVDs, --probe self's forward
-// passes; README "Same bytes") are the same bits only on the same kind of CPU at its own SIMD
+// passes; docs/reliability.md, "Same bytes") are the same bits only on the same kind of CPU at its own SIMD
 // level: those cases are compared only on the CPU model the list was made on (its first line)
 // with RAMQ_ISA unset, and elsewhere just run. Every other case is compared everywhere.
 #include <gtest/gtest.h>

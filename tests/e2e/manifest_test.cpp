@@ -83,7 +83,7 @@ TEST(Manifest, MlxOutputRecordsInputsDecisionsAndOutputs) {
   ASSERT_EQ(m["tensors"].size(), 47u);
   for (const auto& t : m["tensors"]) {
     EXPECT_TRUE(t.contains("bits") && t.contains("reason") && t.contains("shape")) << t.dump();
-    // The README's rule: 2-D tensors of at least 1024 elements are scored.
+    // docs/method.md, "Which tensors are scored": 2-D tensors of at least 1024 elements are scored.
     const auto shape = t["shape"].get<std::vector<std::int64_t>>();
     const bool scoreable = shape.size() == 2 && shape[0] * shape[1] >= 1024;
     EXPECT_EQ(t["scored"].get<bool>(), scoreable) << t["name"];
