@@ -10,19 +10,30 @@
 #include <nlohmann/json.hpp>
 
 #include "ramq/metrics.h"
-#include "ramq/options.h"
+#include "ramq/progress.h"
 #include "ramq/rate_distortion.h"
 #include "ramq/safetensors.h"
 
 namespace ramq {
 
+// The four metrics' scores in [0, 1] and their composite S under some weights (computed by the
+// plan stage's swan_scores; analysis.json carries them).
 struct SwanScores {
   double s_svd = 0, s_kurt = 0, s_out = 0, s_err = 0;
   double composite = 0;  // S
 };
 
-SwanScores swan_scores(const RawMetrics& raw, const SwanPolicyOptions& w);
-double swan_composite(const SwanScores& s, const SwanPolicyOptions& w);
+// What analyze_model measures, and how.
+struct AnalysisOptions {
+  unsigned threads = 0;  // 0 = all hardware threads; results never depend on it
+  std::uint64_t seed = 0x5241'4d51'5357'414eULL;  // "RAMQSWAN": randomized SVD and noise probes
+  MetricOptions metrics;
+  bool swan_metrics = true;  // the four SWAN metrics; the rate-distortion curves alone otherwise
+  RdOptions rd;              // rate-distortion curves (the budget policy needs them)
+  bool hash_inputs = true;   // sha256 of every input file, recorded in the analysis
+  MlxEncoder mlx_encoder = MlxEncoder::Search;  // the MLX encoder the curves are measured with
+  Progress* progress = nullptr;  // not owned; never changes the analysis
+};
 
 // What `--probe self` measured for one tensor (src/evaluate/self_probe.cpp): the mean KL
 // divergence of the model's next-token distribution, on token sequences the model generated
@@ -92,8 +103,9 @@ TensorSchedule schedule_tensors(const std::vector<std::int64_t>& numels, const s
 // MPI ranks). With opt.swan_metrics false the SWAN metrics are skipped (only the rate-distortion
 // curves are measured: what the budget policy needs). Results do not depend on the thread count
 // (nor on `limits`, which tests lower to reach every schedule on small models).
-ModelAnalysis analyze_model(const ModelReader& model, const Options& opt, const std::vector<std::size_t>* only = nullptr,
-                            const ScheduleLimits& limits = {});
+// Scores are not set: the plan stage's score_analysis computes them from the raw metrics.
+ModelAnalysis analyze_model(const ModelReader& model, const AnalysisOptions& opt,
+                            const std::vector<std::size_t>* only = nullptr, const ScheduleLimits& limits = {});
 
 nlohmann::json analysis_to_json(const ModelAnalysis& a);
 // The metric settings as recorded in analysis.json and the manifest (only the chosen randomized

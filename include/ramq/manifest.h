@@ -26,7 +26,6 @@
 
 #include "ramq/analysis.h"
 #include "ramq/output_path.h"
-#include "ramq/options.h"
 #include "ramq/plan.h"
 
 namespace ramq {
@@ -53,8 +52,6 @@ std::filesystem::path manifest_path_for(const std::filesystem::path& output, boo
 // -q and --quiet are left out, since none of them changes the output.
 std::vector<std::string> manifest_command_line(const std::vector<std::string>& argv);
 
-// Every field of Options that can change the output (all but threads and progress), by name.
-nlohmann::json options_to_json(const Options& opt);
 
 struct FileDigest {
   std::string file;  // relative name (inputs: to the model directory; outputs: to the output)
@@ -66,7 +63,7 @@ FileDigest digest_file(const std::filesystem::path& path, const std::string& rec
 // What the manifest records besides the output files.
 struct ManifestContext {
   std::vector<std::string> command_line;  // already through manifest_command_line
-  const Options* options = nullptr;
+  nlohmann::json options;                 // the run's settings (null: none recorded)
   std::string model_dir;                  // as given
   std::vector<FileDigest> inputs;         // model files, sorted by name
   std::optional<FileDigest> plan_file;    // --plan (name as given)

@@ -11,12 +11,21 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ramq/options.h"
+#include "ramq/mlx_affine.h"
+#include "ramq/progress.h"
 #include "ramq/plan.h"
 #include "ramq/safetensors.h"
 #include "ramq/safetensors_writer.h"
 
 namespace ramq {
+
+// How the writers encode and lay out files (the plan says what: encodings and keep_dtype).
+struct WriteOptions {
+  unsigned threads = 0;  // 0 = all hardware threads; output bytes never depend on it
+  MlxEncoder mlx_encoder = MlxEncoder::Search;  // MLX affine encoder
+  std::uint64_t max_shard_bytes = 5'000'000'000ULL;  // largest safetensors shard (tensor bytes, MLX)
+  Progress* progress = nullptr;  // not owned; never changes the output
+};
 
 struct WriteSummary {
   std::filesystem::path output;
@@ -54,10 +63,11 @@ struct MlxRemote {
 };
 
 // Writes the MLX model into out_dir atomically (the directory appears only when complete; an
-// existing output directory is replaced). Output bytes do not depend on opt.threads.
+// existing output directory is replaced). Output bytes do not depend on opt.threads. F32
+// tensors kept in float stay F32 with plan.keep_dtype, else become F16.
 // before_commit, if set, is called with the temporary directory once every file is in it, just
 // before it is renamed into place (the pipeline writes ramq-manifest.json there).
-WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const Options& opt,
+WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const WriteOptions& opt,
                              const std::filesystem::path& out_dir,
                              const std::function<void(const std::filesystem::path&)>& before_commit = {},
                              const MlxRemote* remote = nullptr);
@@ -65,11 +75,11 @@ WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const O
 // encodes only the source tensors `mine` selects (by name), in the order write_mlx_model needs
 // them, in the same parallel batches, and hands each to `send` (name, its outputs' bytes in the
 // order of its output specs) in that order. Writes nothing.
-void encode_mlx_tensors(const ModelReader& model, const Plan& plan, const Options& opt,
+void encode_mlx_tensors(const ModelReader& model, const Plan& plan, const WriteOptions& opt,
                         const std::function<bool(const std::string&)>& mine,
                         const std::function<void(const std::string&, std::vector<std::vector<std::byte>>&&)>& send);
 // Bytes of the safetensors files write_mlx_model would write for this plan (tensor data plus
 // each shard's header; config, index and tokenizer files not included), without encoding.
-std::uint64_t mlx_weight_files_bytes(const ModelReader& model, const Plan& plan, const Options& opt);
+std::uint64_t mlx_weight_files_bytes(const ModelReader& model, const Plan& plan, const WriteOptions& opt);
 
 }  // namespace ramq

@@ -1,62 +1,21 @@
-// The one options struct that flows through analyze -> plan -> encode -> write.
+// The settings of one run as the command line gives them: every stage's options and every
+// policy's parameters (the audit manifest records them all). The stages never see this struct:
+// each takes its own part (analysis_options, plan_options, probe_options, write_options).
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "ramq/analysis.h"
 #include "ramq/encoding.h"
-#include "ramq/metrics.h"
-#include "ramq/progress.h"
-#include "ramq/rate_distortion.h"
+#include "ramq/mlx_writer.h"
+#include "ramq/plan.h"
+#include "ramq/probe.h"
 
 namespace ramq {
-
-// The plan policies. Names ("swan", "uniform", "budget", "llama-mix") are parsed and printed only
-// at the command line and in JSON.
-enum class PolicyKind { Swan, Uniform, Budget, LlamaMix };
-std::string_view policy_name(PolicyKind p);
-std::optional<PolicyKind> parse_policy(std::string_view name);
-
-struct SwanPolicyOptions {
-  // Composite score S = w_svd s_svd + w_kurt s_kurt + w_out s_out + w_err s_err.
-  double w_svd = 0.20, w_kurt = 0.45, w_out = 0.15, w_err = 0.20;
-  double t16 = 0.90;  // S >= t16: 16-bit
-  double t8 = 0.65;   // S >= t8: 8-bit
-  double t2 = 0.10;   // S <= t2: 2-bit
-  int group8 = 64, group4 = 128, group2 = 32;
-};
-
-struct UniformPolicyOptions {
-  int bits = 4;
-  int group = 64;
-  bool quantize_embeddings = false;  // also quantize embed_tokens / lm_head
-};
-
-// The budget policy (src/plan/budget_policy.cpp): the least sensitivity-weighted error whose
-// total bytes (plan.json's totals.bytes) fit the budget. Exactly one target is set (> 0).
-struct BudgetPolicyOptions {
-  double target_bpw = 0;          // bits per weight over all parameters (8 x file bytes / params)
-  std::uint64_t target_bytes = 0; // total output bytes
-  // Bytes of the output beyond the plan's tensor data (GGUF header, metadata, tokenizer, padding;
-  // safetensors headers), counted against the target. Set by the pipeline (plan_for_model), which
-  // knows the container; 0 when only the analysis is known.
-  std::uint64_t container_bytes = 0;
-  bool smallest = false;  // ignore the target: the smallest plan (every item at its fewest bytes)
-};
-
-// --probe self (src/evaluate/self_probe.cpp): sensitivities measured with the model's own
-// forward passes on token sequences it generates itself from a fixed seed (no external data).
-enum class ProbeMode { None, Self };
-std::string_view probe_mode_name(ProbeMode m);  // "none", "self"
-std::optional<ProbeMode> parse_probe_mode(std::string_view name);
-
-struct ProbeOptions {
-  ProbeMode mode = ProbeMode::None;
-  int sequences = 4;          // generated sequences
-  int length = 128;           // tokens per sequence (the first is the BOS token)
-};
 
 struct Options {
   unsigned threads = 0;          // 0 = all hardware threads
@@ -71,7 +30,7 @@ struct Options {
   SwanPolicyOptions swan;
   UniformPolicyOptions uniform;
   BudgetPolicyOptions budget;
-  ProbeOptions probe;
+  ProbeOptions probe;            // mode self: measured sensitivities (analysis) used by the budget policy
   OutputFormat format = OutputFormat::Mlx;
   bool keep_dtype = false;       // keep F32 tensors F32 in MLX output (default: F16)
   // A row length not divisible by the chosen group: false = use the largest smaller supported
@@ -79,6 +38,20 @@ struct Options {
   bool strict_groups = false;
   std::uint64_t max_shard_bytes = 5'000'000'000ULL;
   Progress* progress = nullptr;  // progress of long stages (not owned); never changes outputs
+
+  AnalysisOptions analysis_options() const;
+  PlanOptions plan_options() const;  // the policy's own parameters
+  WriteOptions write_options() const;
 };
+
+// The stages with a whole run's settings.
+// The analysis, scored with the run's SWAN weights.
+inline ModelAnalysis analyze_model(const ModelReader& model, const Options& opt,
+                                   const std::vector<std::size_t>* only = nullptr, const ScheduleLimits& limits = {}) {
+  ModelAnalysis a = analyze_model(model, opt.analysis_options(), only, limits);
+  score_analysis(a, opt.swan);
+  return a;
+}
+inline Plan make_plan(const ModelAnalysis& analysis, const Options& opt) { return make_plan(analysis, opt.plan_options()); }
 
 }  // namespace ramq

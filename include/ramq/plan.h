@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -11,9 +13,70 @@
 #include "ramq/analysis.h"
 #include "ramq/encoding.h"
 #include "ramq/ggml_types.h"
-#include "ramq/options.h"
 
 namespace ramq {
+
+// The plan policies. Names ("swan", "uniform", "budget", "llama-mix") are parsed and printed only
+// at the command line and in JSON.
+enum class PolicyKind { Swan, Uniform, Budget, LlamaMix };
+std::string_view policy_name(PolicyKind p);
+std::optional<PolicyKind> parse_policy(std::string_view name);
+
+struct SwanPolicyOptions {
+  // Composite score S = w_svd s_svd + w_kurt s_kurt + w_out s_out + w_err s_err.
+  double w_svd = 0.20, w_kurt = 0.45, w_out = 0.15, w_err = 0.20;
+  double t16 = 0.90;  // S >= t16: 16-bit
+  double t8 = 0.65;   // S >= t8: 8-bit
+  double t2 = 0.10;   // S <= t2: 2-bit
+  int group8 = 64, group4 = 128, group2 = 32;
+};
+
+struct UniformPolicyOptions {
+  int bits = 4;
+  int group = 64;
+  bool quantize_embeddings = false;  // also quantize embed_tokens / lm_head
+};
+
+// The budget policy (src/plan/budget_policy.cpp): the least sensitivity-weighted error whose
+// total bytes (plan.json's totals.bytes) fit the budget. Exactly one target is set (> 0).
+struct BudgetPolicyOptions {
+  double target_bpw = 0;          // bits per weight over all parameters (8 x file bytes / params)
+  std::uint64_t target_bytes = 0; // total output bytes
+  // Bytes of the output beyond the plan's tensor data (GGUF header, metadata, tokenizer, padding;
+  // safetensors headers), counted against the target. Set by the pipeline (plan_for_model), which
+  // knows the container; 0 when only the analysis is known.
+  std::uint64_t container_bytes = 0;
+  bool smallest = false;  // ignore the target: the smallest plan (every item at its fewest bytes)
+  // Weight each tensor's error by its measured sensitivity (the analysis' self probe) instead of
+  // the data-free model.
+  bool probed = false;
+};
+
+// The llama-mix policy: llama.cpp's per-tensor rules for one of its mixes (GGUF only).
+struct LlamaMixOptions {
+  std::string mix = "Q4_K_M";  // Q3_K_M | Q4_K_M | Q5_K_M | Q6_K | Q8_0
+};
+
+// One policy with its own parameters.
+using PolicyOptions = std::variant<SwanPolicyOptions, UniformPolicyOptions, BudgetPolicyOptions, LlamaMixOptions>;
+PolicyKind policy_kind(const PolicyOptions& p);
+
+// What make_plan needs: the format, the policy, and how float tensors and rows are kept.
+struct PlanOptions {
+  OutputFormat format = OutputFormat::Mlx;
+  PolicyOptions policy;
+  bool keep_dtype = false;  // F32 tensors kept F32 (else written as F16)
+  // A row length not divisible by the chosen MLX group: false = use the largest smaller supported
+  // group that divides it (16-bit if none does); true = keep the tensor 16-bit (SWAN's rule).
+  bool strict_groups = false;
+};
+
+// SWAN's scores from the raw metrics (include/ramq/metrics.h's score_* normalisations) and the
+// composite S with the policy's weights.
+SwanScores swan_scores(const RawMetrics& raw, const SwanPolicyOptions& w);
+double swan_composite(const SwanScores& s, const SwanPolicyOptions& w);
+// Fills every scored tensor's scores from its raw metrics (tensors without metrics keep none).
+void score_analysis(ModelAnalysis& analysis, const SwanPolicyOptions& w);
 
 struct TensorDecision {
   std::string name;
@@ -53,7 +116,7 @@ std::uint64_t decision_bytes(const TensorDecision& d, DType source, bool keep_dt
 // The plan's policy as plan.json and the summaries name it: "swan", ..., "llama-mix Q4_K_M".
 std::string plan_policy_label(const Plan& p);
 
-Plan make_plan(const ModelAnalysis& analysis, const Options& opt);
+Plan make_plan(const ModelAnalysis& analysis, const PlanOptions& opt);
 
 // GGUF terms (src/plan/gguf_policy.cpp).
 // The K-quant or Q8_0 type of a bit class: 2 Q2_K, 3 Q3_K, 4 Q4_K, 5 Q5_K, 6 Q6_K, 8 Q8_0.
@@ -69,16 +132,17 @@ GgmlType llama_cpp_fallback(GgmlType wanted, std::int64_t cols);
 // The mixes llama.cpp documents: Q3_K_M, Q4_K_M, Q5_K_M, Q6_K, Q8_0.
 bool is_llama_mix(const std::string& mix);
 // Converts a plan's bit classes into GGUF types (swan and uniform policies), in place.
-void assign_gguf_types(Plan& p, const ModelAnalysis& analysis, const Options& opt);
-// The llama-mix policy: llama.cpp's per-tensor rules for opt.mix.
-Plan make_llama_mix_plan(const ModelAnalysis& analysis, const Options& opt);
+void assign_gguf_types(Plan& p, const ModelAnalysis& analysis, bool keep_dtype);
+// The llama-mix policy: llama.cpp's per-tensor rules for the mix.
+Plan make_llama_mix_plan(const ModelAnalysis& analysis, const LlamaMixOptions& mix, bool keep_dtype);
 // The budget policy (src/plan/budget_policy.cpp): the least sensitivity-weighted error within
-// opt.budget's target. Needs the analysis' rate-distortion curves; throws ramq::Error when the
+// the budget's target. Needs the analysis' rate-distortion curves; throws ramq::Error when the
 // target is below the smallest feasible size (named in the message).
-Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt);
-// The budget in bytes: --target-size, or --target-bpw x params / 8 (whole output). Throws
+Plan make_budget_plan(const ModelAnalysis& analysis, const BudgetPolicyOptions& budget, OutputFormat format,
+                      bool keep_dtype);
+// The budget in bytes: target_bytes, or target_bpw x params / 8 (whole output). Throws
 // ramq::Error unless exactly one target is set.
-std::uint64_t budget_target_bytes(const Options& opt, std::int64_t params);
+std::uint64_t budget_target_bytes(const BudgetPolicyOptions& budget, std::int64_t params);
 // Recomputes total_bytes, total_params and average_bits from the decisions.
 void finalize_plan_totals(Plan& p);
 

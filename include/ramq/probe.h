@@ -27,15 +27,30 @@
 #include <string>
 
 #include "ramq/analysis.h"
-#include "ramq/options.h"
+#include <optional>
+#include <string_view>
 
 namespace ramq {
 
+// The self probe (src/evaluate/self_probe.cpp): sensitivities measured with the model's own
+// forward passes on token sequences it generates itself from a fixed seed (no external data).
+enum class ProbeMode { None, Self };
+std::string_view probe_mode_name(ProbeMode m);  // "none", "self"
+std::optional<ProbeMode> parse_probe_mode(std::string_view name);
+
+struct ProbeOptions {
+  ProbeMode mode = ProbeMode::None;
+  int sequences = 4;          // generated sequences
+  int length = 128;           // tokens per sequence (the first is the BOS token)
+};
+
+
 // Fills analysis.probe and every quantizable tensor's probe measure for the Hugging Face model in
-// `model_dir` (the analysis must be of that model). Uses opt.probe, opt.seed, opt.threads and
+// `model_dir` (the analysis must be of that model). Uses `probe`, opt.seed, opt.threads and
 // opt.mlx_encoder; results do not depend on the thread count. Throws ramq::Error when the
 // evaluator cannot run the model.
-void probe_self(const std::filesystem::path& model_dir, ModelAnalysis& analysis, const Options& opt);
+void probe_self(const std::filesystem::path& model_dir, ModelAnalysis& analysis, const AnalysisOptions& opt,
+                const ProbeOptions& probe);
 
 // Throws ramq::Error(config_file, "", ...) unless `probe` asks for at least 1 sequence of 2 to
 // max_position_embeddings tokens: the model was not trained on longer windows, and the cost

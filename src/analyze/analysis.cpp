@@ -19,22 +19,7 @@ namespace ramq {
 
 namespace {
 constexpr std::int64_t kMinScoredElements = 1024;
-double clip01(double v) { return std::clamp(v, 0.0, 1.0); }
 }  // namespace
-
-double swan_composite(const SwanScores& s, const SwanPolicyOptions& w) {
-  return w.w_svd * s.s_svd + w.w_kurt * s.s_kurt + w.w_out * s.s_out + w.w_err * s.s_err;
-}
-
-SwanScores swan_scores(const RawMetrics& raw, const SwanPolicyOptions& w) {
-  SwanScores s;
-  s.s_svd = clip01(score_svd(raw.concentration));
-  s.s_kurt = clip01(score_kurtosis(raw.kurtosis));
-  s.s_out = clip01(score_output(raw.noise_amp));
-  s.s_err = clip01(score_error(raw.nrmse));
-  s.composite = swan_composite(s, w);
-  return s;
-}
 
 bool is_scoreable(const TensorInfo& t, std::string* why_not) {
   auto no = [&](const char* why) {
@@ -111,7 +96,7 @@ class BufferPool {
 // `buffer`: where the tensor is converted to float32. The tensors that run alone share one, those
 // side by side one per worker (grown when needed, never shrunk), so only the first of each size
 // is allocated and paged in.
-void analyze_one(const ModelReader& model, const TensorInfo& t, TensorAnalysis& ta, const Options& opt,
+void analyze_one(const ModelReader& model, const TensorInfo& t, TensorAnalysis& ta, const AnalysisOptions& opt,
                  MlxEncoder encoder, unsigned threads, std::vector<float>& buffer) {
   ta.name = t.name;
   ta.shape = t.shape;
@@ -159,7 +144,6 @@ void analyze_one(const ModelReader& model, const TensorInfo& t, TensorAnalysis& 
   const RawMetrics raw = compute_raw_metrics(MatrixView{w, scored_rows, scored_cols}, opt.metrics,
                                              opt.seed ^ fnv1a64(t.name), threads);
   ta.raw = raw;
-  ta.scores = swan_scores(raw, opt.swan);
   if (rd) measure_rd([&] { return measure_rate_distortion(all.data(), rows, cols, t.dtype, opt.rd, encoder, threads); });
 }
 
@@ -184,7 +168,7 @@ TensorSchedule schedule_tensors(const std::vector<std::int64_t>& numels, const s
   return plan;
 }
 
-ModelAnalysis analyze_model(const ModelReader& model, const Options& opt, const std::vector<std::size_t>* only,
+ModelAnalysis analyze_model(const ModelReader& model, const AnalysisOptions& opt, const std::vector<std::size_t>* only,
                             const ScheduleLimits& limits) {
   // Work is split into pieces inside and across tensors; BLAS stays single-threaded inside each
   // piece so that every product is computed in the same order whatever the thread count.

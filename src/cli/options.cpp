@@ -82,6 +82,8 @@ void check_option_relations(const Options& o) {
   if (s.t2 > s.t8)
     throw CLI::ValidationError("--t2", show_real(s.t2) + " is above --t8 " + show_real(s.t8) +
                                            " (swan needs --t2 <= --t8 <= --t16)");
+  if (o.policy == PolicyKind::Budget && (o.budget.target_bpw > 0) == (o.budget.target_bytes > 0))
+    throw CLI::ValidationError("--policy budget", "needs exactly one of --target-bpw and --target-size");
 }
 
 // An option whose value is a name parsed into an enum (the names are the parser's; the default

@@ -125,7 +125,7 @@ struct Probed {
   std::vector<float> values;
 };
 
-std::optional<Probed> probe_encoding(const std::vector<float>& w, std::int64_t cols, DType source, const Options& opt) {
+std::optional<Probed> probe_encoding(const std::vector<float>& w, std::int64_t cols, DType source, const AnalysisOptions& opt) {
   const std::int64_t rows = static_cast<std::int64_t>(w.size()) / cols;
   std::vector<Encoding> candidates;
   for (const int group : {128, 64, 32}) candidates.push_back(Encoding::mlx_affine(4, group));
@@ -138,9 +138,17 @@ std::optional<Probed> probe_encoding(const std::vector<float>& w, std::int64_t c
 
 }  // namespace
 
+std::string_view probe_mode_name(ProbeMode m) { return m == ProbeMode::Self ? "self" : "none"; }
+
+std::optional<ProbeMode> parse_probe_mode(std::string_view name) {
+  if (name == "none") return ProbeMode::None;
+  if (name == "self") return ProbeMode::Self;
+  return std::nullopt;
+}
+
 void check_probe_length(const ModelConfig& config, const std::string& config_file, const ProbeOptions& probe) {
   if (probe.sequences < 1 || probe.length < 2)
-    throw Error("", "", "--probe self needs at least 1 sequence of at least 2 tokens");
+    throw Error("", "", "the self probe needs at least 1 sequence of at least 2 tokens");
   if (config.max_position_embeddings > 0 && probe.length > config.max_position_embeddings)
     throw Error(config_file, "",
                 "--probe-length " + std::to_string(probe.length) + " is longer than the model's " +
@@ -148,12 +156,13 @@ void check_probe_length(const ModelConfig& config, const std::string& config_fil
                     " positions (max_position_embeddings): give --probe-length at most that");
 }
 
-void probe_self(const std::filesystem::path& model_dir, ModelAnalysis& analysis, const Options& opt) {
+void probe_self(const std::filesystem::path& model_dir, ModelAnalysis& analysis, const AnalysisOptions& opt,
+                const ProbeOptions& probe) {
   EvalOptions eo;
-  eo.ctx = opt.probe.length;
+  eo.ctx = probe.length;
   eo.threads = opt.threads;
   const std::unique_ptr<eval::WeightSource> base = eval::open_safetensors_weights(model_dir);
-  check_probe_length(base->config(), base->config_file(), opt.probe);
+  check_probe_length(base->config(), base->config_file(), probe);
   auto model_with = [&](const std::string& name, const std::vector<float>* data) {
     return eval::make_llama_model(std::make_unique<OverlaySource>(*base, name, data), eo);
   };
@@ -164,20 +173,20 @@ void probe_self(const std::filesystem::path& model_dir, ModelAnalysis& analysis,
   std::vector<const TensorAnalysis*> targets;
   for (const auto& t : analysis.tensors)
     if (budget_quantizable(t) && t.shape.size() == 2) targets.push_back(&t);
-  ProgressScope progress(opt.progress, {"probe self", "passes", static_cast<std::size_t>(opt.probe.sequences) + targets.size(), 0, ""});
+  ProgressScope progress(opt.progress, {"probe self", "passes", static_cast<std::size_t>(probe.sequences) + targets.size(), 0, ""});
 
   // 1-2. Generated sequences and the reference distributions on them.
   ProbeInputs in;
   const std::uint32_t bos = bos_token(base->config(), vocab);
   nlohmann::json tokens = nlohmann::json::array();
-  for (int s = 0; s < opt.probe.sequences; ++s) {
+  for (int s = 0; s < probe.sequences; ++s) {
     Rng rng(opt.seed + static_cast<std::uint64_t>(s));
     std::vector<std::uint32_t> seq{bos};
     reference->clear_cache();
     std::vector<float> next = reference->append(seq);  // logits after the last token so far
-    while (static_cast<int>(seq.size()) < opt.probe.length) {
+    while (static_cast<int>(seq.size()) < probe.length) {
       seq.push_back(sample(next.data(), vocab, rng));
-      if (static_cast<int>(seq.size()) < opt.probe.length) next = reference->append({&seq.back(), 1});
+      if (static_cast<int>(seq.size()) < probe.length) next = reference->append({&seq.back(), 1});
     }
     const std::vector<float> logits = reference->forward(std::span<const std::uint32_t>(seq.data(), seq.size() - 1));
     std::vector<float> logp(logits.size());
@@ -215,8 +224,8 @@ void probe_self(const std::filesystem::path& model_dir, ModelAnalysis& analysis,
   }
   progress.done();
   analysis.probe = {{"kind", "self"},
-                    {"sequences", opt.probe.sequences},
-                    {"length", opt.probe.length},
+                    {"sequences", probe.sequences},
+                    {"length", probe.length},
                     {"seed", opt.seed},
                     {"bos_token", bos},
                     {"tokens", tokens}};

@@ -20,7 +20,7 @@ namespace ramq {
 ModelAnalysis analyze_directory(const std::filesystem::path& model_dir, const Options& opt) {
   ModelReader model(model_dir);
   ModelAnalysis a = analyze_model(model, opt);
-  if (opt.probe.mode == ProbeMode::Self) probe_self(model_dir, a, opt);
+  if (opt.probe.mode == ProbeMode::Self) probe_self(model_dir, a, opt.analysis_options(), opt.probe);
   return a;
 }
 
@@ -74,7 +74,7 @@ void check_quantize_outputs(const QuantizeRequest& req, const ModelReader& model
 }  // namespace
 
 std::uint64_t output_file_bytes(const ModelReader& model, const Plan& plan, const Options& opt) {
-  return output_writer_for(plan.format, opt)->model_file_bytes(model, plan);
+  return output_writer_for(plan.format, opt.write_options())->model_file_bytes(model, plan);
 }
 
 Plan plan_for_model(const ModelAnalysis& analysis, const Options& opt, const ModelReader* model) {
@@ -94,7 +94,7 @@ Plan plan_for_model(const ModelAnalysis& analysis, const Options& opt, const Mod
   smallest_opt.budget.container_bytes = 0;
   Plan smallest = make_plan(analysis, smallest_opt);
   const std::uint64_t smallest_file = output_file_bytes(*model, smallest, smallest_opt);
-  const std::uint64_t wanted = budget_target_bytes(opt, analysis.total_params);
+  const std::uint64_t wanted = budget_target_bytes(opt.budget, analysis.total_params);
   if (wanted < smallest_file)
     throw Error("", "",
                 "the budget of " + std::to_string(wanted) + " bytes is below the smallest feasible size, " +
@@ -186,7 +186,7 @@ QuantizeResult quantize_peer(const QuantizeRequest& req, const Options& opt_in, 
   const Plan plan = peer->wait_for_plan();
   try {
     auto mine = [&](const std::string& name) { return peer->mine(name); };
-    output_writer_for(plan.format, opt)
+    output_writer_for(plan.format, opt.write_options())
         ->encode_tensors(*model, plan, mine,
                          [&](const std::string& name, EncodedParts&& parts) { peer->send_tensor(name, parts); });
     peer->finished();
@@ -238,7 +238,7 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
       validate_plan_against_model(result.plan, model, req.plan_file->string());
     } else {
       ModelAnalysis& analysis = *result.analysis;
-      if (opt.probe.mode == ProbeMode::Self) probe_self(req.model_dir, analysis, opt);
+      if (opt.probe.mode == ProbeMode::Self) probe_self(req.model_dir, analysis, opt.analysis_options(), opt.probe);
       if (req.save_analysis) {  // a saved analysis records its inputs' hashes, as `ramq analyze` does
         const auto files = model.input_files();
         for (const auto& d : input_digests->get())
@@ -267,7 +267,7 @@ QuantizeResult quantize(const QuantizeRequest& req, const Options& opt) {
   hooks.manifest_context = [&] {
     return pipeline::audit_context(req, opt, result, *input_digests, side_outputs.contents());
   };
-  result.written = output_writer_for(result.plan.format, opt)->write(model, result.plan, req.output, hooks);
+  result.written = output_writer_for(result.plan.format, opt.write_options())->write(model, result.plan, req.output, hooks);
   side_outputs.commit_all();
   return result;
 }

@@ -21,6 +21,12 @@ struct Candidate {
   double rel_err = 0;
 };
 
+// The plan's format and float rule, what every candidate's bytes depend on.
+struct Target {
+  OutputFormat format;
+  bool keep_dtype;
+};
+
 // A tensor the solver chooses for: its weight and candidate encodings.
 struct Member {
   std::size_t tensor = 0;  // index in the plan's decisions
@@ -54,14 +60,14 @@ TensorDecision base_decision(const TensorAnalysis& t) {
 }
 
 // The 16-bit decision of a tensor in the plan's format, with its bytes.
-TensorDecision float_decision(const TensorAnalysis& t, const Options& opt, DType source) {
+TensorDecision float_decision(const TensorAnalysis& t, const Target& opt, DType source) {
   TensorDecision d = base_decision(t);
   if (opt.format == OutputFormat::Gguf) d.encoding = Encoding::ggml(gguf_float_type(t, opt.keep_dtype));
   d.bytes = decision_bytes(d, source, opt.keep_dtype);
   return d;
 }
 
-std::vector<Candidate> candidates_of(const TensorAnalysis& t, const TensorRd& rd, const Options& opt, DType source) {
+std::vector<Candidate> candidates_of(const TensorAnalysis& t, const TensorRd& rd, const Target& opt, DType source) {
   std::vector<Candidate> out;
   const RdPoint* f16 = rd.find_float();
   if (!f16) throw Error("", t.name, "the rate-distortion curve has no 16-bit point");
@@ -90,13 +96,12 @@ std::string measured_on(const TensorRd& rd) {
 
 }  // namespace
 
-std::uint64_t budget_target_bytes(const Options& opt, std::int64_t params) {
+std::uint64_t budget_target_bytes(const BudgetPolicyOptions& b, std::int64_t params) {
   params = std::max<std::int64_t>(1, params);
-  const auto& b = opt.budget;
   if ((b.target_bpw > 0) == (b.target_bytes > 0))
-    throw Error("", "", "--policy budget needs exactly one of --target-bpw and --target-size");
+    throw Error("", "", "the budget policy needs exactly one target: bits per weight or total bytes");
   if (b.target_bytes > 0) return b.target_bytes;
-  if (!(b.target_bpw <= 64)) throw Error("", "", "--target-bpw must be at most 64");
+  if (!(b.target_bpw <= 64)) throw Error("", "", "the budget's bits per weight must be at most 64");
   return static_cast<std::uint64_t>(std::floor(b.target_bpw * static_cast<double>(params) / 8.0));
 }
 
@@ -109,11 +114,13 @@ std::string size_text(std::uint64_t bytes, std::int64_t params) {
 
 }  // namespace
 
-Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt) {
+Plan make_budget_plan(const ModelAnalysis& analysis, const BudgetPolicyOptions& budget, OutputFormat format,
+                      bool keep_dtype) {
+  const Target opt{format, keep_dtype};
   Plan p;
   p.format = opt.format;
   p.policy = PolicyKind::Budget;
-  const bool probed = opt.probe.mode == ProbeMode::Self;
+  const bool probed = budget.probed;
   if (probed && analysis.probe.is_null())
     throw Error("", "", "the budget policy was asked for probed sensitivities, but the analysis has no probe measurements (analyze with the self probe)");
   p.keep_dtype = opt.keep_dtype;
@@ -138,12 +145,11 @@ Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt) {
     }
     if (!t->rd)
       throw Error("", t->name,
-                  "the analysis has no rate-distortion curve for this tensor: run `ramq analyze` without --no-rd "
-                  "(the budget policy needs the curves)");
+                  "the analysis has no rate-distortion curve for this tensor (the budget policy needs the curves)");
     if (opt.format == OutputFormat::Mlx && analysis.rd_options && !analysis.rd_options->mlx)
-      throw Error("", "", "the analysis measured no MLX candidates (analyze with --rd-formats mlx or both)");
+      throw Error("", "", "the analysis measured no MLX candidates (analyze with the MLX curves)");
     if (opt.format == OutputFormat::Gguf && analysis.rd_options && !analysis.rd_options->gguf)
-      throw Error("", "", "the analysis measured no GGUF candidates (analyze with --rd-formats gguf or both)");
+      throw Error("", "", "the analysis measured no GGUF candidates (analyze with the GGUF curves)");
     Member m;
     m.tensor = p.tensors.size();
     m.sensitivity = tensor_sensitivity(*t, sctx);
@@ -182,7 +188,7 @@ Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt) {
   }
 
   const std::int64_t params = std::max<std::int64_t>(1, analysis.total_params);
-  std::uint64_t target = budget_target_bytes(opt, params);
+  std::uint64_t target = budget_target_bytes(budget, params);
   std::uint64_t min_bytes = fixed_bytes, max_bytes = fixed_bytes;
   for (const auto& it : items) {
     std::uint64_t lo = it.options.front().bytes, hi = lo;
@@ -193,8 +199,8 @@ Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt) {
     min_bytes += lo;
     max_bytes += hi;
   }
-  const std::uint64_t container = opt.budget.container_bytes;
-  if (opt.budget.smallest) target = min_bytes + container;
+  const std::uint64_t container = budget.container_bytes;
+  if (budget.smallest) target = min_bytes + container;
   if (target < min_bytes + container)
     throw Error("", "",
                 "the budget " + size_text(target, params) + " is below the smallest feasible size, " +
@@ -240,7 +246,7 @@ Plan make_budget_plan(const ModelAnalysis& analysis, const Options& opt) {
                              std::to_string(analysis.rd_options ? analysis.rd_options->max_elements : 0) +
                              " elements), errors extrapolated per row"},
       {"items", items.size()}};
-  if (opt.budget.target_bpw > 0) details["target_bpw"] = opt.budget.target_bpw;
+  if (budget.target_bpw > 0) details["target_bpw"] = budget.target_bpw;
   if (probed) details["probe"] = {{"kind", "self"}, {"sequences", analysis.probe.value("sequences", 0)},
                                   {"length", analysis.probe.value("length", 0)}, {"seed", analysis.probe.value("seed", 0ull)}};
   if (!analysis.rd_mlx_encoder.empty()) details["mlx_encoder"] = analysis.rd_mlx_encoder;

@@ -194,7 +194,7 @@ GgmlType mix_rule(const std::string& mix, Role role, int layer, int n_layers, bo
 
 }  // namespace
 
-void assign_gguf_types(Plan& p, const ModelAnalysis& analysis, const Options& opt) {
+void assign_gguf_types(Plan& p, const ModelAnalysis& analysis, bool keep_dtype) {
   p.format = OutputFormat::Gguf;
   std::map<std::string, const TensorAnalysis*> by_name;
   for (const auto& x : analysis.tensors) by_name[x.name] = &x;
@@ -203,25 +203,25 @@ void assign_gguf_types(Plan& p, const ModelAnalysis& analysis, const Options& op
     if (it == by_name.end()) throw Error("", d.name, "tensor missing from the analysis");
     const TensorAnalysis* t = it->second;
     if (!d.quantized()) {
-      set_type(d, float_type(*t, opt.keep_dtype));
+      set_type(d, float_type(*t, keep_dtype));
       continue;
     }
     const GgmlType want = gguf_type_for_bits(d.bits());
     const GgmlType got = gguf_fallback(want, row_length(d));
     d.reason += fallback_note(want, got, row_length(d));
-    set_type(d, got == GgmlType::F16 ? float_type(*t, opt.keep_dtype) : got);
+    set_type(d, got == GgmlType::F16 ? float_type(*t, keep_dtype) : got);
   }
   finalize_plan_totals(p);
 }
 
-Plan make_llama_mix_plan(const ModelAnalysis& analysis, const Options& opt) {
+Plan make_llama_mix_plan(const ModelAnalysis& analysis, const LlamaMixOptions& opt, bool keep_dtype) {
   if (!is_llama_mix(opt.mix))
     throw Error("", "", "unknown llama.cpp mix '" + opt.mix + "' (expected Q3_K_M, Q4_K_M, Q5_K_M, Q6_K or Q8_0)");
   Plan p;
   p.format = OutputFormat::Gguf;
   p.policy = PolicyKind::LlamaMix;
   p.mix = opt.mix;
-  p.keep_dtype = opt.keep_dtype;
+  p.keep_dtype = keep_dtype;
   bool tied = true;
   for (const auto& t : analysis.tensors)
     if (t.name.find("lm_head") != std::string::npos) tied = false;
@@ -237,7 +237,7 @@ Plan make_llama_mix_plan(const ModelAnalysis& analysis, const Options& opt) {
                          t.name.find("norm") == std::string::npos && !t.name.ends_with(".gate.weight") &&
                          t.name.find("router") == std::string::npos;
     if (!allowed) {
-      set_type(d, float_type(t, opt.keep_dtype));
+      set_type(d, float_type(t, keep_dtype));
       d.reason = "not quantized by llama.cpp (norm, router, 1-D or non-weight)";
     } else {
       std::string why;

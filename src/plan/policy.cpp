@@ -49,12 +49,31 @@ std::optional<PolicyKind> parse_policy(std::string_view name) {
   return std::nullopt;
 }
 
-std::string_view probe_mode_name(ProbeMode m) { return m == ProbeMode::Self ? "self" : "none"; }
+PolicyKind policy_kind(const PolicyOptions& p) {
+  if (std::holds_alternative<UniformPolicyOptions>(p)) return PolicyKind::Uniform;
+  if (std::holds_alternative<BudgetPolicyOptions>(p)) return PolicyKind::Budget;
+  if (std::holds_alternative<LlamaMixOptions>(p)) return PolicyKind::LlamaMix;
+  return PolicyKind::Swan;
+}
 
-std::optional<ProbeMode> parse_probe_mode(std::string_view name) {
-  if (name == "none") return ProbeMode::None;
-  if (name == "self") return ProbeMode::Self;
-  return std::nullopt;
+double swan_composite(const SwanScores& s, const SwanPolicyOptions& w) {
+  return w.w_svd * s.s_svd + w.w_kurt * s.s_kurt + w.w_out * s.s_out + w.w_err * s.s_err;
+}
+
+SwanScores swan_scores(const RawMetrics& raw, const SwanPolicyOptions& w) {
+  const auto clip01 = [](double v) { return std::clamp(v, 0.0, 1.0); };
+  SwanScores s;
+  s.s_svd = clip01(score_svd(raw.concentration));
+  s.s_kurt = clip01(score_kurtosis(raw.kurtosis));
+  s.s_out = clip01(score_output(raw.noise_amp));
+  s.s_err = clip01(score_error(raw.nrmse));
+  s.composite = swan_composite(s, w);
+  return s;
+}
+
+void score_analysis(ModelAnalysis& analysis, const SwanPolicyOptions& w) {
+  for (auto& t : analysis.tensors)
+    if (t.raw) t.scores = swan_scores(*t.raw, w);
 }
 
 std::string plan_policy_label(const Plan& p) {
@@ -131,17 +150,20 @@ std::uint64_t decision_bytes(const TensorDecision& d, DType source, bool keep_dt
   return d.encoding.bytes(d.shape, source, keep_dtype);
 }
 
-Plan make_plan(const ModelAnalysis& analysis, const Options& opt) {
-  if (opt.policy == PolicyKind::LlamaMix) {
+Plan make_plan(const ModelAnalysis& analysis, const PlanOptions& opt) {
+  if (const auto* mix = std::get_if<LlamaMixOptions>(&opt.policy)) {
     if (opt.format != OutputFormat::Gguf)
       throw Error("", "", "the llama-mix policy writes GGUF types: it needs the GGUF format");
-    return make_llama_mix_plan(analysis, opt);
+    return make_llama_mix_plan(analysis, *mix, opt.keep_dtype);
   }
-  if (opt.policy == PolicyKind::Budget) return make_budget_plan(analysis, opt);
+  if (const auto* budget = std::get_if<BudgetPolicyOptions>(&opt.policy))
+    return make_budget_plan(analysis, *budget, opt.format, opt.keep_dtype);
   const bool gguf = opt.format == OutputFormat::Gguf;
+  const auto* swan = std::get_if<SwanPolicyOptions>(&opt.policy);
+  const auto* uniform = std::get_if<UniformPolicyOptions>(&opt.policy);
   Plan p;
   p.format = opt.format;
-  p.policy = opt.policy;
+  p.policy = policy_kind(opt.policy);
   p.keep_dtype = opt.keep_dtype;
   for (const auto& t : analysis.tensors) {
     TensorDecision d;
@@ -154,7 +176,7 @@ Plan make_plan(const ModelAnalysis& analysis, const Options& opt) {
     } else if (!t.name.ends_with(".weight")) {
       c = {16, 0, "not a module weight"};
     } else {
-      c = opt.policy == PolicyKind::Swan ? swan_choice(t, opt.swan) : uniform_choice(t, opt.uniform);
+      c = swan ? swan_choice(t, *swan) : uniform_choice(t, *uniform);
     }
     const std::int64_t cols = t.shape.empty() ? 0 : t.shape.back();
     if (!gguf && c.bits < 16 && cols % c.group != 0) fit_group_to_row(c, cols, opt.strict_groups);
@@ -165,7 +187,7 @@ Plan make_plan(const ModelAnalysis& analysis, const Options& opt) {
   }
   std::sort(p.tensors.begin(), p.tensors.end(), [](const auto& x, const auto& y) { return x.name < y.name; });
   if (gguf) {
-    assign_gguf_types(p, analysis, opt);  // bit classes -> ggml types (and byte counts)
+    assign_gguf_types(p, analysis, opt.keep_dtype);  // bit classes -> ggml types (and byte counts)
   } else {
     finalize_plan_totals(p);
   }

@@ -73,10 +73,8 @@ std::optional<SwanScores> scores_from_json(const nlohmann::json& s) {
 
 // ramq's own uniform 4-bit policy (group 64 for MLX, Q4_K for GGUF) on the same tensors.
 std::uint64_t uniform4_bytes(const ModelAnalysis& a, std::optional<OutputFormat> format, bool keep_dtype) {
-  Options o;
-  o.policy = PolicyKind::Uniform;
-  o.uniform.bits = 4;
-  o.uniform.group = 64;
+  PlanOptions o;
+  o.policy = UniformPolicyOptions{4, 64, false};
   o.format = format.value_or(OutputFormat::Mlx);
   o.keep_dtype = keep_dtype;
   return make_plan(a, o).total_bytes;

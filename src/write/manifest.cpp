@@ -87,28 +87,6 @@ std::vector<std::string> manifest_command_line(const std::vector<std::string>& a
   return out;
 }
 
-json options_to_json(const Options& o) {
-  // Every field of Options except threads and progress (neither changes the output). A field
-  // added to Options belongs here too.
-  const auto& s = o.swan;
-  return {{"seed", o.seed},
-          {"metrics", metric_options_to_json(o.metrics)},
-          {"swan_metrics", o.swan_metrics},
-          {"policy", policy_name(o.policy)},
-          {"mix", o.mix},
-          {"swan",
-           {{"w_svd", s.w_svd}, {"w_kurt", s.w_kurt}, {"w_out", s.w_out}, {"w_err", s.w_err}, {"t16", s.t16},
-            {"t8", s.t8}, {"t2", s.t2}, {"group8", s.group8}, {"group4", s.group4}, {"group2", s.group2}}},
-          {"uniform",
-           {{"bits", o.uniform.bits}, {"group", o.uniform.group}, {"quantize_embeddings", o.uniform.quantize_embeddings}}},
-          {"budget", {{"target_bpw", o.budget.target_bpw}, {"target_bytes", o.budget.target_bytes}}},
-          {"rd", {{"enabled", o.rd.enabled}, {"max_rows", o.rd.max_rows}, {"max_elements", o.rd.max_elements}, {"mlx", o.rd.mlx}, {"gguf", o.rd.gguf}}},
-          {"mlx_encoder", mlx_encoder_name(o.mlx_encoder)},
-          {"format", output_format_name(o.format)},
-          {"keep_dtype", o.keep_dtype},
-          {"strict_groups", o.strict_groups},
-          {"max_shard_bytes", o.max_shard_bytes}};
-}
 
 FileDigest digest_file(const fs::path& path, const std::string& recorded_name) {
   std::error_code ec;
@@ -156,7 +134,7 @@ json manifest_json(const ManifestContext& ctx, const std::vector<FileDigest>& ou
   j["kind"] = kKind;
   j["ramq_version"] = kVersion;
   j["command_line"] = ctx.command_line;
-  if (ctx.options) j["options"] = options_to_json(*ctx.options);
+  if (!ctx.options.is_null()) j["options"] = ctx.options;
   j["model_dir"] = ctx.model_dir;
   auto& in = j["inputs"] = json::array();
   for (const auto& d : ctx.inputs) in.push_back(digest_json(d));

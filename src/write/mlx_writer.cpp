@@ -58,9 +58,9 @@ std::string shape_str(const std::vector<std::int64_t>& s) {
   return out + "]";
 }
 
-DType scale_dtype_for(DType src) { return src == DType::F32 ? DType::F16 : src; }
+DType scale_dtype_for(DType src) { return mlx_scale_dtype(src); }
 
-Unit make_unit(const ModelReader& model, const TensorDecision& d, const Options& opt) {
+Unit make_unit(const ModelReader& model, const TensorDecision& d, const WriteOptions& opt, bool keep_dtype) {
   const TensorInfo* info = model.find(d.name);
   if (info == nullptr) throw Error(model.dir().string(), d.name, "tensor of the plan is not in the model");
   Unit u;
@@ -97,7 +97,7 @@ Unit make_unit(const ModelReader& model, const TensorDecision& d, const Options&
     u.outs = {{prefix + ".biases", sdt, sshape}, {prefix + ".scales", sdt, sshape}, {prefix + ".weight", DType::U32, wshape}};
   } else {
     DType out = info->dtype;
-    if (out == DType::F32 && !opt.keep_dtype) {
+    if (out == DType::F32 && !keep_dtype) {
       out = DType::F16;
       u.f32_to_f16 = true;
     }
@@ -212,7 +212,7 @@ struct Layout {
   bool converted = false;  // some F32 tensor is written as F16
 };
 
-Layout layout_mlx_model(const ModelReader& model, const Plan& plan, const Options& opt) {
+Layout layout_mlx_model(const ModelReader& model, const Plan& plan, const WriteOptions& opt) {
   std::set<std::string> planned;
   for (const auto& d : plan.tensors) {
     if (!planned.insert(d.name).second) throw Error("", d.name, "tensor appears twice in the plan");
@@ -223,7 +223,7 @@ Layout layout_mlx_model(const ModelReader& model, const Plan& plan, const Option
   L.units.reserve(plan.tensors.size());
   std::set<std::string> out_names;
   for (const auto& d : plan.tensors) {
-    L.units.push_back(make_unit(model, d, opt));
+    L.units.push_back(make_unit(model, d, opt, plan.keep_dtype));
     for (const auto& o : L.units.back().outs)
       if (!out_names.insert(o.name).second)
         throw Error(L.units.back().info->file, d.name, "output tensor name '" + o.name + "' is produced twice");
@@ -281,14 +281,14 @@ void encode_units(const ModelReader& model, const std::vector<Unit>& units, cons
 
 }  // namespace
 
-std::uint64_t mlx_weight_files_bytes(const ModelReader& model, const Plan& plan, const Options& opt) {
+std::uint64_t mlx_weight_files_bytes(const ModelReader& model, const Plan& plan, const WriteOptions& opt) {
   const Layout L = layout_mlx_model(model, plan, opt);
   std::uint64_t bytes = L.tensor_bytes;
   for (const auto& s : L.shards) bytes += safetensors_header_bytes(s.specs, mlx_metadata()).size();
   return bytes;
 }
 
-WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const Options& opt,
+WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const WriteOptions& opt,
                              const fs::path& out_dir, const std::function<void(const fs::path&)>& before_commit,
                              const MlxRemote* remote) {
   // --- validate everything before anything is written
@@ -415,7 +415,7 @@ WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const O
   return summary;
 }
 
-void encode_mlx_tensors(const ModelReader& model, const Plan& plan, const Options& opt,
+void encode_mlx_tensors(const ModelReader& model, const Plan& plan, const WriteOptions& opt,
                         const std::function<bool(const std::string&)>& mine,
                         const std::function<void(const std::string&, std::vector<std::vector<std::byte>>&&)>& send) {
   const Layout L = layout_mlx_model(model, plan, opt);

@@ -13,16 +13,16 @@ namespace {
 
 class MlxOutput final : public OutputWriter {
  public:
-  explicit MlxOutput(const Options& opt) : opt_(opt) {}
+  explicit MlxOutput(const WriteOptions& opt) : opt_(opt) {}
   OutputFormat format() const override { return OutputFormat::Mlx; }
 
   std::uint64_t model_file_bytes(const ModelReader& model, const Plan& plan) const override {
-    return mlx_weight_files_bytes(model, plan, options_for(plan));
+    return mlx_weight_files_bytes(model, plan, opt_);
   }
 
   void encode_tensors(const ModelReader& model, const Plan& plan, const std::function<bool(const std::string&)>& mine,
                       const std::function<void(const std::string&, EncodedParts&&)>& send) const override {
-    encode_mlx_tensors(model, plan, options_for(plan), mine,
+    encode_mlx_tensors(model, plan, opt_, mine,
                        [&](const std::string& name, std::vector<std::vector<std::byte>>&& parts) {
                          send(name, std::move(parts));
                        });
@@ -38,7 +38,7 @@ class MlxOutput final : public OutputWriter {
       };
     }
     return write_mlx_model(
-        model, plan, options_for(plan), output,
+        model, plan, opt_, output,
         [&](const std::filesystem::path& dir) {
           if (hooks.before_manifest) hooks.before_manifest();
           write_directory_manifest(dir, hooks.manifest_context());
@@ -47,12 +47,7 @@ class MlxOutput final : public OutputWriter {
   }
 
  private:
-  Options options_for(const Plan& plan) const {
-    Options o = opt_;
-    o.keep_dtype = plan.keep_dtype;
-    return o;
-  }
-  Options opt_;
+  WriteOptions opt_;
 };
 
 std::map<std::string, GgmlType> gguf_types_of(const Plan& plan) {
@@ -64,7 +59,7 @@ std::map<std::string, GgmlType> gguf_types_of(const Plan& plan) {
 
 class GgufOutput final : public OutputWriter {
  public:
-  explicit GgufOutput(const Options& opt) : opt_(opt) {}
+  explicit GgufOutput(const WriteOptions& opt) : opt_(opt) {}
   OutputFormat format() const override { return OutputFormat::Gguf; }
 
   std::uint64_t model_file_bytes(const ModelReader& model, const Plan& plan) const override {
@@ -120,12 +115,12 @@ class GgufOutput final : public OutputWriter {
   }
 
  private:
-  Options opt_;
+  WriteOptions opt_;
 };
 
 }  // namespace
 
-std::unique_ptr<OutputWriter> output_writer_for(OutputFormat format, const Options& opt) {
+std::unique_ptr<OutputWriter> output_writer_for(OutputFormat format, const WriteOptions& opt) {
   switch (format) {
     case OutputFormat::Gguf: return std::make_unique<GgufOutput>(opt);
     case OutputFormat::Mlx: break;

@@ -14,7 +14,6 @@
 #include "ramq/encoding.h"
 #include "ramq/manifest.h"
 #include "ramq/mlx_writer.h"
-#include "ramq/options.h"
 #include "ramq/plan.h"
 #include "ramq/safetensors.h"
 
@@ -50,8 +49,7 @@ class OutputWriter {
                              const OutputHooks& hooks) const = 0;
 };
 
-// The writer of a format, with the options it reads (threads, progress, MLX encoder and shard
-// size; keep_dtype comes from the plan).
-std::unique_ptr<OutputWriter> output_writer_for(OutputFormat format, const Options& opt);
+// The writer of a format (keep_dtype comes from the plan).
+std::unique_ptr<OutputWriter> output_writer_for(OutputFormat format, const WriteOptions& opt);
 
 }  // namespace ramq

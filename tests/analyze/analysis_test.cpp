@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "ramq/analysis.h"
+#include "ramq/options.h"
 #include "ramq/error.h"
 #include "ramq/rng.h"
 #include "support/safetensors_builder.h"

@@ -11,6 +11,7 @@
 #include "ramq/budget.h"
 #include "ramq/error.h"
 #include "ramq/plan.h"
+#include "ramq/options.h"
 #include "ramq/rng.h"
 #include "ramq/sensitivity.h"
 

@@ -6,6 +6,7 @@
 
 #include "ramq/error.h"
 #include "ramq/plan.h"
+#include "ramq/options.h"
 
 using namespace ramq;
 

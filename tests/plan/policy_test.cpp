@@ -2,6 +2,7 @@
 
 #include "ramq/error.h"
 #include "ramq/plan.h"
+#include "ramq/options.h"
 
 using namespace ramq;
 
