@@ -1,11 +1,11 @@
 // Hot loops of the SWAN statistics, written as fixed lanes (see metric_kernels.h for why every
 // level gives the same bits). Compiled once per level with RAMQ_ISA_NS naming the namespace (the
-// encoders' lane vectors, encode/simd/lanes.h, at that level);
+// shared lane vectors, common/simd/lanes.h, at that level);
 // internal linkage and no std:: templates, so no AVX-512 copy of an inline function can be
 // merged into another level's code.
 #include "analyze/simd/metric_kernels.h"
 
-#include "encode/simd/lanes.h"
+#include "common/simd/lanes.h"
 
 namespace ramq::analyze_simd::RAMQ_ISA_NS {
 namespace {

@@ -5,7 +5,7 @@
 #pragma once
 
 #include "encode/simd/kernels.h"
-#include "encode/simd/lanes.h"
+#include "common/simd/lanes.h"
 #include "ramq/dtype.h"
 
 namespace ramq::simd::RAMQ_ISA_NS {

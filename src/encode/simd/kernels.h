@@ -1,4 +1,4 @@
-// The encoders' hot loops, compiled once per SIMD level (src/encode/simd/lanes.h explains why the
+// The encoders' hot loops, compiled once per SIMD level (src/common/simd/lanes.h explains why the
 // output is the same at every level) and picked at run time: kernels() returns the table of the
 // level in use (ramq::simd_level(), include/ramq/ggml_types.h).
 //

@@ -18,7 +18,7 @@
 // (group + 2) * 2^-24); a candidate must beat the min/max grid by more than that margin, so the
 // search is never worse than min/max for any group, whatever the rounding of the sums.
 #include "encode/simd/kernels.h"
-#include "encode/simd/lanes.h"
+#include "common/simd/lanes.h"
 #include "ramq/dtype.h"
 
 namespace ramq::simd::RAMQ_ISA_NS {

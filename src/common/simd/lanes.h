@@ -25,7 +25,7 @@
 #endif
 
 #ifndef RAMQ_ISA_NS
-#error "encode/simd/lanes.h is only for the per-level kernel sources (RAMQ_ISA_NS names their namespace)"
+#error "common/simd/lanes.h is only for the per-level kernel sources (RAMQ_ISA_NS names their namespace)"
 #endif
 
 #define RAMQ_LANE static inline __attribute__((always_inline))
