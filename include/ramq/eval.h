@@ -63,4 +63,13 @@ EvalResult evaluate(LanguageModel& model, LanguageModel* reference, std::span<co
 
 nlohmann::json eval_result_to_json(const EvalResult& r);
 
+// The longest window a loaded model was trained for: config.json's max_position_embeddings (a
+// GGUF's <arch>.context_length), with the file and field that say so; nullopt when the model's
+// configuration gives no positive value.
+struct PositionLimit {
+  std::int64_t positions = 0;
+  std::string file, field;
+};
+std::optional<PositionLimit> position_limit(const LanguageModel& model);
+
 }  // namespace ramq

@@ -6,7 +6,6 @@
 #include <memory>
 
 #include "cli/cli.h"
-#include "evaluate/llama_forward.h"
 #include "ramq/input_file.h"
 #include "ramq/ramq.h"
 #include "ramq/tokenizer.h"
@@ -23,7 +22,7 @@ struct EvalArgs {
 // Positions beyond the ones a model was trained for give meaningless perplexities (rotary
 // angles it never saw), so a longer window is refused rather than measured.
 void require_window_fits(const LanguageModel& model, int ctx) {
-  const auto limit = eval::position_limit(model);
+  const auto limit = position_limit(model);
   if (limit && ctx > limit->positions)
     throw Error(limit->file, "",
                 "--ctx " + std::to_string(ctx) + " is longer than the model's " + std::to_string(limit->positions) +

@@ -371,12 +371,16 @@ std::unique_ptr<IncrementalModel> make_incremental_llama_model(std::unique_ptr<W
   return std::make_unique<LlamaModel>(std::move(weights), opt);
 }
 
+}  // namespace ramq::eval
+
+namespace ramq {
+
 std::optional<PositionLimit> position_limit(const LanguageModel& model) {
-  const auto* llama = dynamic_cast<const LlamaModel*>(&model);
+  const auto* llama = dynamic_cast<const eval::LlamaModel*>(&model);
   if (llama == nullptr) return std::nullopt;
   PositionLimit limit = llama->limit();
   if (limit.positions <= 0) return std::nullopt;
   return limit;
 }
 
-}  // namespace ramq::eval
+}  // namespace ramq

@@ -63,13 +63,5 @@ class IncrementalModel : public LanguageModel {
 std::unique_ptr<IncrementalModel> make_incremental_llama_model(std::unique_ptr<WeightSource> weights,
                                                                const EvalOptions& opt);
 
-// The longest window a model made by make_llama_model was trained for: config.json's
-// max_position_embeddings (a GGUF's <arch>.context_length), with the file and field that say so;
-// nullopt for other models or when the configuration gives no positive value.
-struct PositionLimit {
-  std::int64_t positions = 0;
-  std::string file, field;
-};
-std::optional<PositionLimit> position_limit(const LanguageModel& model);
 
 }  // namespace ramq::eval

@@ -13,7 +13,7 @@
 #include "ramq/manifest.h"
 #include "ramq/output_path.h"
 #include "ramq/probe.h"
-#include "write/output_writer.h"
+#include "ramq/output_writer.h"
 
 namespace ramq {
 

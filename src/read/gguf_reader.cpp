@@ -9,7 +9,7 @@
 
 #include "ramq/error.h"
 #include "ramq/gguf.h"
-#include "ramq/mapped_file.h"
+#include "read/mapped_file.h"
 #include "ramq/utf8.h"
 
 namespace ramq {

@@ -7,7 +7,7 @@
 
 #include "ramq/error.h"
 #include "ramq/gguf.h"
-#include "ramq/mapped_file.h"
+#include "read/mapped_file.h"
 #include "ramq/safetensors.h"
 
 namespace ramq {

@@ -1,5 +1,5 @@
 // MappedFile: a whole file mapped read-only.
-#include "ramq/mapped_file.h"
+#include "read/mapped_file.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>

@@ -19,7 +19,7 @@
 #include "ramq/error.h"
 #include "ramq/input_file.h"
 #include "ramq/json_io.h"
-#include "ramq/mapped_file.h"
+#include "read/mapped_file.h"
 #include "ramq/parallel.h"
 #include "ramq/safetensors.h"
 

@@ -1,6 +1,6 @@
 // The two output formats behind OutputWriter: MLX (safetensors shards + config.json, manifest
 // inside the directory) and GGUF (one file, manifest beside it).
-#include "write/output_writer.h"
+#include "ramq/output_writer.h"
 
 #include <map>
 
