@@ -12,6 +12,8 @@
 #include <cstring>
 #include <initializer_list>
 #include <iterator>
+#include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -57,13 +59,15 @@ bool is_float_type(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16
 // Reference model: the quantizer ggml's reference encoder uses, a uniform quantizer whose step is
 // set by the extremes of each scale group: symmetric types step = amax / L (Q4_0: d = max/-8 so
 // L = 8; Q5_0 16; Q8_0 127; Q3_K 4 and Q6_K 32 per 16 values; IQ4_NL: 15 gaps over 240 units of
-// d = amax/127, mean gap amax/7.9, so L = 8), affine types step = (max - min) / qmax with min <= 0
+// d = amax/127, mean gap amax/7.9, so L = 8; MXFP4: the scale is a power of two, so amax lies
+// between 3 and 6 E2M1 units and 5 to 7 gaps of the grid {0, 0.5, 1, 1.5, 2, 3, 4, 6} lie
+// between 0 and amax, L = 6), affine types step = (max - min) / qmax with min <= 0
 // for K-quants (Q4_1 and Q4_K 15, Q5_1 and Q5_K 31, Q2_K 3 per 16 values). Rounding to nearest
 // with step D has mean squared error D^2/12, so the model error is sqrt(mean over groups of D^2/12).
 // Our encoders search scales with the max-based scale among the candidates, so their expected error
 // is at most the model's; kSlack = 1.05 covers what the model ignores: fp16 scales, quantized
 // sub-block scales (K-quants: 4-bit for Q2_K, 6-bit for Q3_K..Q5_K, 8-bit for Q6_K), IQ4_NL's
-// non-uniform grid, and D^2/12 being an average over only 16-32 values. A layout or packing bug
+// and MXFP4's non-uniform grids, and D^2/12 being an average over only 16-32 values. A layout or packing bug
 // gives errors of the order of the data itself, far above the bound.
 constexpr double kSlack = 1.05;
 
@@ -77,7 +81,7 @@ constexpr StepModel kStepModels[] = {
     {GgmlType::Q4_0, 32, false, 8},  {GgmlType::Q5_0, 32, false, 16}, {GgmlType::Q8_0, 32, false, 127},
     {GgmlType::Q4_1, 32, true, 15},  {GgmlType::Q5_1, 32, true, 31},  {GgmlType::IQ4_NL, 32, false, 8},
     {GgmlType::Q2_K, 16, true, 3},   {GgmlType::Q3_K, 16, false, 4},  {GgmlType::Q4_K, 32, true, 15},
-    {GgmlType::Q5_K, 32, true, 31},  {GgmlType::Q6_K, 16, false, 32},
+    {GgmlType::Q5_K, 32, true, 31},  {GgmlType::Q6_K, 16, false, 32}, {GgmlType::MXFP4, 32, false, 6},
 };
 
 double model_rms(GgmlType t, const std::vector<float>& x) {
@@ -159,6 +163,15 @@ std::vector<float> grid_data(GgmlType t, std::size_t n, std::uint64_t seed) {
       for (std::size_t i = 0; i < n; ++i) x[i] = d * static_cast<float>(kv[i % 32 == 5 ? 0 : pick(0, 15)]);
       break;
     }
+    case GgmlType::MXFP4: {  // E2M1 values times a power of two per block, one of them +-6
+      static const float e2m1[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+      for (std::size_t g = 0; g < n; g += 32) {
+        const float scale = std::ldexp(1.0f, pick(-20, 4));
+        for (std::size_t i = g; i < g + 32; ++i) x[i] = (pick(0, 1) ? -scale : scale) * e2m1[pick(0, 7)];
+        x[g + static_cast<std::size_t>(pick(0, 31))] = (pick(0, 1) ? -scale : scale) * 6.0f;
+      }
+      break;
+    }
     default: throw std::logic_error("no grid");
   }
   return x;
@@ -215,8 +228,9 @@ TEST(GgufCodecs, FloatTypesRoundLikeDtypeConversions) {
 }
 
 TEST(GgufCodecs, TypeTableAndArgumentChecks) {
-  EXPECT_EQ(ggml_types().size(), 14u);
+  EXPECT_EQ(ggml_types().size(), 15u);
   EXPECT_EQ(parse_ggml_type("Q4_K"), GgmlType::Q4_K);
+  EXPECT_EQ(parse_ggml_type("mxfp4"), GgmlType::MXFP4);
   EXPECT_EQ(parse_ggml_type("q4_k"), GgmlType::Q4_K);
   EXPECT_EQ(parse_ggml_type("iq4_nl"), GgmlType::IQ4_NL);
   EXPECT_EQ(parse_ggml_type("Q4_K_M"), std::nullopt);
@@ -226,6 +240,7 @@ TEST(GgufCodecs, TypeTableAndArgumentChecks) {
   EXPECT_DOUBLE_EQ(ggml_bits_per_weight(GgmlType::Q6_K), 6.5625);
   EXPECT_DOUBLE_EQ(ggml_bits_per_weight(GgmlType::Q2_K), 2.625);
   EXPECT_DOUBLE_EQ(ggml_bits_per_weight(GgmlType::Q8_0), 8.5);
+  EXPECT_DOUBLE_EQ(ggml_bits_per_weight(GgmlType::MXFP4), 4.25);
   EXPECT_THROW(ggml_row_bytes(GgmlType::Q4_K, 300), std::invalid_argument);
   EXPECT_THROW(ggml_type_info(static_cast<GgmlType>(4)), std::invalid_argument);
   std::vector<float> x(100);
@@ -302,6 +317,209 @@ TEST(GgufLayout, Q6_K) {
                 {{209, 0x38}, {192, 2}, {192 + 13, 0xFD}, {5, 0x0D}, {128 + 5, 0x02}, {64 + 21, 0xF0},
                  {128 + 32 + 21, 0x30}},
                 {{0, 16, -32.0f}, {5, 6, 13.0f}, {208, 224, 48.0f}, {213, 214, -46.5f}});
+}
+
+TEST(GgufLayout, MXFP4) {
+  // e = 128: scale 2^(128 - 127) = 2. qs[0] = 0xF1: element 0 = E2M1 0.5 * 2, element 16 = -6 * 2;
+  // qs[15] = 0x9B: element 15 = -1.5 * 2, element 31 = -0.5 * 2. Nibble 0 decodes to 0.
+  expect_layout(GgmlType::MXFP4, 0, {{0, 128}, {1, 0xF1}, {1 + 15, 0x9B}},
+                {{0, 1, 1.0f}, {16, 17, -12.0f}, {15, 16, -3.0f}, {31, 32, -1.0f}});
+}
+
+// ---------------------------------------------------------------- MXFP4
+// Expectations from the format's definition (OCP Microscaling Formats (MX) v1.0), not from ggml's
+// tables: 32 E2M1 elements share one E8M0 scale 2^(e - 127). E2M1: sign bit 3, exponent bits 1-2
+// (bias 1), mantissa bit 0; exponent 0 is subnormal (0.5 * m), else (1 + m / 2) * 2^(exp - 1):
+// magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6. ggml's block: byte 0 = e, element j < 16 the low nibble
+// of byte 1 + j, element j + 16 its high nibble. ggml decodes into float, so a value of 2^128 or
+// more (only at e >= 253) is inf; e = 255 (NaN in the OCP format) is not an encoding ramq writes.
+
+double e2m1_magnitude(int code) {
+  const int exp = (code >> 1) & 3, man = code & 1;
+  return exp == 0 ? 0.5 * man : (1.0 + 0.5 * man) * std::ldexp(1.0, exp - 1);
+}
+
+// The float a (code, e) pair decodes to: +-magnitude * 2^(e - 127), inf where that is >= 2^128.
+float mxfp4_value(int code, int e) {
+  const double v = e2m1_magnitude(code) * std::ldexp(1.0, e - 127);
+  const float f = v >= 0x1p128 ? INFINITY : static_cast<float>(v);
+  return (code & 8) ? -f : f;
+}
+
+// One block from its scale byte and 32 codes.
+Bytes mxfp4_block(int e, const int (&code)[32]) {
+  Bytes b(17);
+  b[0] = static_cast<std::byte>(e);
+  for (int j = 0; j < 16; ++j) b[1 + static_cast<std::size_t>(j)] = static_cast<std::byte>(code[j] | (code[j + 16] << 4));
+  return b;
+}
+
+// Half the gap of the grid {0, 0.5, 1, 1.5, 2, 3, 4, 6} * 2^(e - 127) around |x| (|x| <= 6 * 2^(e - 127)).
+double mxfp4_half_step(float x, int e) {
+  const double a = std::fabs(static_cast<double>(x)), s = std::ldexp(1.0, e - 127);
+  for (int m = 1; m < 8; ++m)
+    if (a <= e2m1_magnitude(m) * s) return (e2m1_magnitude(m) - e2m1_magnitude(m - 1)) * s / 2;
+  return INFINITY;
+}
+
+// The smallest scale byte whose grid reaches amax: amax <= 6 * 2^(e - 127), at least 0.
+int mxfp4_fitting_exponent(float amax) {
+  int e = 0;
+  while (6.0 * std::ldexp(1.0, e - 127) < amax) ++e;
+  return e;
+}
+
+TEST(Mxfp4, DecodesEveryCodeAtSeveralScales) {
+  for (const int e : {0, 1, 2, 64, 120, 126, 127, 128, 129, 200, 252, 253, 254}) {
+    int code[32];
+    for (int j = 0; j < 16; ++j) code[j] = j, code[j + 16] = 15 - j;
+    const auto y = decode(GgmlType::MXFP4, mxfp4_block(e, code), 32);
+    for (int i = 0; i < 32; ++i) {
+      EXPECT_EQ(y[static_cast<std::size_t>(i)], mxfp4_value(code[i], e)) << "e " << e << " code " << code[i];
+      if ((code[i] & 7) == 0) {
+        EXPECT_FALSE(std::signbit(y[static_cast<std::size_t>(i)])) << "code " << code[i];  // ggml: +0
+      }
+    }
+  }
+  // Spot checks of the closed form itself: the subnormal scales and the top of the range.
+  EXPECT_EQ(mxfp4_value(1, 0), 0x1p-128f);     // 0.5 * 2^-127
+  EXPECT_EQ(mxfp4_value(15, 1), -0x1.8p-124f);  // -6 * 2^-126
+  EXPECT_EQ(mxfp4_value(7, 127), 6.0f);
+  EXPECT_EQ(mxfp4_value(11, 128), -3.0f);
+  EXPECT_EQ(mxfp4_value(3, 254), 0x1.8p127f);   // 1.5 * 2^127, the largest finite value
+  EXPECT_EQ(mxfp4_value(4, 254), INFINITY);     // 2 * 2^127
+}
+
+// The row's largest value is the largest finite value any (code, e < 255) decodes to.
+TEST(Mxfp4, LargestValueIsTheLargestFiniteDecodedValue) {
+  float largest = 0.0f;
+  for (int e = 0; e < 255; ++e)
+    for (int code = 0; code < 8; ++code)
+      if (std::isfinite(mxfp4_value(code, e))) largest = std::max(largest, mxfp4_value(code, e));
+  EXPECT_EQ(largest, 3.0f * 0x1p126f);
+  EXPECT_EQ(gguf_largest_value(GgmlType::MXFP4), largest);
+  const float beyond = std::nextafter(largest, INFINITY);
+  const float row[32] = {0.0f, -largest, largest, 1.0f};
+  EXPECT_EQ(gguf_first_unrepresentable(GgmlType::MXFP4, row, 32), std::nullopt);
+  const float over[32] = {0.0f, 1.0f, -beyond};
+  EXPECT_EQ(gguf_first_unrepresentable(GgmlType::MXFP4, over, 32), 2);
+}
+
+// Blocks of all sizes, from subnormal scales to the largest value. Every block's squared error is
+// at most the sum of the squared half steps of the grid that just fits its largest magnitude (the
+// encoder's search includes that exponent); where the largest magnitude is exactly 6 * 2^k, that
+// grid is the best one and every element is within its half step.
+TEST(Mxfp4, RoundTripWithinHalfStep) {
+  Rng rng(41);
+  const float top = gguf_largest_value(GgmlType::MXFP4);
+  for (int trial = 0; trial < 4000; ++trial) {
+    const bool exact_max = trial % 2 == 1;
+    const int k = -150 + static_cast<int>(rng.uniform() * 280);  // 2^-150 .. 2^129 (clipped to top)
+    std::vector<float> x(32);
+    for (auto& v : x) {
+      const double z = trial % 3 == 0 ? rng.normal() : trial % 3 == 1 ? (rng.uniform() * 2 - 1) * 6 : rng.normal() / (0.05 + rng.uniform());
+      v = static_cast<float>(std::clamp(std::ldexp(z, k), -static_cast<double>(top), static_cast<double>(top)));
+    }
+    if (exact_max && k > -140 && k < 125) {
+      for (auto& v : x) v = std::clamp(v, -std::ldexp(6.0f, k), std::ldexp(6.0f, k));
+      x[static_cast<std::size_t>(rng.uniform() * 32)] = (rng.uniform() < 0.5 ? -6.0f : 6.0f) * std::ldexp(1.0f, k);
+    }
+    float amax = 0.0f;
+    for (const float v : x) amax = std::max(amax, std::fabs(v));
+    const int e_fit = mxfp4_fitting_exponent(amax);
+    const auto y = decode(GgmlType::MXFP4, encode(GgmlType::MXFP4, x, 32), 32);
+    double err2 = 0.0, bound2 = 0.0;
+    for (std::size_t i = 0; i < 32; ++i) {
+      ASSERT_TRUE(std::isfinite(y[i])) << "trial " << trial;
+      const double d = static_cast<double>(x[i]) - static_cast<double>(y[i]), h = mxfp4_half_step(x[i], e_fit);
+      err2 += d * d;
+      bound2 += h * h;
+      if (exact_max && k > -140 && k < 125) {
+        ASSERT_LE(std::fabs(d), h) << "trial " << trial << " element " << i << ": " << x[i] << " -> " << y[i];
+      }
+    }
+    ASSERT_LE(err2, bound2) << "trial " << trial << " (2^" << k << ")";
+  }
+}
+
+// Blocks made of representable values (any scale byte 0..254, codes whose value is finite) come
+// back exactly.
+TEST(Mxfp4, ExactBlocksAreLossless) {
+  Rng rng(43);
+  auto pick = [&](int lo, int hi) { return lo + static_cast<int>(rng.uniform() * (hi - lo + 1)); };
+  for (int e = 0; e < 255; ++e) {
+    for (int rep = 0; rep < 8; ++rep) {
+      const int max_mag = e == 254 ? 3 : e == 253 ? 5 : 7;  // larger codes are inf at these scales
+      std::vector<float> x(32);
+      for (int i = 0; i < 32; ++i) x[static_cast<std::size_t>(i)] = mxfp4_value(pick(0, max_mag) | (pick(0, 1) << 3), e);
+      x[static_cast<std::size_t>(pick(0, 31))] = mxfp4_value(pick(1, max_mag) | (pick(0, 1) << 3), e);
+      const auto y = decode(GgmlType::MXFP4, encode(GgmlType::MXFP4, x, 32), 32);
+      ASSERT_EQ(x, y) << "e " << e;
+    }
+  }
+}
+
+TEST(Mxfp4, ZerosAndSigns) {
+  // Zeros (either sign): scale byte 0 and nibble 0 throughout, decoding to +0.
+  for (const float z : {0.0f, -0.0f}) {
+    const Bytes b = encode(GgmlType::MXFP4, std::vector<float>(64, z), 64);
+    EXPECT_EQ(b, Bytes(34, std::byte{0}));
+    for (const float v : decode(GgmlType::MXFP4, b, 64)) EXPECT_TRUE(v == 0.0f && !std::signbit(v));
+  }
+  // Negating a block keeps its scale byte, sets bit 3 of every non-zero nibble and negates the
+  // decoded values exactly.
+  Rng rng(47);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<float> x(32), neg(32);
+    for (std::size_t i = 0; i < 32; ++i) {
+      x[i] = static_cast<float>(std::ldexp(rng.normal(), -10 + trial % 20));
+      neg[i] = -x[i];
+    }
+    const Bytes bp = encode(GgmlType::MXFP4, x, 32), bn = encode(GgmlType::MXFP4, neg, 32);
+    EXPECT_EQ(bp[0], bn[0]);
+    for (std::size_t j = 1; j < 17; ++j) {
+      for (const int shift : {0, 4}) {
+        const int cp = (static_cast<int>(bp[j]) >> shift) & 15, cn = (static_cast<int>(bn[j]) >> shift) & 15;
+        EXPECT_EQ(cn, (cp & 7) == 0 ? cp : cp ^ 8) << "trial " << trial << " byte " << j;
+      }
+    }
+    const auto yp = decode(GgmlType::MXFP4, bp, 32), yn = decode(GgmlType::MXFP4, bn, 32);
+    for (std::size_t i = 0; i < 32; ++i) {
+      EXPECT_EQ(yn[i], -yp[i]);
+      if (x[i] != 0.0f && yp[i] != 0.0f) {
+        EXPECT_EQ(std::signbit(yp[i]), std::signbit(x[i]));
+      }
+    }
+  }
+}
+
+// Even given what the writers refuse (beyond the largest value, FLT_MAX, infinities, NaN), the
+// encoder writes blocks that decode to finite values, and never the scale byte 255.
+TEST(Mxfp4, NeverWritesInfOrNan) {
+  const float top = gguf_largest_value(GgmlType::MXFP4), fmax = std::numeric_limits<float>::max();
+  const std::vector<std::vector<float>> specials = {
+      {top, -top, 1.0f, 1e-30f},
+      {fmax, -fmax, top},
+      {INFINITY, -1.0f, 2.0f},
+      {-INFINITY, NAN, 3.0f},
+      {NAN, 1e-45f},
+      {0x1p-149f, -0x1p-140f, 0x1p-128f},
+  };
+  for (const auto& vals : specials) {
+    std::vector<float> x(32, 0.5f);
+    std::copy(vals.begin(), vals.end(), x.begin());
+    const Bytes b = encode(GgmlType::MXFP4, x, 32);
+    EXPECT_NE(b[0], std::byte{255});
+    const auto y = decode(GgmlType::MXFP4, b, 32);
+    for (std::size_t i = 0; i < 32; ++i) ASSERT_TRUE(std::isfinite(y[i])) << i << ": " << x[i];
+    if (vals[0] == top) {
+      EXPECT_EQ(y[0], top);
+      EXPECT_EQ(y[1], -top);
+    }
+    if (vals[0] == fmax) {
+      EXPECT_EQ(y[0], top);  // the nearest finite value
+    }
+  }
 }
 
 // ---------------------------------------------------------------- real ggml (dlopen)
@@ -446,6 +664,22 @@ TEST(GgmlPeer, DecodersAreBitIdenticalToGgml) {
       EXPECT_EQ(ref, encode(info.type, normal, cols)) << info.name << " rounding";
     }
   }
+}
+
+// MXFP4: every scale byte (255 included) with every nibble pair, decoded by ggml and by us.
+TEST(GgmlPeer, Mxfp4EveryByteDecodesLikeGgml) {
+  REQUIRE_GGML();
+  Bytes raw;
+  for (int e = 0; e < 256; ++e) {
+    for (int blk = 0; blk < 16; ++blk) {
+      raw.push_back(static_cast<std::byte>(e));
+      for (int j = 0; j < 16; ++j) raw.push_back(static_cast<std::byte>(blk * 16 + j));
+    }
+  }
+  const auto n = static_cast<std::int64_t>(raw.size() / 17 * 32);
+  const auto a = ggml_decode(GgmlType::MXFP4, raw, n), b = decode(GgmlType::MXFP4, raw, n);
+  const std::int64_t i = first_bit_difference(a, b);
+  EXPECT_EQ(i, -1) << "element " << i << ": ggml " << (i < 0 ? 0.0f : a[i]) << " ours " << (i < 0 ? 0.0f : b[i]);
 }
 
 // ggml's reference encoders (from_float_ref) are plain round-to-nearest from each block's extremes.

@@ -33,6 +33,7 @@ RAMQ_GGUF_CODEC(q5_0);
 RAMQ_GGUF_CODEC(q5_1);
 RAMQ_GGUF_CODEC(q8_0);   // q8_0.cpp
 RAMQ_GGUF_CODEC(iq4_nl); // iq4_nl.cpp
+RAMQ_GGUF_CODEC(mxfp4);  // mxfp4.cpp
 RAMQ_GGUF_CODEC(q2_k);   // q2_k.cpp
 RAMQ_GGUF_CODEC(q3_k);   // q3_k.cpp
 RAMQ_GGUF_CODEC(q4_k);   // q4_k_q5_k.cpp (also q5_k)
@@ -50,7 +51,7 @@ namespace {
 // times sub-block scale times quant); IQ4_NL 127 d. F32 and BF16 hold every finite float.
 // Columns: type, name, block, bytes, nominal bits, file type, largest value, rd order, fallback
 // order, encode, decode.
-constexpr std::array<GgmlTypeInfo, 14> kTypes = {{
+constexpr std::array<GgmlTypeInfo, 15> kTypes = {{
     {GgmlType::F32, "F32", 1, 4, 16, 0, kFloatMax, 0, 0, gguf::encode_f32, gguf::decode_f32},
     {GgmlType::F16, "F16", 1, 2, 16, 1, kF16Max, 0, 0, gguf::encode_f16, gguf::decode_f16},
     {GgmlType::Q4_0, "Q4_0", 32, 18, 4, 2, 8.0f * kF16Max, 8, 2, gguf::encode_q4_0, gguf::decode_q4_0},
@@ -64,6 +65,7 @@ constexpr std::array<GgmlTypeInfo, 14> kTypes = {{
     {GgmlType::Q5_K, "Q5_K", 256, 176, 5, 17, 63.0f * kF16Max, 4, 0, gguf::encode_q5_k, gguf::decode_q5_k},
     {GgmlType::Q6_K, "Q6_K", 256, 210, 6, 18, 128.0f * 32.0f * kF16Max, 5, 0, gguf::encode_q6_k, gguf::decode_q6_k},
     {GgmlType::IQ4_NL, "IQ4_NL", 32, 18, 4, 25, 127.0f * kF16Max, 7, 1, gguf::encode_iq4_nl, gguf::decode_iq4_nl},
+    {GgmlType::MXFP4, "MXFP4", 32, 17, 4, 38, 3.0f * 0x1p126f, 0, 0, gguf::encode_mxfp4, gguf::decode_mxfp4},  // mxfp4.cpp
     {GgmlType::BF16, "BF16", 1, 2, 16, 32, kFloatMax, 0, 0, gguf::encode_bf16, gguf::decode_bf16},
 }};
 
