@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace ramq {
@@ -28,5 +29,8 @@ float round_to_dtype(float f, DType t);
 void convert_to_f32(DType t, std::span<const std::byte> raw, std::span<float> out);
 // Writes floats as little-endian elements of type t (F32/F16/BF16); out.size() == in.size() * dtype_size(t).
 void convert_from_f32(DType t, std::span<const float> in, std::span<std::byte> out);
+
+// "[4, 32]": a shape as error messages show it.
+std::string shape_text(std::span<const std::int64_t> shape);
 
 }  // namespace ramq

@@ -141,4 +141,10 @@ void convert_from_f32(DType t, std::span<const float> in, std::span<std::byte> o
   }
 }
 
+std::string shape_text(std::span<const std::int64_t> shape) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
 }  // namespace ramq

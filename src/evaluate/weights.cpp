@@ -22,16 +22,6 @@ namespace {
 
 using json = nlohmann::json;
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-std::string shape_str(const std::vector<std::int64_t>& s) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
 struct QuantParams {
   int bits = 0, group = 0;
 };
@@ -185,7 +175,7 @@ class SafetensorsWeights final : public WeightSource {
 
   // "<module>.weight" with a "<module>.scales" companion.
   bool is_quantized(const std::string& name) const {
-    return ends_with(name, ".weight") && reader_.find(name.substr(0, name.size() - 7) + ".scales") != nullptr;
+    return name.ends_with(".weight") && reader_.find(name.substr(0, name.size() - 7) + ".scales") != nullptr;
   }
 
   [[noreturn]] void bad_quant(const std::string& key, const std::string& problem) const {
@@ -268,19 +258,19 @@ class SafetensorsWeights final : public WeightSource {
     if (w.dtype != DType::U32)
       throw Error(w.file, name, "quantized weight must be U32, not " + std::string(dtype_name(w.dtype)));
     if (w.shape.empty() || w.shape.back() <= 0)
-      throw Error(w.file, name, "quantized weight has an invalid shape " + shape_str(w.shape));
+      throw Error(w.file, name, "quantized weight has an invalid shape " + shape_text(w.shape));
     const std::int64_t cols = w.shape.back() * 32 / p.bits;
     if (cols * p.bits != w.shape.back() * 32 || cols % p.group != 0)
       throw Error(w.file, name,
-                  "packed shape " + shape_str(w.shape) + " does not fit " + std::to_string(p.bits) + "-bit group " +
+                  "packed shape " + shape_text(w.shape) + " does not fit " + std::to_string(p.bits) + "-bit group " +
                       std::to_string(p.group));
     std::vector<std::int64_t> sshape = w.shape;
     sshape.back() = cols / p.group;
     for (const TensorInfo* t : {&s, b})
       if (t->shape != sshape)
         throw Error(t->file, t->name,
-                    "shape " + shape_str(t->shape) + " does not match the packed weight (expected " +
-                        shape_str(sshape) + " for " + std::to_string(p.bits) + "-bit group " +
+                    "shape " + shape_text(t->shape) + " does not match the packed weight (expected " +
+                        shape_text(sshape) + " for " + std::to_string(p.bits) + "-bit group " +
                         std::to_string(p.group) + ")");
     const auto packed = reader_.raw(w);
     if (packed.size() != static_cast<std::size_t>(w.numel()) * 4)

@@ -11,12 +11,9 @@ namespace ramq {
 
 namespace {
 bool contains(std::string_view s, std::string_view part) { return s.find(part) != std::string_view::npos; }
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
 // Module path of a parameter: "model.layers.0.mlp.gate.weight" -> "model.layers.0.mlp.gate".
 std::string_view module_of(std::string_view name) {
-  return ends_with(name, ".weight") ? name.substr(0, name.size() - 7) : name;
+  return name.ends_with(".weight") ? name.substr(0, name.size() - 7) : name;
 }
 }  // namespace
 
@@ -31,7 +28,7 @@ bool budget_quantizable(const TensorAnalysis& t) {
 bool is_protected_tensor(const std::string& name) {
   if (is_embedding_or_head(name) || contains(name, "norm") || contains(name, "router")) return true;
   // MoE router gates are modules named exactly "gate" (e.g. mlp.gate), not gate_proj.
-  return ends_with(module_of(name), ".gate");
+  return module_of(name).ends_with(".gate");
 }
 
 std::string_view policy_name(PolicyKind p) {

@@ -20,12 +20,6 @@ using Shape = std::vector<std::int64_t>;
 
 std::string show(const json& j) { return show_json_value(j); }
 
-std::string shape_str(const Shape& s) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
 using Fields = ConfigFields;
 
 // ---- rope scaling -------------------------------------------------------------------------
@@ -166,8 +160,8 @@ void check_tensor(const TensorInfo& t, const ModelConfig& c) {
   const auto want = expected_tensor_shape(c, t.name);
   if (want && t.shape != want->shape)
     throw Error(t.file, t.name,
-                "has shape " + shape_str(t.shape) + " but config.json implies " + want->formula + " = " +
-                    shape_str(want->shape));
+                "has shape " + shape_text(t.shape) + " but config.json implies " + want->formula + " = " +
+                    shape_text(want->shape));
 }
 
 // A tensor the configuration needs, and why (for the message when it is missing).

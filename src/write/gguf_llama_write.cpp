@@ -36,12 +36,6 @@ constexpr std::string_view kBlockOrder[] = {"attn_norm.", "attn_q.", "attn_k.", 
                                             "attn_q_norm.", "attn_k_norm.", "ffn_norm.", "ffn_gate.",
                                             "ffn_up.", "ffn_down."};
 
-std::string shape_str(const std::vector<std::int64_t>& s) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
 std::string model_name_of(const fs::path& dir) {
   fs::path p = dir.lexically_normal();
   if (p.filename().empty()) p = p.parent_path();
@@ -68,7 +62,7 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
 
   const TensorInfo* embed = model.find("model.embed_tokens.weight");
   if (!embed) throw Error(model.dir().string(), "model.embed_tokens.weight", "is missing (needed for token_embd)");
-  if (embed->shape.size() != 2) throw Error(embed->file, embed->name, "is not a matrix: " + shape_str(embed->shape));
+  if (embed->shape.size() != 2) throw Error(embed->file, embed->name, "is not a matrix: " + shape_text(embed->shape));
   const std::int64_t n_vocab = embed->shape[0];
 
   // 1. Every tensor: GGUF name, shape check, type, sort key.
@@ -97,8 +91,8 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
     // The same rule as validate_config_against_tensors (include/ramq/config_check.h).
     const auto want = expected_tensor_shape(cfg, t.name);
     if (want && t.shape != want->shape)
-      throw Error(t.file, t.name, "has shape " + shape_str(t.shape) + " but config.json implies " + want->formula +
-                                      " = " + shape_str(want->shape));
+      throw Error(t.file, t.name, "has shape " + shape_text(t.shape) + " but config.json implies " + want->formula +
+                                      " = " + shape_text(want->shape));
     e.spec.name = g;
     e.spec.ne = gguf_ne_from_shape(t.shape);
     if (t.shape.size() == 1) {

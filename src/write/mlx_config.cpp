@@ -9,9 +9,6 @@
 namespace ramq {
 
 namespace {
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 
 std::int64_t decision_params(const TensorDecision& d) {
@@ -26,7 +23,7 @@ nlohmann::json mlx_quantization_config(const Plan& plan) {
   std::map<std::pair<int, int>, std::int64_t> params;  // (bits, group) -> parameters, ascending keys
   for (const auto& d : plan.tensors) {
     if (!d.quantized()) continue;
-    if (!ends_with(d.name, ".weight") || d.name.size() == 7)
+    if (!d.name.ends_with(".weight") || d.name.size() == 7)
       throw Error("", d.name, "a quantized tensor's name must end in '.weight'");
     params[{d.bits(), d.encoding.group()}] += decision_params(d);
   }
@@ -58,8 +55,8 @@ bool is_mlx_passthrough_file(const std::string& n) {
   };
   for (const char* k : kNames)
     if (n == k) return true;
-  if (starts_with(n, "tok") && ends_with(n, ".bin")) return true;  // llama2.c tokenizers (tok512.bin)
-  if (ends_with(n, ".tiktoken") && n.size() > 9) return true;
+  if (starts_with(n, "tok") && n.ends_with(".bin")) return true;  // llama2.c tokenizers (tok512.bin)
+  if (n.ends_with(".tiktoken") && n.size() > 9) return true;
   return false;
 }
 

@@ -48,16 +48,6 @@ struct Shard {
   std::vector<OutTensorSpec> specs;  // sorted by name
 };
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-std::string shape_str(const std::vector<std::int64_t>& s) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
 DType scale_dtype_for(DType src) { return mlx_scale_dtype(src); }
 
 Unit make_unit(const ModelReader& model, const TensorDecision& d, const WriteOptions& opt, bool keep_dtype) {
@@ -71,9 +61,9 @@ Unit make_unit(const ModelReader& model, const TensorDecision& d, const WriteOpt
     throw Error("", d.name, "the plan gives a GGUF type (" + d.encoding.name() + "); MLX output needs an MLX plan");
   if (d.shape != info->shape)
     throw Error(info->file, d.name,
-                "plan shape " + shape_str(d.shape) + " does not match the model's " + shape_str(info->shape));
+                "plan shape " + shape_text(d.shape) + " does not match the model's " + shape_text(info->shape));
   if (d.quantized()) {
-    if (!ends_with(d.name, ".weight") || d.name.size() == 7)
+    if (!d.name.ends_with(".weight") || d.name.size() == 7)
       throw Error(info->file, d.name, "only tensors named '*.weight' can be quantized");
     if (!is_float_weight_dtype(info->dtype))
       throw Error(info->file, d.name, "cannot quantize a tensor of dtype " + std::string(dtype_name(info->dtype)));
@@ -84,7 +74,7 @@ Unit make_unit(const ModelReader& model, const TensorDecision& d, const WriteOpt
     const auto& shp = info->shape;
     if (shp.size() != 2 && shp.size() != 3)
       throw Error(info->file, d.name, "only 2-D matrices and 3-D expert stacks can be quantized, not " +
-                                          shape_str(shp));
+                                          shape_text(shp));
     const std::int64_t cols = shp.back();
     if (cols <= 0 || cols % d.encoding.group() != 0)
       throw Error(info->file, d.name,
