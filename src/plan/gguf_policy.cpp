@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <map>
 
+#include "arch/tensor_role.h"
 #include "ramq/error.h"
 #include "ramq/plan.h"
 
@@ -96,28 +97,25 @@ void set_type(TensorDecision& d, GgmlType t) {
   d.bytes = rows * ggml_row_bytes(t, d.shape.back());
 }
 
-// llama.cpp's tensor roles, from Hugging Face names.
+// llama.cpp's tensor roles (those its rules name), from the one classifier (arch/tensor_role.h).
 enum class Role { TokenEmbd, Output, AttnQ, AttnK, AttnV, AttnOut, FfnUp, FfnGate, FfnDown, Other };
 
 Role role_of(const std::string& n) {
-  auto has = [&](const char* s) { return n.find(s) != std::string::npos; };
-  if (has("embed_tokens")) return Role::TokenEmbd;
-  if (has("lm_head")) return Role::Output;
-  if (has("self_attn.q_proj")) return Role::AttnQ;
-  if (has("self_attn.k_proj")) return Role::AttnK;
-  if (has("self_attn.v_proj")) return Role::AttnV;
-  if (has("self_attn.o_proj")) return Role::AttnOut;
-  if (has("mlp.up_proj")) return Role::FfnUp;
-  if (has("mlp.gate_proj")) return Role::FfnGate;
-  if (has("mlp.down_proj")) return Role::FfnDown;
-  return Role::Other;
+  switch (classify_tensor(n).role) {
+    case TensorRole::Embedding: return Role::TokenEmbd;
+    case TensorRole::Head: return Role::Output;
+    case TensorRole::AttnQ: return Role::AttnQ;
+    case TensorRole::AttnK: return Role::AttnK;
+    case TensorRole::AttnV: return Role::AttnV;
+    case TensorRole::AttnOut: return Role::AttnOut;
+    case TensorRole::FfnUp: return Role::FfnUp;
+    case TensorRole::FfnGate: return Role::FfnGate;
+    case TensorRole::FfnDown: return Role::FfnDown;
+    default: return Role::Other;
+  }
 }
 
-int layer_of(const std::string& n) {
-  const auto p = n.find("layers.");
-  if (p == std::string::npos) return 0;
-  return std::atoi(n.c_str() + p + 7);
-}
+int layer_of(const std::string& n) { return static_cast<int>(std::max<std::int64_t>(0, classify_tensor(n).layer)); }
 
 // llama.cpp's use_more_bits: the first and last eighth of the layers and every third in between.
 bool use_more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
@@ -235,7 +233,7 @@ Plan make_llama_mix_plan(const ModelAnalysis& analysis, const Options& opt) {
   p.keep_dtype = opt.keep_dtype;
   bool tied = true;
   for (const auto& t : analysis.tensors)
-    if (t.name.find("lm_head") != std::string::npos) tied = false;
+    if (classify_tensor(t.name).role == TensorRole::Head) tied = false;
   const int n_layers = static_cast<int>(std::max<std::int64_t>(1, analysis.config.num_hidden_layers));
   const bool is_70b = llama_cpp_type_70b(analysis.config);
   for (const auto& t : analysis.tensors) {
@@ -245,8 +243,7 @@ Plan make_llama_mix_plan(const ModelAnalysis& analysis, const Options& opt) {
     d.numel = t.numel;
     const bool float_dtype = t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16";
     const bool allowed = float_dtype && (t.shape.size() == 2 || t.shape.size() == 3) && t.name.ends_with("weight") &&
-                         t.name.find("norm") == std::string::npos && !t.name.ends_with(".gate.weight") &&
-                         t.name.find("router") == std::string::npos;
+                         !is_never_quantized(classify_tensor(t.name).role);
     if (!allowed) {
       set_type(d, float_type(t, opt.keep_dtype));
       d.reason = "not quantized by llama.cpp (norm, router, 1-D or non-weight)";

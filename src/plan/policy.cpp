@@ -1,25 +1,17 @@
 // plan stage: the SWAN threshold policy and the uniform baseline policy.
 #include <algorithm>
 #include <cstdio>
-#include <string_view>
 
+#include "arch/tensor_role.h"
 #include "ramq/error.h"
 #include "ramq/plan.h"
 
 namespace ramq {
 
-namespace {
-bool contains(std::string_view s, std::string_view part) { return s.find(part) != std::string_view::npos; }
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+bool is_embedding_or_head(const std::string& name) {
+  const TensorRole r = classify_tensor(name).role;
+  return r == TensorRole::Embedding || r == TensorRole::Head;
 }
-// Module path of a parameter: "model.layers.0.mlp.gate.weight" -> "model.layers.0.mlp.gate".
-std::string_view module_of(std::string_view name) {
-  return ends_with(name, ".weight") ? name.substr(0, name.size() - 7) : name;
-}
-}  // namespace
-
-bool is_embedding_or_head(const std::string& name) { return contains(name, "embed_tokens") || contains(name, "lm_head"); }
 
 bool budget_quantizable(const TensorAnalysis& t) {
   const bool float_dtype = t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16";
@@ -28,9 +20,7 @@ bool budget_quantizable(const TensorAnalysis& t) {
 }
 
 bool is_protected_tensor(const std::string& name) {
-  if (is_embedding_or_head(name) || contains(name, "norm") || contains(name, "router")) return true;
-  // MoE router gates are modules named exactly "gate" (e.g. mlp.gate), not gate_proj.
-  return ends_with(module_of(name), ".gate");
+  return is_embedding_or_head(name) || is_never_quantized(classify_tensor(name).role);
 }
 
 std::uint64_t quantized_tensor_bytes(std::int64_t rows, std::int64_t cols, std::int64_t batch, int bits, int group) {
