@@ -5,8 +5,9 @@
 #include <numbers>
 #include <string>
 
+#include "arch/gguf_metadata.h"
+#include "arch/model_family.h"
 #include "evaluate/llama_forward.h"
-#include "ramq/gguf_llama.h"
 #include "ramq/error.h"
 #include "read/config_fields.h"
 
@@ -100,9 +101,10 @@ LlamaSpec llama_spec(const ModelConfig& c, const std::string& file, int ctx) {
   const Fields f(c.raw, file);
   LlamaSpec s;
   s.model_type = c.model_type;
-  if (s.model_type != "llama" && s.model_type != "mistral" && s.model_type != "qwen2" && s.model_type != "qwen3")
-    f.fail("model_type", "is '" + s.model_type +
-                             "': the evaluator supports Llama-family decoders only (llama, mistral, qwen2, qwen3)");
+  const ModelFamily* family = find_family(s.model_type);
+  if (family == nullptr)
+    f.fail("model_type", "is '" + s.model_type + "': the evaluator supports Llama-family decoders only (" +
+                             supported_model_types() + ")");
   for (const char* act : {"hidden_act", "hidden_activation"})
     if (const json* j = f.find(act); j != nullptr && !(j->is_string() && j->get<std::string>() == "silu"))
       f.fail(act, "is " + show(*j) + ": only 'silu' is supported");
@@ -113,7 +115,7 @@ LlamaSpec llama_spec(const ModelConfig& c, const std::string& file, int ctx) {
     f.fail("partial_rotary_factor", "is " + show(*j) + ": only full rotary embeddings are supported");
 
   // Sliding-window attention equals full attention while the window covers the whole context.
-  bool sliding = s.model_type == "qwen2" || s.model_type == "qwen3" ? f.flag("use_sliding_window", false) : true;
+  bool sliding = family->sliding_window_flag ? f.flag("use_sliding_window", false) : true;
   if (const json* lt = f.find("layer_types"); lt != nullptr && lt->is_array())
     for (const auto& t : *lt)
       if (!(t.is_string() && t.get<std::string>() == "full_attention")) sliding = true;
@@ -136,8 +138,8 @@ LlamaSpec llama_spec(const ModelConfig& c, const std::string& file, int ctx) {
   s.tie_word_embeddings = c.tie_word_embeddings;
   s.attention_bias = f.flag("attention_bias", false);
   s.mlp_bias = f.flag("mlp_bias", false);
-  s.qkv_bias = s.model_type == "qwen2";
-  s.qk_norm = s.model_type == "qwen3";
+  s.qkv_bias = family->qkv_bias;
+  s.qk_norm = family->qk_norm;
   check_rope(f, c, ctx, s);
   return s;
 }

@@ -9,7 +9,7 @@
 #include "pipeline/distributed.h"
 #include "ramq/atomic_output.h"
 #include "ramq/config_check.h"
-#include "ramq/gguf_llama.h"
+#include "write/gguf_llama_writer.h"
 #include "ramq/json_io.h"
 #include "ramq/manifest.h"
 #include "ramq/output_path.h"

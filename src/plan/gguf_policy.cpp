@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <map>
 
+#include "arch/model_family.h"
 #include "arch/tensor_role.h"
 #include "ramq/error.h"
 #include "ramq/plan.h"
@@ -120,18 +121,11 @@ int layer_of(const std::string& n) { return static_cast<int>(std::max<std::int64
 // llama.cpp's use_more_bits: the first and last eighth of the layers and every third in between.
 bool use_more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
 
-// llama.cpp's LLM_TYPE_70B, the only model size its quantization rules look at. llama.cpp decides
-// it from the architecture and hyper-parameters when it loads the model: "llama" (llama and
-// mistral checkpoints) with 80 layers and grouped-query attention (80 layers with n_head ==
-// n_head_kv is LLaMA-1 65B), and "qwen2" with 80 layers (src/models/llama.cpp and qwen2.cpp,
-// load_arch_hparams); qwen3 has no 70B size.
+// llama.cpp's LLM_TYPE_70B, the only model size its quantization rules look at, decided by
+// llama.cpp from the architecture and hyper-parameters (the family's llama_cpp_70b, src/arch/).
 bool llama_cpp_type_70b(const ModelConfig& c) {
-  if (c.num_hidden_layers != 80) return false;
-  if (c.model_type == "llama" || c.model_type == "mistral") {
-    const std::int64_t kv = c.num_key_value_heads > 0 ? c.num_key_value_heads : c.num_attention_heads;
-    return c.num_attention_heads != kv;
-  }
-  return c.model_type == "qwen2";
+  const ModelFamily* family = find_family(c.model_type);
+  return family != nullptr && family->llama_cpp_70b != nullptr && family->llama_cpp_70b(c);
 }
 
 GgmlType mix_default(const std::string& mix) {

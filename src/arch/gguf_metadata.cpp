@@ -1,12 +1,9 @@
-// Llama-family specifics of GGUF output: architecture, tensor names, ne order, the q/k row
-// permutation, general.* / [arch].* metadata and the file type.
-#include "ramq/gguf_llama.h"
+// general.* and [arch].* GGUF metadata of a model family, both ways: written from config.json
+// for llama.cpp, and read back into a ModelConfig for the evaluator (arch/gguf_metadata.h).
+#include "arch/gguf_metadata.h"
 
-#include <array>
 #include <cmath>
 #include <numbers>
-#include <stdexcept>
-#include <string_view>
 
 #include "ramq/error.h"
 
@@ -15,183 +12,6 @@ namespace ramq {
 namespace {
 
 using json = nlohmann::json;
-
-// Per-block tensors: Hugging Face suffix after "model.layers.N." and llama.cpp suffix after "blk.N.".
-struct BlockName {
-  std::string_view hf, gguf;
-};
-constexpr std::array<BlockName, 18> kBlockNames{{
-    {"input_layernorm.weight", "attn_norm.weight"},
-    {"self_attn.q_proj.weight", "attn_q.weight"},
-    {"self_attn.q_proj.bias", "attn_q.bias"},
-    {"self_attn.k_proj.weight", "attn_k.weight"},
-    {"self_attn.k_proj.bias", "attn_k.bias"},
-    {"self_attn.v_proj.weight", "attn_v.weight"},
-    {"self_attn.v_proj.bias", "attn_v.bias"},
-    {"self_attn.o_proj.weight", "attn_output.weight"},
-    {"self_attn.o_proj.bias", "attn_output.bias"},
-    {"self_attn.q_norm.weight", "attn_q_norm.weight"},
-    {"self_attn.k_norm.weight", "attn_k_norm.weight"},
-    {"post_attention_layernorm.weight", "ffn_norm.weight"},
-    {"mlp.gate_proj.weight", "ffn_gate.weight"},
-    {"mlp.gate_proj.bias", "ffn_gate.bias"},
-    {"mlp.up_proj.weight", "ffn_up.weight"},
-    {"mlp.up_proj.bias", "ffn_up.bias"},
-    {"mlp.down_proj.weight", "ffn_down.weight"},
-    {"mlp.down_proj.bias", "ffn_down.bias"},
-}};
-struct GlobalName {
-  std::string_view hf, gguf;
-};
-constexpr std::array<GlobalName, 3> kGlobalNames{{
-    {"model.embed_tokens.weight", "token_embd.weight"},
-    {"model.norm.weight", "output_norm.weight"},
-    {"lm_head.weight", "output.weight"},
-}};
-
-// "12." at the start of s -> 12 (and s advanced past the dot); nullopt if not a plain number.
-std::optional<std::int64_t> take_index(std::string_view& s) {
-  std::size_t i = 0;
-  std::int64_t n = 0;
-  while (i < s.size() && s[i] >= '0' && s[i] <= '9' && i < 9) n = n * 10 + (s[i++] - '0');
-  if (i == 0 || i >= s.size() || s[i] != '.' || (i > 1 && s[0] == '0')) return std::nullopt;
-  s.remove_prefix(i + 1);
-  return n;
-}
-
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
-
-}  // namespace
-
-GgufArch gguf_arch_for(const ModelConfig& cfg, const std::string& config_file) {
-  const std::string& t = cfg.model_type;
-  if (t == "llama" || t == "mistral") return {"llama", true};
-  if (t == "qwen2") return {"qwen2", false};
-  if (t == "qwen3") return {"qwen3", false};
-  throw Error(config_file, "",
-              "model_type '" + t + "' is not supported for GGUF output (supported: llama, mistral, qwen2, qwen3)");
-}
-
-std::string hf_to_gguf_tensor_name(const std::string& hf_name, const std::string& file) {
-  for (const auto& g : kGlobalNames)
-    if (hf_name == g.hf) return std::string(g.gguf);
-  std::string_view s = hf_name;
-  if (starts_with(s, "model.layers.")) {
-    s.remove_prefix(13);
-    if (const auto n = take_index(s)) {
-      if (s == "self_attn.rotary_emb.inv_freq") return "";
-      for (const auto& b : kBlockNames)
-        if (s == b.hf) return "blk." + std::to_string(*n) + "." + std::string(b.gguf);
-    }
-  }
-  throw Error(file, hf_name, "has no llama.cpp counterpart (not a tensor of a Llama/Mistral/Qwen2/Qwen3 model)");
-}
-
-std::optional<std::string> gguf_to_hf_tensor_name(const std::string& gguf_name) {
-  for (const auto& g : kGlobalNames)
-    if (gguf_name == g.gguf) return std::string(g.hf);
-  std::string_view s = gguf_name;
-  if (!starts_with(s, "blk.")) return std::nullopt;
-  s.remove_prefix(4);
-  const auto n = take_index(s);
-  if (!n) return std::nullopt;
-  for (const auto& b : kBlockNames)
-    if (s == b.gguf) return "model.layers." + std::to_string(*n) + "." + std::string(b.hf);
-  return std::nullopt;
-}
-
-std::vector<std::int64_t> gguf_ne_from_shape(const std::vector<std::int64_t>& shape) {
-  return {shape.rbegin(), shape.rend()};
-}
-std::vector<std::int64_t> shape_from_gguf_ne(const std::vector<std::int64_t>& ne) { return {ne.rbegin(), ne.rend()}; }
-
-namespace {
-
-void check_permute_args(std::int64_t rows, std::int64_t cols, std::int64_t n_head) {
-  if (n_head <= 0 || rows <= 0 || cols < 0 || rows % (2 * n_head) != 0)
-    throw std::invalid_argument("q/k permutation: " + std::to_string(rows) + " rows cannot be split into " +
-                                std::to_string(n_head) + " heads of an even size");
-}
-
-// out row dst_row(r) = in row src_row(r) for the forward permutation.
-template <bool kInverse>
-void permute_rows(const float* src, float* dst, std::int64_t rows, std::int64_t cols, std::int64_t n_head) {
-  check_permute_args(rows, cols, n_head);
-  const std::int64_t hd = rows / n_head, half = hd / 2;
-  for (std::int64_t h = 0; h < n_head; ++h)
-    for (std::int64_t i = 0; i < half; ++i)
-      for (std::int64_t j = 0; j < 2; ++j) {
-        const std::int64_t interleaved = h * hd + 2 * i + j, split = h * hd + j * half + i;
-        const std::int64_t to = kInverse ? split : interleaved, from = kInverse ? interleaved : split;
-        std::copy(src + from * cols, src + (from + 1) * cols, dst + to * cols);
-      }
-}
-
-}  // namespace
-
-void llama_permute_qk(const float* src, float* dst, std::int64_t rows, std::int64_t cols, std::int64_t n_head) {
-  permute_rows<false>(src, dst, rows, cols, n_head);
-}
-void llama_unpermute_qk(const float* src, float* dst, std::int64_t rows, std::int64_t cols, std::int64_t n_head) {
-  permute_rows<true>(src, dst, rows, cols, n_head);
-}
-
-std::int64_t qk_permute_heads(const GgufArch& arch, const ModelConfig& cfg, const std::string& hf_name) {
-  if (!arch.permute_qk) return 0;
-  const auto ends = [&](std::string_view suf) {
-    return hf_name.size() >= suf.size() && std::string_view(hf_name).substr(hf_name.size() - suf.size()) == suf;
-  };
-  if (ends(".self_attn.q_proj.weight") || ends(".self_attn.q_proj.bias")) return cfg.num_attention_heads;
-  if (ends(".self_attn.k_proj.weight") || ends(".self_attn.k_proj.bias")) return cfg.num_key_value_heads;
-  return 0;
-}
-
-// ---- metadata -----------------------------------------------------------------------------
-
-std::uint32_t llama_file_type(const std::map<GgmlType, std::int64_t>& params_by_type) {
-  const auto ftype = [](GgmlType t) -> std::uint32_t {
-    switch (t) {
-      case GgmlType::F32: return 0;
-      case GgmlType::F16: return 1;
-      case GgmlType::Q4_0: return 2;
-      case GgmlType::Q4_1: return 3;
-      case GgmlType::Q8_0: return 7;
-      case GgmlType::Q5_0: return 8;
-      case GgmlType::Q5_1: return 9;
-      case GgmlType::Q2_K: return 10;
-      case GgmlType::Q3_K: return 12;  // MOSTLY_Q3_K_M
-      case GgmlType::Q4_K: return 15;  // MOSTLY_Q4_K_M
-      case GgmlType::Q5_K: return 17;  // MOSTLY_Q5_K_M
-      case GgmlType::Q6_K: return 18;
-      case GgmlType::IQ4_NL: return 25;
-      case GgmlType::BF16: return 32;
-    }
-    return 0;
-  };
-  const auto is_float = [](GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; };
-  for (const bool want_quant : {true, false}) {
-    std::optional<GgmlType> best;
-    std::int64_t best_n = 0;
-    for (const auto& info : ggml_types()) {
-      if (is_float(info.type) == want_quant) continue;
-      const auto it = params_by_type.find(info.type);
-      if (it != params_by_type.end() && it->second > best_n) best = info.type, best_n = it->second;
-    }
-    if (best) return ftype(*best);
-  }
-  return 0;
-}
-
-std::optional<std::uint32_t> llama_mix_file_type(const std::string& mix) {
-  if (mix == "Q3_K_M") return 12;  // LLAMA_FTYPE_MOSTLY_Q3_K_M
-  if (mix == "Q4_K_M") return 15;  // LLAMA_FTYPE_MOSTLY_Q4_K_M
-  if (mix == "Q5_K_M") return 17;  // LLAMA_FTYPE_MOSTLY_Q5_K_M
-  if (mix == "Q6_K") return 18;    // LLAMA_FTYPE_MOSTLY_Q6_K
-  if (mix == "Q8_0") return 7;     // LLAMA_FTYPE_MOSTLY_Q8_0
-  return std::nullopt;
-}
-
-namespace {
 
 // rope_scaling fields, checked (nlohmann's value() would throw its own type_error on a mistyped one).
 std::string rope_type_of(const json& rs, const std::string& file) {
@@ -240,15 +60,15 @@ std::optional<std::vector<float>> llama3_rope_factors(const ModelConfig& cfg) {
   return out;
 }
 
-std::vector<GgufKV> llama_gguf_metadata(const ModelConfig& cfg, const GgufArch& arch, const std::string& model_name,
+std::vector<GgufKV> llama_gguf_metadata(const ModelConfig& cfg, const ModelFamily& family, const std::string& model_name,
                                         std::uint32_t file_type, std::int64_t n_vocab, const std::string& config_file) {
   const auto u32 = [&](std::int64_t v, const char* what) {
     if (v < 0 || v > 0xffffffffLL) throw Error(config_file, "", std::string(what) + " does not fit in uint32");
     return GgufValue::u32(static_cast<std::uint32_t>(v));
   };
-  const std::string a = arch.name + ".";
+  const std::string arch(family.gguf_architecture), a = arch + ".";
   std::vector<GgufKV> kv{
-      {"general.architecture", GgufValue::str(arch.name)},
+      {"general.architecture", GgufValue::str(arch)},
       {"general.type", GgufValue::str("model")},
       {"general.name", GgufValue::str(model_name)},
       {"general.alignment", GgufValue::u32(32)},
@@ -287,7 +107,7 @@ std::vector<GgufKV> llama_gguf_metadata(const ModelConfig& cfg, const GgufArch& 
       if (orig != rs.end() && orig->is_number_integer())
         kv.push_back({a + "rope.scaling.original_context_length", u32(orig->get<std::int64_t>(), "rope_scaling")});
     } else if (type == "llama3") {
-      if (arch.name != "llama")
+      if (!family.llama3_rope)
         throw Error(config_file, "", "rope_scaling 'llama3' is only supported for Llama models");
       for (const char* key : {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"})
         rope_number(rs, key, 1.0, config_file);
@@ -320,12 +140,12 @@ ModelConfig model_config_from_gguf(const GgufReader& gguf, const std::string& fi
   };
   const GgufValue& arch_v = get("general.architecture");
   const auto* arch = std::get_if<std::string>(&arch_v.v);
-  if (!arch || (*arch != "llama" && *arch != "qwen2" && *arch != "qwen3"))
-    throw Error(file, "", "general.architecture is not one of llama, qwen2, qwen3");
+  const ModelFamily* family = arch ? find_gguf_family(*arch) : nullptr;
+  if (!family) throw Error(file, "", "general.architecture is not one of " + supported_gguf_architectures());
   const std::string a = *arch + ".";
   ModelConfig c;
   c.model_type = *arch;
-  c.architecture = *arch == "llama" ? "LlamaForCausalLM" : *arch == "qwen2" ? "Qwen2ForCausalLM" : "Qwen3ForCausalLM";
+  c.architecture = family->hf_architecture;
   c.hidden_size = uint(a + "embedding_length");
   c.intermediate_size = uint(a + "feed_forward_length");
   c.num_hidden_layers = uint(a + "block_count");
@@ -374,5 +194,6 @@ ModelConfig model_config_from_gguf(const GgufReader& gguf, const std::string& fi
   }
   return c;
 }
+
 
 }  // namespace ramq
