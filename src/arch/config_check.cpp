@@ -9,6 +9,7 @@
 #include <cmath>
 #include <string_view>
 
+#include "arch/family_config.h"
 #include "arch/model_family.h"
 #include "ramq/error.h"
 #include "read/config_fields.h"
@@ -36,83 +37,36 @@ using Fields = ConfigFields;
 // itself; mlx_lm and the evaluator take it).
 constexpr std::string_view kRopeTypes[] = {"default", "linear", "dynamic", "yarn", "llama3"};
 
-// "rope_type" (or the older "type"), "default" when neither is given.
-std::string rope_type_of(const Fields& f, const std::string& field, const json& rs) {
-  for (const char* key : {"rope_type", "type"}) {
-    const auto it = rs.find(key);
-    if (it == rs.end() || it->is_null()) continue;
-    if (!it->is_string() || it->get_ref<const std::string&>().empty())
-      f.fail(field + "." + key, "must be a non-empty string, got " + show(*it));
-    return it->get<std::string>();
-  }
-  return "default";
-}
-
-// A positive finite number at rs[key]; nullopt when absent and not required.
-std::optional<double> rope_number(const Fields& f, const std::string& field, const json& rs, const char* key,
-                                  bool required) {
-  const auto it = rs.find(key);
-  if (it == rs.end() || it->is_null()) {
-    if (required) f.fail(field + "." + key, "is missing (needed by rope type '" + rope_type_of(f, field, rs) + "')");
-    return std::nullopt;
-  }
-  if (!it->is_number() || !std::isfinite(it->get<double>()) || !(it->get<double>() > 0))
-    f.fail(field + "." + key, "must be a positive number, got " + show(*it));
-  return it->get<double>();
-}
-
-void check_rope_numbers(const Fields& f, const std::string& field, const json& rs, const std::string& type) {
-  if (type == "default") return;
-  rope_number(f, field, rs, "factor", true);
-  if (type == "llama3") {
-    const double low = *rope_number(f, field, rs, "low_freq_factor", true);
-    const double high = *rope_number(f, field, rs, "high_freq_factor", true);
-    rope_number(f, field, rs, "original_max_position_embeddings", true);
+void check_rope_numbers(const Fields& f, const RopeScaling& rope) {
+  if (rope.type == "default") return;
+  rope.required(f, "factor");
+  if (rope.type == "llama3") {
+    const double low = rope.required(f, "low_freq_factor");
+    const double high = rope.required(f, "high_freq_factor");
+    rope.required(f, "original_max_position_embeddings");
     // The llama3 rule blends between the two wavelengths and divides by their difference.
-    if (!(high > low)) f.fail(field + ".high_freq_factor", "must be larger than low_freq_factor");
+    if (!(high > low)) f.fail(rope.field + ".high_freq_factor", "must be larger than low_freq_factor");
   } else {
-    rope_number(f, field, rs, "original_max_position_embeddings", false);
+    rope.number(f, "original_max_position_embeddings");
   }
   // Partial rotary embeddings are not implemented by any of ramq's Llama-family paths.
-  if (const auto pr = rope_number(f, field, rs, "partial_rotary_factor", false); pr && *pr != 1.0)
-    f.fail(field + ".partial_rotary_factor", "is " + show(rs.at("partial_rotary_factor")) +
-                                                 ": only full rotary embeddings (1) are supported");
+  if (const auto pr = rope.number(f, "partial_rotary_factor"); pr && *pr != 1.0)
+    f.fail(rope.field + ".partial_rotary_factor", "is " + show(rope.object->at("partial_rotary_factor")) +
+                                                      ": only full rotary embeddings (1) are supported");
 }
 
 // rope_scaling and its successor rope_parameters. Every Hugging Face model reads them as a dict,
 // so "not an object" is malformed whatever the model type; the type's meaning is known only for
-// the Llama family.
-void check_rope_field(const Fields& f, const char* field, bool llama_family) {
-  const json* rs = f.find(field);
-  if (rs == nullptr) return;
-  if (!rs->is_object()) f.fail(field, "must be an object or null, got " + show(*rs));
-  const std::string type = rope_type_of(f, field, *rs);
-  if (!llama_family) return;
+// the families ramq knows.
+void check_rope_field(const Fields& f, const char* field, bool known_family) {
+  const auto rope = read_rope_scaling(f, field);
+  if (!rope || !known_family) return;
   bool known = false;
-  for (const auto t : kRopeTypes) known = known || type == t;
+  for (const auto t : kRopeTypes) known = known || rope->type == t;
   if (!known)
     f.fail(std::string(field) + ".rope_type",
-           "is '" + type + "': ramq understands rope scaling default, linear, dynamic, yarn and llama3 only");
-  check_rope_numbers(f, field, *rs, type);
-}
-
-// ---- other Llama-family fields --------------------------------------------------------------
-
-void check_llama_fields(const Fields& f, const ModelConfig& c) {
-  for (const char* name : {"attention_bias", "mlp_bias", "use_sliding_window"}) f.flag(name, false);  // booleans or absent
-  // Every Llama-family path (mlx_lm, llama.cpp, the evaluator) computes SiLU whatever this says.
-  for (const char* act : {"hidden_act", "hidden_activation"})
-    if (const json* j = f.find(act); j != nullptr && !(j->is_string() && j->get<std::string>() == "silu"))
-      f.fail(act, "is " + show(*j) + ": Llama-family models use 'silu'");
-  if (const json* j = f.find("partial_rotary_factor"); j != nullptr && !(j->is_number() && j->get<double>() == 1.0))
-    f.fail("partial_rotary_factor", "is " + show(*j) + ": only full rotary embeddings (1) are supported");
-  for (const char* moe : {"num_local_experts", "num_experts", "n_routed_experts", "num_experts_per_tok"})
-    if (const json* j = f.find(moe); j != nullptr && !(j->is_number() && j->get<double>() == 0))
-      f.fail(moe, "is " + show(*j) + ": a " + c.model_type + " model has no experts");
-  if (const json* j = f.find("sliding_window"); j != nullptr && !(j->is_number_integer() && j->get<std::int64_t>() > 0))
-    f.fail("sliding_window", "must be a positive integer or null, got " + show(*j));
-  if (c.head_dim % 2 != 0)
-    f.fail("head_dim", "is " + std::to_string(c.head_dim) + ": rotary embeddings need an even head_dim");
+           "is '" + rope->type + "': ramq understands rope scaling default, linear, dynamic, yarn and llama3 only");
+  check_rope_numbers(f, *rope);
 }
 
 // ---- tensors against the configuration ------------------------------------------------------
@@ -199,9 +153,8 @@ std::vector<Needed> needed_tensors(const ModelReader& model, const Declared& d) 
   return out;
 }
 
-void check_family_tensors(const ModelReader& model, const ModelConfig& c, const ModelFamily& family, const Fields& f) {
-  for (const auto& t : model.tensors()) check_tensor(t, c, family);
-  const Declared declared{c, family, f.flag("attention_bias", false), f.flag("mlp_bias", false)};
+void check_family_tensors(const ModelReader& model, const Declared& declared, const Fields& f) {
+  for (const auto& t : model.tensors()) check_tensor(t, declared.c, declared.family);
   for (const auto& n : needed_tensors(model, declared))
     if (model.find(n.name) == nullptr) throw Error(f.file(), n.name, "is missing: " + n.why);
 }
@@ -214,8 +167,8 @@ void validate_config_against_tensors(const ModelReader& model) {
   const ModelFamily* family = find_family(c.model_type);
   for (const char* field : {"rope_scaling", "rope_parameters"}) check_rope_field(f, field, family != nullptr);
   if (!family) return;  // other layouts are passed through as they are (MLX)
-  check_llama_fields(f, c);
-  check_family_tensors(model, c, *family, f);
+  const FamilyFields fields = read_family_fields(f, c, *family);
+  check_family_tensors(model, {c, *family, fields.attention_bias, fields.mlp_bias}, f);
 }
 
 }  // namespace ramq

@@ -5,44 +5,51 @@
 #include <cmath>
 #include <numbers>
 
+#include "arch/family_config.h"
 #include "ramq/error.h"
 
 namespace ramq {
 
 namespace {
 
-using json = nlohmann::json;
-
-// rope_scaling fields, checked (nlohmann's value() would throw its own type_error on a mistyped one).
-std::string rope_type_of(const json& rs, const std::string& file) {
-  for (const char* key : {"rope_type", "type"}) {
-    const auto it = rs.find(key);
-    if (it == rs.end() || it->is_null()) continue;
-    if (!it->is_string()) throw Error(file, "", std::string("rope_scaling.") + key + " must be a string");
-    return it->get<std::string>();
-  }
-  return "";
+GgufValue u32_field(std::int64_t v, const char* what, const std::string& config_file) {
+  if (v < 0 || v > 0xffffffffLL) throw Error(config_file, "", std::string(what) + " does not fit in uint32");
+  return GgufValue::u32(static_cast<std::uint32_t>(v));
 }
-double rope_number(const json& rs, const char* key, double dflt, const std::string& file) {
-  const auto it = rs.find(key);
-  if (it == rs.end() || it->is_null()) return dflt;
-  if (!it->is_number() || !(it->get<double>() > 0) || !std::isfinite(it->get<double>()))
-    throw Error(file, "", std::string("rope_scaling.") + key + " must be a positive number");
-  return it->get<double>();
+
+// config.json's rope_scaling as llama.cpp reads it: [arch].rope.scaling.* for linear and yarn,
+// the rope_freqs.weight tensor for llama3 (llama3_rope_factors). Only rope_scaling is read here,
+// not its successor rope_parameters.
+void append_rope_scaling(std::vector<GgufKV>& kv, const ModelConfig& cfg, const ModelFamily& family,
+                         const std::string& a, const std::string& config_file) {
+  const ConfigFields f(cfg.raw, config_file);
+  const auto rope = read_rope_scaling(f, "rope_scaling");
+  if (!rope || rope->type == "default") return;
+  if (rope->type == "linear" || rope->type == "yarn") {
+    kv.push_back({a + "rope.scaling.type", GgufValue::str(rope->type)});
+    kv.push_back({a + "rope.scaling.factor", GgufValue::f32(static_cast<float>(rope->required(f, "factor")))});
+    const auto orig = rope->integer("original_max_position_embeddings");
+    if (rope->type == "yarn" && orig)
+      kv.push_back({a + "rope.scaling.original_context_length", u32_field(*orig, "rope_scaling", config_file)});
+  } else if (rope->type == "llama3") {
+    if (!family.llama3_rope) throw Error(config_file, "", "rope_scaling 'llama3' is only supported for Llama models");
+    for (const char* key : {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"})
+      rope->number(f, key);
+  } else {
+    throw Error(config_file, "", "rope_scaling type '" + rope->type + "' is not supported for GGUF output");
+  }
 }
 
 }  // namespace
 
 std::optional<std::vector<float>> llama3_rope_factors(const ModelConfig& cfg) {
-  const auto it = cfg.raw.find("rope_scaling");
-  if (it == cfg.raw.end() || !it->is_object()) return std::nullopt;
-  const json& rs = *it;
-  const std::string file = "config.json";  // llama_gguf_metadata has checked these fields with the full path
-  const std::string type = rope_type_of(rs, file);
-  if (type != "llama3") return std::nullopt;
-  const double base = cfg.rope_theta, factor = rope_number(rs, "factor", 8.0, file);
-  const double low = rope_number(rs, "low_freq_factor", 1.0, file), high = rope_number(rs, "high_freq_factor", 4.0, file);
-  const double old_ctx = rope_number(rs, "original_max_position_embeddings", 8192.0, file);
+  const ConfigFields fields(cfg.raw, "config.json");  // llama_gguf_metadata has checked them with the full path
+  const auto rope = read_rope_scaling(fields, "rope_scaling");
+  if (!rope || rope->type != "llama3") return std::nullopt;
+  const double base = cfg.rope_theta, factor = rope->number(fields, "factor").value_or(8.0);
+  const double low = rope->number(fields, "low_freq_factor").value_or(1.0);
+  const double high = rope->number(fields, "high_freq_factor").value_or(4.0);
+  const double old_ctx = rope->number(fields, "original_max_position_embeddings").value_or(8192.0);
   const double low_wavelen = old_ctx / low, high_wavelen = old_ctx / high;
   std::vector<float> out;
   for (std::int64_t i = 0; i < cfg.head_dim; i += 2) {
@@ -62,10 +69,7 @@ std::optional<std::vector<float>> llama3_rope_factors(const ModelConfig& cfg) {
 
 std::vector<GgufKV> llama_gguf_metadata(const ModelConfig& cfg, const ModelFamily& family, const std::string& model_name,
                                         std::uint32_t file_type, std::int64_t n_vocab, const std::string& config_file) {
-  const auto u32 = [&](std::int64_t v, const char* what) {
-    if (v < 0 || v > 0xffffffffLL) throw Error(config_file, "", std::string(what) + " does not fit in uint32");
-    return GgufValue::u32(static_cast<std::uint32_t>(v));
-  };
+  const auto u32 = [&](std::int64_t v, const char* what) { return u32_field(v, what, config_file); };
   const std::string arch(family.gguf_architecture), a = arch + ".";
   std::vector<GgufKV> kv{
       {"general.architecture", GgufValue::str(arch)},
@@ -87,35 +91,7 @@ std::vector<GgufKV> llama_gguf_metadata(const ModelConfig& cfg, const ModelFamil
       {a + "rope.freq_base", GgufValue::f32(static_cast<float>(cfg.rope_theta))},
       {a + "attention.layer_norm_rms_epsilon", GgufValue::f32(static_cast<float>(cfg.rms_norm_eps))},
   };
-  const auto it = cfg.raw.find("rope_scaling");
-  if (it != cfg.raw.end() && it->is_object()) {
-    const json& rs = *it;
-    const std::string type = rope_type_of(rs, config_file);
-    const auto factor = [&] {
-      const auto f = rs.find("factor");
-      if (f == rs.end() || !f->is_number() || !(f->get<double>() > 0))
-        throw Error(config_file, "", "rope_scaling of type '" + type + "' needs a positive 'factor'");
-      return GgufValue::f32(static_cast<float>(f->get<double>()));
-    };
-    if (type == "linear") {
-      kv.push_back({a + "rope.scaling.type", GgufValue::str("linear")});
-      kv.push_back({a + "rope.scaling.factor", factor()});
-    } else if (type == "yarn") {
-      kv.push_back({a + "rope.scaling.type", GgufValue::str("yarn")});
-      kv.push_back({a + "rope.scaling.factor", factor()});
-      const auto orig = rs.find("original_max_position_embeddings");
-      if (orig != rs.end() && orig->is_number_integer())
-        kv.push_back({a + "rope.scaling.original_context_length", u32(orig->get<std::int64_t>(), "rope_scaling")});
-    } else if (type == "llama3") {
-      if (!family.llama3_rope)
-        throw Error(config_file, "", "rope_scaling 'llama3' is only supported for Llama models");
-      for (const char* key : {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"})
-        rope_number(rs, key, 1.0, config_file);
-      // Written as the rope_freqs.weight tensor (llama3_rope_factors).
-    } else if (!type.empty() && type != "default") {
-      throw Error(config_file, "", "rope_scaling type '" + type + "' is not supported for GGUF output");
-    }
-  }
+  append_rope_scaling(kv, cfg, family, a, config_file);
   return kv;
 }
 

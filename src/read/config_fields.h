@@ -1,59 +1,40 @@
-// read, internal: config.json's fields as parse_model_config reads them (the top level first,
-// then "text_config"; a null value counts as absent), with one-line errors naming the file and
-// the field. Shared by the config/tensor check and the evaluator's config reader.
+// read, internal: the one reader of config.json's fields (the top level first, then
+// "text_config"; a null value counts as absent), with one-line errors naming the file and the
+// field. parse_model_config reads ModelConfig with it, src/arch the family-dependent fields
+// (arch/family_config.h) for the config/tensor check, the GGUF metadata and the evaluator.
 #pragma once
 
-#include <cmath>
+#include <cstdint>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
-#include "ramq/error.h"
-
 namespace ramq {
 
 // A JSON value for an error line: at most 80 characters, control characters replaced.
-inline std::string show_json_value(const nlohmann::json& j) {
-  std::string s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  if (s.size() > 80) s = s.substr(0, 80) + "...";
-  for (auto& ch : s)
-    if (static_cast<unsigned char>(ch) < 0x20) ch = '?';  // the error stays one line
-  return s;
-}
+std::string show_json_value(const nlohmann::json& j);
 
 class ConfigFields {
  public:
-  ConfigFields(const nlohmann::json& raw, std::string file) : raw_(raw), file_(std::move(file)) {
-    const auto it = raw.find("text_config");
-    if (it != raw.end() && it->is_object()) text_ = &*it;
-  }
-  const nlohmann::json* find(const char* name) const {
-    for (const nlohmann::json* obj : {&raw_, text_}) {
-      if (obj == nullptr || !obj->is_object()) continue;
-      const auto it = obj->find(name);
-      if (it != obj->end() && !it->is_null()) return &*it;
-    }
-    return nullptr;
-  }
-  [[noreturn]] void fail(const std::string& field, const std::string& problem) const {
-    throw Error(file_, "", "field '" + field + "' " + problem);
-  }
+  ConfigFields(const nlohmann::json& raw, std::string file);
+
+  // The field's value (top level, else text_config), or nullptr if absent or null.
+  const nlohmann::json* find(const char* name) const;
+  // Throws Error(file, "", "field '<field>' <problem>").
+  [[noreturn]] void fail(const std::string& field, const std::string& problem) const;
   const std::string& file() const { return file_; }
+
   // A boolean field; `dflt` when absent.
-  bool flag(const char* name, bool dflt) const {
-    const nlohmann::json* j = find(name);
-    if (j == nullptr) return dflt;
-    if (!j->is_boolean()) fail(name, "must be true or false, got " + show_json_value(*j));
-    return j->get<bool>();
-  }
-  // obj[key], a positive finite number (prefix names obj in the message).
-  double positive_number(const nlohmann::json& obj, const std::string& prefix, const char* key) const {
-    const auto it = obj.find(key);
-    if (it == obj.end() || !it->is_number()) fail(prefix + "." + key, "must be a number");
-    const double v = it->get<double>();
-    if (!std::isfinite(v) || v <= 0) fail(prefix + "." + key, "must be a positive finite number, got " + show_json_value(*it));
-    return v;
-  }
+  bool flag(const char* name, bool dflt) const;
+  // The field's value; "is missing" when absent.
+  const nlohmann::json& required(const char* name) const;
+  // j (the value of field `name`) as a positive integer that later code may multiply: at most
+  // 2^31 - 1.
+  std::int64_t positive_int(const char* name, const nlohmann::json& j) const;
+  std::int64_t required_int(const char* name) const { return positive_int(name, required(name)); }
+  // j (the value of field `name`) as a positive finite number.
+  double positive_double(const char* name, const nlohmann::json& j) const;
+  std::string required_string(const char* name) const;
 
  private:
   const nlohmann::json& raw_;
