@@ -12,13 +12,15 @@
 #include <fstream>
 #include <string>
 
+#include "ramq/gguf_metadata.h"
+#include "ramq/model_family.h"
 #include "evaluate/llama_forward.h"
 #include "evaluate/weights.h"
 #include "ramq/error.h"
 #include "ramq/gguf.h"
-#include "ramq/gguf_llama.h"
 #include "ramq/safetensors.h"
 #include "ramq/tokenizer.h"
+#include "write/gguf_vocab.h"
 
 namespace fs = std::filesystem;
 
@@ -151,8 +153,8 @@ void model_config(Bytes input) {
   };
   guarded([&] { (void)eval::llama_spec(c, "config.json", 256); });
   guarded([&] {
-    const GgufArch arch = gguf_arch_for(c, "config.json");
-    (void)llama_gguf_metadata(c, arch, "fuzz", 15, c.vocab_size, "config.json");
+    const ModelFamily& family = family_for(c, "config.json", "GGUF output");
+    (void)llama_gguf_metadata(c, family, "fuzz", 15, c.vocab_size, "config.json");
     (void)llama3_rope_factors(c);
   });
 }

@@ -12,11 +12,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ramq/gguf_metadata.h"
+#include "ramq/model_family.h"
 #include "ramq/ggml_types.h"
 #include "ramq/gguf.h"
-#include "ramq/gguf_llama.h"
 #include "ramq/safetensors.h"
 #include "tokenize/pretokenize.h"
+#include "write/gguf_vocab.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -180,8 +182,8 @@ void gguf_seeds() {
       R"({"architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":32,"intermediate_size":64,)"
       R"("num_hidden_layers":1,"num_attention_heads":2,"num_key_value_heads":1,"vocab_size":8,"max_position_embeddings":64})",
       "config.json");
-  const auto arch = ramq::gguf_arch_for(cfg, "config.json");
-  auto kvs = ramq::llama_gguf_metadata(cfg, arch, "seed", 7, 8, "config.json");
+  const ramq::ModelFamily& family = ramq::family_for(cfg, "config.json", "GGUF output");
+  auto kvs = ramq::llama_gguf_metadata(cfg, family, "seed", 7, 8, "config.json");
   ramq::GgufVocab vocab;
   ramq::append_vocab_kvs(vocab, kvs);
   auto t = [](const std::string& n, GgmlType type, std::vector<std::int64_t> ne) {

@@ -1,7 +1,7 @@
 // One check of config.json against the tensors, run before any output is written, whatever the
-// format (src/read/config_check.cpp).
+// format (src/arch/config_check.cpp).
 //
-// For the Llama-family model types ramq writes and evaluates (llama, mistral, qwen2, qwen3):
+// For the model types of the families ramq knows (src/arch/: llama, mistral, qwen2, qwen3):
 //  * every tensor of a known role (embed_tokens, lm_head, the norms, q/k/v/o projections and
 //    their biases, q_norm/k_norm, gate/up/down and their biases) has the shape config.json
 //    implies (hidden_size, intermediate_size, vocab_size, heads x head_dim);
@@ -19,29 +19,11 @@
 // and its type, if given, a string.
 #pragma once
 
-#include <cstdint>
-#include <optional>
-#include <string>
-#include <vector>
-
 #include "ramq/safetensors.h"
 
 namespace ramq {
 
 // Throws ramq::Error naming config.json or the tensor's file, the tensor, and the disagreement.
 void validate_config_against_tensors(const ModelReader& model);
-
-// True for the model types whose tensor layout ramq knows: llama, mistral, qwen2, qwen3.
-bool is_llama_family(const std::string& model_type);
-
-// The Hugging Face shape config.json implies for a Llama-family tensor of a known role, with the
-// formula in config.json's field names ("[num_key_value_heads x head_dim, hidden_size]");
-// nullopt for a name of no known role (other tensors, rotary_emb.inv_freq buffers). The layer
-// index of a "model.layers.N." name is not checked here.
-struct ExpectedShape {
-  std::vector<std::int64_t> shape;
-  std::string formula;
-};
-std::optional<ExpectedShape> expected_tensor_shape(const ModelConfig& c, const std::string& hf_name);
 
 }  // namespace ramq

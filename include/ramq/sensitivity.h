@@ -12,11 +12,10 @@
 
 #include <string>
 
+#include "ramq/tensor_role.h"  // TensorRole (src/arch: the one tensor-role classifier)
 #include "ramq/analysis.h"
 
 namespace ramq {
-
-enum class TensorRole { Embedding, Head, TiedEmbeddingHead, AttnQ, AttnK, AttnV, AttnQkv, AttnOut, FfnGate, FfnUp, FfnGateUp, FfnDown, Router, Other };
 
 // The constants of the model, all in one place.
 struct SensitivityConstants {
@@ -44,9 +43,11 @@ struct Sensitivity {
   std::string describe() const;  // e.g. "attn_v, layer 0 of 5 (edge x1.5), S=0.41 (x1.21): 3.63"
 };
 
+// The role the model weighs a tensor by (classify_tensor's; norms count as Other, the embedding
+// as TiedEmbeddingHead when tied_embeddings).
 TensorRole tensor_role(const std::string& name, bool tied_embeddings);
 const char* tensor_role_name(TensorRole r);
-// Decoder layer index from "...layers.N..." (also "h.N", "blocks.N"); -1 if none.
+// Decoder layer index from "...layers.N..." (also "blk.N", "h.N", "blocks.N"); -1 if none.
 int tensor_layer(const std::string& name);
 
 // What the model needs to know about the model: layers, GQA share, tied head.

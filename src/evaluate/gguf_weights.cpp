@@ -8,10 +8,13 @@
 #include <utility>
 #include <vector>
 
+#include "ramq/gguf_metadata.h"
+#include "ramq/gguf_names.h"
+#include "ramq/model_family.h"
+#include "ramq/qk_permute.h"
 #include "evaluate/weights.h"
 #include "ramq/error.h"
 #include "ramq/gguf.h"
-#include "ramq/gguf_llama.h"
 
 namespace ramq::eval {
 
@@ -61,9 +64,9 @@ class GgufWeights final : public WeightSource {
  public:
   explicit GgufWeights(const std::filesystem::path& file)
       : file_(file.string()), reader_(file), config_(model_config_from_gguf(reader_, file_)),
-        arch_(gguf_arch_for(config_, file_)) {
+        family_(family_for(config_, file_, "evaluation")) {
     for (const auto& t : reader_.tensors()) {
-      if (auto hf = gguf_to_hf_tensor_name(t.name)) by_hf_[*hf] = &t;
+      if (auto hf = gguf_to_hf_tensor_name(family_, t.name)) by_hf_[*hf] = &t;
     }
   }
 
@@ -93,7 +96,7 @@ class GgufWeights final : public WeightSource {
                        chunk.data());
       require_finite(chunk.data(), chunk.size(), static_cast<std::uint64_t>(r * cols), file_, t.name);
     }
-    const std::int64_t heads = qk_permute_heads(arch_, config_, hf_name);
+    const std::int64_t heads = qk_permute_heads(family_, config_, hf_name);
     std::vector<std::int64_t> perm;
     if (heads > 0) {
       if (t.ne.size() == 1)
@@ -104,7 +107,8 @@ class GgufWeights final : public WeightSource {
   }
 
   std::string description() const override {
-    return "GGUF " + arch_.name + " (" + std::to_string(reader_.tensors().size()) + " tensors) " + file_;
+    return "GGUF " + std::string(family_.gguf_architecture) + " (" + std::to_string(reader_.tensors().size()) +
+           " tensors) " + file_;
   }
 
  private:
@@ -138,7 +142,7 @@ class GgufWeights final : public WeightSource {
   std::string file_;
   GgufReader reader_;
   ModelConfig config_;
-  GgufArch arch_;
+  const ModelFamily& family_;
   std::map<std::string, const GgufTensorInfo*> by_hf_;
 };
 

@@ -5,10 +5,12 @@
 #include <numbers>
 #include <string>
 
+#include "ramq/family_config.h"
+#include "ramq/gguf_metadata.h"
+#include "ramq/model_family.h"
 #include "evaluate/llama_forward.h"
-#include "ramq/gguf_llama.h"
 #include "ramq/error.h"
-#include "read/config_fields.h"
+#include "ramq/config_fields.h"
 
 namespace ramq::eval {
 
@@ -19,6 +21,27 @@ using json = nlohmann::json;
 std::string show(const json& j) { return show_json_value(j); }
 
 using Fields = ConfigFields;
+
+// Llama 3's rule: low frequencies divided by factor, high ones kept, a blend in between.
+void apply_llama3_rope(const Fields& f, const RopeScaling& rope, LlamaSpec& s) {
+  const double factor = rope.required(f, "factor");
+  const double low = rope.required(f, "low_freq_factor");
+  const double high = rope.required(f, "high_freq_factor");
+  const double old_ctx = rope.required(f, "original_max_position_embeddings");
+  if (!(high > low)) f.fail(rope.field + ".high_freq_factor", "must be larger than low_freq_factor");
+  const double low_wavelen = old_ctx / low;
+  const double high_wavelen = old_ctx / high;
+  for (auto& v : s.inv_freq) {
+    const double wavelen = 2.0 * std::numbers::pi / v;
+    if (wavelen > low_wavelen) {
+      v /= factor;
+    } else if (wavelen >= high_wavelen) {
+      const double smooth = (old_ctx / wavelen - low) / (high - low);
+      v = (1.0 - smooth) * v / factor + smooth * v;
+    }
+  }
+  s.rope = "llama3 x" + show(rope.object->at("factor"));
+}
 
 void check_rope(const Fields& f, const ModelConfig& c, int ctx, LlamaSpec& s) {
   const std::size_t half = static_cast<std::size_t>(c.head_dim / 2);
@@ -35,61 +58,32 @@ void check_rope(const Fields& f, const ModelConfig& c, int ctx, LlamaSpec& s) {
     return;
   }
 
-  std::string field = "rope_scaling";
-  const json* sc = f.find("rope_scaling");
-  if (sc == nullptr) {
-    field = "rope_parameters";
-    sc = f.find("rope_parameters");
-  }
-  if (sc == nullptr) return;
-  if (!sc->is_object()) f.fail(field, "must be an object, got " + show(*sc));
-  std::string type = "default";
-  for (const char* key : {"rope_type", "type"}) {
-    const auto it = sc->find(key);
-    if (it == sc->end() || it->is_null()) continue;
-    if (!it->is_string()) f.fail(field + "." + key, "must be a string, got " + show(*it));
-    type = it->get<std::string>();
-    break;
-  }
-  if (const auto it = sc->find("partial_rotary_factor"); it != sc->end() && it->is_number() && it->get<double>() != 1.0)
-    f.fail(field + ".partial_rotary_factor", "is not supported by the evaluator (only full rotary embeddings)");
+  const auto rope = read_rope(f);
+  if (!rope) return;
+  if (const auto pr = rope->number(f, "partial_rotary_factor"); pr && *pr != 1.0)
+    f.fail(rope->field + ".partial_rotary_factor", "is not supported by the evaluator (only full rotary embeddings)");
+  const std::string& type = rope->type;
   if (type == "default") return;
   if (type == "linear") {
-    const double factor = f.positive_number(*sc, field, "factor");
+    const double factor = rope->required(f, "factor");
     for (auto& v : s.inv_freq) v /= factor;
-    s.rope = "linear x" + show((*sc)["factor"]);
+    s.rope = "linear x" + show(rope->object->at("factor"));
     return;
   }
   if (type == "dynamic") {
     // Dynamic NTK scaling changes nothing while the sequence fits the original context.
     if (ctx > c.max_position_embeddings)
-      f.fail(field + ".rope_type", "'dynamic' is supported only for windows within max_position_embeddings (" +
-                                       std::to_string(c.max_position_embeddings) + "), not ctx " +
-                                       std::to_string(ctx));
+      f.fail(rope->field + ".rope_type", "'dynamic' is supported only for windows within max_position_embeddings (" +
+                                             std::to_string(c.max_position_embeddings) + "), not ctx " +
+                                             std::to_string(ctx));
     s.rope = "dynamic (inactive)";
     return;
   }
   if (type == "llama3") {
-    const double factor = f.positive_number(*sc, field, "factor");
-    const double low = f.positive_number(*sc, field, "low_freq_factor");
-    const double high = f.positive_number(*sc, field, "high_freq_factor");
-    const double old_ctx = f.positive_number(*sc, field, "original_max_position_embeddings");
-    if (!(high > low)) f.fail(field + ".high_freq_factor", "must be larger than low_freq_factor");
-    const double low_wavelen = old_ctx / low;
-    const double high_wavelen = old_ctx / high;
-    for (auto& v : s.inv_freq) {
-      const double wavelen = 2.0 * std::numbers::pi / v;
-      if (wavelen > low_wavelen) {
-        v /= factor;
-      } else if (wavelen >= high_wavelen) {
-        const double smooth = (old_ctx / wavelen - low) / (high - low);
-        v = (1.0 - smooth) * v / factor + smooth * v;
-      }
-    }
-    s.rope = "llama3 x" + show((*sc)["factor"]);
+    apply_llama3_rope(f, *rope, s);
     return;
   }
-  f.fail(field + ".rope_type",
+  f.fail(rope->field + ".rope_type",
          "is '" + type + "': the evaluator supports rope scaling default, linear, llama3 and dynamic (within the "
                          "original context) only");
 }
@@ -100,31 +94,16 @@ LlamaSpec llama_spec(const ModelConfig& c, const std::string& file, int ctx) {
   const Fields f(c.raw, file);
   LlamaSpec s;
   s.model_type = c.model_type;
-  if (s.model_type != "llama" && s.model_type != "mistral" && s.model_type != "qwen2" && s.model_type != "qwen3")
-    f.fail("model_type", "is '" + s.model_type +
-                             "': the evaluator supports Llama-family decoders only (llama, mistral, qwen2, qwen3)");
-  for (const char* act : {"hidden_act", "hidden_activation"})
-    if (const json* j = f.find(act); j != nullptr && !(j->is_string() && j->get<std::string>() == "silu"))
-      f.fail(act, "is " + show(*j) + ": only 'silu' is supported");
-  for (const char* moe : {"num_local_experts", "num_experts", "n_routed_experts", "num_experts_per_tok"})
-    if (const json* j = f.find(moe); j != nullptr && !(j->is_number() && j->get<double>() == 0))
-      f.fail(moe, "is " + show(*j) + ": mixture-of-experts models are not supported by the evaluator");
-  if (const json* j = f.find("partial_rotary_factor"); j != nullptr && !(j->is_number() && j->get<double>() == 1.0))
-    f.fail("partial_rotary_factor", "is " + show(*j) + ": only full rotary embeddings are supported");
-
+  const ModelFamily* family = find_family(s.model_type);
+  if (family == nullptr)
+    f.fail("model_type", "is '" + s.model_type + "': the evaluator supports Llama-family decoders only (" +
+                             supported_model_types() + ")");
+  // hidden_act, experts, partial rotary embeddings, an even head_dim: as the config/tensor check.
+  const FamilyFields fields = read_family_fields(f, c, *family);
   // Sliding-window attention equals full attention while the window covers the whole context.
-  bool sliding = s.model_type == "qwen2" || s.model_type == "qwen3" ? f.flag("use_sliding_window", false) : true;
-  if (const json* lt = f.find("layer_types"); lt != nullptr && lt->is_array())
-    for (const auto& t : *lt)
-      if (!(t.is_string() && t.get<std::string>() == "full_attention")) sliding = true;
-  if (const json* sw = f.find("sliding_window"); sliding && sw != nullptr) {
-    if (!sw->is_number_integer()) f.fail("sliding_window", "must be an integer or null, got " + show(*sw));
-    if (sw->get<std::int64_t>() < ctx)
-      f.fail("sliding_window", "is " + show(*sw) + ", shorter than the evaluation window (" + std::to_string(ctx) +
-                                   "): sliding-window attention is not supported by the evaluator");
-  }
-
-  if (c.head_dim % 2 != 0) f.fail("head_dim", "must be even for rotary embeddings, got " + std::to_string(c.head_dim));
+  if (fields.sliding_window_applies && fields.sliding_window && *fields.sliding_window < ctx)
+    f.fail("sliding_window", "is " + std::to_string(*fields.sliding_window) + ", shorter than the evaluation window (" +
+                                 std::to_string(ctx) + "): sliding-window attention is not supported by the evaluator");
   s.hidden = c.hidden_size;
   s.intermediate = c.intermediate_size;
   s.layers = c.num_hidden_layers;
@@ -134,10 +113,10 @@ LlamaSpec llama_spec(const ModelConfig& c, const std::string& file, int ctx) {
   s.vocab = c.vocab_size;
   s.rms_eps = c.rms_norm_eps;
   s.tie_word_embeddings = c.tie_word_embeddings;
-  s.attention_bias = f.flag("attention_bias", false);
-  s.mlp_bias = f.flag("mlp_bias", false);
-  s.qkv_bias = s.model_type == "qwen2";
-  s.qk_norm = s.model_type == "qwen3";
+  s.attention_bias = fields.attention_bias;
+  s.mlp_bias = fields.mlp_bias;
+  s.qkv_bias = family->qkv_bias;
+  s.qk_norm = family->qk_norm;
   check_rope(f, c, ctx, s);
   return s;
 }

@@ -9,6 +9,8 @@
 #include <map>
 #include <vector>
 
+#include "ramq/model_family.h"
+#include "ramq/tensor_role.h"
 #include "ramq/error.h"
 #include "ramq/plan.h"
 
@@ -84,44 +86,34 @@ void set_type(TensorDecision& d, GgmlType t) {
   d.bytes = d.shape.empty() ? 0 : d.encoding.bytes(d.shape, DType::F32, false);
 }
 
-// llama.cpp's tensor roles, from Hugging Face names.
+// llama.cpp's tensor roles (those its rules name), from the one classifier (arch/tensor_role.h).
 enum class Role { TokenEmbd, Output, AttnQ, AttnK, AttnV, AttnOut, FfnUp, FfnGate, FfnDown, Other };
 
 Role role_of(const std::string& n) {
-  auto has = [&](const char* s) { return n.find(s) != std::string::npos; };
-  if (has("embed_tokens")) return Role::TokenEmbd;
-  if (has("lm_head")) return Role::Output;
-  if (has("self_attn.q_proj")) return Role::AttnQ;
-  if (has("self_attn.k_proj")) return Role::AttnK;
-  if (has("self_attn.v_proj")) return Role::AttnV;
-  if (has("self_attn.o_proj")) return Role::AttnOut;
-  if (has("mlp.up_proj")) return Role::FfnUp;
-  if (has("mlp.gate_proj")) return Role::FfnGate;
-  if (has("mlp.down_proj")) return Role::FfnDown;
-  return Role::Other;
+  switch (classify_tensor(n).role) {
+    case TensorRole::Embedding: return Role::TokenEmbd;
+    case TensorRole::Head: return Role::Output;
+    case TensorRole::AttnQ: return Role::AttnQ;
+    case TensorRole::AttnK: return Role::AttnK;
+    case TensorRole::AttnV: return Role::AttnV;
+    case TensorRole::AttnOut: return Role::AttnOut;
+    case TensorRole::FfnUp: return Role::FfnUp;
+    case TensorRole::FfnGate: return Role::FfnGate;
+    case TensorRole::FfnDown: return Role::FfnDown;
+    default: return Role::Other;
+  }
 }
 
-int layer_of(const std::string& n) {
-  const auto p = n.find("layers.");
-  if (p == std::string::npos) return 0;
-  return std::atoi(n.c_str() + p + 7);
-}
+int layer_of(const std::string& n) { return static_cast<int>(std::max<std::int64_t>(0, classify_tensor(n).layer)); }
 
 // llama.cpp's use_more_bits: the first and last eighth of the layers and every third in between.
 bool use_more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
 
-// llama.cpp's LLM_TYPE_70B, the only model size its quantization rules look at. llama.cpp decides
-// it from the architecture and hyper-parameters when it loads the model: "llama" (llama and
-// mistral checkpoints) with 80 layers and grouped-query attention (80 layers with n_head ==
-// n_head_kv is LLaMA-1 65B), and "qwen2" with 80 layers (src/models/llama.cpp and qwen2.cpp,
-// load_arch_hparams); qwen3 has no 70B size.
+// llama.cpp's LLM_TYPE_70B, the only model size its quantization rules look at, decided by
+// llama.cpp from the architecture and hyper-parameters (the family's llama_cpp_70b, src/arch/).
 bool llama_cpp_type_70b(const ModelConfig& c) {
-  if (c.num_hidden_layers != 80) return false;
-  if (c.model_type == "llama" || c.model_type == "mistral") {
-    const std::int64_t kv = c.num_key_value_heads > 0 ? c.num_key_value_heads : c.num_attention_heads;
-    return c.num_attention_heads != kv;
-  }
-  return c.model_type == "qwen2";
+  const ModelFamily* family = find_family(c.model_type);
+  return family != nullptr && family->llama_cpp_70b != nullptr && family->llama_cpp_70b(c);
 }
 
 GgmlType mix_default(const std::string& mix) {
@@ -224,7 +216,7 @@ Plan make_llama_mix_plan(const ModelAnalysis& analysis, const LlamaMixOptions& o
   p.keep_dtype = keep_dtype;
   bool tied = true;
   for (const auto& t : analysis.tensors)
-    if (t.name.find("lm_head") != std::string::npos) tied = false;
+    if (classify_tensor(t.name).role == TensorRole::Head) tied = false;
   const int n_layers = static_cast<int>(std::max<std::int64_t>(1, analysis.config.num_hidden_layers));
   const bool is_70b = llama_cpp_type_70b(analysis.config);
   for (const auto& t : analysis.tensors) {
@@ -234,8 +226,7 @@ Plan make_llama_mix_plan(const ModelAnalysis& analysis, const LlamaMixOptions& o
     d.numel = t.numel;
     const bool float_dtype = t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16";
     const bool allowed = float_dtype && (t.shape.size() == 2 || t.shape.size() == 3) && t.name.ends_with("weight") &&
-                         t.name.find("norm") == std::string::npos && !t.name.ends_with(".gate.weight") &&
-                         t.name.find("router") == std::string::npos;
+                         !is_never_quantized(classify_tensor(t.name).role);
     if (!allowed) {
       set_type(d, float_type(t, keep_dtype));
       d.reason = "not quantized by llama.cpp (norm, router, 1-D or non-weight)";

@@ -1,23 +1,19 @@
 // plan stage: the SWAN threshold policy and the uniform baseline policy.
 #include <algorithm>
 #include <cstdio>
-#include <string_view>
 #include <optional>
+#include <string_view>
 
+#include "ramq/tensor_role.h"
 #include "ramq/error.h"
 #include "ramq/plan.h"
 
 namespace ramq {
 
-namespace {
-bool contains(std::string_view s, std::string_view part) { return s.find(part) != std::string_view::npos; }
-// Module path of a parameter: "model.layers.0.mlp.gate.weight" -> "model.layers.0.mlp.gate".
-std::string_view module_of(std::string_view name) {
-  return name.ends_with(".weight") ? name.substr(0, name.size() - 7) : name;
+bool is_embedding_or_head(const std::string& name) {
+  const TensorRole r = classify_tensor(name).role;
+  return r == TensorRole::Embedding || r == TensorRole::Head;
 }
-}  // namespace
-
-bool is_embedding_or_head(const std::string& name) { return contains(name, "embed_tokens") || contains(name, "lm_head"); }
 
 bool budget_quantizable(const TensorAnalysis& t) {
   const bool float_dtype = t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16";
@@ -26,9 +22,7 @@ bool budget_quantizable(const TensorAnalysis& t) {
 }
 
 bool is_protected_tensor(const std::string& name) {
-  if (is_embedding_or_head(name) || contains(name, "norm") || contains(name, "router")) return true;
-  // MoE router gates are modules named exactly "gate" (e.g. mlp.gate), not gate_proj.
-  return module_of(name).ends_with(".gate");
+  return is_embedding_or_head(name) || is_never_quantized(classify_tensor(name).role);
 }
 
 std::string_view policy_name(PolicyKind p) {

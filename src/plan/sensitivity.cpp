@@ -2,19 +2,16 @@
 #include "ramq/sensitivity.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
-#include <string_view>
 
 namespace ramq {
 
 namespace {
 
-bool has(std::string_view s, std::string_view part) { return s.find(part) != std::string_view::npos; }
-
-// Module path of a parameter: "model.layers.0.mlp.gate.weight" -> "model.layers.0.mlp.gate".
-std::string_view module_of(std::string_view name) {
-  return name.ends_with(".weight") ? name.substr(0, name.size() - 7) : name;
+// The model has no weight of its own for norms (never quantized anyway).
+TensorRole weighed_role(TensorRole r, bool tied_embeddings) {
+  if (r == TensorRole::Embedding && tied_embeddings) return TensorRole::TiedEmbeddingHead;
+  return is_norm(r) ? TensorRole::Other : r;
 }
 
 double role_weight(TensorRole r, const SensitivityConstants& k) {
@@ -39,21 +36,7 @@ double role_weight(TensorRole r, const SensitivityConstants& k) {
 }  // namespace
 
 TensorRole tensor_role(const std::string& name, bool tied_embeddings) {
-  const std::string_view m = module_of(name);
-  if (has(m, "embed_tokens") || has(m, "wte") || has(m, "tok_embeddings"))
-    return tied_embeddings ? TensorRole::TiedEmbeddingHead : TensorRole::Embedding;
-  if (has(m, "lm_head")) return TensorRole::Head;
-  if (has(m, "router") || m.ends_with(".gate")) return TensorRole::Router;  // MoE router ("mlp.gate")
-  if (has(m, "qkv_proj")) return TensorRole::AttnQkv;
-  if (has(m, "q_proj")) return TensorRole::AttnQ;
-  if (has(m, "k_proj")) return TensorRole::AttnK;
-  if (has(m, "v_proj")) return TensorRole::AttnV;
-  if (has(m, "o_proj") || has(m, "out_proj")) return TensorRole::AttnOut;
-  if (has(m, "gate_up_proj")) return TensorRole::FfnGateUp;
-  if (has(m, "gate_proj") || m.ends_with(".w1")) return TensorRole::FfnGate;
-  if (has(m, "up_proj") || m.ends_with(".w3")) return TensorRole::FfnUp;
-  if (has(m, "down_proj") || m.ends_with(".w2")) return TensorRole::FfnDown;
-  return TensorRole::Other;
+  return weighed_role(classify_tensor(name).role, tied_embeddings);
 }
 
 const char* tensor_role_name(TensorRole r) {
@@ -75,26 +58,12 @@ const char* tensor_role_name(TensorRole r) {
   }
 }
 
-int tensor_layer(const std::string& name) {
-  for (const std::string_view key : {"layers.", "h.", "blocks."}) {
-    for (std::size_t p = name.find(key); p != std::string::npos; p = name.find(key, p + 1)) {
-      if (p > 0 && name[p - 1] != '.') continue;  // a whole path component
-      std::size_t i = p + key.size();
-      int v = 0;
-      bool digits = false;
-      while (i < name.size() && std::isdigit(static_cast<unsigned char>(name[i])) && v < 1'000'000) {
-        v = v * 10 + (name[i++] - '0');
-        digits = true;
-      }
-      if (digits && (i == name.size() || name[i] == '.')) return v;
-    }
-  }
-  return -1;
-}
+int tensor_layer(const std::string& name) { return static_cast<int>(classify_tensor(name).layer); }
 
 bool has_tied_embeddings(const ModelAnalysis& a) {
   if (a.config.tie_word_embeddings) return true;
-  return std::none_of(a.tensors.begin(), a.tensors.end(), [](const TensorAnalysis& t) { return has(t.name, "lm_head"); });
+  return std::none_of(a.tensors.begin(), a.tensors.end(),
+                      [](const TensorAnalysis& t) { return classify_tensor(t.name).role == TensorRole::Head; });
 }
 
 SensitivityContext sensitivity_context(const ModelAnalysis& a) {
@@ -108,8 +77,9 @@ SensitivityContext sensitivity_context(const ModelAnalysis& a) {
 
 Sensitivity tensor_sensitivity(const TensorAnalysis& t, const SensitivityContext& ctx, const SensitivityConstants& k) {
   Sensitivity s;
-  s.role = tensor_role(t.name, ctx.tied_embeddings);
-  s.layer = tensor_layer(t.name);
+  const TensorPlace place = classify_tensor(t.name);
+  s.role = weighed_role(place.role, ctx.tied_embeddings);
+  s.layer = static_cast<int>(place.layer);
   s.role_weight = role_weight(s.role, k);
   if (s.role == TensorRole::AttnK || s.role == TensorRole::AttnV) s.share_weight = static_cast<double>(ctx.kv_share);
   if (s.layer >= 0 && ctx.num_layers > 0) {
@@ -118,7 +88,7 @@ Sensitivity tensor_sensitivity(const TensorAnalysis& t, const SensitivityContext
                                         : 1.0;
     s.depth_weight = k.depth_first + (k.depth_last - k.depth_first) * f;
   }
-  s.routed_expert = has(t.name, ".experts.") && !has(t.name, "shared_expert");
+  s.routed_expert = place.routed_expert();
   if (s.routed_expert) s.expert_weight = k.routed_expert;
   s.weight = s.role_weight * s.share_weight * s.depth_weight * s.expert_weight;
   return s;

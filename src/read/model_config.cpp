@@ -8,9 +8,7 @@
 // (= hidden_size / num_attention_heads, which must divide evenly), rms_norm_eps (1e-6),
 // rope_theta (10000, also read from "rope_parameters.rope_theta"), tie_word_embeddings (false).
 // A field that is present with value null counts as absent.
-#include <cmath>
 #include <cstdint>
-#include <limits>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -18,6 +16,7 @@
 #include "ramq/error.h"
 #include "ramq/json_io.h"
 #include "ramq/safetensors.h"
+#include "ramq/config_fields.h"
 
 namespace ramq {
 
@@ -25,77 +24,7 @@ namespace {
 
 using json = nlohmann::json;
 
-// Integer fields must be positive and fit comfortably (later code multiplies them).
-constexpr std::int64_t kMaxIntField = std::numeric_limits<std::int32_t>::max();
-
-std::string show(const json& j) {
-  std::string s = j.dump(-1, ' ', false, json::error_handler_t::replace);
-  if (s.size() > 80) s = s.substr(0, 80) + "...";
-  for (auto& c : s)
-    if (static_cast<unsigned char>(c) < 0x20) c = '?';
-  return s;
-}
-
-class ConfigReader {
- public:
-  ConfigReader(const json& root, const std::string& file) : root_(root), file_(file) {
-    const auto it = root.find("text_config");
-    if (it != root.end() && it->is_object()) text_ = &*it;
-  }
-
-  // The field's value (top level, else text_config), or nullptr if absent or null.
-  const json* find(const char* name) const {
-    for (const json* obj : {&root_, text_}) {
-      if (!obj) continue;
-      const auto it = obj->find(name);
-      if (it != obj->end() && !it->is_null()) return &*it;
-    }
-    return nullptr;
-  }
-
-  [[noreturn]] void fail(const char* name, const std::string& problem) const {
-    throw Error(file_, "", std::string("field '") + name + "' " + problem);
-  }
-
-  const json& required(const char* name) const {
-    const json* j = find(name);
-    if (!j) fail(name, "is missing");
-    return *j;
-  }
-
-  std::int64_t positive_int(const char* name, const json& j) const {
-    if (!j.is_number_integer()) fail(name, "must be a positive integer, got " + show(j));
-    if (j.is_number_unsigned()) {
-      const auto v = j.get<std::uint64_t>();
-      if (v == 0 || v > static_cast<std::uint64_t>(kMaxIntField))
-        fail(name, "must be a positive integer of at most " + std::to_string(kMaxIntField) + ", got " + show(j));
-      return static_cast<std::int64_t>(v);
-    }
-    const auto v = j.get<std::int64_t>();
-    if (v <= 0 || v > kMaxIntField)
-      fail(name, "must be a positive integer of at most " + std::to_string(kMaxIntField) + ", got " + show(j));
-    return v;
-  }
-  std::int64_t required_int(const char* name) const { return positive_int(name, required(name)); }
-
-  double positive_double(const char* name, const json& j) const {
-    if (!j.is_number()) fail(name, "must be a positive number, got " + show(j));
-    const double v = j.get<double>();
-    if (!std::isfinite(v) || v <= 0) fail(name, "must be a positive finite number, got " + show(j));
-    return v;
-  }
-
-  std::string required_string(const char* name) const {
-    const json& j = required(name);
-    if (!j.is_string() || j.get_ref<const std::string&>().empty()) fail(name, "must be a non-empty string, got " + show(j));
-    return j.get<std::string>();
-  }
-
- private:
-  const json& root_;
-  const json* text_ = nullptr;
-  const std::string& file_;
-};
+std::string show(const json& j) { return show_json_value(j); }
 
 }  // namespace
 
@@ -103,7 +32,7 @@ ModelConfig parse_model_config(const std::string& text, const std::string& file)
   ModelConfig c;
   c.raw = parse_json_text(text, file);
   if (!c.raw.is_object()) throw Error(file, "", "not a JSON object but " + std::string(c.raw.type_name()));
-  const ConfigReader r(c.raw, file);
+  const ConfigFields r(c.raw, file);
 
   const json& arch = r.required("architectures");
   if (!arch.is_array() || arch.empty() || !arch[0].is_string() || arch[0].get_ref<const std::string&>().empty())

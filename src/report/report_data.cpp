@@ -146,7 +146,7 @@ ReportData build_report_data(const ReportInputs& in) {
   if (in.manifest && in.manifest->contains("tensors"))  // check_manifest_json has checked the types
     for (const auto& e : (*in.manifest)["tensors"]) manifest_entries[e["name"].get<std::string>()] = &e;
   for (auto& t : d.tensors) {
-    t.role = classify_tensor(t.name);
+    t.role = tensor_site(t.name);
     if (const auto it = analysis_entries.find(t.name); it != analysis_entries.end()) {
       t.scores = it->second->scores;
       if (it->second->rd) {

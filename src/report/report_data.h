@@ -36,7 +36,7 @@ struct ReportTensor {
   std::optional<double> predicted_error;
   std::vector<RdPoint> rd;
   int chosen_rd = -1;  // index into rd of the encoding used, -1 if none matches
-  TensorRole role;
+  TensorSite role;
   bool quantized() const { return bits < 16; }
   bool is_matrix() const { return shape.size() >= 2; }
 };

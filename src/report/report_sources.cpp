@@ -5,8 +5,8 @@
 #include <map>
 #include <set>
 
+#include "ramq/gguf_names.h"
 #include "ramq/error.h"
-#include "ramq/gguf_llama.h"
 #include "ramq/plan.h"
 #include "report/report_sources.h"
 

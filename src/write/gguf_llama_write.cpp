@@ -1,4 +1,4 @@
-// write_llama_gguf: a Hugging Face Llama-family checkpoint -> one GGUF file for llama.cpp.
+// write_llama_gguf: a Hugging Face checkpoint of a family ramq knows -> one GGUF file for llama.cpp.
 // Tensors are loaded (and q/k permuted) in parallel per batch, encoded in parallel by row
 // chunks, and written strictly in order, so the bytes do not depend on the thread count.
 #include <algorithm>
@@ -11,12 +11,17 @@
 #include <string_view>
 #include <tuple>
 
+#include "ramq/gguf_metadata.h"
+#include "ramq/gguf_names.h"
+#include "ramq/model_family.h"
+#include "ramq/qk_permute.h"
 #include "ramq/atomic_output.h"
-#include "ramq/config_check.h"
 #include "ramq/error.h"
-#include "ramq/gguf_llama.h"
+#include "ramq/gguf.h"
 #include "ramq/parallel.h"
 #include "ramq/progress.h"
+#include "write/gguf_llama_writer.h"
+#include "write/gguf_vocab.h"
 
 namespace fs = std::filesystem;
 
@@ -32,9 +37,6 @@ struct Entry {
   std::int64_t group = 0, block = 0, rank = 0;  // sort key
 };
 
-constexpr std::string_view kBlockOrder[] = {"attn_norm.", "attn_q.", "attn_k.", "attn_v.", "attn_output.",
-                                            "attn_q_norm.", "attn_k_norm.", "ffn_norm.", "ffn_gate.",
-                                            "ffn_up.", "ffn_down."};
 
 std::string model_name_of(const fs::path& dir) {
   fs::path p = dir.lexically_normal();
@@ -58,38 +60,38 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
   std::vector<GgufKV>& kvs = L.kvs;
   const ModelConfig& cfg = model.config();
   const std::string config_file = (model.dir() / "config.json").string();
-  const GgufArch arch = gguf_arch_for(cfg, config_file);
+  const ModelFamily& family = family_for(cfg, config_file, "GGUF output");
+  const std::string arch(family.gguf_architecture);
 
-  const TensorInfo* embed = model.find("model.embed_tokens.weight");
-  if (!embed) throw Error(model.dir().string(), "model.embed_tokens.weight", "is missing (needed for token_embd)");
+  const std::string embed_name = gguf_to_hf_tensor_name(family, "token_embd.weight").value();  // llama.cpp needs it
+  const TensorInfo* embed = model.find(embed_name);
+  if (!embed) throw Error(model.dir().string(), embed_name, "is missing (needed for token_embd)");
   if (embed->shape.size() != 2) throw Error(embed->file, embed->name, "is not a matrix: " + shape_text(embed->shape));
   const std::int64_t n_vocab = embed->shape[0];
 
   // 1. Every tensor: GGUF name, shape check, type, sort key.
   std::map<std::string, std::string> written;  // GGUF name -> HF name
   for (const auto& t : model.tensors()) {
-    const std::string g = hf_to_gguf_tensor_name(t.name, t.file);
+    const std::string g = hf_to_gguf_tensor_name(family, t.name, t.file);
     if (g.empty()) continue;
     Entry e;
     e.src = &t;
-    std::string local = g;
-    if (g.rfind("blk.", 0) == 0) {
-      const auto dot = g.find('.', 4);
-      e.block = std::stoll(g.substr(4, dot - 4));
-      local = g.substr(dot + 1);
+    const std::string_view block_prefix = family.names->gguf_layer_prefix;  // "blk."
+    if (g.starts_with(block_prefix)) {
+      const auto dot = g.find('.', block_prefix.size());
+      e.block = std::stoll(g.substr(block_prefix.size(), dot - block_prefix.size()));
+      const std::string local = g.substr(dot + 1);
       if (e.block >= cfg.num_hidden_layers)
         throw Error(t.file, t.name,
                     "belongs to layer " + std::to_string(e.block) + " but config.json has num_hidden_layers " +
                         std::to_string(cfg.num_hidden_layers));
       e.group = 2;
-      e.rank = static_cast<std::int64_t>(std::size(kBlockOrder));
-      for (std::size_t i = 0; i < std::size(kBlockOrder); ++i)
-        if (local.rfind(kBlockOrder[i], 0) == 0) e.rank = static_cast<std::int64_t>(i);
+      e.rank = gguf_block_rank(family, local);
     } else {
       e.group = g == "token_embd.weight" ? 0 : g == "output_norm.weight" ? 3 : 4;
     }
     // The same rule as validate_config_against_tensors (include/ramq/config_check.h).
-    const auto want = expected_tensor_shape(cfg, t.name);
+    const auto want = family.expected_shape(cfg, t.name);
     if (want && t.shape != want->shape)
       throw Error(t.file, t.name, "has shape " + shape_text(t.shape) + " but config.json implies " + want->formula +
                                       " = " + shape_text(want->shape));
@@ -107,28 +109,17 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
                     "row length " + std::to_string(e.spec.ne[0]) + " is not a multiple of the " +
                         std::string(info.name) + " block size " + std::to_string(info.block_size));
     }
-    e.heads = qk_permute_heads(arch, cfg, t.name);
+    e.heads = qk_permute_heads(family, cfg, t.name);
     written[g] = t.name;
     sum.written_types[t.name] = e.spec.type;
     entries.push_back(std::move(e));
   }
 
   // 2. Tensors llama.cpp requires.
-  std::vector<std::string> required{"token_embd.weight", "output_norm.weight"};
-  for (std::int64_t b = 0; b < cfg.num_hidden_layers; ++b) {
-    const std::string p = "blk." + std::to_string(b) + ".";
-    for (const char* s : {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up",
-                          "ffn_down"})
-      required.push_back(p + s + ".weight");
-    if (arch.name == "qwen2")
-      for (const char* s : {"attn_q", "attn_k", "attn_v"}) required.push_back(p + s + ".bias");
-    if (arch.name == "qwen3")
-      for (const char* s : {"attn_q_norm", "attn_k_norm"}) required.push_back(p + s + ".weight");
-  }
-  for (const auto& r : required)
+  for (const auto& r : required_gguf_tensors(family, cfg.num_hidden_layers))
     if (!written.count(r))
-      throw Error(model.dir().string(), gguf_to_hf_tensor_name(r).value_or(r),
-                  "is missing (llama.cpp's " + arch.name + " architecture needs it as '" + r + "')");
+      throw Error(model.dir().string(), gguf_to_hf_tensor_name(family, r).value_or(r),
+                  "is missing (llama.cpp's " + arch + " architecture needs it as '" + r + "')");
 
   if (auto factors = llama3_rope_factors(cfg)) {
     Entry e;
@@ -145,13 +136,13 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
   std::map<GgmlType, std::int64_t> by_type;
   for (const auto& e : entries)
     if (e.spec.ne.size() >= 2) by_type[e.spec.type] += e.spec.ne[0] * e.spec.ne[1];
-  sum.architecture = arch.name;
+  sum.architecture = arch;
   sum.file_type = opt.file_type ? *opt.file_type : llama_file_type(by_type);
   const GgufVocab vocab = load_model_vocab(model.dir(), cfg, n_vocab);
   sum.tokenizer = vocab.model + (vocab.source.empty() ? "" : " from " + vocab.source) + " (" +
                   std::to_string(vocab.model == "none" ? n_vocab : static_cast<std::int64_t>(vocab.tokens.size())) +
                   " tokens)" + (vocab.note.empty() ? "" : "; " + vocab.note);
-  kvs = llama_gguf_metadata(cfg, arch, opt.model_name.empty() ? model_name_of(model.dir()) : opt.model_name,
+  kvs = llama_gguf_metadata(cfg, family, opt.model_name.empty() ? model_name_of(model.dir()) : opt.model_name,
                                  sum.file_type, n_vocab, config_file);
   append_vocab_kvs(vocab, kvs);
   return L;

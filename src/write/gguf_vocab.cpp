@@ -11,7 +11,7 @@
 
 #include "ramq/error.h"
 #include "ramq/input_file.h"
-#include "ramq/gguf_llama.h"
+#include "write/gguf_vocab.h"
 #include "write/gguf_vocab_internal.h"
 
 namespace fs = std::filesystem;

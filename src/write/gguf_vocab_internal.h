@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-#include "ramq/gguf_llama.h"
+#include "write/gguf_vocab.h"
 
 namespace ramq::vocab_detail {
 

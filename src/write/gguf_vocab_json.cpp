@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "ramq/error.h"
-#include "ramq/gguf_llama.h"
 #include "ramq/json_io.h"
+#include "write/gguf_vocab.h"
 #include "write/gguf_vocab_internal.h"
 
 namespace fs = std::filesystem;

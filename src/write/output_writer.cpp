@@ -5,7 +5,7 @@
 #include <map>
 
 #include "ramq/atomic_output.h"
-#include "ramq/gguf_llama.h"
+#include "write/gguf_llama_writer.h"
 
 namespace ramq {
 

@@ -27,9 +27,11 @@ const std::vector<std::string> kStages = {"common", "encode", "read",     "arch"
 // The stage that implements each public header.
 const std::map<std::string, std::string> kPublicHeaderStage = {
     {"analysis.h", "analyze"},    {"atomic_output.h", "common"},   {"budget.h", "plan"},
-    {"config_check.h", "read"},   {"dtype.h", "common"},           {"encoding.h", "encode"},
+    {"config_check.h", "arch"},   {"config_fields.h", "read"},     {"family_config.h", "arch"},
+    {"gguf_metadata.h", "arch"},  {"gguf_names.h", "arch"},        {"model_family.h", "arch"},
+    {"qk_permute.h", "arch"},     {"tensor_role.h", "arch"},   {"dtype.h", "common"},           {"encoding.h", "encode"},
     {"error.h", "common"},        {"eval.h", "evaluate"},          {"ggml_types.h", "encode"},
-    {"gguf.h", "read"},           {"gguf_llama.h", "write"},       {"hash.h", "common"},
+    {"gguf.h", "read"},           {"hash.h", "common"},
     {"input_file.h", "common"},   {"inspect.h", "read"},           {"json_io.h", "common"},
     {"manifest.h", "write"},      {"metrics.h", "analyze"},
     {"mlx_affine.h", "encode"},   {"mlx_writer.h", "write"},       {"options.h", "pipeline"},       {"output_writer.h", "write"},

@@ -1,4 +1,4 @@
-// config.json against the tensors (src/read/config_check.cpp), through the command line for both
+// config.json against the tensors (src/arch/config_check.cpp), through the command line for both
 // output formats: every disagreement ends with exit 1, one line naming config.json or the
 // tensor's file and the tensor, and no output; a consistent model still quantizes.
 #include <gtest/gtest.h>

@@ -10,12 +10,14 @@
 #include <variant>
 #include <vector>
 
+#include "ramq/gguf_names.h"
+#include "ramq/model_family.h"
 #include "ramq/eval.h"
 #include "ramq/gguf.h"
-#include "ramq/gguf_llama.h"
 #include "ramq/tokenizer.h"
 #include "support/llama_cpp_harness.h"
 #include "support/synthetic_llama.h"
+#include "write/gguf_llama_writer.h"
 
 namespace fs = std::filesystem;
 using namespace ramq::testkit;
@@ -345,7 +347,7 @@ TEST(GgufLlamaCpp, LlamaMixMatchesLlamaQuantize) {
       const json ours = json::parse(slurp(plan_file));
       std::size_t compared = 0, promoted = 0;
       for (const auto& d : ours["tensors"]) {
-        const std::string gname = ramq::hf_to_gguf_tensor_name(d["name"].get<std::string>(), "plan");
+        const std::string gname = ramq::hf_to_gguf_tensor_name(*ramq::find_family("llama"), d["name"].get<std::string>(), "plan");
         ASSERT_TRUE(theirs.count(gname)) << gname;
         EXPECT_EQ(d["gguf_type"].get<std::string>(), theirs.at(gname)) << mix << " " << gname << " (" << label << ")";
         promoted += d["reason"].get<std::string>().find("70B") != std::string::npos;

@@ -14,12 +14,14 @@
 #include <tuple>
 #include <vector>
 
+#include "ramq/gguf_metadata.h"
+#include "ramq/gguf_names.h"
+#include "ramq/qk_permute.h"
 #include "evaluate/llama_forward.h"
 #include "evaluate/weights.h"
 #include "ramq/error.h"
 #include "ramq/eval.h"
 #include "ramq/gguf.h"
-#include "ramq/gguf_llama.h"
 #include "ramq/mlx_affine.h"
 #include "ramq/ramq.h"
 #include "support/synthetic_llama.h"
@@ -112,12 +114,12 @@ std::unique_ptr<MemoryWeights> whole_gguf(const fs::path& file) {
   const ramq::GgufReader g(file);
   m->file = file.string();
   m->cfg = ramq::model_config_from_gguf(g, m->file);
-  const auto arch = ramq::gguf_arch_for(m->cfg, m->file);
+  const ramq::ModelFamily& family = ramq::family_for(m->cfg, m->file, "evaluation");
   for (const auto& info : g.tensors()) {
-    const auto hf = ramq::gguf_to_hf_tensor_name(info.name);
+    const auto hf = ramq::gguf_to_hf_tensor_name(family, info.name);
     if (!hf) continue;
     Whole w{ramq::shape_from_gguf_ne(info.ne), g.load_f32(info)};
-    const std::int64_t heads = ramq::qk_permute_heads(arch, m->cfg, *hf);
+    const std::int64_t heads = ramq::qk_permute_heads(family, m->cfg, *hf);
     if (heads > 0) {
       std::vector<float> out(w.values.size());
       ramq::llama_unpermute_qk(w.values.data(), out.data(), w.shape[0], w.shape.size() > 1 ? w.shape[1] : 1, heads);

@@ -205,7 +205,7 @@ inline std::string tiny_config_json() {
 }
 
 // A config.json of a model_type with no known tensor layout: tensors are not checked against it
-// (src/read/config_check.cpp). For tests whose tensors are arbitrary stand-ins for a model.
+// (src/arch/config_check.cpp). For tests whose tensors are arbitrary stand-ins for a model.
 inline std::string opaque_config_json() {
   std::string c = tiny_config_json();
   return c.replace(c.find("\"llama\""), 7, "\"opaque\"");

@@ -5,10 +5,15 @@
 #include <cmath>
 #include <cstring>
 
+#include "ramq/gguf_metadata.h"
+#include "ramq/gguf_names.h"
+#include "ramq/qk_permute.h"
 #include "ramq/error.h"
-#include "ramq/gguf_llama.h"
 #include "support/mini_safetensors.h"
+#include "support/error_text.h"
 #include "support/safetensors_builder.h"
+#include "write/gguf_llama_writer.h"
+#include "write/gguf_vocab.h"
 #include "write/mini_gguf.h"
 
 namespace ramq {
@@ -20,15 +25,7 @@ using testkit::TempDir;
 const fs::path kModel = fs::path(RAMQ_SHARED_DIR) / "models" / "stories260K";
 const std::string kSpace = "\xe2\x96\x81";
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no ramq::Error)";
-}
+using testkit::error_of;
 
 TEST(GgufVocab, Tok512BinBecomesASentencePieceVocabulary) {
   const GgufVocab v = vocab_from_llama2c(kModel / "tok512.bin");
@@ -241,16 +238,16 @@ TEST(GgufLlama, ReadsBackAsTheHuggingFaceModel) {
   EXPECT_EQ(c.max_position_embeddings, want.max_position_embeddings);
   EXPECT_FLOAT_EQ(static_cast<float>(c.rms_norm_eps), static_cast<float>(want.rms_norm_eps));
   EXPECT_TRUE(c.tie_word_embeddings);
-  const GgufArch arch = gguf_arch_for(c, "f.gguf");
+  const ModelFamily& family = family_for(c, "f.gguf", "evaluation");
   ASSERT_EQ(r.tensors().size(), model.tensors().size());
   for (const auto& t : r.tensors()) {
-    const auto hf_name = gguf_to_hf_tensor_name(t.name);
+    const auto hf_name = gguf_to_hf_tensor_name(family, t.name);
     ASSERT_TRUE(hf_name) << t.name;
     const TensorInfo* src = model.find(*hf_name);
     ASSERT_NE(src, nullptr) << *hf_name;
     EXPECT_EQ(shape_from_gguf_ne(t.ne), src->shape);
     std::vector<float> got = r.load_f32(t);
-    if (const std::int64_t heads = qk_permute_heads(arch, c, *hf_name)) {
+    if (const std::int64_t heads = qk_permute_heads(family, c, *hf_name)) {
       std::vector<float> hf(got.size());
       llama_unpermute_qk(got.data(), hf.data(), src->shape[0], src->shape[1], heads);
       got.swap(hf);

@@ -1,0 +1,94 @@
+// arch: what ramq knows about a model family, in one description per family (src/arch/<family>.cpp)
+// and one registry of them (src/arch/registry.cpp). Adding a family: its file, which defines
+// `ModelFamily <family>_family()`, and its row in the registry.
+//
+//   family   model_type       GGUF architecture  facts
+//   llama    llama, mistral   llama              q_proj/k_proj rows permuted (llama_permute_qk)
+//   qwen2    qwen2            qwen2              q/k/v biases in every layer
+//   qwen3    qwen3            qwen3              q_norm/k_norm in every layer
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ramq/tensor_role.h"
+#include "ramq/safetensors.h"
+
+namespace ramq {
+
+// The Hugging Face shape config.json implies for a tensor, with the formula in config.json's
+// field names ("[num_key_value_heads x head_dim, hidden_size]").
+struct ExpectedShape {
+  std::vector<std::int64_t> shape;
+  std::string formula;
+};
+
+// When a checkpoint of the family holds a tensor.
+enum class Presence {
+  Always,         // every checkpoint
+  Untied,         // unless tie_word_embeddings (the output head)
+  QkvBias,        // the family has q/k/v biases (ModelFamily::qkv_bias), or attention_bias is true
+  AttentionBias,  // attention_bias is true
+  MlpBias,        // mlp_bias is true
+  QkNorm,         // the family has q/k norms (ModelFamily::qk_norm); else both or neither
+};
+
+// One tensor in both spellings, Hugging Face and llama.cpp (GGUF), and when it is there.
+struct TensorName {
+  std::string_view hf, gguf;
+  Presence presence = Presence::Always;
+};
+
+// A family's tensor names. Per-layer names are what follows "<prefix><layer index>.".
+struct TensorNames {
+  std::string_view hf_layer_prefix;    // "model.layers."
+  std::string_view gguf_layer_prefix;  // "blk."
+  std::span<const TensorName> global;  // whole names: "model.embed_tokens.weight" <-> "token_embd.weight"
+  std::span<const TensorName> layer;   // "self_attn.q_proj.weight" <-> "attn_q.weight", in llama.cpp's file order
+  std::span<const std::string_view> unused;  // per-layer Hugging Face buffers llama.cpp has no use for
+};
+
+struct ModelFamily {
+  std::string_view name;                          // "llama"
+  std::span<const std::string_view> model_types;  // config.json model_type values it covers
+  std::string_view gguf_architecture;             // general.architecture
+  std::string_view hf_architecture;               // architectures[0] of a config read back from GGUF
+  bool permute_qk = false;   // q_proj/k_proj rows permuted to llama.cpp's interleaved rotary pairs
+  bool qkv_bias = false;     // every layer has q/k/v biases, whatever attention_bias says
+  bool qk_norm = false;      // every layer has q_norm and k_norm
+  bool llama3_rope = false;  // rope_scaling "llama3" is written to GGUF (as rope_freqs.weight)
+  // config.json's sliding_window applies only when use_sliding_window is true (else always).
+  bool sliding_window_flag = false;
+  const TensorNames* names = nullptr;
+  // The shape config.json implies for a Hugging Face tensor name; nullopt for names of no known
+  // role (the layer index is not checked here).
+  std::optional<ExpectedShape> (*expected_shape)(const ModelConfig&, std::string_view hf_name) = nullptr;
+  // Tensors of this role are kept in float by every policy.
+  bool (*never_quantized)(TensorRole) = nullptr;
+  // The mlx_lm parameter path of a Hugging Face tensor (after mlx_lm's sanitize()).
+  std::string (*mlx_path)(std::string_view hf_name) = nullptr;
+  // llama.cpp's LLM_TYPE_70B, the only model size its quantization rules look at; nullptr: the
+  // architecture has no such size.
+  bool (*llama_cpp_70b)(const ModelConfig&) = nullptr;
+};
+
+// Every family, in registry order.
+std::span<const ModelFamily> model_families();
+// The family of a config.json model_type, or of a GGUF general.architecture; nullptr if none.
+const ModelFamily* find_family(std::string_view model_type);
+const ModelFamily* find_gguf_family(std::string_view gguf_architecture);
+// The family of cfg.model_type; throws Error(file, "", "model_type 'x' is not supported for
+// <purpose> (supported: llama, mistral, qwen2, qwen3)").
+const ModelFamily& family_for(const ModelConfig& cfg, const std::string& file, std::string_view purpose);
+// "12." at the start of s (a per-layer name after its layer prefix) -> 12, s advanced past the
+// dot; nullopt unless a plain decimal index (no sign, no leading zero, at most 9 digits).
+std::optional<std::int64_t> take_layer_index(std::string_view& s);
+// "llama, mistral, qwen2, qwen3" and "llama, qwen2, qwen3", for messages.
+std::string supported_model_types();
+std::string supported_gguf_architectures();
+
+}  // namespace ramq

@@ -1,0 +1,168 @@
+// validate_config_against_tensors (include/ramq/config_check.h), from the family descriptions
+// (arch/model_family.h). The MLX writer copies config.json and the tensors as they are, and the
+// GGUF writer and the evaluator each read a few fields of their own: without this one check
+// before anything is analysed or written, a config.json that disagrees with the tensors produced
+// an output that mlx_lm, llama.cpp or `ramq eval` later refused, or read wrongly (a layer beyond
+// num_hidden_layers is dropped).
+#include "ramq/config_check.h"
+
+#include <cmath>
+#include <string_view>
+
+#include "ramq/family_config.h"
+#include "ramq/model_family.h"
+#include "ramq/error.h"
+#include "ramq/config_fields.h"
+
+namespace ramq {
+
+namespace {
+
+using json = nlohmann::json;
+using Shape = std::vector<std::int64_t>;
+
+std::string show(const json& j) { return show_json_value(j); }
+
+using Fields = ConfigFields;
+
+// ---- rope scaling -------------------------------------------------------------------------
+
+// The union of what the writers and the evaluator implement (the GGUF writer refuses "dynamic"
+// itself; mlx_lm and the evaluator take it).
+constexpr std::string_view kRopeTypes[] = {"default", "linear", "dynamic", "yarn", "llama3"};
+
+void check_rope_numbers(const Fields& f, const RopeScaling& rope) {
+  if (rope.type == "default") return;
+  rope.required(f, "factor");
+  if (rope.type == "llama3") {
+    const double low = rope.required(f, "low_freq_factor");
+    const double high = rope.required(f, "high_freq_factor");
+    rope.required(f, "original_max_position_embeddings");
+    // The llama3 rule blends between the two wavelengths and divides by their difference.
+    if (!(high > low)) f.fail(rope.field + ".high_freq_factor", "must be larger than low_freq_factor");
+  } else {
+    rope.number(f, "original_max_position_embeddings");
+  }
+  // Partial rotary embeddings are not implemented by any of ramq's Llama-family paths.
+  if (const auto pr = rope.number(f, "partial_rotary_factor"); pr && *pr != 1.0)
+    f.fail(rope.field + ".partial_rotary_factor", "is " + show(rope.object->at("partial_rotary_factor")) +
+                                                      ": only full rotary embeddings (1) are supported");
+}
+
+// rope_scaling and its successor rope_parameters. Every Hugging Face model reads them as a dict,
+// so "not an object" is malformed whatever the model type; the type's meaning is known only for
+// the families ramq knows.
+void check_rope_field(const Fields& f, const char* field, bool known_family) {
+  const auto rope = read_rope_scaling(f, field);
+  if (!rope || !known_family) return;
+  bool known = false;
+  for (const auto t : kRopeTypes) known = known || rope->type == t;
+  if (!known)
+    f.fail(std::string(field) + ".rope_type",
+           "is '" + rope->type + "': ramq understands rope scaling default, linear, dynamic, yarn and llama3 only");
+  check_rope_numbers(f, *rope);
+}
+
+// ---- tensors against the configuration ------------------------------------------------------
+
+// "model.layers.12.rest" -> 12 (the family's layer prefix); nullopt if the name is not of that form.
+std::optional<std::int64_t> layer_index(const ModelFamily& family, std::string_view name) {
+  const std::string_view prefix = family.names->hf_layer_prefix;
+  if (!name.starts_with(prefix)) return std::nullopt;
+  name.remove_prefix(prefix.size());
+  return take_layer_index(name);
+}
+
+void check_tensor(const TensorInfo& t, const ModelConfig& c, const ModelFamily& family) {
+  if (const auto layer = layer_index(family, t.name); layer && *layer >= c.num_hidden_layers)
+    throw Error(t.file, t.name,
+                "belongs to layer " + std::to_string(*layer) + " but config.json has num_hidden_layers " +
+                    std::to_string(c.num_hidden_layers) + " (layers 0 to " + std::to_string(c.num_hidden_layers - 1) +
+                    ")");
+  const auto want = family.expected_shape(c, t.name);
+  if (want && t.shape != want->shape)
+    throw Error(t.file, t.name,
+                "has shape " + shape_text(t.shape) + " but config.json implies " + want->formula + " = " +
+                    shape_text(want->shape));
+}
+
+// A tensor the configuration needs, and why (for the message when it is missing).
+struct Needed {
+  std::string name, why;
+};
+
+// What decides, for one model, whether the family's tensors of each Presence are there.
+struct Declared {
+  const ModelConfig& c;
+  const ModelFamily& family;
+  bool attention_bias, mlp_bias;
+};
+
+// Why a tensor of presence p is needed (in the layer with prefix p, for QkNorm), or "" if it is not.
+std::string why_needed(Presence p, const Declared& d, const ModelReader& model, const std::string& layer_prefix) {
+  const std::string family(d.family.name);
+  switch (p) {
+    case Presence::Always:
+      if (layer_prefix.empty()) return "every " + d.c.model_type + " model has it";
+      return "config.json declares num_hidden_layers " + std::to_string(d.c.num_hidden_layers) +
+             " and every layer of a " + d.c.model_type + " model has it";
+    case Presence::Untied:
+      return d.c.tie_word_embeddings
+                 ? ""
+                 : "config.json has tie_word_embeddings false (or absent), so the model needs its own output head";
+    case Presence::QkvBias:
+      if (d.attention_bias) return "config.json has attention_bias true";
+      return d.family.qkv_bias ? family + " models have q/k/v biases" : "";
+    case Presence::AttentionBias: return d.attention_bias ? "config.json has attention_bias true" : "";
+    case Presence::MlpBias: return d.mlp_bias ? "config.json has mlp_bias true" : "";
+    case Presence::QkNorm: {
+      // q_norm and k_norm come as a pair: a forward pass that finds one needs the other.
+      if (d.family.qk_norm) return family + " models have q_norm and k_norm in every layer";
+      for (const auto& n : d.family.names->layer)
+        if (n.presence == Presence::QkNorm && model.find(layer_prefix + std::string(n.hf)) != nullptr)
+          return "q_norm and k_norm come as a pair";
+      return "";
+    }
+  }
+  return "";
+}
+
+// The family table's tensors this model needs: the global ones, then layer by layer those
+// present in every checkpoint, then the q/k/v biases, o bias, mlp biases and q/k norms.
+std::vector<Needed> needed_tensors(const ModelReader& model, const Declared& d) {
+  const TensorNames& names = *d.family.names;
+  std::vector<Needed> out;
+  for (const auto& g : names.global)
+    if (std::string why = why_needed(g.presence, d, model, ""); !why.empty()) out.push_back({std::string(g.hf), why});
+  for (std::int64_t layer = 0; layer < d.c.num_hidden_layers; ++layer) {
+    const std::string prefix = std::string(names.hf_layer_prefix) + std::to_string(layer) + ".";
+    for (const Presence p :
+         {Presence::Always, Presence::QkvBias, Presence::AttentionBias, Presence::MlpBias, Presence::QkNorm}) {
+      const std::string why = why_needed(p, d, model, prefix);
+      if (why.empty()) continue;
+      for (const auto& n : names.layer)
+        if (n.presence == p) out.push_back({prefix + std::string(n.hf), why});
+    }
+  }
+  return out;
+}
+
+void check_family_tensors(const ModelReader& model, const Declared& declared, const Fields& f) {
+  for (const auto& t : model.tensors()) check_tensor(t, declared.c, declared.family);
+  for (const auto& n : needed_tensors(model, declared))
+    if (model.find(n.name) == nullptr) throw Error(f.file(), n.name, "is missing: " + n.why);
+}
+
+}  // namespace
+
+void validate_config_against_tensors(const ModelReader& model) {
+  const ModelConfig& c = model.config();
+  const Fields f(c.raw, (model.dir() / "config.json").string());
+  const ModelFamily* family = find_family(c.model_type);
+  for (const char* field : {"rope_scaling", "rope_parameters"}) check_rope_field(f, field, family != nullptr);
+  if (!family) return;  // other layouts are passed through as they are (MLX)
+  const FamilyFields fields = read_family_fields(f, c, *family);
+  check_family_tensors(model, {c, *family, fields.attention_bias, fields.mlp_bias}, f);
+}
+
+}  // namespace ramq

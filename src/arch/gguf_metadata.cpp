@@ -1,0 +1,175 @@
+// general.* and [arch].* GGUF metadata of a model family, both ways: written from config.json
+// for llama.cpp, and read back into a ModelConfig for the evaluator (arch/gguf_metadata.h).
+#include "ramq/gguf_metadata.h"
+
+#include <cmath>
+#include <numbers>
+
+#include "ramq/family_config.h"
+#include "ramq/error.h"
+
+namespace ramq {
+
+namespace {
+
+GgufValue u32_field(std::int64_t v, const char* what, const std::string& config_file) {
+  if (v < 0 || v > 0xffffffffLL) throw Error(config_file, "", std::string(what) + " does not fit in uint32");
+  return GgufValue::u32(static_cast<std::uint32_t>(v));
+}
+
+// config.json's rope_scaling as llama.cpp reads it: [arch].rope.scaling.* for linear and yarn,
+// the rope_freqs.weight tensor for llama3 (llama3_rope_factors). Only rope_scaling is read here,
+// not its successor rope_parameters.
+void append_rope_scaling(std::vector<GgufKV>& kv, const ModelConfig& cfg, const ModelFamily& family,
+                         const std::string& a, const std::string& config_file) {
+  const ConfigFields f(cfg.raw, config_file);
+  const auto rope = read_rope_scaling(f, "rope_scaling");
+  if (!rope || rope->type == "default") return;
+  if (rope->type == "linear" || rope->type == "yarn") {
+    kv.push_back({a + "rope.scaling.type", GgufValue::str(rope->type)});
+    kv.push_back({a + "rope.scaling.factor", GgufValue::f32(static_cast<float>(rope->required(f, "factor")))});
+    const auto orig = rope->integer("original_max_position_embeddings");
+    if (rope->type == "yarn" && orig)
+      kv.push_back({a + "rope.scaling.original_context_length", u32_field(*orig, "rope_scaling", config_file)});
+  } else if (rope->type == "llama3") {
+    if (!family.llama3_rope) throw Error(config_file, "", "rope_scaling 'llama3' is only supported for Llama models");
+    for (const char* key : {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"})
+      rope->number(f, key);
+  } else {
+    throw Error(config_file, "", "rope_scaling type '" + rope->type + "' is not supported for GGUF output");
+  }
+}
+
+}  // namespace
+
+std::optional<std::vector<float>> llama3_rope_factors(const ModelConfig& cfg) {
+  const ConfigFields fields(cfg.raw, "config.json");  // llama_gguf_metadata has checked them with the full path
+  const auto rope = read_rope_scaling(fields, "rope_scaling");
+  if (!rope || rope->type != "llama3") return std::nullopt;
+  const double base = cfg.rope_theta, factor = rope->number(fields, "factor").value_or(8.0);
+  const double low = rope->number(fields, "low_freq_factor").value_or(1.0);
+  const double high = rope->number(fields, "high_freq_factor").value_or(4.0);
+  const double old_ctx = rope->number(fields, "original_max_position_embeddings").value_or(8192.0);
+  const double low_wavelen = old_ctx / low, high_wavelen = old_ctx / high;
+  std::vector<float> out;
+  for (std::int64_t i = 0; i < cfg.head_dim; i += 2) {
+    const double freq = 1.0 / std::pow(base, static_cast<double>(i) / static_cast<double>(cfg.head_dim));
+    const double wavelen = 2 * std::numbers::pi / freq;
+    double f = 1.0;
+    if (wavelen > low_wavelen) {
+      f = factor;
+    } else if (wavelen >= high_wavelen && high != low) {
+      const double smooth = (old_ctx / wavelen - low) / (high - low);
+      f = 1.0 / ((1 - smooth) / factor + smooth);
+    }
+    out.push_back(static_cast<float>(f));
+  }
+  return out;
+}
+
+std::vector<GgufKV> llama_gguf_metadata(const ModelConfig& cfg, const ModelFamily& family, const std::string& model_name,
+                                        std::uint32_t file_type, std::int64_t n_vocab, const std::string& config_file) {
+  const auto u32 = [&](std::int64_t v, const char* what) { return u32_field(v, what, config_file); };
+  const std::string arch(family.gguf_architecture), a = arch + ".";
+  std::vector<GgufKV> kv{
+      {"general.architecture", GgufValue::str(arch)},
+      {"general.type", GgufValue::str("model")},
+      {"general.name", GgufValue::str(model_name)},
+      {"general.alignment", GgufValue::u32(32)},
+      {"general.file_type", GgufValue::u32(file_type)},
+      {"general.quantization_version", GgufValue::u32(2)},
+      {a + "vocab_size", u32(n_vocab, "vocab_size")},
+      {a + "context_length", u32(cfg.max_position_embeddings, "max_position_embeddings")},
+      {a + "embedding_length", u32(cfg.hidden_size, "hidden_size")},
+      {a + "block_count", u32(cfg.num_hidden_layers, "num_hidden_layers")},
+      {a + "feed_forward_length", u32(cfg.intermediate_size, "intermediate_size")},
+      {a + "attention.head_count", u32(cfg.num_attention_heads, "num_attention_heads")},
+      {a + "attention.head_count_kv", u32(cfg.num_key_value_heads, "num_key_value_heads")},
+      {a + "attention.key_length", u32(cfg.head_dim, "head_dim")},
+      {a + "attention.value_length", u32(cfg.head_dim, "head_dim")},
+      {a + "rope.dimension_count", u32(cfg.head_dim, "head_dim")},
+      {a + "rope.freq_base", GgufValue::f32(static_cast<float>(cfg.rope_theta))},
+      {a + "attention.layer_norm_rms_epsilon", GgufValue::f32(static_cast<float>(cfg.rms_norm_eps))},
+  };
+  append_rope_scaling(kv, cfg, family, a, config_file);
+  return kv;
+}
+
+ModelConfig model_config_from_gguf(const GgufReader& gguf, const std::string& file) {
+  const auto get = [&](const std::string& key) -> const GgufValue& {
+    const GgufValue* v = gguf.find(key);
+    if (!v) throw Error(file, "", "metadata key '" + key + "' is missing");
+    return *v;
+  };
+  const auto uint = [&](const std::string& key) -> std::int64_t {
+    const GgufValue& v = get(key);
+    if (const auto* u = std::get_if<std::uint64_t>(&v.v); u && *u > 0 && *u <= 0x7fffffffu) return static_cast<std::int64_t>(*u);
+    if (const auto* i = std::get_if<std::int64_t>(&v.v); i && *i > 0 && *i <= 0x7fffffff) return *i;
+    throw Error(file, "", "metadata key '" + key + "' is not a positive integer");
+  };
+  const auto real = [&](const std::string& key, double dflt) {
+    const GgufValue* v = gguf.find(key);
+    if (!v) return dflt;
+    const auto* d = std::get_if<double>(&v->v);
+    if (!d || !std::isfinite(*d) || *d <= 0) throw Error(file, "", "metadata key '" + key + "' is not a positive float");
+    return *d;
+  };
+  const GgufValue& arch_v = get("general.architecture");
+  const auto* arch = std::get_if<std::string>(&arch_v.v);
+  const ModelFamily* family = arch ? find_gguf_family(*arch) : nullptr;
+  if (!family) throw Error(file, "", "general.architecture is not one of " + supported_gguf_architectures());
+  const std::string a = *arch + ".";
+  ModelConfig c;
+  c.model_type = *arch;
+  c.architecture = family->hf_architecture;
+  c.hidden_size = uint(a + "embedding_length");
+  c.intermediate_size = uint(a + "feed_forward_length");
+  c.num_hidden_layers = uint(a + "block_count");
+  c.num_attention_heads = uint(a + "attention.head_count");
+  c.num_key_value_heads = gguf.find(a + "attention.head_count_kv") ? uint(a + "attention.head_count_kv") : c.num_attention_heads;
+  c.head_dim = gguf.find(a + "attention.key_length") ? uint(a + "attention.key_length") : c.hidden_size / c.num_attention_heads;
+  c.max_position_embeddings = uint(a + "context_length");
+  c.rms_norm_eps = real(a + "attention.layer_norm_rms_epsilon", 1e-6);
+  c.rope_theta = real(a + "rope.freq_base", 10000.0);
+  c.tie_word_embeddings = gguf.find_tensor("output.weight") == nullptr;
+  if (gguf.find(a + "vocab_size")) {
+    c.vocab_size = uint(a + "vocab_size");
+  } else if (const GgufValue* t = gguf.find("tokenizer.ggml.tokens"); t && t->type == GgufValueType::ARRAY) {
+    c.vocab_size = static_cast<std::int64_t>(std::get<std::shared_ptr<GgufArray>>(t->v)->items.size());
+  } else if (const GgufTensorInfo* e = gguf.find_tensor("token_embd.weight"); e && e->ne.size() == 2) {
+    c.vocab_size = e->ne[1];
+  } else {
+    throw Error(file, "", "cannot tell the vocabulary size (no vocab_size, tokens or token_embd.weight)");
+  }
+  if (c.num_attention_heads % c.num_key_value_heads != 0)
+    throw Error(file, "", "head_count_kv does not divide head_count");
+  check_model_config_limits(c, file);
+  c.raw = {{"architectures", {c.architecture}}, {"model_type", c.model_type}, {"hidden_size", c.hidden_size},
+           {"intermediate_size", c.intermediate_size}, {"num_hidden_layers", c.num_hidden_layers},
+           {"num_attention_heads", c.num_attention_heads}, {"num_key_value_heads", c.num_key_value_heads},
+           {"head_dim", c.head_dim}, {"vocab_size", c.vocab_size}, {"max_position_embeddings", c.max_position_embeddings},
+           {"rms_norm_eps", c.rms_norm_eps}, {"rope_theta", c.rope_theta}, {"tie_word_embeddings", c.tie_word_embeddings}};
+  // Rope scaling: linear (and any other type, which the evaluator refuses) from the metadata;
+  // Llama 3's frequency factors from the rope_freqs.weight tensor, as llama.cpp reads them.
+  if (const GgufValue* t = gguf.find(a + "rope.scaling.type")) {
+    const auto* type = std::get_if<std::string>(&t->v);
+    if (!type) throw Error(file, "", "metadata key '" + a + "rope.scaling.type' is not a string");
+    if (*type == "linear") {
+      c.raw["rope_scaling"] = {{"rope_type", "linear"}, {"factor", real(a + "rope.scaling.factor", 1.0)}};
+    } else if (*type != "none") {
+      c.raw["rope_scaling"] = {{"rope_type", *type}};
+    }
+  }
+  if (const GgufTensorInfo* rf = gguf.find_tensor("rope_freqs.weight")) {
+    if (rf->ne.size() != 1 || rf->ne[0] != c.head_dim / 2)
+      throw Error(file, "rope_freqs.weight", "must hold head_dim / 2 = " + std::to_string(c.head_dim / 2) + " values");
+    const std::vector<float> f = gguf.load_f32(*rf);
+    for (const float v : f)
+      if (!(v > 0.0f) || !std::isfinite(v)) throw Error(file, "rope_freqs.weight", "holds a factor that is not positive");
+    c.raw[kRopeFreqFactorsKey] = f;
+  }
+  return c;
+}
+
+
+}  // namespace ramq
