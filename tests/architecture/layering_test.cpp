@@ -76,6 +76,22 @@ std::string stage_of_include(const std::string& inc) {
 
 const fs::path kRoot = RAMQ_SOURCE_DIR;
 
+// Calls f(file, stage, include) for every quoted include of every source under src/.
+template <class F>
+void for_each_src_include(F f) {
+  for (const auto& e : fs::recursive_directory_iterator(kRoot / "src")) {
+    if (!e.is_regular_file() || !is_source(e.path())) continue;
+    const std::string stage = fs::relative(e.path(), kRoot / "src").begin()->string();
+    for (const auto& inc : quoted_includes(e.path())) f(fs::relative(e.path(), kRoot).string(), stage, inc);
+  }
+}
+
+std::string lines(const std::vector<std::string>& v) {
+  std::string all;
+  for (const auto& l : v) all += "\n  " + l;
+  return all;
+}
+
 }  // namespace
 
 TEST(Layering, EveryStageFolderHasARank) {
@@ -98,17 +114,11 @@ TEST(Layering, EveryPublicHeaderHasAStage) {
 
 TEST(Layering, NoStageIncludesALaterStage) {
   std::vector<std::string> back_edges;
-  for (const auto& e : fs::recursive_directory_iterator(kRoot / "src")) {
-    if (!e.is_regular_file() || !is_source(e.path())) continue;
-    const std::string stage = fs::relative(e.path(), kRoot / "src").begin()->string();
-    for (const auto& inc : quoted_includes(e.path())) {
-      const std::string target = stage_of_include(inc);
-      if (target.empty() || rank_of(target) < 0) continue;
-      if (rank_of(target) > rank_of(stage))
-        back_edges.push_back(fs::relative(e.path(), kRoot).string() + " (" + stage + ") includes " + inc + " (" +
-                             target + ")");
-    }
-  }
+  for_each_src_include([&](const std::string& file, const std::string& stage, const std::string& inc) {
+    const std::string target = stage_of_include(inc);
+    if (!target.empty() && rank_of(target) > rank_of(stage))
+      back_edges.push_back(file + " (" + stage + ") includes " + inc + " (" + target + ")");
+  });
   // Public headers: a header may include only headers of its own stage or lower ones.
   for (const auto& [header, stage] : kPublicHeaderStage) {
     for (const auto& inc : quoted_includes(kRoot / "include/ramq" / header)) {
@@ -117,26 +127,18 @@ TEST(Layering, NoStageIncludesALaterStage) {
         back_edges.push_back("include/ramq/" + header + " (" + stage + ") includes " + inc + " (" + target + ")");
     }
   }
-  std::string all;
-  for (const auto& b : back_edges) all += "\n  " + b;
-  EXPECT_TRUE(back_edges.empty()) << "includes that run back up the pipeline:" << all;
+  EXPECT_TRUE(back_edges.empty()) << "includes that run back up the pipeline:" << lines(back_edges);
 }
 
 TEST(Layering, PrivateHeadersStayInTheirStage) {
   // "stage/foo.h" is private to its stage; only common/'s are shared by every stage.
   std::vector<std::string> leaks;
-  for (const auto& e : fs::recursive_directory_iterator(kRoot / "src")) {
-    if (!e.is_regular_file() || !is_source(e.path())) continue;
-    const std::string stage = fs::relative(e.path(), kRoot / "src").begin()->string();
-    for (const auto& inc : quoted_includes(e.path())) {
-      const std::string target = stage_of_include(inc);
-      if (inc.rfind("ramq/", 0) != 0 && !target.empty() && target != stage && target != "common")
-        leaks.push_back(fs::relative(e.path(), kRoot).string() + " includes " + inc);
-    }
-  }
-  std::string all;
-  for (const auto& l : leaks) all += "\n  " + l;
-  EXPECT_TRUE(leaks.empty()) << "private headers of another stage:" << all;
+  for_each_src_include([&](const std::string& file, const std::string& stage, const std::string& inc) {
+    const std::string target = stage_of_include(inc);
+    if (inc.rfind("ramq/", 0) != 0 && !target.empty() && target != stage && target != "common")
+      leaks.push_back(file + " includes " + inc);
+  });
+  EXPECT_TRUE(leaks.empty()) << "private headers of another stage:" << lines(leaks);
 }
 
 TEST(Layering, PublicHeadersAreUsedOutsideTheirStage) {

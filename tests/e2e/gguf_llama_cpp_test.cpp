@@ -143,22 +143,7 @@ TEST(GgufLlamaCpp, ExampleModelLogitsMatchRamqForwardPass) {
     theirs[f] = llama_cpp_logits(file, tokens_file, kN, vocab);  // checks llama.cpp's n and n_vocab
     ASSERT_EQ(theirs[f].size(), kN * vocab) << f;
   }
-  const double quantization_effect = max_abs_diff(ours["mixed.gguf"], ours["f32.gguf"]);
-  for (const char* f : {"f32.gguf", "mixed.gguf"}) {
-    const double scale = max_abs(theirs[f]), diff = max_abs_diff(theirs[f], ours[f]);
-    const std::size_t agree = argmax_agreement(theirs[f], ours[f], vocab);
-    const bool f32 = std::string(f) == "f32.gguf";
-    std::printf("%-10s logit scale %.4f, max |llama.cpp - ramq| %.3e (%.3e of scale), argmax agreement %zu/%zu\n", f,
-                scale, diff, diff / scale, agree, kN);
-    EXPECT_GT(scale, 1.0) << f;  // real logits, not an all-zero output
-    EXPECT_LT(diff, (f32 ? 1e-3 : 3e-2) * scale) << f;
-    EXPECT_GE(10 * agree, 9 * kN) << f;
-    if (f32) {
-      EXPECT_EQ(agree, kN);
-    }
-  }
-  std::printf("weight quantization moves ramq's logits by up to %.3e\n", quantization_effect);
-  EXPECT_LT(max_abs_diff(theirs["mixed.gguf"], ours["mixed.gguf"]), quantization_effect / 3);
+  expect_logits_agree(ours, theirs, "f32.gguf", "mixed.gguf", kN, vocab);
 }
 
 // MXFP4 (ggml type 39), which no plan policy picks yet, written by a hand-edited plan: the trained
@@ -234,22 +219,7 @@ TEST(GgufLlamaCpp, Mxfp4ModelAgreesWithRamq) {
     theirs[f] = llama_cpp_logits(tmp / f, tokens_file, kN, vocab);
     ASSERT_EQ(theirs[f].size(), kN * vocab) << f;
   }
-  const double quantization_effect = max_abs_diff(mine["mxfp4.gguf"], mine["f32.gguf"]);
-  for (const char* f : {"f32.gguf", "mxfp4.gguf"}) {
-    const double scale = max_abs(theirs[f]), diff = max_abs_diff(theirs[f], mine[f]);
-    const std::size_t agree = argmax_agreement(theirs[f], mine[f], vocab);
-    const bool f32 = std::string(f) == "f32.gguf";
-    std::printf("%-10s logit scale %.4f, max |llama.cpp - ramq| %.3e (%.3e of scale), argmax agreement %zu/%zu\n", f,
-                scale, diff, diff / scale, agree, kN);
-    EXPECT_GT(scale, 1.0) << f;
-    EXPECT_LT(diff, (f32 ? 1e-3 : 3e-2) * scale) << f;
-    EXPECT_GE(10 * agree, 9 * kN) << f;
-    if (f32) {
-      EXPECT_EQ(agree, kN);
-    }
-  }
-  std::printf("MXFP4 weight quantization moves ramq's logits by up to %.3e\n", quantization_effect);
-  EXPECT_LT(max_abs_diff(theirs["mxfp4.gguf"], mine["mxfp4.gguf"]), quantization_effect / 3);
+  expect_logits_agree(mine, theirs, "f32.gguf", "mxfp4.gguf", kN, vocab);
 }
 
 TEST(GgufLlamaCpp, EveryBlockTypeLoadsAndDecodesLikeRamq) {

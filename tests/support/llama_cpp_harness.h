@@ -4,6 +4,7 @@
 // tests/e2e/CMakeLists.txt does.
 #pragma once
 
+#include <map>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -114,6 +115,33 @@ inline std::size_t argmax_agreement(const std::vector<float>& a, const std::vect
              std::max_element(y, y + static_cast<std::ptrdiff_t>(vocab)) - y;
   }
   return agree;
+}
+
+// llama.cpp's logits (theirs) against ramq's (ours) for an F32 file and a quantized file of the
+// same model, n positions each: real logits (scale above 1); within 1e-3 of the logit scale for
+// F32 and 3e-2 for the quantized file (llama.cpp rounds activations to 8 bits in its quantized
+// dot products; ramq keeps float32); argmax agreement on every position for F32 and 90 % for the
+// quantized file; and llama.cpp's difference from ramq on the quantized file under a third of what
+// weight quantization itself moves ramq's logits by.
+inline void expect_logits_agree(std::map<std::string, std::vector<float>>& ours,
+                                std::map<std::string, std::vector<float>>& theirs, const std::string& f32_file,
+                                const std::string& quantized_file, std::size_t n, std::size_t vocab) {
+  const double quantization_effect = max_abs_diff(ours[quantized_file], ours[f32_file]);
+  for (const std::string& f : {f32_file, quantized_file}) {
+    const double scale = max_abs(theirs[f]), diff = max_abs_diff(theirs[f], ours[f]);
+    const std::size_t agree = argmax_agreement(theirs[f], ours[f], vocab);
+    const bool f32 = f == f32_file;
+    std::printf("%-10s logit scale %.4f, max |llama.cpp - ramq| %.3e (%.3e of scale), argmax agreement %zu/%zu\n",
+                f.c_str(), scale, diff, diff / scale, agree, n);
+    EXPECT_GT(scale, 1.0) << f;  // real logits, not an all-zero output
+    EXPECT_LT(diff, (f32 ? 1e-3 : 3e-2) * scale) << f;
+    EXPECT_GE(10 * agree, 9 * n) << f;
+    if (f32) {
+      EXPECT_EQ(agree, n);
+    }
+  }
+  std::printf("weight quantization moves ramq's logits by up to %.3e\n", quantization_effect);
+  EXPECT_LT(max_abs_diff(theirs[quantized_file], ours[quantized_file]), quantization_effect / 3);
 }
 
 }  // namespace ramq::testkit
