@@ -4,11 +4,17 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 namespace ramq {
+
+// What an inspected path is. Names ("safetensors", "safetensors model", "mlx model", "gguf") are
+// printed only in inspect's text and JSON.
+enum class InspectKind { Safetensors, SafetensorsModel, MlxModel, Gguf };
+std::string_view inspect_kind_name(InspectKind k);
 
 struct InspectedTensor {
   std::string name;
@@ -19,7 +25,7 @@ struct InspectedTensor {
 };
 
 struct InspectReport {
-  std::string kind;  // "safetensors", "safetensors model", "mlx model", "gguf"
+  InspectKind kind = InspectKind::Safetensors;
   std::string path;
   nlohmann::json metadata;  // safetensors __metadata__ / GGUF key-values (long arrays summarised)
   std::vector<InspectedTensor> tensors;

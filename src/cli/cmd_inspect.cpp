@@ -27,7 +27,7 @@ Command add_inspect_command(CLI::App& app, Options&) {
               std::printf("%s\n", j.dump().c_str());
               return 0;
             }
-            std::printf("%s: %s, %zu tensors\n", r.path.c_str(), r.kind.c_str(), r.tensors.size());
+            std::printf("%s: %s, %zu tensors\n", r.path.c_str(), std::string(inspect_kind_name(r.kind)).c_str(), r.tensors.size());
             for (auto it = r.metadata.begin(); it != r.metadata.end(); ++it)
               std::printf("  %s = %s\n", it.key().c_str(), it.value().dump().c_str());
             if (a->tensors) {

@@ -12,6 +12,16 @@
 
 namespace ramq {
 
+std::string_view inspect_kind_name(InspectKind k) {
+  switch (k) {
+    case InspectKind::SafetensorsModel: return "safetensors model";
+    case InspectKind::MlxModel: return "mlx model";
+    case InspectKind::Gguf: return "gguf";
+    case InspectKind::Safetensors: break;
+  }
+  return "safetensors";
+}
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -39,7 +49,7 @@ nlohmann::json gguf_value_json(const GgufValue& v) {
 InspectReport inspect_gguf(const fs::path& path) {
   GgufReader g(path);
   InspectReport r;
-  r.kind = "gguf";
+  r.kind = InspectKind::Gguf;
   r.metadata = nlohmann::json::object();
   r.metadata["gguf.version"] = g.version();
   for (const auto& kv : g.metadata()) r.metadata[kv.key] = gguf_value_json(kv.value);
@@ -93,7 +103,7 @@ InspectReport inspect_directory(const fs::path& dir) {
   InspectReport r;
   const auto& raw = model.config().raw;
   const bool mlx = raw.contains("quantization") && raw["quantization"].is_object();
-  r.kind = mlx ? "mlx model" : "safetensors model";
+  r.kind = mlx ? InspectKind::MlxModel : InspectKind::SafetensorsModel;
   r.metadata = {{"architecture", model.config().architecture},
                 {"model_type", model.config().model_type},
                 {"num_hidden_layers", model.config().num_hidden_layers},
@@ -109,7 +119,7 @@ InspectReport inspect_safetensors_file(const fs::path& file) {
   MappedFile f(file.string());
   const auto header = parse_safetensors_header(f.bytes(), file.string());
   InspectReport r;
-  r.kind = "safetensors";
+  r.kind = InspectKind::Safetensors;
   r.metadata = header.metadata;
   auto infos = header.tensors;
   std::sort(infos.begin(), infos.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
@@ -148,7 +158,7 @@ InspectReport inspect_path(const fs::path& path) {
 }
 
 nlohmann::json inspect_to_json(const InspectReport& r) {
-  nlohmann::json j = {{"kind", r.kind},
+  nlohmann::json j = {{"kind", inspect_kind_name(r.kind)},
                       {"path", r.path},
                       {"metadata", r.metadata},
                       {"tensor_count", r.tensors.size()},

@@ -95,14 +95,14 @@ std::vector<ReportTensor> tensors_from_gguf(const InspectReport& r) {
 }  // namespace
 
 std::vector<ReportTensor> tensors_from_output(const InspectReport& r, std::optional<OutputFormat>& format) {
-  if (r.kind == "gguf") {
+  if (r.kind == InspectKind::Gguf) {
     format = OutputFormat::Gguf;
     return tensors_from_gguf(r);
   }
   auto tensors = tensors_from_safetensors(r);
   bool any_quantized = false;
   for (const auto& t : tensors) any_quantized = any_quantized || t.quantized();
-  format = any_quantized || r.kind == "mlx model" ? std::optional<OutputFormat>(OutputFormat::Mlx) : std::nullopt;
+  format = any_quantized || r.kind == InspectKind::MlxModel ? std::optional<OutputFormat>(OutputFormat::Mlx) : std::nullopt;
   return tensors;
 }
 
