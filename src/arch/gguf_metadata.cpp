@@ -17,26 +17,27 @@ GgufValue u32_field(std::int64_t v, const char* what, const std::string& config_
   return GgufValue::u32(static_cast<std::uint32_t>(v));
 }
 
-// config.json's rope_scaling as llama.cpp reads it: [arch].rope.scaling.* for linear and yarn,
-// the rope_freqs.weight tensor for llama3 (llama3_rope_factors). Only rope_scaling is read here,
-// not its successor rope_parameters.
+// config.json's rope scaling (rope_scaling, else its successor rope_parameters, as the
+// evaluator reads it) as llama.cpp reads it: [arch].rope.scaling.* for linear and yarn, the
+// rope_freqs.weight tensor for llama3 (llama3_rope_factors).
 void append_rope_scaling(std::vector<GgufKV>& kv, const ModelConfig& cfg, const ModelFamily& family,
                          const std::string& a, const std::string& config_file) {
   const ConfigFields f(cfg.raw, config_file);
-  const auto rope = read_rope_scaling(f, "rope_scaling");
+  const auto rope = read_rope(f);
   if (!rope || rope->type == "default") return;
   if (rope->type == "linear" || rope->type == "yarn") {
     kv.push_back({a + "rope.scaling.type", GgufValue::str(rope->type)});
     kv.push_back({a + "rope.scaling.factor", GgufValue::f32(static_cast<float>(rope->required(f, "factor")))});
     const auto orig = rope->integer("original_max_position_embeddings");
     if (rope->type == "yarn" && orig)
-      kv.push_back({a + "rope.scaling.original_context_length", u32_field(*orig, "rope_scaling", config_file)});
+      kv.push_back({a + "rope.scaling.original_context_length", u32_field(*orig, rope->field.c_str(), config_file)});
   } else if (rope->type == "llama3") {
-    if (!family.llama3_rope) throw Error(config_file, "", "rope_scaling 'llama3' is only supported for Llama models");
+    if (!family.llama3_rope)
+      throw Error(config_file, "", rope->field + " 'llama3' is only supported for Llama models");
     for (const char* key : {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"})
       rope->number(f, key);
   } else {
-    throw Error(config_file, "", "rope_scaling type '" + rope->type + "' is not supported for GGUF output");
+    throw Error(config_file, "", rope->field + " type '" + rope->type + "' is not supported for GGUF output");
   }
 }
 
@@ -44,7 +45,7 @@ void append_rope_scaling(std::vector<GgufKV>& kv, const ModelConfig& cfg, const 
 
 std::optional<std::vector<float>> llama3_rope_factors(const ModelConfig& cfg) {
   const ConfigFields fields(cfg.raw, "config.json");  // llama_gguf_metadata has checked them with the full path
-  const auto rope = read_rope_scaling(fields, "rope_scaling");
+  const auto rope = read_rope(fields);
   if (!rope || rope->type != "llama3") return std::nullopt;
   const double base = cfg.rope_theta, factor = rope->number(fields, "factor").value_or(8.0);
   const double low = rope->number(fields, "low_freq_factor").value_or(1.0);

@@ -134,6 +134,24 @@ TEST(LlamaMetadata, FamilyPermutationAndKeys) {
   EXPECT_FLOAT_EQ((*f)[0], 1.0f);  // high frequency: unchanged
   EXPECT_FLOAT_EQ((*f)[7], 8.0f);  // wavelength 2*pi*500000^(14/16) > 8192: scaled by factor
   EXPECT_FALSE(llama3_rope_factors(llama));
+
+  // rope_parameters (transformers' successor of rope_scaling) is read the same way: the GGUF says
+  // what the evaluator computes.
+  const auto lin_v5 = llama_gguf_metadata(
+      config_from(base + R"(,"model_type":"llama","rope_parameters":{"rope_type":"linear","factor":2.0,"rope_theta":1e6}})"),
+      a, "m", 0, 100, "config.json");
+  std::map<std::string, GgufValue> m5;
+  for (const auto& e : lin_v5) m5[e.key] = e.value;
+  ASSERT_TRUE(m5.count("llama.rope.scaling.factor"));
+  EXPECT_DOUBLE_EQ(std::get<double>(m5.at("llama.rope.scaling.factor").v), 2.0);
+  EXPECT_EQ(std::get<std::string>(m5.at("llama.rope.scaling.type").v), "linear");
+  EXPECT_DOUBLE_EQ(std::get<double>(m5.at("llama.rope.freq_base").v), 1e6);
+  const ModelConfig l3_v5 = config_from(
+      base + R"(,"model_type":"llama","rope_parameters":{"rope_type":"llama3","rope_theta":500000.0,"factor":8.0,)"
+             R"("low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":8192}})");
+  const auto f5 = llama3_rope_factors(l3_v5);
+  ASSERT_TRUE(f5);
+  EXPECT_EQ(*f5, *f);
 }
 
 }  // namespace
