@@ -1,6 +1,6 @@
 // The settings of one run as the command line gives them: every stage's options and every
 // policy's parameters (the audit manifest records them all). The stages never see this struct:
-// each takes its own part (analysis_options, plan_options, probe_options, write_options).
+// each takes its own part (analysis_options, plan_options, write_options, and probe).
 #pragma once
 
 #include <cstdint>
