@@ -95,7 +95,6 @@ TensorRd measure_rate_distortion_sampled(std::vector<float> x, std::int64_t rows
   rd.sampled_rows = static_cast<std::int64_t>(rd_sample_rows(rows, rd_rows_for(opt, cols)).size());
   if (x.size() != static_cast<std::size_t>(rd.sampled_rows) * ucols)
     throw std::invalid_argument("measure_rate_distortion_sampled: wrong number of sampled values");
-  const std::uint64_t total_rows = static_cast<std::uint64_t>(rows);
   const std::int64_t shape[2] = {rows, cols};
 
   // The candidates, in the order of the curve: the 16-bit copy, MLX by (bits, group), GGUF types.
@@ -110,9 +109,9 @@ TensorRd measure_rate_distortion_sampled(std::vector<float> x, std::int64_t rows
   parallel_for(points.size(), threads, [&](std::size_t i) {
     RdPoint& p = points[i];
     p.encoding = encodings[i];
-    // The float copy counts as F16 (exact for F16 and BF16 sources, F16 rounding of F32 ones).
-    p.bytes = encodings[i].is_float_copy() ? total_rows * static_cast<std::uint64_t>(cols) * 2
-                                           : encodings[i].bytes(shape, source, false);
+    // The float copy counts as F16 (exact for F16 and BF16 sources, F16 rounding of F32 ones);
+    // the other encodings' bytes do not depend on the source.
+    p.bytes = encodings[i].bytes(shape, DType::F16, false);
     const std::vector<float> y = encodings[i].round_trip(x.data(), rd.sampled_rows, cols, ctx);
     p.rel_err = relative_squared_error(x.data(), y.data(), x.size());
   });

@@ -207,15 +207,9 @@ void probe_self(const std::filesystem::path& model_dir, ModelAnalysis& analysis,
     const DType source = parse_dtype(t->dtype).value_or(DType::F16);
     auto probed = probe_encoding(w, t->shape.back(), source, opt);
     if (!probed) continue;  // fits no 4-bit encoding: never quantized, so never weighted
-    double err = 0, norm = 0;
-    for (std::size_t i = 0; i < w.size(); ++i) {
-      const double d = static_cast<double>(probed->values[i]) - w[i];
-      err += d * d;
-      norm += static_cast<double>(w[i]) * w[i];
-    }
     ProbeMeasure m;
     m.encoding = probed->encoding;
-    m.rel_err = norm > 0 ? err / norm : 0.0;
+    m.rel_err = relative_squared_error(w.data(), probed->values.data(), w.size());
     const auto model = model_with(t->name, &probed->values);
     m.kld = mean_kld(*model, in, vocab);
     for (auto& ta : analysis.tensors)

@@ -48,8 +48,6 @@ struct Shard {
   std::vector<OutTensorSpec> specs;  // sorted by name
 };
 
-DType scale_dtype_for(DType src) { return mlx_scale_dtype(src); }
-
 Unit make_unit(const ModelReader& model, const TensorDecision& d, const WriteOptions& opt, bool keep_dtype) {
   const TensorInfo* info = model.find(d.name);
   if (info == nullptr) throw Error(model.dir().string(), d.name, "tensor of the plan is not in the model");
@@ -80,7 +78,7 @@ Unit make_unit(const ModelReader& model, const TensorDecision& d, const WriteOpt
       throw Error(info->file, d.name,
                   "row length " + std::to_string(cols) + " is not a multiple of group size " + std::to_string(d.encoding.group()));
     const std::string prefix = d.name.substr(0, d.name.size() - 7);
-    const DType sdt = scale_dtype_for(info->dtype);
+    const DType sdt = mlx_scale_dtype(info->dtype);
     std::vector<std::int64_t> wshape = shp, sshape = shp;
     wshape.back() = cols * d.bits() / 32;
     sshape.back() = cols / d.encoding.group();
@@ -97,43 +95,35 @@ Unit make_unit(const ModelReader& model, const TensorDecision& d, const WriteOpt
   return u;
 }
 
-std::vector<std::byte> float_bytes(DType t, const std::vector<float>& v) {
-  std::vector<std::byte> out(v.size() * dtype_size(t));
-  convert_from_f32(t, v, out);
-  return out;
-}
-
 std::vector<OutData> encode_unit(const ModelReader& model, const Unit& u) {
   const TensorInfo& info = *u.info;
   const TensorDecision& d = *u.decision;
   std::vector<OutData> out;
+  const EncodeContext ctx{info.dtype, u.encoder, /*keep_dtype=*/false};
   if (d.quantized()) {
-    const DType sdt = scale_dtype_for(info.dtype);
-    MlxQuantized q;
+    EncodedParts parts;  // biases, scales, packed codes: the order of the unit's outputs
     {
       const std::vector<float> w = model.load_f32(info);
       const std::int64_t cols = info.shape.back();
       const std::int64_t rows = cols > 0 ? static_cast<std::int64_t>(w.size()) / cols : 0;
       try {
-        q = mlx_quantize(w.data(), rows, cols, d.bits(), d.encoding.group(), sdt, u.encoder);
+        parts = d.encoding.encode(w.data(), rows, cols, ctx);
       } catch (const Error& e) {
         throw Error(info.file, info.name, e.problem());
       }
     }
-    std::vector<std::byte> words(q.packed.size() * 4);
-    for (std::size_t i = 0; i < q.packed.size(); ++i)
-      for (std::size_t b = 0; b < 4; ++b) words[4 * i + b] = static_cast<std::byte>((q.packed[i] >> (8 * b)) & 0xffu);
     const std::string prefix = d.name.substr(0, d.name.size() - 7);
-    out.push_back({prefix + ".biases", float_bytes(sdt, q.biases)});
-    out.push_back({prefix + ".scales", float_bytes(sdt, q.scales)});
-    out.push_back({prefix + ".weight", std::move(words)});
+    out.push_back({prefix + ".biases", std::move(parts[0])});
+    out.push_back({prefix + ".scales", std::move(parts[1])});
+    out.push_back({prefix + ".weight", std::move(parts[2])});
   } else if (u.f32_to_f16) {
     const std::vector<float> w = model.load_f32(info);
     for (const float x : w)
       if (std::fabs(x) >= 65520.0f)
         throw Error(info.file, info.name,
                     "value " + std::to_string(x) + " does not fit in F16; keep the F32 dtype (--keep-dtype)");
-    out.push_back({d.name, float_bytes(DType::F16, w)});
+    const auto n = static_cast<std::int64_t>(w.size());
+    out.push_back({d.name, std::move(Encoding::float_copy().encode(w.data(), 1, n, ctx)[0])});
   } else {
     const auto raw = model.raw(info);
     out.push_back({d.name, std::vector<std::byte>(raw.begin(), raw.end())});
