@@ -36,6 +36,15 @@ std::optional<RopeScaling> read_rope_scaling(const ConfigFields& f, const char* 
 // rope_scaling, else rope_parameters.
 std::optional<RopeScaling> read_rope(const ConfigFields& f);
 
+// A mixture of experts' sizes and routing, read from the fields the family's MoeLayout names.
+struct MoeFields {
+  std::int64_t experts = 0;            // routed experts per layer
+  std::int64_t experts_per_token = 0;  // num_experts_per_tok (top-k)
+  std::int64_t expert_ff = 0;          // each routed expert's intermediate size
+  std::int64_t shared_ff = 0;          // the shared expert's intermediate size; 0: none
+  bool norm_topk = false;              // top-k weights renormalised to sum to 1
+};
+
 struct FamilyFields {
   bool attention_bias = false;  // q/k/v/o projections have biases
   bool mlp_bias = false;        // gate/up/down projections have biases
@@ -43,12 +52,16 @@ struct FamilyFields {
   // or any layer_types entry other than "full_attention").
   bool sliding_window_applies = false;
   std::optional<std::int64_t> sliding_window;  // nullopt when absent or null
+  std::optional<MoeFields> moe;                // the family's experts; nullopt for a dense family
 };
 
 // The fields every family ramq knows has, read and checked: attention_bias, mlp_bias and
 // use_sliding_window (booleans or absent), hidden_act / hidden_activation ('silu'),
-// partial_rotary_factor (1), expert counts (0), sliding_window (a positive integer or null),
+// partial_rotary_factor (1), expert counts (0 unless the family has experts, then MoeFields:
+// every layer sparse, 1 <= num_experts_per_tok <= experts), sliding_window (a positive integer or null),
 // an even head_dim. Throws Error(f.file(), "", "field '...' ...").
 FamilyFields read_family_fields(const ConfigFields& f, const ModelConfig& c, const ModelFamily& family);
+// The MoeFields of a family with experts (checked as read_family_fields does).
+MoeFields read_moe_fields(const ConfigFields& f, const MoeLayout& layout);
 
 }  // namespace ramq

@@ -14,9 +14,12 @@ namespace ramq {
 
 // llama.cpp name of a Hugging Face tensor: "model.layers.3.self_attn.q_proj.weight" ->
 // "blk.3.attn_q.weight". Returns "" for tensors llama.cpp does not use and that are skipped
-// (rotary_emb.inv_freq buffers). Throws Error(file, hf_name, ...) for unknown names.
+// (rotary_emb.inv_freq buffers). Every routed expert of one projection maps to the same stacked
+// tensor ("...experts.3.up_proj.weight" -> "blk.N.ffn_up_exps.weight"; expert_stack_key gives
+// its place). Throws Error(file, hf_name, ...) for unknown names.
 std::string hf_to_gguf_tensor_name(const ModelFamily& family, const std::string& hf_name, const std::string& file);
 // Inverse map; nullopt for names with no Hugging Face counterpart (e.g. "rope_freqs.weight").
+// A stacked expert tensor maps to its stack key ("model.layers.N.mlp.experts.*.up_proj.weight").
 std::optional<std::string> gguf_to_hf_tensor_name(const ModelFamily& family, const std::string& gguf_name);
 // The same for a GGUF file of any architecture (the report): the first family that knows the name.
 std::optional<std::string> gguf_to_hf_tensor_name(const std::string& gguf_name);

@@ -6,6 +6,13 @@
 //   llama    llama, mistral   llama              q_proj/k_proj rows permuted (llama_permute_qk)
 //   qwen2    qwen2            qwen2              q/k/v biases in every layer
 //   qwen3    qwen3            qwen3              q_norm/k_norm in every layer
+//   mixtral  mixtral          llama              llama with 8 routed experts (w1/w2/w3) per layer
+//   qwen2_moe qwen2_moe       qwen2moe           qwen2 with routed experts and a gated shared expert
+//   qwen3_moe qwen3_moe       qwen3moe           qwen3 with routed experts
+//
+// Per-layer names of routed experts hold "*" where the checkpoint has the expert index
+// ("mlp.experts.*.gate_proj.weight"); their GGUF name is the stacked 3-D tensor of all experts
+// ("ffn_gate_exps.weight", ne [in, out, experts]).
 #pragma once
 
 #include <cstdint>
@@ -37,6 +44,22 @@ enum class Presence {
   QkNorm,         // the family has q/k norms (ModelFamily::qk_norm); else both or neither
 };
 
+// A mixture-of-experts layout: where config.json gives its sizes, and what llama.cpp's
+// architecture computes whatever a file says.
+struct MoeLayout {
+  std::string_view experts_field;    // "num_experts" (Qwen) or "num_local_experts" (Mixtral)
+  std::string_view expert_ff_field;  // "moe_intermediate_size", or "intermediate_size" (Mixtral)
+  std::string_view shared_ff_field;  // "shared_expert_intermediate_size", or "" (no shared expert)
+  // Whether the top-k routing weights are renormalised to sum to 1: fixed by the family
+  // (Mixtral: its top-k softmax), else config.json's norm_topk_prob with this default
+  // (transformers' configuration classes).
+  std::optional<bool> norm_topk_fixed;
+  bool norm_topk_default = false;
+  // What llama.cpp's architecture does (its graph hard-codes it): a config that asks otherwise
+  // cannot be written to GGUF.
+  bool gguf_norm_topk = true;
+};
+
 // One tensor in both spellings, Hugging Face and llama.cpp (GGUF), and when it is there.
 struct TensorName {
   std::string_view hf, gguf;
@@ -64,6 +87,7 @@ struct ModelFamily {
   // config.json's sliding_window applies only when use_sliding_window is true (else always).
   bool sliding_window_flag = false;
   const TensorNames* names = nullptr;
+  const MoeLayout* moe = nullptr;  // nullptr: a dense model
   // The shape config.json implies for a Hugging Face tensor name; nullopt for names of no known
   // role (the layer index is not checked here).
   std::optional<ExpectedShape> (*expected_shape)(const ModelConfig&, std::string_view hf_name) = nullptr;
@@ -78,15 +102,21 @@ struct ModelFamily {
 
 // Every family, in registry order.
 std::span<const ModelFamily> model_families();
-// The family of a config.json model_type, or of a GGUF general.architecture; nullptr if none.
+// The family of a config.json model_type, or of a GGUF general.architecture (the mixture-of-
+// experts family of that architecture when `experts`, e.g. "llama" with experts: mixtral);
+// nullptr if none.
 const ModelFamily* find_family(std::string_view model_type);
-const ModelFamily* find_gguf_family(std::string_view gguf_architecture);
+const ModelFamily* find_gguf_family(std::string_view gguf_architecture, bool experts = false);
 // The family of cfg.model_type; throws Error(file, "", "model_type 'x' is not supported for
 // <purpose> (supported: llama, mistral, qwen2, qwen3)").
 const ModelFamily& family_for(const ModelConfig& cfg, const std::string& file, std::string_view purpose);
 // "12." at the start of s (a per-layer name after its layer prefix) -> 12, s advanced past the
 // dot; nullopt unless a plain decimal index (no sign, no leading zero, at most 9 digits).
 std::optional<std::int64_t> take_layer_index(std::string_view& s);
+// "mlp.experts.*.gate_proj.weight" for "mlp.experts.12.gate_proj.weight" (the component after
+// "experts" replaced by "*"), and the index (12); the name itself and -1 for other names.
+std::string expert_stack_key(std::string_view name, std::int64_t* expert = nullptr);
+
 // "llama, mistral, qwen2, qwen3" and "llama, qwen2, qwen3", for messages.
 std::string supported_model_types();
 std::string supported_gguf_architectures();

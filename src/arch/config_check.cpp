@@ -73,7 +73,13 @@ std::optional<std::int64_t> layer_index(const ModelFamily& family, std::string_v
   return take_layer_index(name);
 }
 
-void check_tensor(const TensorInfo& t, const ModelConfig& c, const ModelFamily& family) {
+void check_tensor(const TensorInfo& t, const ModelConfig& c, const ModelFamily& family, std::int64_t experts) {
+  std::int64_t expert = -1;
+  expert_stack_key(t.name, &expert);
+  if (family.moe != nullptr && expert >= experts)
+    throw Error(t.file, t.name,
+                "is expert " + std::to_string(expert) + " but config.json has " + std::string(family.moe->experts_field) +
+                    " " + std::to_string(experts) + " (experts 0 to " + std::to_string(experts - 1) + ")");
   if (const auto layer = layer_index(family, t.name); layer && *layer >= c.num_hidden_layers)
     throw Error(t.file, t.name,
                 "belongs to layer " + std::to_string(*layer) + " but config.json has num_hidden_layers " +
@@ -96,6 +102,7 @@ struct Declared {
   const ModelConfig& c;
   const ModelFamily& family;
   bool attention_bias, mlp_bias;
+  std::int64_t experts = 0;  // routed experts per layer (0: dense)
 };
 
 // Why a tensor of presence p is needed (in the layer with prefix p, for QkNorm), or "" if it is not.
@@ -127,6 +134,19 @@ std::string why_needed(Presence p, const Declared& d, const ModelReader& model, 
   return "";
 }
 
+// A layer's tensor of the family table, once per routed expert when its name has "*".
+void add_layer_tensor(std::vector<Needed>& out, const std::string& prefix, std::string_view hf, std::int64_t experts,
+                      const std::string& why) {
+  const std::size_t star = hf.find('*');
+  if (star == std::string_view::npos) {
+    out.push_back({prefix + std::string(hf), why});
+    return;
+  }
+  for (std::int64_t e = 0; e < experts; ++e)
+    out.push_back({prefix + std::string(hf.substr(0, star)) + std::to_string(e) + std::string(hf.substr(star + 1)),
+                   why + " (" + std::to_string(experts) + " experts)"});
+}
+
 // The family table's tensors this model needs: the global ones, then layer by layer those
 // present in every checkpoint, then the q/k/v biases, o bias, mlp biases and q/k norms.
 std::vector<Needed> needed_tensors(const ModelReader& model, const Declared& d) {
@@ -141,14 +161,14 @@ std::vector<Needed> needed_tensors(const ModelReader& model, const Declared& d) 
       const std::string why = why_needed(p, d, model, prefix);
       if (why.empty()) continue;
       for (const auto& n : names.layer)
-        if (n.presence == p) out.push_back({prefix + std::string(n.hf), why});
+        if (n.presence == p) add_layer_tensor(out, prefix, n.hf, d.experts, why);
     }
   }
   return out;
 }
 
 void check_family_tensors(const ModelReader& model, const Declared& declared, const Fields& f) {
-  for (const auto& t : model.tensors()) check_tensor(t, declared.c, declared.family);
+  for (const auto& t : model.tensors()) check_tensor(t, declared.c, declared.family, declared.experts);
   for (const auto& n : needed_tensors(model, declared))
     if (model.find(n.name) == nullptr) throw Error(f.file(), n.name, "is missing: " + n.why);
 }
@@ -162,7 +182,8 @@ void validate_config_against_tensors(const ModelReader& model) {
   for (const char* field : {"rope_scaling", "rope_parameters"}) check_rope_field(f, field, family != nullptr);
   if (!family) return;  // other layouts are passed through as they are (MLX)
   const FamilyFields fields = read_family_fields(f, c, *family);
-  check_family_tensors(model, {c, *family, fields.attention_bias, fields.mlp_bias}, f);
+  check_family_tensors(model, {c, *family, fields.attention_bias, fields.mlp_bias, fields.moe ? fields.moe->experts : 0},
+                       f);
 }
 
 }  // namespace ramq

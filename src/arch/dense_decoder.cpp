@@ -11,26 +11,16 @@ constexpr TensorName kGlobalNames[] = {
     {"lm_head.weight", "output.weight", Presence::Untied},
 };
 
-constexpr TensorName kLayerNames[] = {
-    {"input_layernorm.weight", "attn_norm.weight"},
-    {"self_attn.q_proj.weight", "attn_q.weight"},
-    {"self_attn.q_proj.bias", "attn_q.bias", Presence::QkvBias},
-    {"self_attn.k_proj.weight", "attn_k.weight"},
-    {"self_attn.k_proj.bias", "attn_k.bias", Presence::QkvBias},
-    {"self_attn.v_proj.weight", "attn_v.weight"},
-    {"self_attn.v_proj.bias", "attn_v.bias", Presence::QkvBias},
-    {"self_attn.o_proj.weight", "attn_output.weight"},
-    {"self_attn.o_proj.bias", "attn_output.bias", Presence::AttentionBias},
-    {"self_attn.q_norm.weight", "attn_q_norm.weight", Presence::QkNorm},
-    {"self_attn.k_norm.weight", "attn_k_norm.weight", Presence::QkNorm},
-    {"post_attention_layernorm.weight", "ffn_norm.weight"},
+constexpr std::array<TensorName, 6> kMlpNames{{
     {"mlp.gate_proj.weight", "ffn_gate.weight"},
     {"mlp.gate_proj.bias", "ffn_gate.bias", Presence::MlpBias},
     {"mlp.up_proj.weight", "ffn_up.weight"},
     {"mlp.up_proj.bias", "ffn_up.bias", Presence::MlpBias},
     {"mlp.down_proj.weight", "ffn_down.weight"},
     {"mlp.down_proj.bias", "ffn_down.bias", Presence::MlpBias},
-};
+}};
+
+constexpr auto kLayerNames = concat_names(kDecoderAttentionNames, kMlpNames);
 
 // Rotary frequency buffers some checkpoints store; llama.cpp computes them.
 constexpr std::string_view kUnused[] = {"self_attn.rotary_emb.inv_freq"};
@@ -42,8 +32,9 @@ ExpectedShape matrix(std::int64_t rows, std::int64_t cols, const char* rows_form
 }
 ExpectedShape vector(std::int64_t n, const char* formula) { return {{n}, std::string("[") + formula + "]"}; }
 
-// The shape of a per-layer tensor from its name after "model.layers.N.".
-std::optional<ExpectedShape> layer_shape(std::string_view s, const ModelConfig& c) {
+}  // namespace
+
+std::optional<ExpectedShape> dense_layer_shape(std::string_view s, const ModelConfig& c) {
   const std::int64_t h = c.hidden_size, q = c.num_attention_heads * c.head_dim,
                      kv = c.num_key_value_heads * c.head_dim, ff = c.intermediate_size;
   const char *H = "hidden_size", *Q = "num_attention_heads x head_dim", *KV = "num_key_value_heads x head_dim",
@@ -62,9 +53,9 @@ std::optional<ExpectedShape> layer_shape(std::string_view s, const ModelConfig& 
   return std::nullopt;
 }
 
-}  // namespace
-
 const TensorNames& dense_decoder_names() { return kNames; }
+std::span<const TensorName> decoder_global_names() { return kGlobalNames; }
+std::span<const std::string_view> decoder_unused_names() { return kUnused; }
 
 std::optional<ExpectedShape> dense_decoder_shape(const ModelConfig& c, std::string_view hf_name) {
   if (hf_name == "model.embed_tokens.weight" || hf_name == "lm_head.weight")
@@ -73,7 +64,7 @@ std::optional<ExpectedShape> dense_decoder_shape(const ModelConfig& c, std::stri
   if (!hf_name.starts_with(kNames.hf_layer_prefix)) return std::nullopt;
   hf_name.remove_prefix(kNames.hf_layer_prefix.size());
   if (!take_layer_index(hf_name)) return std::nullopt;
-  return layer_shape(hf_name, c);
+  return dense_layer_shape(hf_name, c);
 }
 
 ModelFamily dense_decoder_family(std::string_view name, std::span<const std::string_view> model_types,

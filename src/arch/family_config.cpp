@@ -34,16 +34,26 @@ bool sliding_window_applies(const ConfigFields& f, const ModelFamily& family) {
 }
 
 // Fields whose other values no family ramq knows implements.
-void check_unsupported_fields(const ConfigFields& f, const ModelConfig& c) {
+void check_unsupported_fields(const ConfigFields& f, const ModelConfig& c, const ModelFamily& family) {
   // Every path (mlx_lm, llama.cpp, the evaluator) computes SiLU whatever this says.
   for (const char* act : {"hidden_act", "hidden_activation"})
     if (const json* j = f.find(act); j != nullptr && !(j->is_string() && j->get<std::string>() == "silu"))
       f.fail(act, "is " + show(*j) + ": Llama-family models use 'silu'");
   if (const json* j = f.find("partial_rotary_factor"); j != nullptr && !(j->is_number() && j->get<double>() == 1.0))
     f.fail("partial_rotary_factor", "is " + show(*j) + ": only full rotary embeddings (1) are supported");
+  if (family.moe != nullptr) return;
   for (const char* moe : {"num_local_experts", "num_experts", "n_routed_experts", "num_experts_per_tok"})
     if (const json* j = f.find(moe); j != nullptr && !(j->is_number() && j->get<double>() == 0))
       f.fail(moe, "is " + show(*j) + ": a " + c.model_type + " model has no experts");
+}
+
+// Qwen's decoder_sparse_step and mlp_only_layers can make some layers dense; every checkpoint
+// released so far has all layers sparse, which is what the families here describe.
+void check_all_layers_sparse(const ConfigFields& f) {
+  if (const json* j = f.find("decoder_sparse_step"); j != nullptr && !(j->is_number_integer() && j->get<int>() == 1))
+    f.fail("decoder_sparse_step", "is " + show(*j) + ": only models whose every layer has experts (1) are supported");
+  if (const json* j = f.find("mlp_only_layers"); j != nullptr && !(j->is_array() && j->empty()))
+    f.fail("mlp_only_layers", "is " + show(*j) + ": only models whose every layer has experts ([]) are supported");
 }
 
 }  // namespace
@@ -80,12 +90,28 @@ std::optional<RopeScaling> read_rope(const ConfigFields& f) {
   return read_rope_scaling(f, "rope_parameters");
 }
 
+MoeFields read_moe_fields(const ConfigFields& f, const MoeLayout& layout) {
+  const auto field = [](std::string_view v) { return std::string(v); };
+  MoeFields m;
+  m.experts = f.required_int(field(layout.experts_field).c_str());
+  m.experts_per_token = f.required_int("num_experts_per_tok");
+  if (m.experts_per_token > m.experts)
+    f.fail("num_experts_per_tok", "is " + std::to_string(m.experts_per_token) + ", more than the " +
+                                      std::to_string(m.experts) + " experts (" + field(layout.experts_field) + ")");
+  m.expert_ff = f.required_int(field(layout.expert_ff_field).c_str());
+  if (!layout.shared_ff_field.empty()) m.shared_ff = f.required_int(field(layout.shared_ff_field).c_str());
+  m.norm_topk = layout.norm_topk_fixed ? *layout.norm_topk_fixed : f.flag("norm_topk_prob", layout.norm_topk_default);
+  check_all_layers_sparse(f);
+  return m;
+}
+
 FamilyFields read_family_fields(const ConfigFields& f, const ModelConfig& c, const ModelFamily& family) {
   FamilyFields out;
   out.attention_bias = f.flag("attention_bias", false);
   out.mlp_bias = f.flag("mlp_bias", false);
   out.sliding_window_applies = sliding_window_applies(f, family);
-  check_unsupported_fields(f, c);
+  check_unsupported_fields(f, c, family);
+  if (family.moe != nullptr) out.moe = read_moe_fields(f, *family.moe);
   if (const json* j = f.find("sliding_window")) {
     if (!(j->is_number_integer() && j->get<std::int64_t>() > 0))
       f.fail("sliding_window", "must be a positive integer or null, got " + show(*j));

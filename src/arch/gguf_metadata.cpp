@@ -3,6 +3,7 @@
 #include "ramq/gguf_metadata.h"
 
 #include <cmath>
+#include <functional>
 #include <numbers>
 
 #include "ramq/family_config.h"
@@ -39,6 +40,44 @@ void append_rope_scaling(std::vector<GgufKV>& kv, const ModelConfig& cfg, const 
   } else {
     throw Error(config_file, "", rope->field + " type '" + rope->type + "' is not supported for GGUF output");
   }
+}
+
+// [arch].expert_* keys as llama.cpp's converter writes them; refuses a routing llama.cpp's graph
+// would not compute.
+void append_experts(std::vector<GgufKV>& kv, const ModelConfig& cfg, const ModelFamily& family, const std::string& a,
+                    const std::string& config_file) {
+  if (family.moe == nullptr) return;
+  const ConfigFields f(cfg.raw, config_file);
+  const MoeFields m = read_moe_fields(f, *family.moe);
+  if (m.norm_topk != family.moe->gguf_norm_topk)
+    f.fail("norm_topk_prob", std::string("is ") + (m.norm_topk ? "true" : "false") + " but llama.cpp's " +
+                                 std::string(family.gguf_architecture) + " architecture " +
+                                 (family.moe->gguf_norm_topk ? "always" : "never") +
+                                 " renormalises the top-k routing weights: a GGUF file would compute another model");
+  const auto u32 = [&](std::int64_t v, const char* what) { return u32_field(v, what, config_file); };
+  kv.push_back({a + "expert_count", u32(m.experts, "expert count")});
+  kv.push_back({a + "expert_used_count", u32(m.experts_per_token, "num_experts_per_tok")});
+  if (family.moe->expert_ff_field != "intermediate_size")
+    kv.push_back({a + "expert_feed_forward_length", u32(m.expert_ff, "expert intermediate size")});
+  if (m.shared_ff > 0)
+    kv.push_back({a + "expert_shared_feed_forward_length", u32(m.shared_ff, "shared expert intermediate size")});
+}
+
+// The MoE fields of a config.json from a GGUF file's [arch].expert_* keys (llama.cpp's fixed
+// top-k normalisation as norm_topk_prob).
+void read_experts(const GgufReader& gguf, const ModelFamily& family, const std::string& a,
+                  const std::function<std::int64_t(const std::string&)>& uint, ModelConfig& c) {
+  if (family.moe == nullptr) return;
+  const MoeLayout& moe = *family.moe;
+  c.raw[std::string(moe.experts_field)] = uint(a + "expert_count");
+  c.raw["num_experts_per_tok"] = uint(a + "expert_used_count");
+  if (moe.expert_ff_field != "intermediate_size")
+    c.raw[std::string(moe.expert_ff_field)] = uint(a + "expert_feed_forward_length");
+  if (!moe.shared_ff_field.empty())
+    c.raw[std::string(moe.shared_ff_field)] = gguf.find(a + "expert_shared_feed_forward_length")
+                                                  ? uint(a + "expert_shared_feed_forward_length")
+                                                  : c.intermediate_size;  // llama.cpp's default
+  c.raw["norm_topk_prob"] = moe.gguf_norm_topk;
 }
 
 }  // namespace
@@ -92,6 +131,7 @@ std::vector<GgufKV> llama_gguf_metadata(const ModelConfig& cfg, const ModelFamil
       {a + "rope.freq_base", GgufValue::f32(static_cast<float>(cfg.rope_theta))},
       {a + "attention.layer_norm_rms_epsilon", GgufValue::f32(static_cast<float>(cfg.rms_norm_eps))},
   };
+  append_experts(kv, cfg, family, a, config_file);
   append_rope_scaling(kv, cfg, family, a, config_file);
   return kv;
 }
@@ -117,11 +157,15 @@ ModelConfig model_config_from_gguf(const GgufReader& gguf, const std::string& fi
   };
   const GgufValue& arch_v = get("general.architecture");
   const auto* arch = std::get_if<std::string>(&arch_v.v);
-  const ModelFamily* family = arch ? find_gguf_family(*arch) : nullptr;
+  const bool experts = arch && gguf.find(*arch + ".expert_count") != nullptr;
+  const ModelFamily* family = arch ? find_gguf_family(*arch, experts) : nullptr;
   if (!family) throw Error(file, "", "general.architecture is not one of " + supported_gguf_architectures());
+  if ((family->moe != nullptr) != experts)
+    throw Error(file, "", "general.architecture '" + *arch + "' " + (experts ? "has no" : "needs") +
+                              " experts, but the metadata " + (experts ? "counts some" : "has no expert_count"));
   const std::string a = *arch + ".";
   ModelConfig c;
-  c.model_type = *arch;
+  c.model_type = std::string(family->model_types.front());
   c.architecture = family->hf_architecture;
   c.hidden_size = uint(a + "embedding_length");
   c.intermediate_size = uint(a + "feed_forward_length");
@@ -150,6 +194,7 @@ ModelConfig model_config_from_gguf(const GgufReader& gguf, const std::string& fi
            {"num_attention_heads", c.num_attention_heads}, {"num_key_value_heads", c.num_key_value_heads},
            {"head_dim", c.head_dim}, {"vocab_size", c.vocab_size}, {"max_position_embeddings", c.max_position_embeddings},
            {"rms_norm_eps", c.rms_norm_eps}, {"rope_theta", c.rope_theta}, {"tie_word_embeddings", c.tie_word_embeddings}};
+  read_experts(gguf, *family, a, uint, c);
   // Rope scaling: linear (and any other type, which the evaluator refuses) from the metadata;
   // Llama 3's frequency factors from the rope_freqs.weight tensor, as llama.cpp reads them.
   if (const GgufValue* t = gguf.find(a + "rope.scaling.type")) {

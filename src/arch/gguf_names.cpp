@@ -16,8 +16,9 @@ std::string hf_to_gguf_tensor_name(const ModelFamily& family, const std::string&
     s.remove_prefix(t.hf_layer_prefix.size());
     if (const auto n = take_layer_index(s)) {
       if (std::find(t.unused.begin(), t.unused.end(), s) != t.unused.end()) return "";
+      const std::string key = expert_stack_key(s);  // a routed expert's row has "*" for its index
       for (const auto& b : t.layer)
-        if (s == b.hf) return std::string(t.gguf_layer_prefix) + std::to_string(*n) + "." + std::string(b.gguf);
+        if (key == b.hf) return std::string(t.gguf_layer_prefix) + std::to_string(*n) + "." + std::string(b.gguf);
     }
   }
   throw Error(file, hf_name, "has no llama.cpp counterpart (not a tensor of a " + std::string(family.name) + " model)");

@@ -10,12 +10,18 @@ namespace ramq {
 ModelFamily llama_family();
 ModelFamily qwen2_family();
 ModelFamily qwen3_family();
+ModelFamily mixtral_family();
+ModelFamily qwen2_moe_family();
+ModelFamily qwen3_moe_family();
 
 std::span<const ModelFamily> model_families() {
   static const ModelFamily kFamilies[] = {
       llama_family(),
       qwen2_family(),
       qwen3_family(),
+      mixtral_family(),
+      qwen2_moe_family(),
+      qwen3_moe_family(),
   };
   return kFamilies;
 }
@@ -26,10 +32,32 @@ const ModelFamily* find_family(std::string_view model_type) {
   return nullptr;
 }
 
-const ModelFamily* find_gguf_family(std::string_view gguf_architecture) {
+const ModelFamily* find_gguf_family(std::string_view gguf_architecture, bool experts) {
+  const ModelFamily* any = nullptr;
   for (const ModelFamily& f : model_families())
-    if (f.gguf_architecture == gguf_architecture) return &f;
-  return nullptr;
+    if (f.gguf_architecture == gguf_architecture) {
+      if ((f.moe != nullptr) == experts) return &f;
+      if (any == nullptr) any = &f;
+    }
+  return any;
+}
+
+std::string expert_stack_key(std::string_view name, std::int64_t* expert) {
+  if (expert) *expert = -1;
+  constexpr std::string_view kExperts = "experts.";
+  for (std::size_t at = name.find(kExperts); at != std::string_view::npos; at = name.find(kExperts, at + 1)) {
+    if (at > 0 && name[at - 1] != '.') continue;
+    std::string_view rest = name.substr(at + kExperts.size());
+    const std::size_t before = rest.size();
+    if (const auto e = take_layer_index(rest)) {
+      if (expert) *expert = *e;
+      const std::size_t digits = before - rest.size() - 1;
+      std::string key(name);
+      key.replace(at + kExperts.size(), digits, "*");
+      return key;
+    }
+  }
+  return std::string(name);
 }
 
 const ModelFamily& family_for(const ModelConfig& cfg, const std::string& file, std::string_view purpose) {
@@ -57,7 +85,9 @@ std::string supported_model_types() {
 
 std::string supported_gguf_architectures() {
   std::string out;
-  for (const ModelFamily& f : model_families()) out += (out.empty() ? "" : ", ") + std::string(f.gguf_architecture);
+  for (const ModelFamily& f : model_families())
+    if (find_gguf_family(f.gguf_architecture) == &f)  // once each: mixtral's is llama's
+      out += (out.empty() ? "" : ", ") + std::string(f.gguf_architecture);
   return out;
 }
 

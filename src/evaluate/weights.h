@@ -70,7 +70,20 @@ class WeightSource {
   // The whole tensor as row-major float32 with shape(hf_name) (a copy: for small tensors such
   // as norms and biases, and for tests). Throws like tensor().
   std::vector<float> load(const std::string& hf_name) const;
+
+  // The routed experts 0..count-1 of one projection, each [out, in], by the stack key of their
+  // Hugging Face names ("model.layers.0.mlp.experts.*.up_proj.weight"): the tensors with "*"
+  // replaced by the index, or, in a source that stores them stacked ([count, out, in] under the
+  // key itself: GGUF, mlx_lm's switch_mlp), row slices of that one tensor, validated once.
+  // Throws like tensor(); Error when neither form is there or the shapes disagree.
+  virtual std::vector<std::unique_ptr<WeightTensor>> experts(const std::string& stack_key, std::int64_t count,
+                                                             std::int64_t out, std::int64_t in) const;
 };
+
+// Rows [first, first + count) of a tensor that `whole` shares, as a tensor of its own (one expert
+// of a stacked tensor).
+std::unique_ptr<WeightTensor> row_slice(std::shared_ptr<const WeightTensor> whole, std::int64_t first,
+                                        std::int64_t count);
 
 // Elements per validation chunk (the bounded scratch that tensor() decodes into).
 inline constexpr std::int64_t kValidateChunkElements = std::int64_t{1} << 16;

@@ -30,7 +30,8 @@ namespace ramq {
 namespace {
 
 struct Entry {
-  const TensorInfo* src = nullptr;  // nullptr: generated (rope_freqs)
+  const TensorInfo* src = nullptr;  // nullptr: generated (rope_freqs); a stack: its expert 0
+  std::vector<const TensorInfo*> experts;  // a stack of routed experts, by index; empty otherwise
   std::vector<float> generated;
   GgufTensorSpec spec;
   std::int64_t heads = 0;  // q/k permutation heads, 0 = none
@@ -51,6 +52,54 @@ struct Layout {
   GgufWriteSummary summary;  // architecture, file type, tokenizer
 };
 
+std::int64_t spec_numel(const GgufTensorSpec& spec) {
+  std::int64_t n = 1;
+  for (const auto d : spec.ne) n *= d;
+  return n;
+}
+
+// Routed expert `t` (index `expert`) into the stack of its projection, whose type it must share.
+void add_expert(Entry& stack, const TensorInfo& t, std::int64_t expert, const std::map<std::string, GgmlType>& types) {
+  const auto it = types.find(t.name);
+  if (it == types.end()) throw Error(t.file, t.name, "has no ggml type in the plan");
+  if (it->second != stack.spec.type)
+    throw Error(t.file, t.name,
+                "has ggml type " + std::string(ggml_type_info(it->second).name) + " in the plan but " +
+                    stack.src->name + " has " + std::string(ggml_type_info(stack.spec.type).name) +
+                    ": the experts of one projection are one GGUF tensor and share one type");
+  if (t.shape != stack.src->shape)
+    throw Error(t.file, t.name, "has shape " + shape_text(t.shape) + " but " + stack.src->name + " has " +
+                                    shape_text(stack.src->shape));
+  const auto slot = static_cast<std::size_t>(expert);
+  if (stack.experts.size() <= slot) stack.experts.resize(slot + 1, nullptr);
+  stack.experts[slot] = &t;
+}
+
+// A complete stack: experts 0..E-1 all present, ne [in, out, E], named by expert 0.
+void finish_stack(Entry& e, const std::string& gguf_name) {
+  for (std::size_t i = 0; i < e.experts.size(); ++i)
+    if (e.experts[i] == nullptr)
+      throw Error(e.src->file, expert_stack_key(e.src->name),
+                  "has no expert " + std::to_string(i) + " (needed for " + gguf_name + " of " +
+                      std::to_string(e.experts.size()) + " experts)");
+  e.src = e.experts.front();
+  e.spec.ne.push_back(static_cast<std::int64_t>(e.experts.size()));
+}
+
+// Elements and stored bytes of an entry's sources (all experts of a stack).
+std::uint64_t source_numel(const Entry& e) {
+  if (!e.src) return e.generated.size();
+  if (e.experts.empty()) return static_cast<std::uint64_t>(e.src->numel());
+  return static_cast<std::uint64_t>(e.src->numel()) * e.experts.size();
+}
+std::uint64_t source_bytes(const Entry& e) {
+  if (!e.src) return 0;
+  if (e.experts.empty()) return e.src->nbytes;
+  std::uint64_t n = 0;
+  for (const TensorInfo* t : e.experts) n += t->nbytes;
+  return n;
+}
+
 // Steps 1-3 of writing: every tensor's GGUF name, type and place, and the metadata.
 Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, GgmlType>& types,
                          const GgufWriteOptions& opt) {
@@ -69,11 +118,19 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
   if (embed->shape.size() != 2) throw Error(embed->file, embed->name, "is not a matrix: " + shape_text(embed->shape));
   const std::int64_t n_vocab = embed->shape[0];
 
-  // 1. Every tensor: GGUF name, shape check, type, sort key.
+  // 1. Every tensor: GGUF name, shape check, type, sort key; routed experts join their stack.
   std::map<std::string, std::string> written;  // GGUF name -> HF name
+  std::map<std::string, std::size_t> stacks;   // GGUF name of a stack -> its entry
   for (const auto& t : model.tensors()) {
     const std::string g = hf_to_gguf_tensor_name(family, t.name, t.file);
     if (g.empty()) continue;
+    std::int64_t expert = -1;
+    expert_stack_key(t.name, &expert);
+    if (expert >= 0 && stacks.count(g)) {
+      add_expert(entries[stacks[g]], t, expert, types);
+      sum.written_types[t.name] = entries[stacks[g]].spec.type;
+      continue;
+    }
     Entry e;
     e.src = &t;
     const std::string_view block_prefix = family.names->gguf_layer_prefix;  // "blk."
@@ -110,10 +167,17 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
                         std::string(info.name) + " block size " + std::to_string(info.block_size));
     }
     e.heads = qk_permute_heads(family, cfg, t.name);
+    if (expert >= 0) {
+      stacks[g] = entries.size();
+      e.experts.assign(static_cast<std::size_t>(expert) + 1, nullptr);
+      e.experts[static_cast<std::size_t>(expert)] = &t;
+    }
     written[g] = t.name;
     sum.written_types[t.name] = e.spec.type;
     entries.push_back(std::move(e));
   }
+
+  for (const auto& [g, i] : stacks) finish_stack(entries[i], g);
 
   // 2. Tensors llama.cpp requires.
   for (const auto& r : required_gguf_tensors(family, cfg.num_hidden_layers))
@@ -135,7 +199,7 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
   // 3. Metadata and tokenizer.
   std::map<GgmlType, std::int64_t> by_type;
   for (const auto& e : entries)
-    if (e.spec.ne.size() >= 2) by_type[e.spec.type] += e.spec.ne[0] * e.spec.ne[1];
+    if (e.spec.ne.size() >= 2) by_type[e.spec.type] += spec_numel(e.spec);
   sum.architecture = arch;
   sum.file_type = opt.file_type ? *opt.file_type : llama_file_type(by_type);
   const GgufVocab vocab = load_model_vocab(model.dir(), cfg, n_vocab);
@@ -191,7 +255,7 @@ void encode_entries(const ModelReader& model, const std::vector<Entry>& entries,
     std::uint64_t batch = 0;
     while (end < todo.size()) {
       const Entry& e = entries[todo[end]];
-      const std::uint64_t bytes = e.src ? static_cast<std::uint64_t>(e.src->numel()) * 4 : e.generated.size() * 4;
+      const std::uint64_t bytes = source_numel(e) * 4;
       if (end > start && batch + bytes > opt.batch_bytes) break;
       batch += bytes;
       ++end;
@@ -206,6 +270,15 @@ void encode_entries(const ModelReader& model, const std::vector<Entry>& entries,
       const Entry& e = entries[todo[start + i]];
       if (!e.src) {
         floats[i] = e.generated;
+        return;
+      }
+      if (!e.experts.empty()) {  // a stack: the experts one after another
+        floats[i].resize(source_numel(e));
+        const auto per = static_cast<std::size_t>(e.src->numel());
+        for (std::size_t x = 0; x < e.experts.size(); ++x) {
+          model.load_f32_into(*e.experts[x], std::span<float>(floats[i].data() + x * per, per), n == 1 ? threads : 1);
+          model.release(*e.experts[x]);
+        }
         return;
       }
       floats[i] = model.load_f32(*e.src, n == 1 ? threads : 1);  // a lone tensor: all workers convert it
@@ -275,12 +348,6 @@ void encode_entries(const ModelReader& model, const std::vector<Entry>& entries,
   }
 }
 
-std::int64_t spec_numel(const GgufTensorSpec& spec) {
-  std::int64_t n = 1;
-  for (const auto d : spec.ne) n *= d;
-  return n;
-}
-
 }  // namespace
 
 GgufWriteSummary write_llama_gguf(const ModelReader& model, const std::map<std::string, GgmlType>& types,
@@ -298,15 +365,15 @@ GgufWriteSummary write_llama_gguf(const ModelReader& model, const std::map<std::
   const std::vector<GgufTensorSpec> specs = specs_of(entries);
   AtomicOutput out(output, /*is_directory=*/false);
   GgufStreamWriter writer(out.temp_path(), kvs, specs, 32);
-  std::uint64_t source_bytes = 0;
-  for (const auto& e : entries) source_bytes += e.src ? e.src->nbytes : 0;
-  ProgressScope progress(opt.progress, {"write", "tensors", entries.size(), source_bytes, ""});
+  std::uint64_t input_bytes = 0;
+  for (const auto& e : entries) input_bytes += source_bytes(e);
+  ProgressScope progress(opt.progress, {"write", "tensors", entries.size(), input_bytes, ""});
   auto write_entry = [&](std::size_t i, const std::vector<std::byte>& bytes) {
     const Entry& e = entries[i];
     writer.write_next(e.spec.name, bytes);
     sum.tensor_bytes += bytes.size();
     sum.params += spec_numel(e.spec);
-    progress.advance(1, e.src ? e.src->nbytes : 0);
+    progress.advance(1, source_bytes(e));
   };
   std::size_t next = 0;  // entries before it are written
   auto write_remote_until = [&](std::size_t end) {
