@@ -117,6 +117,7 @@ LlamaSpec llama_spec(const ModelConfig& c, const std::string& file, int ctx) {
   s.mlp_bias = fields.mlp_bias;
   s.qkv_bias = family->qkv_bias;
   s.qk_norm = family->qk_norm;
+  s.moe = fields.moe;
   check_rope(f, c, ctx, s);
   return s;
 }

@@ -16,6 +16,8 @@
 #include <utility>
 
 #include "ramq/error.h"
+#include "ramq/gguf_names.h"
+#include "ramq/model_family.h"
 #include "ramq/parallel.h"
 
 namespace ramq::eval {
@@ -64,10 +66,46 @@ class ScratchPool {
   std::vector<std::unique_ptr<std::vector<float>>> free_;
 };
 
+// A mixture-of-experts MLP: the router, the routed experts' projections (by expert), and the
+// shared expert with its sigmoid gate (qwen2_moe; empty otherwise).
+struct Experts {
+  Linear router;
+  std::vector<Linear> gate, up, down;
+  Linear shared_gate, shared_up, shared_down;
+  std::vector<float> shared_router;  // [hidden]
+};
+
 struct Layer {
   std::vector<float> in_norm, post_norm, q_norm, k_norm;
   Linear q, k, v, o, gate, up, down;
+  std::unique_ptr<Experts> moe;  // instead of gate/up/down
 };
+
+// The routed experts of each of n tokens and their weights, from router logits [n, E]: softmax,
+// the top k (ties to the lower index), renormalised to sum to 1 when `norm` (HF Qwen2/3-MoE
+// with norm_topk_prob; Mixtral's softmax over its top-k logits is the same thing).
+void route(const float* logits, std::size_t n, std::size_t experts, std::size_t k, bool norm,
+           std::vector<std::uint32_t>& chosen, std::vector<float>& weight) {
+  chosen.resize(n * k);
+  weight.resize(n * k);
+  std::vector<double> p(experts);
+  std::vector<std::uint32_t> order(experts);
+  for (std::size_t t = 0; t < n; ++t) {
+    const float* l = logits + t * experts;
+    const float mx = *std::max_element(l, l + experts);
+    double sum = 0;
+    for (std::size_t e = 0; e < experts; ++e) sum += p[e] = std::exp(static_cast<double>(l[e]) - mx);
+    for (std::size_t e = 0; e < experts; ++e) order[e] = static_cast<std::uint32_t>(e);
+    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
+                      [&](std::uint32_t a, std::uint32_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+    double top = 0;
+    for (std::size_t j = 0; j < k; ++j) top += p[order[j]];
+    for (std::size_t j = 0; j < k; ++j) {
+      chosen[t * k + j] = order[j];
+      weight[t * k + j] = static_cast<float>(p[order[j]] / (norm ? top : sum));
+    }
+  }
+}
 
 // Y[n, out] = X[n, in] W^T (+ b), W = [out, in] row-major. With enough work the output columns
 // are split into fixed chunks of kChunk that run concurrently, each decoding only its rows of W
@@ -134,16 +172,23 @@ class LlamaModel final : public IncrementalModel {
       L.k = load_linear(p + "self_attn.k_proj", kv_dim, s_.hidden, qb);
       L.v = load_linear(p + "self_attn.v_proj", kv_dim, s_.hidden, qb);
       L.o = load_linear(p + "self_attn.o_proj", s_.hidden, q_dim, ab);
-      L.gate = load_linear(p + "mlp.gate_proj", s_.intermediate, s_.hidden, s_.mlp_bias);
-      L.up = load_linear(p + "mlp.up_proj", s_.intermediate, s_.hidden, s_.mlp_bias);
-      L.down = load_linear(p + "mlp.down_proj", s_.hidden, s_.intermediate, s_.mlp_bias);
+      if (s_.moe) {
+        L.moe = load_experts(i);
+      } else {
+        L.gate = load_linear(p + "mlp.gate_proj", s_.intermediate, s_.hidden, s_.mlp_bias);
+        L.up = load_linear(p + "mlp.up_proj", s_.intermediate, s_.hidden, s_.mlp_bias);
+        L.down = load_linear(p + "mlp.down_proj", s_.hidden, s_.intermediate, s_.mlp_bias);
+      }
       if (s_.qk_norm || src_->has(p + "self_attn.q_norm.weight")) {
         L.q_norm = load(p + "self_attn.q_norm.weight", {s_.head_dim});
         L.k_norm = load(p + "self_attn.k_norm.weight", {s_.head_dim});
       }
     }
+    const std::string experts = s_.moe ? ", " + std::to_string(s_.moe->experts) + " experts top-" +
+                                             std::to_string(s_.moe->experts_per_token)
+                                       : "";
     description_ = s_.model_type + " (" + std::to_string(s_.layers) + " layers, hidden " +
-                   std::to_string(s_.hidden) + ", vocab " + std::to_string(s_.vocab) + ", rope " + s_.rope +
+                   std::to_string(s_.hidden) + experts + ", vocab " + std::to_string(s_.vocab) + ", rope " + s_.rope +
                    ") from " + src_->description();
   }
 
@@ -188,7 +233,7 @@ class LlamaModel final : public IncrementalModel {
     for (auto* b : {&x, &xn, &tmp}) b->resize(un * H);
     for (auto* b : {&q, &att}) b->resize(un * q_dim);
     for (auto* b : {&k, &v}) b->resize(un * kv_dim);
-    for (auto* b : {&g, &u}) b->resize(un * I);
+    for (auto* b : {&g, &u}) b->resize(L_moe() ? 0 : un * I);
     for (std::size_t t = 0; t < un; ++t) {
       if (tokens[t] >= static_cast<std::uint64_t>(s_.vocab))
         throw Error("", "", "token id " + std::to_string(tokens[t]) + " at position " + std::to_string(t) +
@@ -248,10 +293,14 @@ class LlamaModel final : public IncrementalModel {
       for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
 
       rms_norm(x.data(), un, H, L.post_norm, s_.rms_eps, xn.data());
-      linear(L.gate, xn.data(), g.data());
-      linear(L.up, xn.data(), u.data());
-      for (std::size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
-      linear(L.down, g.data(), tmp.data());
+      if (L.moe) {
+        moe_mlp(*L.moe, xn.data(), un, tmp.data());
+      } else {
+        linear(L.gate, xn.data(), g.data());
+        linear(L.up, xn.data(), u.data());
+        swiglu(g.data(), u.data(), g.size());
+        linear(L.down, g.data(), tmp.data());
+      }
       for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
     }
     rms_norm(x.data(), un, H, final_norm_, s_.rms_eps, xn.data());
@@ -261,6 +310,57 @@ class LlamaModel final : public IncrementalModel {
     else
       linear(head_, xn.data(), logits.data());
     return logits;
+  }
+
+  bool L_moe() const { return s_.moe.has_value(); }
+
+  static void swiglu(float* g, const float* u, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+  }
+
+  // down(silu(gate(x)) * up(x)) of m rows x [m, in] into y [m, out] (one expert).
+  void expert_mlp(const Linear& gate, const Linear& up, const Linear& down, const float* x, std::size_t m, float* y) {
+    std::vector<float> g(m * sz(gate.out)), u(m * sz(up.out));
+    const auto rows = static_cast<std::int64_t>(m);
+    matmul_t(*gate.w, nullptr, gate.out, gate.in, x, rows, g.data(), threads_, scratch_);
+    matmul_t(*up.w, nullptr, up.out, up.in, x, rows, u.data(), threads_, scratch_);
+    swiglu(g.data(), u.data(), g.size());
+    matmul_t(*down.w, nullptr, down.out, down.in, g.data(), rows, y, threads_, scratch_);
+  }
+
+  // The mixture-of-experts MLP of n normed rows xn into out [n, hidden]: each token's top-k
+  // experts weighted by the router, experts in index order (fixed reduction order), plus the
+  // shared expert scaled by sigmoid(shared_router . x).
+  void moe_mlp(const Experts& m, const float* xn, std::size_t n, float* out) {
+    const std::size_t H = sz(s_.hidden), E = sz(s_.moe->experts), k = sz(s_.moe->experts_per_token);
+    std::vector<float> logits(n * E), weight;
+    std::vector<std::uint32_t> chosen;
+    matmul_t(*m.router.w, nullptr, m.router.out, m.router.in, xn, static_cast<std::int64_t>(n), logits.data(),
+             threads_, scratch_);
+    route(logits.data(), n, E, k, s_.moe->norm_topk, chosen, weight);
+    std::vector<std::vector<std::pair<std::size_t, float>>> tokens(E);  // per expert: (token, weight)
+    for (std::size_t i = 0; i < n * k; ++i) tokens[chosen[i]].emplace_back(i / k, weight[i]);
+    std::fill(out, out + n * H, 0.0f);
+    std::vector<float> xe, ye;
+    for (std::size_t e = 0; e < E; ++e) {
+      const auto& te = tokens[e];
+      if (te.empty()) continue;
+      xe.resize(te.size() * H);
+      ye.resize(te.size() * H);
+      for (std::size_t r = 0; r < te.size(); ++r) std::copy_n(xn + te[r].first * H, H, xe.data() + r * H);
+      expert_mlp(m.gate[e], m.up[e], m.down[e], xe.data(), te.size(), ye.data());
+      for (std::size_t r = 0; r < te.size(); ++r)
+        for (std::size_t d = 0; d < H; ++d) out[te[r].first * H + d] += te[r].second * ye[r * H + d];
+    }
+    if (m.shared_router.empty()) return;
+    std::vector<float> ys(n * H);
+    expert_mlp(m.shared_gate, m.shared_up, m.shared_down, xn, n, ys.data());
+    for (std::size_t t = 0; t < n; ++t) {
+      double dot = 0;
+      for (std::size_t d = 0; d < H; ++d) dot += static_cast<double>(xn[t * H + d]) * m.shared_router[d];
+      const float gate = static_cast<float>(1.0 / (1.0 + std::exp(-dot)));
+      for (std::size_t d = 0; d < H; ++d) out[t * H + d] += gate * ys[t * H + d];
+    }
   }
 
   // Causal grouped-query attention of all heads: att[t, h*hd..] = softmax(scale q_h k^T) v, for
@@ -337,6 +437,38 @@ class LlamaModel final : public IncrementalModel {
     Linear l{out, in, open(module + ".weight", {out, in}), {}};
     if (bias_required || src_->has(module + ".bias")) l.b = load(module + ".bias", {out});
     return l;
+  }
+
+  // Layer i's router, routed experts and shared expert, by the family's Hugging Face names.
+  std::unique_ptr<Experts> load_experts(std::int64_t i) {
+    const ModelFamily& family = family_for(src_->config(), src_->config_file(), "evaluation");
+    const auto hf = [&](const char* gguf) {
+      return gguf_to_hf_tensor_name(family, "blk." + std::to_string(i) + "." + gguf).value();
+    };
+    const MoeFields& moe = *s_.moe;
+    auto m = std::make_unique<Experts>();
+    m->router = {moe.experts, s_.hidden, open(hf("ffn_gate_inp.weight"), {moe.experts, s_.hidden}), {}};
+    const auto stack = [&](const char* gguf, std::int64_t out, std::int64_t in) {
+      std::vector<Linear> v;
+      for (auto& w : src_->experts(hf(gguf), moe.experts, out, in)) v.push_back({out, in, std::move(w), {}});
+      return v;
+    };
+    m->gate = stack("ffn_gate_exps.weight", moe.expert_ff, s_.hidden);
+    m->up = stack("ffn_up_exps.weight", moe.expert_ff, s_.hidden);
+    m->down = stack("ffn_down_exps.weight", s_.hidden, moe.expert_ff);
+    if (moe.shared_ff > 0) {
+      const auto linear = [&](const char* gguf, std::int64_t out, std::int64_t in) {
+        return Linear{out, in, open(hf(gguf), {out, in}), {}};
+      };
+      m->shared_gate = linear("ffn_gate_shexp.weight", moe.shared_ff, s_.hidden);
+      m->shared_up = linear("ffn_up_shexp.weight", moe.shared_ff, s_.hidden);
+      m->shared_down = linear("ffn_down_shexp.weight", s_.hidden, moe.shared_ff);
+      const std::string router = hf("ffn_gate_inp_shexp.weight");
+      m->shared_router = src_->load(router);  // [1, hidden] (Hugging Face) or [hidden] (GGUF)
+      if (m->shared_router.size() != sz(s_.hidden))
+        throw Error(src_->config_file(), router, "must hold hidden_size values");
+    }
+    return m;
   }
 
   std::unique_ptr<WeightSource> src_;

@@ -1,5 +1,6 @@
 // evaluate stage, internal: float32 forward pass of Llama-family decoders (llama, mistral,
-// qwen2, qwen3) in the Hugging Face conventions.
+// qwen2, qwen3, and the mixtures of experts mixtral, qwen2_moe, qwen3_moe) in the Hugging Face
+// conventions.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 
 #include "evaluate/weights.h"
 #include "ramq/eval.h"
+#include "ramq/family_config.h"
 #include "ramq/safetensors.h"
 
 namespace ramq::eval {
@@ -25,6 +27,7 @@ struct LlamaSpec {
   bool qkv_bias = false;        // q, k, v biases required (qwen2)
   bool mlp_bias = false;        // gate, up, down biases required (config "mlp_bias")
   bool qk_norm = false;         // per-head RMSNorm of q and k (qwen3)
+  std::optional<MoeFields> moe;  // every layer's MLP is a mixture of experts (mixtral, qwen*_moe)
   std::vector<double> inv_freq; // head_dim / 2 rotary frequencies, rope scaling applied
   std::string rope;             // "default", "linear x8", "llama3 x8", ...
 };

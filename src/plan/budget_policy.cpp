@@ -5,10 +5,10 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
-#include <regex>
 
 #include "ramq/budget.h"
 #include "ramq/error.h"
+#include "ramq/model_family.h"
 #include "ramq/plan.h"
 #include "ramq/sensitivity.h"
 
@@ -45,10 +45,7 @@ std::string encoding_name(const TensorDecision& d) { return d.encoding.name(); }
 
 // Separately stored experts of one projection must share one encoding: "...experts.7.w1.weight"
 // and "...experts.0.w1.weight" share the key "...experts.*.w1.weight".
-std::string share_key(const std::string& name) {
-  static const std::regex expert(R"(\.experts\.[0-9]+\.)");
-  return std::regex_replace(name, expert, ".experts.*.");
-}
+std::string share_key(const std::string& name) { return expert_stack_key(name); }
 
 
 TensorDecision base_decision(const TensorAnalysis& t) {

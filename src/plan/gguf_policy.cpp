@@ -2,13 +2,18 @@
 // policy that reproduces llama.cpp's per-tensor rules (src/llama-quant.cpp,
 // llama_tensor_get_type_impl, read in ggml-org/llama.cpp's current source; the test suite checks
 // them against llama_model_quantize of the v0.5.0 libraries tests/peer ships) for dense
-// Llama-family models. For the five mixes offered none of llama.cpp's n_gqa-based rules applies
-// (those are for Q2_K, Q2_K_S, IQ3_* and IQ4_* only), nor its MoE (n_expert == 8) or Falcon rules.
+// Llama-family models, dense and mixtures of experts. For the five mixes offered none of
+// llama.cpp's n_gqa-based rules applies (those are for Q2_K, Q2_K_S, IQ3_* and IQ4_* only), nor
+// its Falcon rules; its 8-expert rules do (eight_expert_rule). Expert tensors take their
+// layer's rule (llama.cpp parses the layer from a MoE model's tensor names), so all experts of
+// one projection get one type.
 #include <algorithm>
 #include <cstdio>
 #include <map>
 #include <vector>
 
+#include "ramq/config_fields.h"
+#include "ramq/family_config.h"
 #include "ramq/model_family.h"
 #include "ramq/tensor_role.h"
 #include "ramq/error.h"
@@ -60,7 +65,8 @@ GgmlType llama_cpp_fallback(GgmlType wanted, std::int64_t cols) {
 }
 
 GgmlType gguf_float_type(const TensorAnalysis& t, bool keep_dtype) {
-  if (t.shape.size() < 2) return GgmlType::F32;
+  // Routers stay F32, as llama.cpp's converter writes ffn_gate_inp and its quantizer keeps it.
+  if (t.shape.size() < 2 || classify_tensor(t.name).role == TensorRole::Router) return GgmlType::F32;
   if (keep_dtype) return t.dtype == "F32" ? GgmlType::F32 : t.dtype == "BF16" ? GgmlType::BF16 : GgmlType::F16;
   return GgmlType::F16;
 }
@@ -146,7 +152,30 @@ GgmlType attn_v_rule(const std::string& mix, int layer, int n_layers, bool is_70
   return t;
 }
 
-// The rule of llama_tensor_get_type for one tensor of a dense (non-MoE, non-Falcon) model.
+// llama.cpp's hparams.n_expert: the routed experts per layer (0 for a dense model).
+std::int64_t llama_cpp_expert_count(const ModelConfig& c) {
+  const ModelFamily* family = find_family(c.model_type);
+  if (family == nullptr || family->moe == nullptr) return 0;
+  return read_moe_fields(ConfigFields(c.raw, "config.json"), *family->moe).experts;
+}
+
+// What llama_tensor_get_type_impl does for a model of exactly 8 experts (Mixtral), after its
+// other rules: attn_v and attn_k at Q8_0 ("for the 8-expert model, bumping this to Q8_0 trades
+// just ~128MB"), attn_output at Q5_K for the Q3_K_M and Q4_K_M mixes.
+GgmlType eight_expert_rule(const std::string& mix, Role role, GgmlType t, std::string& why) {
+  if (role == Role::AttnV || role == Role::AttnK) {
+    why += "; 8 experts: Q8_0";
+    return GgmlType::Q8_0;
+  }
+  if (role == Role::AttnOut && (mix == "Q3_K_M" || mix == "Q4_K_M")) {
+    why = "attn_output of an 8-expert model: Q5_K";
+    return GgmlType::Q5_K;
+  }
+  return t;
+}
+
+// The rule of llama_tensor_get_type for one tensor of a non-Falcon model (dense, or MoE without
+// the 8-expert rules).
 GgmlType mix_rule(const std::string& mix, Role role, int layer, int n_layers, bool tied, bool is_70b,
                   std::int64_t cols, std::string& why) {
   const GgmlType def = mix_default(mix);
@@ -219,6 +248,7 @@ Plan make_llama_mix_plan(const ModelAnalysis& analysis, const LlamaMixOptions& o
     if (classify_tensor(t.name).role == TensorRole::Head) tied = false;
   const int n_layers = static_cast<int>(std::max<std::int64_t>(1, analysis.config.num_hidden_layers));
   const bool is_70b = llama_cpp_type_70b(analysis.config);
+  const bool eight_experts = llama_cpp_expert_count(analysis.config) == 8;
   for (const auto& t : analysis.tensors) {
     TensorDecision d;
     d.name = t.name;
@@ -232,8 +262,9 @@ Plan make_llama_mix_plan(const ModelAnalysis& analysis, const LlamaMixOptions& o
       d.reason = "not quantized by llama.cpp (norm, router, 1-D or non-weight)";
     } else {
       std::string why;
-      const GgmlType want =
-          mix_rule(opt.mix, role_of(t.name), layer_of(t.name), n_layers, tied, is_70b, t.shape.back(), why);
+      const Role role = role_of(t.name);
+      GgmlType want = mix_rule(opt.mix, role, layer_of(t.name), n_layers, tied, is_70b, t.shape.back(), why);
+      if (eight_experts) want = eight_expert_rule(opt.mix, role, want, why);
       const GgmlType got = llama_cpp_fallback(want, t.shape.back());
       set_type(d, got);
       d.reason = "llama.cpp " + opt.mix + ": " + why + fallback_note(want, got, t.shape.back());

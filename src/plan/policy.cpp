@@ -1,9 +1,11 @@
 // plan stage: the SWAN threshold policy and the uniform baseline policy.
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <optional>
 #include <string_view>
 
+#include "ramq/model_family.h"
 #include "ramq/tensor_role.h"
 #include "ramq/error.h"
 #include "ramq/plan.h"
@@ -86,10 +88,8 @@ struct Choice {
   std::string reason;
 };
 
-Choice swan_choice(const TensorAnalysis& t, const SwanPolicyOptions& o) {
-  if (is_protected_tensor(t.name)) return {16, 0, "protected (embedding, head, norm or router)"};
-  if (!t.scores) throw Error("", t.name, "the analysis has no SWAN scores (it was made without the metrics)");
-  const double s = swan_composite(*t.scores, o);
+// SWAN's thresholds on a composite score.
+Choice swan_threshold_choice(double s, const SwanPolicyOptions& o) {
   char buf[96];
   if (s >= o.t16) {
     std::snprintf(buf, sizeof buf, "S=%.4f >= %.2f", s, o.t16);
@@ -105,6 +105,52 @@ Choice swan_choice(const TensorAnalysis& t, const SwanPolicyOptions& o) {
   }
   std::snprintf(buf, sizeof buf, "%.2f < S=%.4f < %.2f", o.t2, s, o.t8);
   return {4, o.group4, buf};
+}
+
+// The SWAN score of the routed experts of one projection stored one tensor each, by stack key
+// (model_family.h's expert_stack_key): the mean composite of the experts SWAN's own sampling of
+// a stacked [E, out, in] tensor scores (scored_expert_indices: 4 evenly spaced), so that all of
+// them get one encoding, as mlx_lm's stacking and llama.cpp's *_exps tensors need.
+struct GroupScore {
+  double score = 0;
+  std::string experts;  // "0, 3, 5, 7"
+};
+std::map<std::string, GroupScore> expert_group_scores(const ModelAnalysis& a, const SwanPolicyOptions& o) {
+  std::map<std::string, std::map<std::int64_t, const TensorAnalysis*>> groups;
+  for (const auto& t : a.tensors) {
+    std::int64_t expert = -1;
+    std::string key = expert_stack_key(t.name, &expert);
+    if (expert >= 0 && t.scores) groups[key][expert] = &t;
+  }
+  std::map<std::string, GroupScore> out;
+  for (const auto& [key, members] : groups) {
+    const std::int64_t count = members.rbegin()->first + 1;
+    GroupScore g;
+    int n = 0;
+    for (const std::int64_t e : scored_expert_indices(count)) {
+      const auto it = members.find(e);
+      if (it == members.end()) continue;
+      g.score += swan_composite(*it->second->scores, o);
+      g.experts += (n++ ? ", " : "") + std::to_string(e);
+    }
+    if (n == 0) continue;
+    g.score /= n;
+    out[key] = g;
+  }
+  return out;
+}
+
+Choice swan_choice(const TensorAnalysis& t, const SwanPolicyOptions& o, const std::map<std::string, GroupScore>& groups) {
+  if (is_protected_tensor(t.name)) return {16, 0, "protected (embedding, head, norm or router)"};
+  if (!t.scores) throw Error("", t.name, "the analysis has no SWAN scores (it was made without the metrics)");
+  double s = swan_composite(*t.scores, o);
+  std::string of_experts;
+  if (const auto g = groups.find(expert_stack_key(t.name)); g != groups.end()) {
+    s = g->second.score;
+    of_experts = " (mean of experts " + g->second.experts + ")";
+  }
+  const Choice c = swan_threshold_choice(s, o);
+  return {c.bits, c.group, c.reason + of_experts};
 }
 
 // The chosen group does not divide the row: take the largest smaller supported group that does
@@ -156,6 +202,7 @@ Plan make_plan(const ModelAnalysis& analysis, const PlanOptions& opt) {
   p.format = opt.format;
   p.policy = policy_kind(opt.policy);
   p.keep_dtype = opt.keep_dtype;
+  const auto expert_groups = swan ? expert_group_scores(analysis, *swan) : std::map<std::string, GroupScore>{};
   for (const auto& t : analysis.tensors) {
     TensorDecision d;
     d.name = t.name;
@@ -167,7 +214,7 @@ Plan make_plan(const ModelAnalysis& analysis, const PlanOptions& opt) {
     } else if (!t.name.ends_with(".weight")) {
       c = {16, 0, "not a module weight"};
     } else {
-      c = swan ? swan_choice(t, *swan) : uniform_choice(t, *uniform);
+      c = swan ? swan_choice(t, *swan, expert_groups) : uniform_choice(t, *uniform);
     }
     const std::int64_t cols = t.shape.empty() ? 0 : t.shape.back();
     if (!gguf && c.bits < 16 && cols % c.group != 0) fit_group_to_row(c, cols, opt.strict_groups);

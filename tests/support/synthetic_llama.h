@@ -40,7 +40,16 @@ struct SyntheticLlama {
   double norm_sd = 0.0;               // > 0: input/post-attention/final norm weights 1 + N(0, norm_sd)
   double embed_sd = 1.0;              // embed_tokens ~ N(0, embed_sd) (tied: also the head)
   DType dtype = DType::BF16;          // BF16 or F32 (the checkpoint's storage dtype)
+  // Mixtures of experts (model_type "mixtral", "qwen2_moe", "qwen3_moe"): the MLP of every layer
+  // is a router and `experts` routed experts of `expert_ffn` (Mixtral: ffn), top
+  // `experts_per_tok`, plus for qwen2_moe a shared expert of `shared_ffn` with its gate; drawn in
+  // place of the dense MLP. qwen2_moe has qwen2's biases, qwen3_moe qwen3's q/k norms.
+  int experts = 4, experts_per_tok = 2, expert_ffn = 256, shared_ffn = 512;
+  double router_scale = 2.0;          // router: router_scale / sqrt(hidden) (larger: sharper routing)
+  bool norm_topk_prob = true;         // written for the Qwen MoE types
 };
+
+inline bool is_moe_type(const std::string& t) { return t == "mixtral" || t == "qwen2_moe" || t == "qwen3_moe"; }
 
 inline void write_synthetic_llama(const std::filesystem::path& dir, const SyntheticLlama& s) {
   std::filesystem::create_directories(dir);
@@ -56,7 +65,9 @@ inline void write_synthetic_llama(const std::filesystem::path& dir, const Synthe
       for (auto& x : v) x = static_cast<float>(1.0 + rng.normal() * sd);
     return v;
   };
-  const bool qwen2 = s.model_type == "qwen2", qwen3 = s.model_type == "qwen3";
+  const bool moe = is_moe_type(s.model_type);
+  const bool qwen2 = s.model_type == "qwen2" || s.model_type == "qwen2_moe",
+             qwen3 = s.model_type == "qwen3" || s.model_type == "qwen3_moe";
   const int head_dim = s.head_dim > 0 ? s.head_dim : s.hidden / s.heads;
   const std::int64_t q_dim = std::int64_t{s.heads} * head_dim, kv_dim = std::int64_t{s.kv_heads} * head_dim;
   const double proj = 1.0 / std::sqrt(static_cast<double>(s.hidden));
@@ -70,9 +81,32 @@ inline void write_synthetic_llama(const std::filesystem::path& dir, const Synthe
     b.add_rounded(p + "self_attn.v_proj.weight", dt, {kv_dim, s.hidden}, gaussian(kv_dim, s.hidden, proj));
     b.add_rounded(p + "self_attn.o_proj.weight", dt, {s.hidden, q_dim},
                   gaussian(s.hidden, q_dim, 1.0 / std::sqrt(static_cast<double>(q_dim))));
-    b.add_rounded(p + "mlp.gate_proj.weight", dt, {s.ffn, s.hidden}, gaussian(s.ffn, s.hidden, proj));
-    b.add_rounded(p + "mlp.up_proj.weight", dt, {s.ffn, s.hidden}, gaussian(s.ffn, s.hidden, proj));
-    b.add_rounded(p + "mlp.down_proj.weight", dt, {s.hidden, s.ffn}, gaussian(s.hidden, s.ffn, 1.0 / std::sqrt(double(s.ffn))));
+    const auto mlp = [&](const std::string& gate, const std::string& up, const std::string& down, int ffn) {
+      b.add_rounded(gate, dt, {ffn, s.hidden}, gaussian(ffn, s.hidden, proj));
+      b.add_rounded(up, dt, {ffn, s.hidden}, gaussian(ffn, s.hidden, proj));
+      b.add_rounded(down, dt, {s.hidden, ffn}, gaussian(s.hidden, ffn, 1.0 / std::sqrt(double(ffn))));
+    };
+    if (!moe) {
+      mlp(p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight", p + "mlp.down_proj.weight", s.ffn);
+    } else if (s.model_type == "mixtral") {
+      const std::string m = p + "block_sparse_moe.";
+      b.add_rounded(m + "gate.weight", dt, {s.experts, s.hidden}, gaussian(s.experts, s.hidden, s.router_scale * proj));
+      for (int e = 0; e < s.experts; ++e) {
+        const std::string x = m + "experts." + std::to_string(e) + ".";
+        mlp(x + "w1.weight", x + "w3.weight", x + "w2.weight", s.ffn);
+      }
+    } else {
+      b.add_rounded(p + "mlp.gate.weight", dt, {s.experts, s.hidden}, gaussian(s.experts, s.hidden, s.router_scale * proj));
+      for (int e = 0; e < s.experts; ++e) {
+        const std::string x = p + "mlp.experts." + std::to_string(e) + ".";
+        mlp(x + "gate_proj.weight", x + "up_proj.weight", x + "down_proj.weight", s.expert_ffn);
+      }
+      if (s.model_type == "qwen2_moe") {
+        const std::string x = p + "mlp.shared_expert.";
+        mlp(x + "gate_proj.weight", x + "up_proj.weight", x + "down_proj.weight", s.shared_ffn);
+        b.add_rounded(p + "mlp.shared_expert_gate.weight", dt, {1, s.hidden}, gaussian(1, s.hidden, proj));
+      }
+    }
     b.add_rounded(p + "input_layernorm.weight", dt, {s.hidden}, around_one(s.hidden, s.norm_sd));
     b.add_rounded(p + "post_attention_layernorm.weight", dt, {s.hidden}, around_one(s.hidden, s.norm_sd));
     if (qwen2) {
@@ -87,7 +121,12 @@ inline void write_synthetic_llama(const std::filesystem::path& dir, const Synthe
   }
   b.add_rounded("model.norm.weight", dt, {s.hidden}, around_one(s.hidden, s.norm_sd));
   if (!s.tied) b.add_rounded("lm_head.weight", dt, {s.vocab, s.hidden}, gaussian(s.vocab, s.hidden, s.head_scale * proj));
-  const char* arch = qwen2 ? "Qwen2ForCausalLM" : qwen3 ? "Qwen3ForCausalLM" : "LlamaForCausalLM";
+  const char* arch = s.model_type == "mixtral"     ? "MixtralForCausalLM"
+                     : s.model_type == "qwen2_moe" ? "Qwen2MoeForCausalLM"
+                     : s.model_type == "qwen3_moe" ? "Qwen3MoeForCausalLM"
+                     : qwen2                       ? "Qwen2ForCausalLM"
+                     : qwen3                       ? "Qwen3ForCausalLM"
+                                                   : "LlamaForCausalLM";
   nlohmann::json cfg = {{"architectures", {arch}}, {"model_type", s.model_type}, {"hidden_size", s.hidden},
                         {"intermediate_size", s.ffn}, {"num_hidden_layers", s.layers}, {"num_attention_heads", s.heads},
                         {"num_key_value_heads", s.kv_heads}, {"vocab_size", s.vocab},
@@ -97,6 +136,18 @@ inline void write_synthetic_llama(const std::filesystem::path& dir, const Synthe
   if (s.head_dim > 0) cfg["head_dim"] = s.head_dim;
   if (!s.rope_scaling.is_null()) cfg["rope_scaling"] = s.rope_scaling;
   if (qwen3) cfg["attention_bias"] = false;
+  if (s.model_type == "mixtral") {
+    cfg["num_local_experts"] = s.experts;
+    cfg["num_experts_per_tok"] = s.experts_per_tok;
+  } else if (moe) {
+    cfg["num_experts"] = s.experts;
+    cfg["num_experts_per_tok"] = s.experts_per_tok;
+    cfg["moe_intermediate_size"] = s.expert_ffn;
+    cfg["norm_topk_prob"] = s.norm_topk_prob;
+    cfg["decoder_sparse_step"] = 1;
+    cfg["mlp_only_layers"] = nlohmann::json::array();
+    if (s.model_type == "qwen2_moe") cfg["shared_expert_intermediate_size"] = s.shared_ffn;
+  }
   write_model(dir, b, cfg.dump(2));
 }
 
