@@ -73,14 +73,15 @@ ModelConfig config_of(const std::string& model_type) {
 }
 
 TEST(ModelFamilies, ModelTypesAndArchitectures) {
-  ASSERT_EQ(model_families().size(), 3u);
+  ASSERT_EQ(model_families().size(), 6u);
   const std::vector<std::pair<std::string, std::string>> types{
-      {"llama", "llama"}, {"mistral", "llama"}, {"qwen2", "qwen2"}, {"qwen3", "qwen3"}};
+      {"llama", "llama"}, {"mistral", "llama"},        {"qwen2", "qwen2"},        {"qwen3", "qwen3"},
+      {"mixtral", "llama"}, {"qwen2_moe", "qwen2moe"}, {"qwen3_moe", "qwen3moe"}};
   for (const auto& [type, arch] : types) {
     const ModelFamily* f = find_family(type);
     ASSERT_NE(f, nullptr) << type;
     EXPECT_EQ(f->gguf_architecture, arch) << type;
-    EXPECT_EQ(find_gguf_family(arch), f) << arch;
+    EXPECT_EQ(find_gguf_family(arch, f->moe != nullptr), f) << arch;
   }
   EXPECT_TRUE(find_family("llama")->permute_qk);
   EXPECT_FALSE(find_family("qwen2")->permute_qk);
@@ -88,8 +89,8 @@ TEST(ModelFamilies, ModelTypesAndArchitectures) {
   EXPECT_TRUE(find_family("qwen3")->qk_norm);
   EXPECT_FALSE(find_family("llama")->qkv_bias || find_family("llama")->qk_norm);
   EXPECT_EQ(find_family("qwen3")->hf_architecture, "Qwen3ForCausalLM");
-  EXPECT_EQ(supported_model_types(), "llama, mistral, qwen2, qwen3");
-  EXPECT_EQ(supported_gguf_architectures(), "llama, qwen2, qwen3");
+  EXPECT_EQ(supported_model_types(), "llama, mistral, qwen2, qwen3, mixtral, qwen2_moe, qwen3_moe");
+  EXPECT_EQ(supported_gguf_architectures(), "llama, qwen2, qwen3, qwen2moe, qwen3moe");
 }
 
 TEST(ModelFamilies, UnknownModelTypeIsRefusedNamingTheSupportedOnes) {
@@ -102,7 +103,7 @@ TEST(ModelFamilies, UnknownModelTypeIsRefusedNamingTheSupportedOnes) {
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()),
               "m/config.json: model_type 'gemma3' is not supported for GGUF output (supported: llama, mistral, qwen2, "
-              "qwen3)");
+              "qwen3, mixtral, qwen2_moe, qwen3_moe)");
   }
 }
 

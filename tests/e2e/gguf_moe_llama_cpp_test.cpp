@@ -230,6 +230,42 @@ TEST_P(GgufMoeLlamaCpp, LoadsAgreesAndMatchesLlamaQuantize) {
   }
 }
 
+// What llama.cpp could not compute, or a checkpoint that disagrees with its config.json: one line
+// naming the file, the field or tensor, and nothing written.
+TEST(GgufMoe, RefusesRoutingLlamaCppWouldNotComputeAndIncompleteExperts) {
+  TempDir tmp("gguf-moe-bad");
+  SyntheticLlama shape = moe_shape("qwen3_moe", 4, 7010);
+  shape.layers = 1;
+  shape.norm_topk_prob = false;  // llama.cpp's qwen3moe always renormalises
+  write_synthetic_llama(tmp / "m", shape);
+  const fs::path out = tmp / "out.gguf";
+  auto r = run_ramq({"quantize", (tmp / "m").string(), "--format", "gguf", "--policy", "uniform", "-o", out.string()});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("config.json: field 'norm_topk_prob' is false but llama.cpp's qwen3moe"), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(out));
+  // The same model to MLX is fine: mlx_lm reads norm_topk_prob.
+  r = run_ramq({"quantize", (tmp / "m").string(), "--format", "mlx", "--policy", "uniform", "-o",
+                (tmp / "mlx").string()});
+  EXPECT_EQ(r.status, 0) << r.err;
+
+  // One expert fewer in config.json than in the checkpoint (an expert index beyond the count),
+  // and one more (the router's shape says so first).
+  for (const int experts : {3, 5}) {
+    json cfg = json::parse(slurp(tmp / "m" / "config.json"));
+    cfg["num_experts"] = experts;
+    write_file(tmp / "m" / "config.json", cfg.dump());
+    r = run_ramq({"quantize", (tmp / "m").string(), "--format", "mlx", "--policy", "uniform", "-o",
+                  (tmp / ("bad" + std::to_string(experts))).string()});
+    EXPECT_EQ(r.status, 1);
+    const std::string want = experts == 3 ? "'model.layers.0.mlp.experts.3.down_proj.weight': is expert 3 but config.json "
+                                            "has num_experts 3 (experts 0 to 2)"
+                                          : "'model.layers.0.mlp.gate.weight': has shape [4, 256] but config.json implies "
+                                            "[num_experts, hidden_size] = [5, 256]";
+    EXPECT_NE(r.err.find(want), std::string::npos) << r.err;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, GgufMoeLlamaCpp,
                          ::testing::Values(Family{"mixtral", "llama", 8, 7001}, Family{"qwen2_moe", "qwen2moe", 4, 7002},
                                            Family{"qwen3_moe", "qwen3moe", 4, 7003}),
