@@ -24,6 +24,10 @@ struct TensorInfo {
   std::string file;          // path of the safetensors file that holds it
   std::uint64_t offset = 0;  // absolute byte offset of the data in that file
   std::uint64_t nbytes = 0;
+  // A routed expert that the file stores inside a stack of all experts (read/stacked_experts.h):
+  // "model.layers.0.mlp.experts.gate_up_proj [128, 1536, 2048], expert 3, rows 0-767"; "" for a
+  // tensor stored on its own.
+  std::string stored_as;
 
   std::int64_t numel() const;
 };

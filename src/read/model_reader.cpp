@@ -20,6 +20,7 @@
 #include "ramq/input_file.h"
 #include "ramq/json_io.h"
 #include "read/mapped_file.h"
+#include "read/stacked_experts.h"
 #include "ramq/parallel.h"
 #include "ramq/safetensors.h"
 
@@ -188,6 +189,7 @@ ModelReader::ModelReader(const fs::path& dir) : dir_(dir) {
 
   std::sort(all.begin(), all.end(), [](const TensorInfo& a, const TensorInfo& b) { return a.name < b.name; });
   if (all.empty()) throw Error(dir_name, "", "the model has no tensors");
+  split_stacked_experts(all);
   tensors_ = std::move(all);
 }
 
