@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 
 #include "ramq/safetensors.h"
 #include "support/block_scaled.h"
+#include "support/cli_failure.h"
 #include "support/run_ramq.h"
 #include "support/safetensors_builder.h"
 #include "support/synthetic_llama.h"
@@ -175,4 +177,38 @@ TEST_F(BlockScaledInputs, ManifestAndKeptDtype) {
     ASSERT_EQ(got.size(), want.size());
     for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], round_to_dtype(want[i], DType::BF16)) << i;
   }
+}
+
+// Broken pairs: exit status 1 and one line naming the file, the tensor and the problem.
+TEST(BlockScaledInputErrors, OneLineNamingFileAndTensor) {
+  const auto model = [](std::function<void(SafetensorsBuilder&)> add) {
+    return [add](const fs::path& d) {
+      SafetensorsBuilder b;
+      add(b);
+      write_model(d, b, opaque_config_json());
+    };
+  };
+  const std::string eight_codes(64 * 64, static_cast<char>(0x38));
+  std::string nan_codes = eight_codes;
+  nan_codes[100] = static_cast<char>(0x7f);
+  const std::vector<BadInput> cases = {
+      {"F8 without scales", model([&](SafetensorsBuilder& b) { b.add_raw("w.weight", "F8_E4M3", {64, 64}, eight_codes); }),
+       {"$DIR/model.safetensors", "tensor 'w.weight'", "no 'w.weight_scale_inv'"}},
+      {"misshapen scales", model([&](SafetensorsBuilder& b) {
+         b.add_raw("w.weight", "F8_E4M3", {64, 64}, eight_codes).add("w.weight_scale_inv", DType::F32, {1, 2}, {1, 1});
+       }),
+       {"$DIR/model.safetensors", "tensor 'w.weight_scale_inv'", "needs [1, 1]"}},
+      {"scales without weight", model([&](SafetensorsBuilder& b) {
+         b.add("w.weight", DType::F32, {1}, {1}).add("v.weight_scale_inv", DType::F32, {1, 1}, {1});
+       }),
+       {"$DIR/model.safetensors", "tensor 'v.weight_scale_inv'", "without its F8_E4M3 weight"}},
+      {"NaN code", model([&](SafetensorsBuilder& b) {
+         b.add_raw("w.weight", "F8_E4M3", {64, 64}, nan_codes).add("w.weight_scale_inv", DType::F32, {1, 1}, {1});
+       }),
+       {"$DIR/model.safetensors", "tensor 'w.weight'", "F8_E4M3 NaN code at element 100"}},
+      {"MXFP4 blocks without scales",
+       model([&](SafetensorsBuilder& b) { b.add_raw("p_blocks", "U8", {4, 2, 16}, std::string(128, '\0')); }),
+       {"$DIR/model.safetensors", "tensor 'p_blocks'", "no 'p_scales'"}},
+  };
+  for (const auto& c : cases) expect_clean_failure(c);
 }
