@@ -48,7 +48,8 @@ struct ProbeMeasure {
 struct TensorAnalysis {
   std::string name;
   std::vector<std::int64_t> shape;
-  std::string dtype;  // source dtype name
+  std::string dtype;  // source dtype name (block-scaled sources: the float dtype they are read as)
+  std::string source_dtype;  // block-scaled sources only: "F8_E4M3" or "MXFP4" (else empty)
   std::int64_t numel = 0;
   bool scored = false;          // false: 1-D or < 1024 elements (stays 16-bit)
   std::string skip_reason;      // why not scored

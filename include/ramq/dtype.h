@@ -10,7 +10,9 @@
 
 namespace ramq {
 
-enum class DType : std::uint8_t { F32, F16, BF16, U32, U8, I8, I16, I32, I64, F64, BOOL };
+// F8_E4M3: the e4m3fn byte of FP8 checkpoints (DeepSeek-V3/R1, Qwen3-*-FP8), read only together
+// with its block scales (ModelReader presents the pair as one float tensor).
+enum class DType : std::uint8_t { F32, F16, BF16, U32, U8, I8, I16, I32, I64, F64, BOOL, F8_E4M3 };
 
 std::string_view dtype_name(DType t);                  // safetensors spelling, e.g. "BF16"
 std::optional<DType> parse_dtype(std::string_view s);  // nullopt for unknown names
@@ -24,6 +26,15 @@ std::uint16_t f32_to_bf16(float f);  // round to nearest even, NaN kept
 
 // Value after a round trip through a 16-bit float type (F16 or BF16); F32 returns f unchanged.
 float round_to_dtype(float f, DType t);
+
+// Element codes of the block-scaled input formats (exact; docs/formats.md, "Inputs").
+// e4m3fn: sign, 4 exponent bits (bias 7), 3 mantissa bits; exponent 0 is subnormal
+// (m/8 * 2^-6), no infinities, S.1111.111 is NaN; largest finite value 448.
+float e4m3_to_f32(std::uint8_t code);
+// E2M1 (OCP MX): a 4-bit code, sign in bit 3: 0, 0.5, 1, 1.5, 2, 3, 4, 6 and their negatives.
+float e2m1_to_f32(std::uint8_t nibble);
+// E8M0 (OCP MX scale): 2^(s - 127) for s in 0..254 (2^-127 is an F32 subnormal); 255 is NaN.
+float e8m0_to_f32(std::uint8_t s);
 
 // Converts little-endian raw elements of type t (F32/F16/BF16) to float32.
 void convert_to_f32(DType t, std::span<const std::byte> raw, std::span<float> out);

@@ -17,19 +17,37 @@
 
 namespace ramq {
 
+// How a tensor's values are stored. ModelReader presents a block-scaled pair of stored tensors
+// as one logical float tensor (docs/formats.md, "Inputs"), decoded while it is read.
+enum class SourceEncoding : std::uint8_t {
+  Plain,     // elements of `dtype`
+  F8Block,   // F8_E4M3 codes "X" times per-block scales "X_scale_inv" (DeepSeek-V3, Qwen3-FP8)
+  Mxfp4,     // E2M1 codes "P_blocks" times E8M0 scales "P_scales", 32 per block (gpt-oss)
+};
+
 struct TensorInfo {
   std::string name;
+  // Plain: the stored dtype. Encoded: BF16, the float dtype the values are presented as (what
+  // float copies and --keep-dtype write, as Hugging Face's own dequantization does).
   DType dtype = DType::F32;
-  std::vector<std::int64_t> shape;
-  std::string file;          // path of the safetensors file that holds it
+  std::vector<std::int64_t> shape;  // encoded: the logical [..., rows, cols]
+  std::string file;          // path of the safetensors file that holds it (encoded: the codes)
   std::uint64_t offset = 0;  // absolute byte offset of the data in that file
-  std::uint64_t nbytes = 0;
+  std::uint64_t nbytes = 0;  // encoded: the codes' bytes (the scales' are scales->nbytes)
+
+  SourceEncoding encoding = SourceEncoding::Plain;
+  std::string stored_name;                    // encoded: the codes' tensor ("X", "P_blocks")
+  std::shared_ptr<const TensorInfo> scales;   // encoded: the stored scale tensor
+  std::int64_t block_rows = 0, block_cols = 0;  // F8Block: elements per scale (weight_block_size)
   // A routed expert that the file stores inside a stack of all experts (read/stacked_experts.h):
   // "model.layers.0.mlp.experts.gate_up_proj [128, 1536, 2048], expert 3, rows 0-767"; "" for a
   // tensor stored on its own.
   std::string stored_as;
 
   std::int64_t numel() const;
+  bool encoded() const { return encoding != SourceEncoding::Plain; }
+  // The source's element type as the manifest and inspect show it: "F8_E4M3", "MXFP4", else dtype.
+  std::string source_dtype() const;
 };
 
 // Parses and validates a safetensors header. `file_bytes` is the whole file (mapped);
@@ -67,6 +85,9 @@ ModelConfig parse_model_config(const std::string& text, const std::string& file)
 void check_model_config_limits(const ModelConfig& c, const std::string& file);
 
 class MappedFile;
+namespace detail {
+class EncodedView;
+}
 
 // A model directory: config.json plus model.safetensors or model.safetensors.index.json + shards.
 class ModelReader {
@@ -101,8 +122,14 @@ class ModelReader {
   void prefetch(const TensorInfo& t) const;
   // Tells the kernel the tensor's pages may be dropped (after use).
   void release(const TensorInfo& t) const;
+  // The tensor's values as little-endian elements of t.dtype: raw(t) copied for a plain tensor,
+  // decoded and rounded to t.dtype for an encoded one (raw(t) is then the codes).
+  std::vector<std::byte> dtype_bytes(const TensorInfo& t) const;
+  // Elements [first, first + out.size()) of the tensor, decoded as load_f32 does, without the
+  // finiteness check (evaluation reads encoded tensors a row range at a time).
+  void load_range_f32(const TensorInfo& t, std::size_t first, std::span<float> out) const;
   // Throws ramq::Error naming the first tensor whose dtype is not F32, F16 or BF16 (the inputs
-  // analyze and quantize accept; inspect shows any dtype).
+  // analyze and quantize accept, encoded tensors included; inspect shows any dtype).
   void require_float_weights() const;
 
  private:
@@ -110,6 +137,9 @@ class ModelReader {
   ModelConfig config_;
   std::vector<TensorInfo> tensors_;
   std::map<std::string, std::unique_ptr<MappedFile>> files_;  // by path string
+
+  // Null for a plain tensor; `check_scales`: throw for a NaN or Inf scale.
+  std::unique_ptr<detail::EncodedView> encoded_view(const TensorInfo& t, bool check_scales) const;
 };
 
 }  // namespace ramq

@@ -101,6 +101,7 @@ void analyze_one(const ModelReader& model, const TensorInfo& t, TensorAnalysis& 
   ta.name = t.name;
   ta.shape = t.shape;
   ta.dtype = std::string(dtype_name(t.dtype));
+  if (t.encoded()) ta.source_dtype = t.source_dtype();
   ta.numel = t.numel();
   std::string why;
   ta.scored = is_scoreable(t, &why);

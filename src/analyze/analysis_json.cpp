@@ -103,6 +103,7 @@ nlohmann::json analysis_to_json(const ModelAnalysis& a) {
   auto& arr = j["tensors"] = nlohmann::json::array();
   for (const auto& t : a.tensors) {
     nlohmann::json e = {{"name", t.name}, {"shape", t.shape}, {"dtype", t.dtype}, {"numel", t.numel}, {"scored", t.scored}};
+    if (!t.source_dtype.empty()) e["source_dtype"] = t.source_dtype;
     if (!t.scored) e["skip_reason"] = t.skip_reason;
     if (t.raw) {
       e["raw"] = {{"c", t.raw->concentration},
@@ -165,6 +166,10 @@ ModelAnalysis analysis_from_json(const nlohmann::json& j, const std::string& fil
       tr.fail("numel " + std::to_string(t.numel) + " is beyond any real tensor (at most 2^44 elements)");
     t.dtype = tr.string(e, "dtype");
     if (!parse_dtype(t.dtype)) tr.fail("unknown dtype '" + t.dtype + "'");
+    if (e.contains("source_dtype")) {
+      t.source_dtype = tr.string(e, "source_dtype");
+      if (t.source_dtype != "F8_E4M3" && t.source_dtype != "MXFP4") tr.fail("unknown source_dtype '" + t.source_dtype + "'");
+    }
     t.scored = tr.boolean(e, "scored");
     if (!t.scored) {
       t.skip_reason = e.contains("skip_reason") && e["skip_reason"].is_string() ? e["skip_reason"].get<std::string>() : "";

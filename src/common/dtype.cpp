@@ -2,7 +2,9 @@
 
 #include <array>
 #include <bit>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <utility>
 
@@ -14,10 +16,10 @@ struct DTypeEntry {
   std::string_view name;
   std::size_t size;
 };
-constexpr std::array<DTypeEntry, 11> kDTypes{{
+constexpr std::array<DTypeEntry, 12> kDTypes{{
     {DType::F32, "F32", 4}, {DType::F16, "F16", 2}, {DType::BF16, "BF16", 2}, {DType::U32, "U32", 4},
     {DType::U8, "U8", 1},   {DType::I8, "I8", 1},   {DType::I16, "I16", 2},   {DType::I32, "I32", 4},
-    {DType::I64, "I64", 8}, {DType::F64, "F64", 8}, {DType::BOOL, "BOOL", 1},
+    {DType::I64, "I64", 8}, {DType::F64, "F64", 8}, {DType::BOOL, "BOOL", 1}, {DType::F8_E4M3, "F8_E4M3", 1},
 }};
 const DTypeEntry& entry(DType t) {
   for (const auto& e : kDTypes)
@@ -97,6 +99,24 @@ float round_to_dtype(float f, DType t) {
     case DType::BF16: return bf16_to_f32(f32_to_bf16(f));
     default: return f;
   }
+}
+
+float e4m3_to_f32(std::uint8_t code) {
+  const int exp = (code >> 3) & 0xf, man = code & 0x7;
+  if (exp == 0xf && man == 0x7) return std::numeric_limits<float>::quiet_NaN();
+  const float mag = exp == 0 ? std::ldexp(static_cast<float>(man), -9)                // m/8 * 2^(1-7)
+                             : std::ldexp(static_cast<float>(8 + man), exp - 7 - 3);  // 1.m * 2^(e-7)
+  return (code & 0x80) ? -mag : mag;
+}
+
+float e2m1_to_f32(std::uint8_t nibble) {
+  static constexpr std::array<float, 8> kMag{0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+  const float mag = kMag[nibble & 0x7];
+  return (nibble & 0x8) ? -mag : mag;
+}
+
+float e8m0_to_f32(std::uint8_t s) {
+  return s == 0xff ? std::numeric_limits<float>::quiet_NaN() : std::ldexp(1.0f, static_cast<int>(s) - 127);
 }
 
 void convert_to_f32(DType t, std::span<const std::byte> raw, std::span<float> out) {

@@ -54,6 +54,25 @@ class FloatTensor final : public WeightTensor {
   bool in_place_;
 };
 
+// A block-scaled source tensor (F8_E4M3 + scales, MXFP4), decoded by the reader a row range at a time.
+class DecodedTensor final : public WeightTensor {
+ public:
+  DecodedTensor(std::int64_t rows, std::int64_t cols, const ModelReader& reader, const TensorInfo& t)
+      : WeightTensor(rows, cols), reader_(reader), t_(t) {}
+
+ protected:
+  const float* decode(std::int64_t first, std::int64_t count, std::vector<float>& scratch) const override {
+    float* out = room(scratch, count);
+    const auto n = static_cast<std::size_t>(count * cols());
+    reader_.load_range_f32(t_, static_cast<std::size_t>(first * cols()), std::span<float>(out, n));
+    return out;
+  }
+
+ private:
+  const ModelReader& reader_;
+  const TensorInfo& t_;
+};
+
 struct Scaled {  // scales or biases: one value per group, in a float dtype
   DType dtype;
   std::span<const std::byte> bytes;
@@ -242,10 +261,14 @@ class SafetensorsWeights final : public WeightSource {
   }
 
   std::unique_ptr<WeightTensor> float_tensor(const TensorInfo& t) const {
-    const auto bytes = checked_float_bytes(t);
     const std::int64_t cols = t.shape.empty() ? 1 : t.shape.back();
     std::int64_t rows = 1;
     for (std::size_t i = 0; i + 1 < t.shape.size(); ++i) rows *= t.shape[i];
+    if (t.encoded()) {
+      reader_.check_finite(t);
+      return std::make_unique<DecodedTensor>(rows, cols, reader_, t);
+    }
+    const auto bytes = checked_float_bytes(t);
     return std::make_unique<FloatTensor>(rows, cols, t.dtype, bytes);
   }
 

@@ -71,8 +71,8 @@ void add_safetensors_tensors(const std::vector<TensorInfo>& infos, InspectReport
     InspectedTensor it;
     it.name = t.name;
     it.shape = t.shape;
-    it.type = std::string(dtype_name(t.dtype));
-    it.bytes = t.nbytes;
+    it.type = t.source_dtype();  // "F8_E4M3" / "MXFP4" for a block-scaled pair
+    it.bytes = t.nbytes + (t.scales ? t.scales->nbytes : 0);
     it.params = t.numel();
     r.tensors.push_back(std::move(it));
   }

@@ -19,6 +19,7 @@
 #include "ramq/error.h"
 #include "ramq/input_file.h"
 #include "ramq/json_io.h"
+#include "read/encoded_tensors.h"
 #include "read/mapped_file.h"
 #include "read/stacked_experts.h"
 #include "ramq/parallel.h"
@@ -187,7 +188,7 @@ ModelReader::ModelReader(const fs::path& dir) : dir_(dir) {
         throw Error(file, name, "is listed in the weight_map of " + index_file + " but not found in this shard");
   }
 
-  std::sort(all.begin(), all.end(), [](const TensorInfo& a, const TensorInfo& b) { return a.name < b.name; });
+  detail::pair_encoded_tensors(all, config_.raw, config_path.string());  // sorts by name
   if (all.empty()) throw Error(dir_name, "", "the model has no tensors");
   split_stacked_experts(all);
   tensors_ = std::move(all);
@@ -224,7 +225,8 @@ void require_float_weight(const TensorInfo& t) {
   if (!is_float_weight_dtype(t.dtype))
     throw Error(t.file, t.name,
                 "has dtype " + std::string(dtype_name(t.dtype)) +
-                    ", which cannot be loaded as float weights (ramq reads F32, F16 and BF16)");
+                    ", which cannot be loaded as float weights (ramq reads F32, F16 and BF16, and F8_E4M3 or MXFP4 "
+                    "with their block scales)");
 }
 }  // namespace
 
@@ -238,7 +240,11 @@ namespace {
 constexpr std::size_t kChunk = std::size_t{1} << 20;
 
 [[noreturn]] void throw_non_finite(const TensorInfo& t, std::size_t element, bool nan) {
-  throw Error(t.file, t.name, std::string("contains ") + (nan ? "NaN" : "Inf") + " at element " + std::to_string(element));
+  std::string what = nan ? "NaN" : "Inf";
+  if (t.encoding == SourceEncoding::F8Block && nan) what = "the F8_E4M3 NaN code";
+  if (t.encoding == SourceEncoding::F8Block && !nan) what = "a value beyond F32 (code times block scale)";
+  if (t.encoding == SourceEncoding::Mxfp4 && !nan) what = "a value beyond F32 (code times E8M0 scale)";
+  throw Error(t.file, t.name, "contains " + what + " at element " + std::to_string(element));
 }
 
 // Index of the first non-finite value among n elements of dtype t at p (n if none); *nan says which.
@@ -264,11 +270,21 @@ std::size_t first_non_finite(DType t, const std::byte* p, std::size_t n, bool* n
 }
 
 std::size_t checked_elements(const TensorInfo& t, std::span<const std::byte> bytes) {
-  const std::size_t esize = dtype_size(t.dtype);
-  const std::size_t n = bytes.size() / esize;
-  if (n * esize != bytes.size() || static_cast<std::int64_t>(n) != t.numel())
+  const std::size_t n = static_cast<std::size_t>(t.numel());
+  const std::size_t want = t.encoding == SourceEncoding::F8Block ? n
+                           : t.encoding == SourceEncoding::Mxfp4 ? n / 2
+                                                                 : n * dtype_size(t.dtype);
+  if (bytes.size() != want || (t.encoding == SourceEncoding::Mxfp4 && n % 32 != 0))
     throw Error(t.file, t.name, "byte size does not match the shape");
   return n;
+}
+
+// Converts elements [first, first + out.size()) of a plain tensor's bytes, or decodes them.
+void convert_range(const TensorInfo& t, std::span<const std::byte> bytes, const detail::EncodedView* view,
+                   std::size_t first, std::span<float> out) {
+  if (view) return view->decode(first, out);
+  const std::size_t esize = dtype_size(t.dtype);
+  convert_to_f32(t.dtype, bytes.subspan(first * esize, out.size() * esize), out);
 }
 }  // namespace
 
@@ -282,14 +298,14 @@ std::vector<float> ModelReader::load_f32(const TensorInfo& t, unsigned threads) 
 void ModelReader::load_f32_into(const TensorInfo& t, std::span<float> out, unsigned threads) const {
   require_float_weight(t);
   const auto bytes = raw(t);
-  const std::size_t esize = dtype_size(t.dtype);
   const std::size_t n = checked_elements(t, bytes);
   if (out.size() != n) throw std::invalid_argument("load_f32_into: output size differs from the tensor's");
+  const auto view = encoded_view(t, true);
   const std::size_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<std::size_t> bad(chunks, n);
   parallel_for(chunks, threads, [&](std::size_t k) {
     const std::size_t b = k * kChunk, len = std::min(kChunk, n - b);
-    convert_to_f32(t.dtype, bytes.subspan(b * esize, len * esize), out.subspan(b, len));
+    convert_range(t, bytes, view.get(), b, out.subspan(b, len));
     for (std::size_t i = b; i < b + len; ++i)
       if (!std::isfinite(out[i])) {
         bad[k] = i;
@@ -304,47 +320,82 @@ std::vector<float> ModelReader::load_rows_f32(const TensorInfo& t, std::span<con
                                               std::int64_t cols) const {
   require_float_weight(t);
   const auto bytes = raw(t);
-  const std::size_t esize = dtype_size(t.dtype);
   const std::size_t n = checked_elements(t, bytes);
   if (cols <= 0 || n % static_cast<std::size_t>(cols) != 0)
     throw Error(t.file, t.name, "cannot be read as rows of " + std::to_string(cols) + " elements");
+  const auto view = encoded_view(t, true);
   const auto ucols = static_cast<std::size_t>(cols);
   std::vector<float> out(rows.size() * ucols);
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const auto r = static_cast<std::size_t>(rows[i]);
     if (rows[i] < 0 || r >= n / ucols) throw std::out_of_range("load_rows_f32: row index out of range");
     const std::span<float> dst(out.data() + i * ucols, ucols);
-    convert_to_f32(t.dtype, bytes.subspan(r * ucols * esize, ucols * esize), dst);
+    convert_range(t, bytes, view.get(), r * ucols, dst);
     for (std::size_t j = 0; j < ucols; ++j)
       if (!std::isfinite(dst[j])) throw_non_finite(t, r * ucols + j, std::isnan(dst[j]));
   }
   return out;
 }
 
+void ModelReader::load_range_f32(const TensorInfo& t, std::size_t first, std::span<float> out) const {
+  require_float_weight(t);
+  const auto bytes = raw(t);
+  const std::size_t n = checked_elements(t, bytes);
+  if (first > n || out.size() > n - first) throw std::out_of_range("load_range_f32: range outside the tensor");
+  convert_range(t, bytes, encoded_view(t, false).get(), first, out);
+}
+
+std::vector<std::byte> ModelReader::dtype_bytes(const TensorInfo& t) const {
+  if (!t.encoded()) {
+    const auto r = raw(t);
+    return {r.begin(), r.end()};
+  }
+  const std::vector<float> v = load_f32(t);
+  std::vector<std::byte> out(v.size() * dtype_size(t.dtype));
+  convert_from_f32(t.dtype, v, out);
+  return out;
+}
+
 void ModelReader::check_finite(const TensorInfo& t, unsigned threads) const {
   require_float_weight(t);
   const auto bytes = raw(t);
-  const std::size_t esize = dtype_size(t.dtype);
   const std::size_t n = checked_elements(t, bytes);
+  const auto view = encoded_view(t, true);
+  const std::size_t esize = dtype_size(t.dtype);
   const std::size_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<std::size_t> bad(chunks, n);
   std::vector<char> nan(chunks, 0);
   parallel_for(chunks, threads, [&](std::size_t k) {
     const std::size_t b = k * kChunk, len = std::min(kChunk, n - b);
     bool is_nan = false;
-    const std::size_t i = first_non_finite(t.dtype, bytes.data() + b * esize, len, &is_nan);
+    std::size_t i = len;
+    if (view) {  // encoded: decode the piece (codes hold no NaN/Inf bit pattern of their own)
+      std::vector<float> piece(len);
+      view->decode(b, piece);
+      i = static_cast<std::size_t>(std::find_if(piece.begin(), piece.end(), [](float x) { return !std::isfinite(x); }) - piece.begin());
+      is_nan = i < len && std::isnan(piece[i]);
+    } else {
+      i = first_non_finite(t.dtype, bytes.data() + b * esize, len, &is_nan);
+    }
     if (i < len) bad[k] = b + i, nan[k] = is_nan;
   });
   for (std::size_t k = 0; k < chunks; ++k)
     if (bad[k] < n) throw_non_finite(t, bad[k], nan[k] != 0);
 }
 
+std::unique_ptr<detail::EncodedView> ModelReader::encoded_view(const TensorInfo& t, bool check_scales) const {
+  if (!t.encoded()) return nullptr;
+  return std::make_unique<detail::EncodedView>(t, raw(t), raw(*t.scales), check_scales);
+}
+
 void ModelReader::prefetch(const TensorInfo& t) const {
   const auto it = files_.find(t.file);
   if (it != files_.end()) it->second->prefetch(t.offset, t.nbytes);
+  if (t.scales) prefetch(*t.scales);
 }
 
 void ModelReader::release(const TensorInfo& t) const {
+  if (t.scales) release(*t.scales);
   const auto it = files_.find(t.file);
   if (it == files_.end()) return;
   it->second->release(t.offset, t.nbytes);

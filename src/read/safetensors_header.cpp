@@ -148,7 +148,7 @@ RawEntry parse_entry(const std::string& name, const json& entry, std::uint64_t d
   const auto dt = parse_dtype(dname);
   if (!dt)
     throw Error(file, name,
-                "unknown dtype '" + printable(dname) + "' (known: F32, F16, BF16, F64, I64, I32, I16, I8, U32, U8, BOOL)");
+                "unknown dtype '" + printable(dname) + "' (known: F32, F16, BF16, F64, I64, I32, I16, I8, U32, U8, BOOL, F8_E4M3)");
   r.info.dtype = *dt;
 
   // shape
@@ -207,6 +207,15 @@ std::int64_t TensorInfo::numel() const {
   std::int64_t n = 1;
   for (const auto d : shape) n *= d;
   return n;
+}
+
+std::string TensorInfo::source_dtype() const {
+  switch (encoding) {
+    case SourceEncoding::F8Block: return "F8_E4M3";
+    case SourceEncoding::Mxfp4: return "MXFP4";
+    case SourceEncoding::Plain: break;
+  }
+  return std::string(dtype_name(dtype));
 }
 
 SafetensorsHeader parse_safetensors_header(std::span<const std::byte> file_bytes, const std::string& file) {

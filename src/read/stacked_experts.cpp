@@ -69,7 +69,8 @@ void split_stacked_experts(std::vector<TensorInfo>& tensors) {
   std::vector<TensorInfo> out;
   bool any = false;
   for (auto& t : tensors) {
-    const auto s = t.shape.size() == 3 ? stack_name(t.name) : std::nullopt;
+    // Block-scaled stacks (FP8, MXFP4) stay whole: their scales are not split with them.
+    const auto s = t.shape.size() == 3 && !t.encoded() ? stack_name(t.name) : std::nullopt;
     if (!s || t.shape[0] == 0) {
       out.push_back(std::move(t));
       continue;

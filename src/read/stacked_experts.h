@@ -10,6 +10,7 @@
 // per-expert tensors are byte ranges of the stored one: nothing is copied or converted. Stacks
 // stored [E, in, out] (the transpose) cannot be told from [E, out, in] here: the shapes
 // config.json implies do that (config_check), and the message names the stored tensor.
+// Block-scaled stacks (FP8 with weight_scale_inv, MXFP4 _blocks/_scales) are left whole.
 #pragma once
 
 #include <vector>

@@ -34,7 +34,8 @@ json decision_json(const TensorDecision& d, const TensorAnalysis* t) {
             {"group", d.encoding.group()}, {"bytes", d.bytes}, {"reason", d.reason}};
   if (d.encoding.ggml_type()) e["gguf_type"] = d.encoding.name();
   if (!t) return e;
-  e["dtype"] = t->dtype;
+  e["dtype"] = t->source_dtype.empty() ? t->dtype : t->source_dtype;  // what the input file holds
+  if (!t->source_dtype.empty()) e["read_as"] = t->dtype;  // block-scaled: the float dtype decoded to
   e["scored"] = t->scored;
   if (!t->scored) e["skip_reason"] = t->skip_reason;
   if (t->raw)

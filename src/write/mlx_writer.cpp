@@ -125,8 +125,7 @@ std::vector<OutData> encode_unit(const ModelReader& model, const Unit& u) {
     const auto n = static_cast<std::int64_t>(w.size());
     out.push_back({d.name, std::move(Encoding::float_copy().encode(w.data(), 1, n, ctx)[0])});
   } else {
-    const auto raw = model.raw(info);
-    out.push_back({d.name, std::vector<std::byte>(raw.begin(), raw.end())});
+    out.push_back({d.name, model.dtype_bytes(info)});  // block-scaled sources: decoded to info.dtype
   }
   model.release(info);
   return out;

@@ -13,7 +13,9 @@ using namespace ramq;
 TEST(DType, NamesAndSizes) {
   EXPECT_EQ(dtype_name(DType::BF16), "BF16");
   EXPECT_EQ(parse_dtype("F16"), DType::F16);
-  EXPECT_FALSE(parse_dtype("F8_E4M3").has_value());
+  EXPECT_EQ(parse_dtype("F8_E4M3"), DType::F8_E4M3);  // read with its block scales
+  EXPECT_FALSE(parse_dtype("F8_E5M2").has_value());
+  EXPECT_FALSE(is_float_weight_dtype(DType::F8_E4M3));
   EXPECT_EQ(dtype_size(DType::F32), 4u);
   EXPECT_EQ(dtype_size(DType::BF16), 2u);
   EXPECT_EQ(dtype_size(DType::U32), 4u);

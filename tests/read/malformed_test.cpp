@@ -135,8 +135,8 @@ TEST(MalformedHeader, MissingAndMistypedFields) {
 }
 
 TEST(MalformedHeader, UnknownDtype) {
-  const std::string header = R"({"layer.w":)" + entry("F8_E4M3", "[4]", "[0,4]") + "}";
-  expect_header_error(raw_safetensors(header, std::string(4, '\0')), {"tensor 'layer.w'", "unknown dtype 'F8_E4M3'"});
+  const std::string header = R"({"layer.w":)" + entry("F8_E5M2", "[4]", "[0,4]") + "}";
+  expect_header_error(raw_safetensors(header, std::string(4, '\0')), {"tensor 'layer.w'", "unknown dtype 'F8_E5M2'"});
 }
 
 TEST(MalformedHeader, NegativeShapeDimension) {
