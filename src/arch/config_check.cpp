@@ -89,7 +89,9 @@ void check_tensor(const TensorInfo& t, const ModelConfig& c, const ModelFamily& 
   if (want && t.shape != want->shape)
     throw Error(t.file, t.name,
                 "has shape " + shape_text(t.shape) + " but config.json implies " + want->formula + " = " +
-                    shape_text(want->shape));
+                    shape_text(want->shape) +
+                    (t.stored_as.empty() ? "" : " (stored as " + t.stored_as + "; a stack stored [experts, in, out] "
+                                                "is not supported)"));
 }
 
 // A tensor the configuration needs, and why (for the message when it is missing).

@@ -93,7 +93,12 @@ std::optional<RopeScaling> read_rope(const ConfigFields& f) {
 MoeFields read_moe_fields(const ConfigFields& f, const MoeLayout& layout) {
   const auto field = [](std::string_view v) { return std::string(v); };
   MoeFields m;
-  m.experts = f.required_int(field(layout.experts_field).c_str());
+  // transformers 5.8 renamed Qwen3-MoE's num_experts to num_local_experts (Mixtral's name): either
+  // spelling counts, the family's own first.
+  std::string experts_field = field(layout.experts_field);
+  for (const char* alias : {"num_experts", "num_local_experts"})
+    if (f.find(experts_field.c_str()) == nullptr && f.find(alias) != nullptr) experts_field = alias;
+  m.experts = f.required_int(experts_field.c_str());
   m.experts_per_token = f.required_int("num_experts_per_tok");
   if (m.experts_per_token > m.experts)
     f.fail("num_experts_per_tok", "is " + std::to_string(m.experts_per_token) + ", more than the " +

@@ -66,19 +66,19 @@ void add_views(const TensorInfo& t, const StackName& s, std::vector<TensorInfo>&
 }  // namespace
 
 void split_stacked_experts(std::vector<TensorInfo>& tensors) {
+  // Block-scaled stacks (FP8, MXFP4) stay whole: their scales are not split with them.
+  const auto stack_of = [](const TensorInfo& t) {
+    return t.shape.size() == 3 && t.shape[0] > 0 && !t.encoded() ? stack_name(t.name) : std::nullopt;
+  };
+  if (std::none_of(tensors.begin(), tensors.end(), [&](const TensorInfo& t) { return stack_of(t).has_value(); }))
+    return;
   std::vector<TensorInfo> out;
-  bool any = false;
   for (auto& t : tensors) {
-    // Block-scaled stacks (FP8, MXFP4) stay whole: their scales are not split with them.
-    const auto s = t.shape.size() == 3 && !t.encoded() ? stack_name(t.name) : std::nullopt;
-    if (!s || t.shape[0] == 0) {
+    if (const auto s = stack_of(t))
+      add_views(t, *s, out);
+    else
       out.push_back(std::move(t));
-      continue;
-    }
-    any = true;
-    add_views(t, *s, out);
   }
-  if (!any) return;
   std::sort(out.begin(), out.end(), [](const TensorInfo& a, const TensorInfo& b) { return a.name < b.name; });
   for (std::size_t i = 1; i < out.size(); ++i)
     if (out[i].name == out[i - 1].name) {

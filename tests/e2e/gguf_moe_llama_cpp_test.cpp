@@ -266,6 +266,49 @@ TEST(GgufMoe, RefusesRoutingLlamaCppWouldNotComputeAndIncompleteExperts) {
   }
 }
 
+// A checkpoint that stores the routed experts stacked, as transformers 5 saves them
+// ("mlp.experts.gate_up_proj" [E, 2I, H], "mlp.experts.down_proj" [E, H, I]), is the same model
+// as the per-expert checkpoint of the same values: byte-identical GGUF files for two policies,
+// and the same perplexity from `ramq eval`. A stack stored the other way round ([E, in, out],
+// not supported) is refused naming the stored tensor.
+TEST(GgufMoe, StackedExpertCheckpointsAreReadAsPerExpertOnes) {
+  TempDir tmp("gguf-moe-stacked");
+  SyntheticLlama shape = moe_shape("qwen3_moe", 4, 7020);
+  write_synthetic_llama(tmp / "a" / "m", shape);
+  shape.stacked_experts = true;
+  write_synthetic_llama(tmp / "b" / "m", shape);
+  for (const char* bits : {"4", "16"}) {
+    for (const char* side : {"a", "b"}) {
+      const auto r = run_ramq({"quantize", (tmp / side / "m").string(), "--format", "gguf", "--policy", "uniform",
+                               "--bits", bits, "-o", (tmp / side / "m.gguf").string(), "--force"});
+      ASSERT_EQ(r.status, 0) << side << ": " << r.err;
+    }
+    EXPECT_EQ(slurp(tmp / "a" / "m.gguf"), slurp(tmp / "b" / "m.gguf")) << bits << " bits";
+  }
+  write_tokens(tmp / "t.u32", random_tokens(64, static_cast<std::uint32_t>(shape.vocab), 5));
+  double ppl[2];
+  for (int i = 0; i < 2; ++i)
+    ppl[i] = ramq_json({"eval", (tmp / (i ? "b" : "a") / "m").string(), "--tokens", (tmp / "t.u32").string(), "--ctx",
+                        "64", "--json"})
+                 .value("ppl", 0.0);
+  EXPECT_GT(ppl[0], 1.0);
+  EXPECT_EQ(ppl[0], ppl[1]);
+
+  // [E, in, out]: down_proj stored [E, I, H] with I != H.
+  SyntheticLlama narrow = moe_shape("qwen3_moe", 4, 7021);
+  narrow.expert_ffn = 128;
+  narrow.layers = 1;
+  narrow.stacked_experts = true;
+  write_synthetic_llama(tmp / "c", narrow);
+  json cfg = json::parse(slurp(tmp / "c" / "config.json"));
+  cfg["moe_intermediate_size"] = 256;  // config and stack disagree as a transposed stack would
+  write_file(tmp / "c" / "config.json", cfg.dump());
+  const auto r = run_ramq({"quantize", (tmp / "c").string(), "--format", "gguf", "-o", (tmp / "c.gguf").string()});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("(stored as model.layers.0.mlp.experts.down_proj [4, 256, 128], expert 0;"), std::string::npos)
+      << r.err;
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, GgufMoeLlamaCpp,
                          ::testing::Values(Family{"mixtral", "llama", 8, 7001}, Family{"qwen2_moe", "qwen2moe", 4, 7002},
                                            Family{"qwen3_moe", "qwen3moe", 4, 7003}),

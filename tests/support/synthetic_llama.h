@@ -47,6 +47,10 @@ struct SyntheticLlama {
   int experts = 4, experts_per_tok = 2, expert_ffn = 256, shared_ffn = 512;
   double router_scale = 2.0;          // router: router_scale / sqrt(hidden) (larger: sharper routing)
   bool norm_topk_prob = true;         // written for the Qwen MoE types
+  // Qwen MoE types: the routed experts stored as transformers 5 saves them, one stack per layer,
+  // "mlp.experts.gate_up_proj" [E, 2 x expert_ffn, hidden] and "mlp.experts.down_proj"
+  // [E, hidden, expert_ffn] (the same values as the per-expert tensors).
+  bool stacked_experts = false;
 };
 
 inline bool is_moe_type(const std::string& t) { return t == "mixtral" || t == "qwen2_moe" || t == "qwen3_moe"; }
@@ -97,9 +101,24 @@ inline void write_synthetic_llama(const std::filesystem::path& dir, const Synthe
       }
     } else {
       b.add_rounded(p + "mlp.gate.weight", dt, {s.experts, s.hidden}, gaussian(s.experts, s.hidden, s.router_scale * proj));
-      for (int e = 0; e < s.experts; ++e) {
-        const std::string x = p + "mlp.experts." + std::to_string(e) + ".";
-        mlp(x + "gate_proj.weight", x + "up_proj.weight", x + "down_proj.weight", s.expert_ffn);
+      if (s.stacked_experts) {
+        std::vector<float> gate_up, down;
+        const std::int64_t f = s.expert_ffn;
+        for (int e = 0; e < s.experts; ++e) {
+          for (const double sd : {proj, proj}) {
+            const auto v = gaussian(f, s.hidden, sd);
+            gate_up.insert(gate_up.end(), v.begin(), v.end());
+          }
+          const auto d = gaussian(s.hidden, f, 1.0 / std::sqrt(double(f)));
+          down.insert(down.end(), d.begin(), d.end());
+        }
+        b.add_rounded(p + "mlp.experts.gate_up_proj", dt, {s.experts, 2 * f, s.hidden}, gate_up);
+        b.add_rounded(p + "mlp.experts.down_proj", dt, {s.experts, s.hidden, f}, down);
+      } else {
+        for (int e = 0; e < s.experts; ++e) {
+          const std::string x = p + "mlp.experts." + std::to_string(e) + ".";
+          mlp(x + "gate_proj.weight", x + "up_proj.weight", x + "down_proj.weight", s.expert_ffn);
+        }
       }
       if (s.model_type == "qwen2_moe") {
         const std::string x = p + "mlp.shared_expert.";
