@@ -73,7 +73,8 @@ struct MlxRemote {
 // the family's mlx_path; for mixture-of-experts families the routed experts of one projection in
 // one layer stacked into one [experts, out, in] tensor ("<mlp>.switch_mlp.<proj>.weight", with
 // stacked ".scales"/".biases" when quantized), which is the per-expert encodings concatenated in
-// expert order. Dense families: every tensor under its own name.
+// expert order; per-layer buffers of no use (rotary_emb.inv_freq), which their sanitize() keeps
+// and their strict load refuses, are left out. Dense families: every tensor under its own name.
 // Writes the MLX model into out_dir atomically (the directory appears only when complete; an
 // existing output directory is replaced). Output bytes do not depend on opt.threads. F32
 // tensors kept in float stay F32 with plan.keep_dtype, else become F16.

@@ -244,15 +244,31 @@ MlxPathFn mlx_path_of(const ModelReader& model) {
   return f != nullptr ? f->mlx_path : nullptr;
 }
 
-// The plan's decisions grouped into units: one per tensor, except the routed experts of one
+// Per-layer buffers llama.cpp and mlx_lm have no use for ("self_attn.rotary_emb.inv_freq"), left
+// out of mixture-of-experts outputs: mlx_lm's sanitize() of those families (models/mixtral.py,
+// qwen2_moe.py, qwen3_moe.py) does not drop them, and its strict load_weights refuses a
+// parameter the model lacks. Dense outputs keep them (their sanitize() drops them).
+bool dropped_by_sanitize(const ModelFamily* family, std::string_view name) {
+  if (family == nullptr || family->moe == nullptr || family->names == nullptr) return false;
+  if (!name.starts_with(family->names->hf_layer_prefix)) return false;
+  name.remove_prefix(family->names->hf_layer_prefix.size());
+  if (!take_layer_index(name)) return false;
+  const auto& unused = family->names->unused;
+  return std::find(unused.begin(), unused.end(), name) != unused.end();
+}
+
+// The plan's decisions grouped into units (those dropped_by_sanitize left out): one per tensor,
+// except the routed experts of one
 // projection in one layer (names "...experts.<E>...", same mlx_lm path), which form one unit at
 // the place of their first decision, in expert order; their indices must be 0..count-1.
 std::vector<std::pair<std::string, std::vector<const TensorDecision*>>> group_decisions(const Plan& plan,
-                                                                                        MlxPathFn mlx_path) {
+                                                                                        const ModelFamily* family) {
+  const MlxPathFn mlx_path = family != nullptr ? family->mlx_path : nullptr;
   std::vector<std::pair<std::string, std::vector<const TensorDecision*>>> groups;
   std::map<std::string, std::size_t> stack_of;  // stacked output name -> group
   std::map<std::string, std::vector<std::pair<std::int64_t, const TensorDecision*>>> experts;
   for (const auto& d : plan.tensors) {
+    if (dropped_by_sanitize(family, d.name)) continue;
     std::int64_t e = -1;
     if (mlx_path != nullptr) expert_stack_key(d.name, &e);
     const std::string out = mlx_path != nullptr ? mlx_path(d.name) : d.name;
@@ -285,9 +301,10 @@ Layout layout_mlx_model(const ModelReader& model, const Plan& plan, const WriteO
   for (const auto& t : model.tensors())
     if (!planned.count(t.name)) throw Error(t.file, t.name, "model tensor has no decision in the plan");
   Layout L;
-  const MlxPathFn mlx_path = mlx_path_of(model);
+  const ModelFamily* family = find_family(model.config().model_type);
+  const MlxPathFn mlx_path = family != nullptr ? family->mlx_path : nullptr;
   std::set<std::string> out_names;
-  for (const auto& [out, group] : group_decisions(plan, mlx_path)) {
+  for (const auto& [out, group] : group_decisions(plan, family)) {
     std::int64_t e = -1;
     expert_stack_key(group.front()->name, &e);
     L.units.push_back(make_unit(model, group, out, opt, plan.keep_dtype, mlx_path != nullptr && e >= 0));

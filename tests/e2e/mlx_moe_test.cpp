@@ -134,6 +134,19 @@ std::string case_name(const ::testing::TestParamInfo<Case>& i) {
 
 INSTANTIATE_TEST_SUITE_P(Families, MlxMoe, ::testing::ValuesIn(cases()), case_name);
 
+TEST(MlxMoe, LeavesOutRotaryBuffersMlxLmWouldRefuse) {
+  // models/qwen2_moe.py's sanitize() keeps rotary_emb.inv_freq, which no module has.
+  TempDir tmp;
+  const fs::path model = tmp.path() / "model", out = tmp.path() / "out";
+  write_synthetic_moe(model, {.model_type = "qwen2_moe", .inv_freq = true});
+  const RunResult r = run_ramq({"quantize", model.string(), "--format", "mlx", "--policy", "uniform", "-o", out.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string violation;
+  const MlxLoaded loaded = mlx_load(out, &violation);
+  EXPECT_EQ(violation, "");
+  EXPECT_FALSE(loaded.weights.count("model.layers.0.self_attn.rotary_emb.inv_freq"));
+}
+
 // The layout ramq wrote before mlx_lm's stacking: every expert under its Hugging Face name.
 void unstack_experts(const fs::path& dir, const std::string& type, int experts) {
   const MiniFile f = mini_read(dir / "model.safetensors");

@@ -339,7 +339,7 @@ std::vector<float> mlx_module_weight(const MlxLoaded& m, const std::string& path
   const auto* bytes = reinterpret_cast<const unsigned char*>(w.bytes.data());
   std::vector<float> out(static_cast<std::size_t>(rows * cols));
   for (std::int64_t r = 0; r < rows; ++r) {
-    // ops.cpp lines 5292-5318: bit i of word k is bit 32k + i of the row's stream (the
+    // ops.cpp lines 5294-5318: bit i of word k is bit 32k + i of the row's stream (the
     // power-of-two branch is the same order); code c is stream bits [c*bits, (c+1)*bits),
     // bit j of it weighted 2^j.
     const unsigned char* row = bytes + r * words * 4;
@@ -351,7 +351,8 @@ std::vector<float> mlx_module_weight(const MlxLoaded& m, const std::string& path
         for (int k = 0; k < 4; ++k) v |= static_cast<std::uint32_t>(row[word * 4 + k]) << (8 * k);
         q |= ((v >> in) & 1u) << j;
       }
-      // ops.cpp lines 5320-5325: w * scales + biases, per group along the last axis.
+      // ops.cpp lines 5319-5323: w * scales + biases, per group along the last axis (MLX computes
+      // in the scales' dtype; this is float32, the value before that rounding).
       const auto g = static_cast<std::size_t>(r * (cols / mod.group) + c / mod.group);
       out[static_cast<std::size_t>(r * cols + c)] = static_cast<float>(q) * scales[g] + biases[g];
     }

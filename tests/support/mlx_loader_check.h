@@ -56,8 +56,9 @@ struct MlxLoaded {
 MlxLoaded mlx_load(const std::filesystem::path& dir, std::string* violation);
 
 // The float weight of a module ("<path>.weight"), dequantized when quantized: mlx/ops.cpp
-// affine_dequantize (lines 5248-5335): codes unpacked least significant bit first from the
-// uint32 words, w = scales * q + biases per group of `group` elements along the last axis.
+// affine_dequantize (lines 5248-5335, its fallback 5294-5323): codes unpacked least significant
+// bit first from the uint32 words, w = scales * q + biases per group of `group` elements along
+// the last axis, here in float32 (MLX rounds the result to the scales' dtype).
 std::vector<float> mlx_module_weight(const MlxLoaded& m, const std::string& module_path);
 
 // Floats of an F32/F16/BF16 array (little-endian).

@@ -21,6 +21,7 @@ struct SyntheticMoe {
   int hidden = 256, heads = 4, kv_heads = 2, head_dim = 64, layers = 2, vocab = 512;
   int experts = 4, top_k = 2, expert_ffn = 128, shared_ffn = 256, dense_ffn = 512;
   std::uint64_t seed = 99;
+  bool inv_freq = false;  // write self_attn.rotary_emb.inv_freq (F32 [head_dim / 2]) in every layer
 };
 
 // The Hugging Face name of expert e's projection ("gate", "up", "down") in layer prefix p.
@@ -97,6 +98,11 @@ inline void write_synthetic_moe(const std::filesystem::path& dir, const Syntheti
     if (qwen3) {
       add(p + "self_attn.q_norm.weight", {hd}, 0.1, 1.0);
       add(p + "self_attn.k_norm.weight", {hd}, 0.1, 1.0);
+    }
+    if (s.inv_freq) {
+      std::vector<float> f(static_cast<std::size_t>(hd / 2));
+      for (std::size_t i = 0; i < f.size(); ++i) f[i] = static_cast<float>(std::pow(1e6, -2.0 * double(i) / double(hd)));
+      b.add_rounded(p + "self_attn.rotary_emb.inv_freq", DType::F32, {hd / 2}, f);
     }
     add(p + "input_layernorm.weight", {h}, 0.1, 1.0);
     add(p + "post_attention_layernorm.weight", {h}, 0.1, 1.0);
