@@ -188,11 +188,23 @@ void write_text(const fs::path& p, const std::string& s) {
 
 json config_json(const ramq::bench::ModelShape& s, ramq::DType dtype) {
   const char* torch_dtype = dtype == ramq::DType::BF16 ? "bfloat16" : dtype == ramq::DType::F16 ? "float16" : "float32";
-  return {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_size", s.hidden},
-          {"intermediate_size", s.ffn}, {"num_hidden_layers", s.layers}, {"num_attention_heads", s.heads},
-          {"num_key_value_heads", s.kv_heads}, {"head_dim", s.head_dim()}, {"vocab_size", s.vocab},
-          {"max_position_embeddings", 8192}, {"rms_norm_eps", 1e-5}, {"rope_theta", 500000.0},
-          {"tie_word_embeddings", s.tied}, {"hidden_act", "silu"}, {"torch_dtype", torch_dtype}};
+  json c = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_size", s.hidden},
+            {"intermediate_size", s.ffn}, {"num_hidden_layers", s.layers}, {"num_attention_heads", s.heads},
+            {"num_key_value_heads", s.kv_heads}, {"head_dim", s.head_dim()}, {"vocab_size", s.vocab},
+            {"max_position_embeddings", 8192}, {"rms_norm_eps", 1e-5}, {"rope_theta", 500000.0},
+            {"tie_word_embeddings", s.tied}, {"hidden_act", "silu"}, {"torch_dtype", torch_dtype}};
+  if (s.experts > 0) {  // Qwen3-MoE's fields
+    c["architectures"] = {"Qwen3MoeForCausalLM"};
+    c["model_type"] = "qwen3_moe";
+    c["num_experts"] = s.experts;
+    c["num_experts_per_tok"] = s.experts_per_tok;
+    c["moe_intermediate_size"] = s.expert_ffn;
+    c["norm_topk_prob"] = true;
+    c["decoder_sparse_step"] = 1;
+    c["mlp_only_layers"] = json::array();
+    c["attention_bias"] = false;
+  }
+  return c;
 }
 
 int run(int argc, char** argv) {
@@ -258,10 +270,13 @@ int run(int argc, char** argv) {
     if (static_cast<std::uint64_t>(t.numel()) > largest) largest = static_cast<std::uint64_t>(t.numel()), largest_name = t.name;
   }
   const std::uint64_t total = params * dsize;
-  const json stamp = {{"generator", "ramq_make_synthetic"}, {"version", kGeneratorVersion},
+  json stamp = {{"generator", "ramq_make_synthetic"}, {"version", kGeneratorVersion},
                       {"hidden", s.hidden}, {"layers", s.layers}, {"heads", s.heads}, {"kv_heads", s.kv_heads},
                       {"ffn", s.ffn}, {"vocab", s.vocab}, {"tied", s.tied}, {"dtype", dtype_name},
                       {"shard_bytes", shard_bytes}, {"seed", seed}, {"params", params}, {"bytes", total}};
+  if (s.experts > 0)
+    stamp.update({{"experts", s.experts}, {"experts_per_tok", s.experts_per_tok}, {"expert_ffn", s.expert_ffn},
+                    {"head_dim", s.head_dim()}});
 
   std::printf("shape: hidden %lld, layers %lld, heads %lld, kv-heads %lld (head_dim %lld), ffn %lld, vocab %lld, %s\n",
               static_cast<long long>(s.hidden), static_cast<long long>(s.layers), static_cast<long long>(s.heads),

@@ -13,6 +13,9 @@ constexpr Preset kPresets[] = {
     {"1b", {2048, 16, 32, 8, 8192, 128256, true}},       // 1.236B params, 2.47 GB (Llama-3.2-1B)
     {"8b", {4096, 32, 32, 8, 14336, 128256, false}},     // 8.030B params, 16.06 GB (Llama-3-8B)
     {"30gb", {6144, 35, 48, 8, 16384, 128256, false}},   // 15.22B params, 30.45 GB
+    // Qwen3-30B-A3B: hidden 2048, 32 heads of 128, 4 kv heads, 128 experts of 768, top-8, vocab
+    // 151936, untied; 4 layers instead of 48 (3.11B params, 6.22 GB).
+    {"30b-a3b", {2048, 4, 32, 4, 6144, 151936, false, 128, 8, 768, 128}},
 };
 }  // namespace
 
@@ -40,9 +43,21 @@ std::vector<TensorSpec> llama_tensors(const ModelShape& s) {
     t.push_back({p + "self_attn.v_proj.weight", {kv, s.hidden}, false});
     t.push_back({p + "self_attn.o_proj.weight", {s.hidden, q}, false});
     t.push_back({p + "post_attention_layernorm.weight", {s.hidden}, true});
-    t.push_back({p + "mlp.gate_proj.weight", {s.ffn, s.hidden}, false});
-    t.push_back({p + "mlp.up_proj.weight", {s.ffn, s.hidden}, false});
-    t.push_back({p + "mlp.down_proj.weight", {s.hidden, s.ffn}, false});
+    if (s.experts == 0) {
+      t.push_back({p + "mlp.gate_proj.weight", {s.ffn, s.hidden}, false});
+      t.push_back({p + "mlp.up_proj.weight", {s.ffn, s.hidden}, false});
+      t.push_back({p + "mlp.down_proj.weight", {s.hidden, s.ffn}, false});
+      continue;
+    }
+    t.push_back({p + "self_attn.q_norm.weight", {s.head_dim()}, true});
+    t.push_back({p + "self_attn.k_norm.weight", {s.head_dim()}, true});
+    t.push_back({p + "mlp.gate.weight", {s.experts, s.hidden}, false});
+    for (std::int64_t e = 0; e < s.experts; ++e) {
+      const std::string x = p + "mlp.experts." + std::to_string(e) + ".";
+      t.push_back({x + "gate_proj.weight", {s.expert_ffn, s.hidden}, false});
+      t.push_back({x + "up_proj.weight", {s.expert_ffn, s.hidden}, false});
+      t.push_back({x + "down_proj.weight", {s.hidden, s.expert_ffn}, false});
+    }
   }
   t.push_back({"model.norm.weight", {s.hidden}, true});
   if (!s.tied) t.push_back({"lm_head.weight", {s.vocab, s.hidden}, false});

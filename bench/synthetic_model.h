@@ -12,11 +12,16 @@ namespace ramq::bench {
 struct ModelShape {
   std::int64_t hidden = 0, layers = 0, heads = 0, kv_heads = 0, ffn = 0, vocab = 0;
   bool tied = false;
-  std::int64_t head_dim() const { return hidden / heads; }
+  // A mixture of experts (a qwen3_moe checkpoint: q/k norms, router "mlp.gate", experts
+  // "mlp.experts.E.{gate,up,down}_proj" in every layer) when experts > 0.
+  std::int64_t experts = 0, experts_per_tok = 0, expert_ffn = 0;
+  std::int64_t explicit_head_dim = 0;  // 0: hidden / heads
+  std::int64_t head_dim() const { return explicit_head_dim > 0 ? explicit_head_dim : hidden / heads; }
 };
 
 // "tiny" (CI, ~83 MB of BF16), "1b" (Llama-3.2-1B-like), "8b" (Llama-3-8B-like), "30gb"
-// (Llama-shaped, ~30.4 GB of BF16: larger than this machine's RAM).
+// (Llama-shaped, ~30.4 GB of BF16: larger than this machine's RAM), "30b-a3b" (Qwen3-30B-A3B's
+// layer shape, 128 experts top-8, with 4 of its 48 layers: 6.2 GB of BF16).
 std::optional<ModelShape> preset_shape(const std::string& name);
 std::vector<std::string> preset_names();
 

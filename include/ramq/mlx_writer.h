@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -38,13 +39,19 @@ struct WriteSummary {
   std::string note;                // extra facts for the summary line (e.g. GGUF tokenizer)
 };
 
+// mlx_lm's parameter path of a Hugging Face tensor name (ModelFamily::mlx_path).
+using MlxPathFn = std::string (*)(std::string_view hf_name);
+
 // The "quantization" object of the output config.json (also written as "quantization_config"):
 // {"group_size": G, "bits": B} with the most common (bits, group) among quantized tensors,
 // weighted by parameter count (ties: smaller bits, then smaller group), plus an entry
 // {"group_size", "bits"} for every quantized module whose (bits, group) differs, keyed by the
-// module path (tensor name without ".weight"). Null when no tensor is quantized.
-// Throws ramq::Error for a quantized tensor whose name does not end in ".weight".
-nlohmann::json mlx_quantization_config(const Plan& plan);
+// mlx_lm module path: the tensor's mlx_path (the name itself when null) without ".weight" (mlx_lm
+// utils.py load_model's class_predicate looks modules up by that path). The routed experts of one
+// projection are one module ("model.layers.0.mlp.switch_mlp.gate_proj"); Error if they differ.
+// Null when no tensor is quantized. Throws ramq::Error for a quantized tensor whose name does not
+// end in ".weight".
+nlohmann::json mlx_quantization_config(const Plan& plan, MlxPathFn mlx_path = nullptr);
 
 // True for a file name (no directory) that is copied byte for byte from the model directory
 // into an MLX output: tokenizer and generation files (tokenizer.json, tokenizer_config.json,
@@ -62,6 +69,12 @@ struct MlxRemote {
   std::function<std::vector<std::vector<std::byte>>(const std::string&, const std::vector<OutTensorSpec>&)> receive;
 };
 
+// The layout is mlx_lm's (what mlx_lm.convert saves after its model's sanitize()): tensors under
+// the family's mlx_path; for mixture-of-experts families the routed experts of one projection in
+// one layer stacked into one [experts, out, in] tensor ("<mlp>.switch_mlp.<proj>.weight", with
+// stacked ".scales"/".biases" when quantized), which is the per-expert encodings concatenated in
+// expert order; per-layer buffers of no use (rotary_emb.inv_freq), which their sanitize() keeps
+// and their strict load refuses, are left out. Dense families: every tensor under its own name.
 // Writes the MLX model into out_dir atomically (the directory appears only when complete; an
 // existing output directory is replaced). Output bytes do not depend on opt.threads. F32
 // tensors kept in float stay F32 with plan.keep_dtype, else become F16.

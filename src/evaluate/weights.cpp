@@ -13,6 +13,7 @@
 
 #include "ramq/error.h"
 #include "ramq/mlx_affine.h"
+#include "ramq/model_family.h"
 
 namespace fs = std::filesystem;
 
@@ -175,6 +176,24 @@ class SafetensorsWeights final : public WeightSource {
     return float_tensor(t);
   }
 
+  // mlx_lm's layout (models/<family>.py sanitize): the experts of one projection stacked under
+  // the family's mlx_path of any one of them ("...experts.0.w3.weight" ->
+  // "...switch_mlp.up_proj.weight"), [count, out, in]; else the base class's forms.
+  std::vector<std::unique_ptr<WeightTensor>> experts(const std::string& stack_key, std::int64_t count,
+                                                     std::int64_t out, std::int64_t in) const override {
+    const std::string stacked = mlx_stacked_name(stack_key);
+    if (stacked.empty() || has(stack_key) || !has(stacked)) return WeightSource::experts(stack_key, count, out, in);
+    const std::vector<std::int64_t> want{count, out, in};
+    if (shape(stacked) != want)
+      throw Error(info(stacked).file, stacked,
+                  "has shape " + shape_text(shape(stacked)) + " but the configuration implies " + shape_text(want) +
+                      " for " + stack_key);
+    std::shared_ptr<const WeightTensor> whole = tensor(stacked);
+    std::vector<std::unique_ptr<WeightTensor>> v;
+    for (std::int64_t e = 0; e < count; ++e) v.push_back(row_slice(whole, e * out, out));
+    return v;
+  }
+
   std::string description() const override {
     std::string d = reader_.dir().string();
     if (has_default_) {
@@ -190,6 +209,15 @@ class SafetensorsWeights final : public WeightSource {
     const TensorInfo* t = reader_.find(name);
     if (t == nullptr) throw Error(reader_.dir().string(), name, "tensor not found in the model");
     return *t;
+  }
+
+  // The mlx_lm name of the stacked experts of a stack key ("" when the family stacks nothing).
+  std::string mlx_stacked_name(const std::string& stack_key) const {
+    const ModelFamily* f = find_family(reader_.config().model_type);
+    const std::size_t star = stack_key.find('*');
+    if (f == nullptr || f->mlx_path == nullptr || star == std::string::npos) return "";
+    const std::string stacked = f->mlx_path(stack_key.substr(0, star) + "0" + stack_key.substr(star + 1));
+    return stacked.find(".experts.") == std::string::npos ? stacked : "";
   }
 
   // "<module>.weight" with a "<module>.scales" companion.

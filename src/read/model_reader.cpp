@@ -190,7 +190,7 @@ ModelReader::ModelReader(const fs::path& dir) : dir_(dir) {
 
   detail::pair_encoded_tensors(all, config_.raw, config_path.string());  // sorts by name
   if (all.empty()) throw Error(dir_name, "", "the model has no tensors");
-  split_stacked_experts(all);
+  if (splits_stacked_experts(config_.model_type)) split_stacked_experts(all);
   tensors_ = std::move(all);
 }
 

@@ -65,6 +65,10 @@ void add_views(const TensorInfo& t, const StackName& s, std::vector<TensorInfo>&
 
 }  // namespace
 
+bool splits_stacked_experts(const std::string& model_type) {
+  return model_type == "mixtral" || model_type == "qwen2_moe" || model_type == "qwen3_moe";
+}
+
 void split_stacked_experts(std::vector<TensorInfo>& tensors) {
   // Block-scaled stacks (FP8, MXFP4) stay whole: their scales are not split with them.
   const auto stack_of = [](const TensorInfo& t) {

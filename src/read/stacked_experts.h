@@ -19,6 +19,11 @@
 
 namespace ramq {
 
+// The model types whose stacks transformers 5 stores [E, out, in] and ramq reads per expert
+// (mixtral, qwen2_moe, qwen3_moe). Other types keep their 3-D stacks as they are: gpt-oss and
+// Llama 4, for one, store theirs [E, in, out].
+bool splits_stacked_experts(const std::string& model_type);
+
 // Replaces every stacked expert tensor of `tensors` by its per-expert views (stored_as names the
 // original). Throws Error(file, name, ...) for a fused gate_up_proj with an odd row count, or a
 // view whose name is already a stored tensor.

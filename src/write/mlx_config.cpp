@@ -19,7 +19,7 @@ std::int64_t decision_params(const TensorDecision& d) {
 }
 }  // namespace
 
-nlohmann::json mlx_quantization_config(const Plan& plan) {
+nlohmann::json mlx_quantization_config(const Plan& plan, MlxPathFn mlx_path) {
   std::map<std::pair<int, int>, std::int64_t> params;  // (bits, group) -> parameters, ascending keys
   for (const auto& d : plan.tensors) {
     if (!d.quantized()) continue;
@@ -41,8 +41,14 @@ nlohmann::json mlx_quantization_config(const Plan& plan) {
   q["bits"] = bits;
   for (const auto& d : plan.tensors) {
     if (!d.quantized() || (d.bits() == bits && d.encoding.group() == group)) continue;
-    const std::string module = d.name.substr(0, d.name.size() - 7);
-    q[module] = {{"group_size", d.encoding.group()}, {"bits", d.bits()}};
+    const std::string path = mlx_path != nullptr ? mlx_path(d.name) : d.name;
+    if (!path.ends_with(".weight")) throw Error("", d.name, "its mlx_lm path '" + path + "' does not end in '.weight'");
+    const std::string module = path.substr(0, path.size() - 7);
+    const nlohmann::json entry = {{"group_size", d.encoding.group()}, {"bits", d.bits()}};
+    if (q.contains(module) && q[module] != entry)
+      throw Error("", d.name,
+                  "the routed experts of mlx_lm module '" + module + "' have different encodings; mlx_lm needs one");
+    q[module] = entry;
   }
   return q;
 }

@@ -15,6 +15,7 @@
 #include "ramq/atomic_output.h"
 #include "ramq/error.h"
 #include "ramq/mlx_affine.h"
+#include "ramq/model_family.h"
 #include "ramq/parallel.h"
 #include "ramq/progress.h"
 #include "ramq/safetensors_writer.h"
@@ -28,12 +29,18 @@ namespace {
 // Source float data held by one batch of tensors processed in parallel (one tensor always fits).
 constexpr std::uint64_t kBatchBudgetBytes = 1ULL << 30;
 
-// One source tensor and the output tensors it becomes (sorted by name).
+// One source tensor, or the routed experts of one projection in one layer (in expert order), and
+// the output tensors they become (sorted by name). A stack's outputs are the experts' outputs
+// concatenated, shape [experts, ...]: every encoding works row by row, so the concatenation of
+// the per-expert encodings is the encoding of the stacked tensor.
 struct Unit {
-  const TensorDecision* decision = nullptr;
-  const TensorInfo* info = nullptr;
+  std::string key;  // the first source's name: what the distributed hooks and messages use
+  std::vector<const TensorDecision*> decisions;
+  std::vector<const TensorInfo*> infos;
   std::vector<OutTensorSpec> outs;
-  std::uint64_t bytes = 0;
+  std::uint64_t bytes = 0;         // output bytes
+  std::uint64_t source_bytes = 0;  // bytes of the sources
+  std::int64_t numel = 0;
   bool f32_to_f16 = false;
   MlxEncoder encoder = MlxEncoder::Search;  // Options::mlx_encoder
 };
@@ -48,74 +55,93 @@ struct Shard {
   std::vector<OutTensorSpec> specs;  // sorted by name
 };
 
-Unit make_unit(const ModelReader& model, const TensorDecision& d, const WriteOptions& opt, bool keep_dtype) {
+// The model tensor of a decision, checked against the decision (what an MLX output can hold).
+const TensorInfo& checked_source(const ModelReader& model, const TensorDecision& d) {
   const TensorInfo* info = model.find(d.name);
   if (info == nullptr) throw Error(model.dir().string(), d.name, "tensor of the plan is not in the model");
-  Unit u;
-  u.decision = &d;
-  u.info = info;
-  u.encoder = opt.mlx_encoder;
   if (d.encoding.ggml_type())
     throw Error("", d.name, "the plan gives a GGUF type (" + d.encoding.name() + "); MLX output needs an MLX plan");
   if (d.shape != info->shape)
     throw Error(info->file, d.name,
                 "plan shape " + shape_text(d.shape) + " does not match the model's " + shape_text(info->shape));
+  if (!d.quantized()) return *info;
+  if (!d.name.ends_with(".weight") || d.name.size() == 7)
+    throw Error(info->file, d.name, "only tensors named '*.weight' can be quantized");
+  if (!is_float_weight_dtype(info->dtype))
+    throw Error(info->file, d.name, "cannot quantize a tensor of dtype " + std::string(dtype_name(info->dtype)));
+  if (!mlx_bits_supported(d.bits()))
+    throw Error(info->file, d.name, "MLX does not support " + std::to_string(d.bits()) + "-bit quantization");
+  if (!mlx_group_supported(d.encoding.group()))
+    throw Error(info->file, d.name, "MLX does not support group size " + std::to_string(d.encoding.group()));
+  const auto& shp = info->shape;
+  if (shp.size() != 2 && shp.size() != 3)
+    throw Error(info->file, d.name, "only 2-D matrices and 3-D expert stacks can be quantized, not " +
+                                        shape_text(shp));
+  const std::int64_t cols = shp.back();
+  if (cols <= 0 || cols % d.encoding.group() != 0)
+    throw Error(info->file, d.name,
+                "row length " + std::to_string(cols) + " is not a multiple of group size " +
+                    std::to_string(d.encoding.group()));
+  return *info;
+}
+
+// `group`: one decision, or the experts 0..E-1 of one projection (their outputs stacked);
+// `out_name`: the output name of the weight (mlx_lm's parameter path).
+Unit make_unit(const ModelReader& model, const std::vector<const TensorDecision*>& group, const std::string& out_name,
+               const WriteOptions& opt, bool keep_dtype, bool stacked) {
+  Unit u;
+  u.key = group.front()->name;
+  u.decisions = group;
+  u.encoder = opt.mlx_encoder;
+  for (const TensorDecision* d : group) {
+    u.infos.push_back(&checked_source(model, *d));
+    const TensorInfo& first = *u.infos.front();
+    if (!(d->encoding == group.front()->encoding) || u.infos.back()->dtype != first.dtype ||
+        u.infos.back()->shape != first.shape)
+      throw Error(u.infos.back()->file, d->name,
+                  "experts of one projection must share dtype, shape and encoding to be stacked into '" + out_name +
+                      "' (this one differs from " + group.front()->name + ")");
+    u.source_bytes += u.infos.back()->nbytes;
+    u.numel += u.infos.back()->numel();
+  }
+  const TensorDecision& d = *group.front();
+  const TensorInfo& info = *u.infos.front();
+  std::vector<std::int64_t> shp = info.shape;
+  if (stacked) shp.insert(shp.begin(), static_cast<std::int64_t>(group.size()));
   if (d.quantized()) {
-    if (!d.name.ends_with(".weight") || d.name.size() == 7)
-      throw Error(info->file, d.name, "only tensors named '*.weight' can be quantized");
-    if (!is_float_weight_dtype(info->dtype))
-      throw Error(info->file, d.name, "cannot quantize a tensor of dtype " + std::string(dtype_name(info->dtype)));
-    if (!mlx_bits_supported(d.bits()))
-      throw Error(info->file, d.name, "MLX does not support " + std::to_string(d.bits()) + "-bit quantization");
-    if (!mlx_group_supported(d.encoding.group()))
-      throw Error(info->file, d.name, "MLX does not support group size " + std::to_string(d.encoding.group()));
-    const auto& shp = info->shape;
-    if (shp.size() != 2 && shp.size() != 3)
-      throw Error(info->file, d.name, "only 2-D matrices and 3-D expert stacks can be quantized, not " +
-                                          shape_text(shp));
     const std::int64_t cols = shp.back();
-    if (cols <= 0 || cols % d.encoding.group() != 0)
-      throw Error(info->file, d.name,
-                  "row length " + std::to_string(cols) + " is not a multiple of group size " + std::to_string(d.encoding.group()));
-    const std::string prefix = d.name.substr(0, d.name.size() - 7);
-    const DType sdt = mlx_scale_dtype(info->dtype);
+    const std::string prefix = out_name.substr(0, out_name.size() - 7);
+    const DType sdt = mlx_scale_dtype(info.dtype);
     std::vector<std::int64_t> wshape = shp, sshape = shp;
     wshape.back() = cols * d.bits() / 32;
     sshape.back() = cols / d.encoding.group();
-    u.outs = {{prefix + ".biases", sdt, sshape}, {prefix + ".scales", sdt, sshape}, {prefix + ".weight", DType::U32, wshape}};
+    u.outs = {{prefix + ".biases", sdt, sshape}, {prefix + ".scales", sdt, sshape}, {out_name, DType::U32, wshape}};
   } else {
-    DType out = info->dtype;
+    DType out = info.dtype;
     if (out == DType::F32 && !keep_dtype) {
       out = DType::F16;
       u.f32_to_f16 = true;
     }
-    u.outs = {{d.name, out, info->shape}};
+    u.outs = {{out_name, out, shp}};
   }
   for (const auto& o : u.outs) u.bytes += o.nbytes();
   return u;
 }
 
-std::vector<OutData> encode_unit(const ModelReader& model, const Unit& u) {
-  const TensorInfo& info = *u.info;
-  const TensorDecision& d = *u.decision;
-  std::vector<OutData> out;
+// The outputs of one source tensor (biases, scales, packed codes; or the float data).
+EncodedParts encode_source(const ModelReader& model, const TensorDecision& d, const TensorInfo& info,
+                           const Unit& u) {
   const EncodeContext ctx{info.dtype, u.encoder, /*keep_dtype=*/false};
+  EncodedParts parts;
   if (d.quantized()) {
-    EncodedParts parts;  // biases, scales, packed codes: the order of the unit's outputs
-    {
-      const std::vector<float> w = model.load_f32(info);
-      const std::int64_t cols = info.shape.back();
-      const std::int64_t rows = cols > 0 ? static_cast<std::int64_t>(w.size()) / cols : 0;
-      try {
-        parts = d.encoding.encode(w.data(), rows, cols, ctx);
-      } catch (const Error& e) {
-        throw Error(info.file, info.name, e.problem());
-      }
+    const std::vector<float> w = model.load_f32(info);
+    const std::int64_t cols = info.shape.back();
+    const std::int64_t rows = cols > 0 ? static_cast<std::int64_t>(w.size()) / cols : 0;
+    try {
+      parts = d.encoding.encode(w.data(), rows, cols, ctx);
+    } catch (const Error& e) {
+      throw Error(info.file, info.name, e.problem());
     }
-    const std::string prefix = d.name.substr(0, d.name.size() - 7);
-    out.push_back({prefix + ".biases", std::move(parts[0])});
-    out.push_back({prefix + ".scales", std::move(parts[1])});
-    out.push_back({prefix + ".weight", std::move(parts[2])});
   } else if (u.f32_to_f16) {
     const std::vector<float> w = model.load_f32(info);
     for (const float x : w)
@@ -123,11 +149,30 @@ std::vector<OutData> encode_unit(const ModelReader& model, const Unit& u) {
         throw Error(info.file, info.name,
                     "value " + std::to_string(x) + " does not fit in F16; keep the F32 dtype (--keep-dtype)");
     const auto n = static_cast<std::int64_t>(w.size());
-    out.push_back({d.name, std::move(Encoding::float_copy().encode(w.data(), 1, n, ctx)[0])});
+    parts = Encoding::float_copy().encode(w.data(), 1, n, ctx);
+    parts.resize(1);
   } else {
-    out.push_back({d.name, model.dtype_bytes(info)});  // block-scaled sources: decoded to info.dtype
+    parts.push_back(model.dtype_bytes(info));  // block-scaled sources: decoded to info.dtype
   }
   model.release(info);
+  return parts;
+}
+
+std::vector<OutData> encode_unit(const ModelReader& model, const Unit& u) {
+  std::vector<OutData> out;
+  for (const auto& spec : u.outs) out.push_back({spec.name, {}});
+  for (std::size_t i = 0; i < u.infos.size(); ++i) {
+    EncodedParts parts = encode_source(model, *u.decisions[i], *u.infos[i], u);
+    if (parts.size() != out.size()) throw std::logic_error("encode_unit: wrong number of encoded parts");
+    for (std::size_t k = 0; k < parts.size(); ++k) {
+      if (i == 0) {
+        out[k].bytes = std::move(parts[k]);
+        out[k].bytes.reserve(u.outs[k].nbytes());
+      } else {
+        out[k].bytes.insert(out[k].bytes.end(), parts[k].begin(), parts[k].end());
+      }
+    }
+  }
   return out;
 }
 
@@ -191,6 +236,62 @@ struct Layout {
   bool converted = false;  // some F32 tensor is written as F16
 };
 
+// mlx_lm's parameter path of a Hugging Face tensor name for the model's family (the name itself
+// for families whose sanitize() renames nothing, and for model types ramq does not know).
+MlxPathFn mlx_path_of(const ModelReader& model) {
+  const ModelFamily* f = find_family(model.config().model_type);
+  return f != nullptr ? f->mlx_path : nullptr;
+}
+
+// Per-layer buffers llama.cpp and mlx_lm have no use for ("self_attn.rotary_emb.inv_freq"), left
+// out of mixture-of-experts outputs: mlx_lm's sanitize() of those families (models/mixtral.py,
+// qwen2_moe.py, qwen3_moe.py) does not drop them, and its strict load_weights refuses a
+// parameter the model lacks. Dense outputs keep them (their sanitize() drops them).
+bool dropped_by_sanitize(const ModelFamily* family, std::string_view name) {
+  if (family == nullptr || family->moe == nullptr || family->names == nullptr) return false;
+  if (!name.starts_with(family->names->hf_layer_prefix)) return false;
+  name.remove_prefix(family->names->hf_layer_prefix.size());
+  if (!take_layer_index(name)) return false;
+  const auto& unused = family->names->unused;
+  return std::find(unused.begin(), unused.end(), name) != unused.end();
+}
+
+// The plan's decisions grouped into units (those dropped_by_sanitize left out): one per tensor,
+// except the routed experts of one
+// projection in one layer (names "...experts.<E>...", same mlx_lm path), which form one unit at
+// the place of their first decision, in expert order; their indices must be 0..count-1.
+std::vector<std::pair<std::string, std::vector<const TensorDecision*>>> group_decisions(const Plan& plan,
+                                                                                        const ModelFamily* family) {
+  const MlxPathFn mlx_path = family != nullptr ? family->mlx_path : nullptr;
+  std::vector<std::pair<std::string, std::vector<const TensorDecision*>>> groups;
+  std::map<std::string, std::size_t> stack_of;  // stacked output name -> group
+  std::map<std::string, std::vector<std::pair<std::int64_t, const TensorDecision*>>> experts;
+  for (const auto& d : plan.tensors) {
+    if (dropped_by_sanitize(family, d.name)) continue;
+    std::int64_t e = -1;
+    if (mlx_path != nullptr) expert_stack_key(d.name, &e);
+    const std::string out = mlx_path != nullptr ? mlx_path(d.name) : d.name;
+    if (e < 0) {
+      groups.push_back({out, {&d}});
+      continue;
+    }
+    if (stack_of.emplace(out, groups.size()).second) groups.push_back({out, {}});
+    experts[out].push_back({e, &d});
+  }
+  for (auto& [out, list] : experts) {
+    std::sort(list.begin(), list.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+    auto& g = groups[stack_of.at(out)].second;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (list[i].first != static_cast<std::int64_t>(i))
+        throw Error("", list[i].second->name,
+                    "routed experts of '" + out + "' must be numbered 0.." + std::to_string(list.size() - 1) +
+                        " to be stacked (expert " + std::to_string(i) + " is missing)");
+      g.push_back(list[i].second);
+    }
+  }
+  return groups;
+}
+
 Layout layout_mlx_model(const ModelReader& model, const Plan& plan, const WriteOptions& opt) {
   std::set<std::string> planned;
   for (const auto& d : plan.tensors) {
@@ -199,16 +300,20 @@ Layout layout_mlx_model(const ModelReader& model, const Plan& plan, const WriteO
   for (const auto& t : model.tensors())
     if (!planned.count(t.name)) throw Error(t.file, t.name, "model tensor has no decision in the plan");
   Layout L;
-  L.units.reserve(plan.tensors.size());
+  const ModelFamily* family = find_family(model.config().model_type);
+  const MlxPathFn mlx_path = family != nullptr ? family->mlx_path : nullptr;
   std::set<std::string> out_names;
-  for (const auto& d : plan.tensors) {
-    L.units.push_back(make_unit(model, d, opt, plan.keep_dtype));
-    for (const auto& o : L.units.back().outs)
+  for (const auto& [out, group] : group_decisions(plan, family)) {
+    std::int64_t e = -1;
+    expert_stack_key(group.front()->name, &e);
+    L.units.push_back(make_unit(model, group, out, opt, plan.keep_dtype, mlx_path != nullptr && e >= 0));
+    const Unit& u = L.units.back();
+    for (const auto& o : u.outs)
       if (!out_names.insert(o.name).second)
-        throw Error(L.units.back().info->file, d.name, "output tensor name '" + o.name + "' is produced twice");
-    L.tensor_bytes += L.units.back().bytes;
-    L.params += L.units.back().info->numel();
-    L.converted = L.converted || L.units.back().f32_to_f16;
+        throw Error(u.infos.front()->file, u.key, "output tensor name '" + o.name + "' is produced twice");
+    L.tensor_bytes += u.bytes;
+    L.params += u.numel;
+    L.converted = L.converted || u.f32_to_f16;
   }
   L.shards = assign_shards(L.units, opt.max_shard_bytes > 0 ? opt.max_shard_bytes : 1);
   return L;
@@ -246,7 +351,7 @@ void encode_units(const ModelReader& model, const std::vector<Unit>& units, cons
     std::size_t end = start;
     std::uint64_t budget = 0;
     while (end < todo.size() && end - start < threads) {
-      const std::uint64_t need = static_cast<std::uint64_t>(units[todo[end]].info->numel()) * 4;
+      const std::uint64_t need = static_cast<std::uint64_t>(units[todo[end]].numel) * 4;
       if (end > start && budget + need > kBatchBudgetBytes) break;
       budget += need;
       ++end;
@@ -282,7 +387,7 @@ WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const W
   summary.params = L.params;
 
   nlohmann::json config = model.config().raw.is_object() ? model.config().raw : nlohmann::json::object();
-  const nlohmann::json quant = mlx_quantization_config(plan);
+  const nlohmann::json quant = mlx_quantization_config(plan, mlx_path_of(model));
   config.erase("quantization");
   config.erase("quantization_config");
   if (!quant.is_null()) {
@@ -304,10 +409,10 @@ WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const W
   std::map<std::string, std::size_t> unit_of;             // output name -> unit
   for (std::size_t u = 0; u < units.size(); ++u)
     for (const auto& o : units[u].outs) unit_of[o.name] = u;
-  auto is_remote = [&](std::size_t u) { return remote && remote->is_remote && remote->is_remote(units[u].decision->name); };
+  auto is_remote = [&](std::size_t u) { return remote && remote->is_remote && remote->is_remote(units[u].key); };
   if (remote && remote->is_remote && !remote->receive) throw std::logic_error("write_mlx_model: remote tensors without receive");
   std::uint64_t source_bytes = 0;
-  for (const auto& u : units) source_bytes += u.info->nbytes;
+  for (const auto& u : units) source_bytes += u.source_bytes;
   ProgressScope progress(opt.progress, {"write", "tensors", units.size(), source_bytes, ""});
   std::size_t shard_i = 0, pos = 0;
   std::unique_ptr<SafetensorsStreamWriter> writer =
@@ -332,7 +437,7 @@ WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const W
       if (it == pending.end()) {
         const std::size_t u = unit_of.at(s.specs[pos].name);
         if (!is_remote(u)) return;
-        std::vector<std::vector<std::byte>> parts = remote->receive(units[u].decision->name, units[u].outs);
+        std::vector<std::vector<std::byte>> parts = remote->receive(units[u].key, units[u].outs);
         if (parts.size() != units[u].outs.size()) throw std::logic_error("write_mlx_model: wrong number of received outputs");
         for (std::size_t k = 0; k < parts.size(); ++k) {
           if (parts[k].size() != units[u].outs[k].nbytes())
@@ -340,7 +445,7 @@ WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const W
                                    units[u].outs[k].name + ", expected " + std::to_string(units[u].outs[k].nbytes()));
           pending.emplace(units[u].outs[k].name, std::move(parts[k]));
         }
-        progress.advance(1, units[u].info->nbytes);
+        progress.advance(1, units[u].source_bytes);
         continue;
       }
       writer->write_next(it->first, it->second);
@@ -355,7 +460,7 @@ WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const W
     if (!is_remote(u)) local.push_back(u);
   encode_units(model, units, local, resolve_threads(opt.threads), [&](std::size_t u, std::vector<OutData>&& outs) {
     for (auto& o : outs) pending.emplace(std::move(o.name), std::move(o.bytes));
-    progress.advance(1, units[u].info->nbytes);
+    progress.advance(1, units[u].source_bytes);
     flush();
   });
   flush();
@@ -400,7 +505,7 @@ void encode_mlx_tensors(const ModelReader& model, const Plan& plan, const WriteO
   const Layout L = layout_mlx_model(model, plan, opt);
   std::vector<std::size_t> todo;
   for (const std::size_t u : need_order(L))
-    if (mine(L.units[u].decision->name)) todo.push_back(u);
+    if (mine(L.units[u].key)) todo.push_back(u);
   encode_units(model, L.units, todo, resolve_threads(opt.threads), [&](std::size_t u, std::vector<OutData>&& outs) {
     // In the order of the unit's output specs (what write_mlx_model's receive returns).
     std::vector<std::vector<std::byte>> parts;
@@ -409,7 +514,7 @@ void encode_mlx_tensors(const ModelReader& model, const Plan& plan, const WriteO
       if (it == outs.end()) throw std::logic_error("encode_mlx_tensors: output " + spec.name + " missing");
       parts.push_back(std::move(it->bytes));
     }
-    send(L.units[u].decision->name, std::move(parts));
+    send(L.units[u].key, std::move(parts));
   });
 }
 

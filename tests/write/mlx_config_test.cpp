@@ -3,6 +3,7 @@
 
 #include "ramq/error.h"
 #include "ramq/mlx_writer.h"
+#include "ramq/model_family.h"
 
 namespace ramq {
 namespace {
@@ -89,6 +90,21 @@ TEST(MlxPassthroughFiles, TokenizerFilesAreCopied) {
   for (const char* n : {"config.json", "model.safetensors", "model.safetensors.index.json", "README.md",
                         "pytorch_model.bin", "model-00001-of-00002.safetensors", ".tiktoken", "tokenizer.json.bak"})
     EXPECT_FALSE(is_mlx_passthrough_file(n)) << n;
+}
+
+TEST(MlxQuantizationConfig, OverridesAreKeyedByMlxLmModulePaths) {
+  // Mixtral's experts: one override for the stacked switch_mlp module, w1 -> gate_proj
+  // (mlx_lm models/mixtral.py sanitize); other names unchanged.
+  Plan p;
+  p.tensors = {dec("model.layers.0.block_sparse_moe.experts.0.w1.weight", 4000, 8, 64),
+               dec("model.layers.0.block_sparse_moe.experts.1.w1.weight", 4000, 8, 64),
+               dec("model.layers.0.self_attn.o_proj.weight", 9000, 4, 64)};
+  const nlohmann::json expect = {{"group_size", 64},
+                                 {"bits", 4},
+                                 {"model.layers.0.block_sparse_moe.switch_mlp.gate_proj", {{"group_size", 64}, {"bits", 8}}}};
+  EXPECT_EQ(mlx_quantization_config(p, find_family("mixtral")->mlx_path), expect);
+  p.tensors[1] = dec("model.layers.0.block_sparse_moe.experts.1.w1.weight", 4000, 6, 64);
+  EXPECT_THROW(mlx_quantization_config(p, find_family("mixtral")->mlx_path), Error);
 }
 
 }  // namespace
