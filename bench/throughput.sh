@@ -10,7 +10,7 @@
 #   bench/throughput.sh --memory-check [--preset 30gb]   # full pipeline only; exit 1 if peak RSS > bound
 #   bench/throughput.sh --memory-check --preset tiny      # the same in seconds (CI)
 #
-# Options: --preset tiny|1b|8b|30gb (default 1b; 30gb with --memory-check); --model DIR uses an
+# Options: --preset tiny|1b|8b|30gb|30b-a3b (default 1b; 30gb with --memory-check); --model DIR uses an
 # existing Hugging Face directory instead of generating one; --threads N for ramq and llama.cpp
 # (default: nproc); --build DIR holds bin/ramq, bin/ramq_make_synthetic, tests/peer/llama_peer
 # (default: build). Synthetic models are cached in $RAMQ_BENCH_DIR (default DIR/models) and
@@ -59,6 +59,7 @@ trap 'rm -rf "$W"' EXIT
 
 SHARDS=$(jq -r '.weight_map | [.[]] | unique | .[]' "$MODEL/model.safetensors.index.json" 2>/dev/null ||
          (cd "$MODEL" && ls *.safetensors))
+SHARDS=$(echo $SHARDS)  # one line: the floor stage passes the list inside a bash -c string
 INPUT_BYTES=0
 for s in $SHARDS; do INPUT_BYTES=$((INPUT_BYTES + $(stat -c %s "$MODEL/$s"))); done
 LARGEST=$("$RAMQ" inspect "$MODEL" --json | jq '[.tensors[].params] | max')

@@ -26,19 +26,7 @@ using nlohmann::json;
 namespace {
 
 // general.file_type of a GGUF file (0 if absent).
-std::uint64_t gguf_file_type(const fs::path& file) {
-  ramq::GgufReader r(file);
-  const ramq::GgufValue* v = r.find("general.file_type");
-  return v && std::holds_alternative<std::uint64_t>(v->v) ? std::get<std::uint64_t>(v->v) : 0;
-}
-
-// Tensor types of a GGUF file, by llama.cpp tensor name.
-std::map<std::string, std::string> gguf_types(const fs::path& file) {
-  ramq::GgufReader r(file);
-  std::map<std::string, std::string> m;
-  for (const auto& t : r.tensors()) m[t.name] = std::string(ramq::ggml_type_info(t.type).name);
-  return m;
-}
+std::uint64_t gguf_file_type(const fs::path& file) { return gguf_metadata_u64(file, "general.file_type"); }
 
 // The example model as an F32 GGUF (f32.gguf) and with a mixed Q8_0 / Q4_0 / Q5_0 plan
 // (mixed.gguf; its rows are 64 wide, the 172-wide down_proj stays F32), in `dir`.

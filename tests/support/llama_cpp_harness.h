@@ -17,6 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ramq/ggml_types.h"
+#include "ramq/gguf.h"
 #include "support/run_ramq.h"
 #include "support/safetensors_builder.h"
 
@@ -36,6 +38,21 @@ inline bool llama_available() {
       FAIL() << "llama.cpp libraries missing in " << LLAMA_PEER_LIB_DIR << ": run `cd tests/peer && npm ci`"; \
     }                                                                                                     \
   } while (0)
+
+// Tensor types of a GGUF file, by llama.cpp tensor name.
+inline std::map<std::string, std::string> gguf_types(const std::filesystem::path& file) {
+  GgufReader r(file);
+  std::map<std::string, std::string> m;
+  for (const auto& t : r.tensors()) m[t.name] = std::string(ggml_type_info(t.type).name);
+  return m;
+}
+
+// An unsigned metadata value of a GGUF file (0 if absent or of another type).
+inline std::uint64_t gguf_metadata_u64(const std::filesystem::path& file, const std::string& key) {
+  GgufReader r(file);
+  const GgufValue* v = r.find(key);
+  return v && std::holds_alternative<std::uint64_t>(v->v) ? std::get<std::uint64_t>(v->v) : 0;
+}
 
 // The JSON that `llama_peer ARGS...` prints; an empty object (and a test failure) if it fails.
 inline nlohmann::json peer_json(const std::vector<std::string>& args) {
