@@ -122,7 +122,7 @@ ReportData build_report_data(const ReportInputs& in) {
         throw Error(in.plan_file, "", "the plan is for " + std::string(output_format_name(plan->format)) +
                                           " output but " + in.output->path + " is " +
                                           (d.format ? std::string(output_format_name(*d.format)) : "not quantized"));
-      check_plan_against_output(d.tensors, *plan, in.plan_file, in.output->path);
+      check_plan_against_output(d.tensors, *plan, in.plan_file, in.output->path, output_name_mapper(*in.output));
     }
   } else if (plan) {
     d.tensors = tensors_from_plan(*plan, dtypes);

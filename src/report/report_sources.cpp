@@ -6,6 +6,7 @@
 #include <set>
 
 #include "ramq/gguf_names.h"
+#include "ramq/model_family.h"
 #include "ramq/error.h"
 #include "ramq/plan.h"
 #include "report/report_sources.h"
@@ -74,11 +75,21 @@ std::vector<ReportTensor> tensors_from_safetensors(const InspectReport& r) {
   return out;
 }
 
+// The family of a GGUF file's general.architecture (with experts when it counts them).
+const ModelFamily* gguf_family(const InspectReport& r) {
+  const auto it = r.metadata.find("general.architecture");
+  if (it == r.metadata.end() || !it->is_string()) return nullptr;
+  const std::string arch = it->get<std::string>();
+  return find_gguf_family(arch, r.metadata.contains(arch + ".expert_count"));
+}
+
 std::vector<ReportTensor> tensors_from_gguf(const InspectReport& r) {
   std::vector<ReportTensor> out;
+  const ModelFamily* family = gguf_family(r);
   for (const auto& t : r.tensors) {
     ReportTensor rt;
-    rt.name = gguf_to_hf_tensor_name(t.name).value_or(t.name);
+    const auto hf = family != nullptr ? gguf_to_hf_tensor_name(*family, t.name) : gguf_to_hf_tensor_name(t.name);
+    rt.name = hf.value_or(t.name);
     rt.shape = shape_from_gguf_ne(t.shape);
     rt.numel = product(rt.shape);
     rt.bytes = t.bytes;
@@ -130,12 +141,30 @@ std::vector<ReportTensor> tensors_from_plan(const Plan& p, const std::map<std::s
   return out;
 }
 
+std::function<std::string(const std::string&)> output_name_mapper(const InspectReport& r) {
+  const auto text = [&](const char* key) {
+    const auto it = r.metadata.find(key);
+    return it != r.metadata.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  if (r.kind == InspectKind::Gguf) {
+    if (const ModelFamily* f = gguf_family(r); f != nullptr && f->moe != nullptr)
+      return [](const std::string& n) { return expert_stack_key(n); };
+  } else if (const ModelFamily* f = find_family(text("model_type")); f != nullptr && f->mlx_path != nullptr) {
+    return [f](const std::string& n) { return f->mlx_path(n); };
+  }
+  return [](const std::string& n) { return n; };
+}
+
 void check_plan_against_output(std::vector<ReportTensor>& output, const Plan& p, const std::string& plan_file,
-                               const std::string& output_name) {
+                               const std::string& output_name,
+                               const std::function<std::string(const std::string&)>& output_name_of) {
   std::map<std::string, ReportTensor*> by_name;
   for (auto& t : output) by_name[t.name] = &t;
+  std::map<std::string, std::uint64_t> planned_bytes;  // by output name: a stack sums its experts
+  std::map<std::string, std::string> first_member;
   for (const auto& d : p.tensors) {
-    const auto it = by_name.find(d.name);
+    const std::string name = output_name_of(d.name);
+    const auto it = by_name.find(name);
     if (it == by_name.end()) {
       // GGUF leaves out tensors llama.cpp does not use (rotary buffers); quantized ones must be there.
       if (d.quantized()) throw Error(plan_file, d.name, "is quantized in the plan but is not in " + output_name);
@@ -149,11 +178,15 @@ void check_plan_against_output(std::vector<ReportTensor>& output, const Plan& p,
         ggml ? t.encoding == planned : (d.bits() == t.bits && (!d.quantized() || d.encoding.group() == t.group));
     if (!same_encoding)
       throw Error(plan_file, d.name, "the plan says " + planned + " but " + output_name + " holds " + t.encoding);
-    if (d.bytes != t.bytes)
-      throw Error(plan_file, d.name,
-                  "the plan says " + std::to_string(d.bytes) + " bytes but " + output_name + " holds " +
-                      std::to_string(t.bytes));
-    t.reason = d.reason;
+    planned_bytes[name] += d.bytes;
+    if (first_member.emplace(name, d.name).second) t.reason = d.reason;
+  }
+  for (const auto& [name, bytes] : planned_bytes) {
+    const ReportTensor& t = *by_name.at(name);
+    if (bytes != t.bytes)
+      throw Error(plan_file, first_member.at(name),
+                  "the plan says " + std::to_string(bytes) + " bytes" + (name == first_member.at(name) ? "" : " for " + name) +
+                      " but " + output_name + " holds " + std::to_string(t.bytes));
   }
 }
 

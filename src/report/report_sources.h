@@ -2,6 +2,7 @@
 #pragma once
 
 #include <optional>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -20,9 +21,16 @@ std::vector<ReportTensor> tensors_from_output(const InspectReport& r, std::optio
 // From a plan; source_dtypes (tensor -> dtype name, from the analysis) names kept tensors' type.
 std::vector<ReportTensor> tensors_from_plan(const Plan& p, const std::map<std::string, std::string>& source_dtypes);
 
+// The output's name of a plan tensor: the name itself, or for a routed expert of a mixture of
+// experts the stacked tensor that holds it (the GGUF stack key, mlx_lm's switch_mlp path), from
+// the family the output's metadata names.
+std::function<std::string(const std::string&)> output_name_mapper(const InspectReport& r);
+
 // Throws ramq::Error(plan_file, tensor, ...) where the plan and the output disagree on a
-// tensor's encoding or bytes; copies the plan's reasons into the output's tensors.
+// tensor's encoding or bytes (a stack: its experts' bytes together); copies the plan's reasons
+// into the output's tensors. `output_name_of` maps plan names to output names.
 void check_plan_against_output(std::vector<ReportTensor>& output, const Plan& p, const std::string& plan_file,
-                               const std::string& output_name);
+                               const std::string& output_name,
+                               const std::function<std::string(const std::string&)>& output_name_of);
 
 }  // namespace ramq::report

@@ -343,6 +343,36 @@ TEST(GgufMoe, EvalOfMlxAndGgufOutputsAgainstTheCheckpoint) {
   }
 }
 
+// The report and verify commands on MoE outputs: the plan's per-expert decisions are checked
+// against the stacked tensors of the output (GGUF *_exps, mlx_lm switch_mlp), their bytes summed;
+// a plan that disagrees with the output is refused naming the expert.
+TEST(GgufMoe, ReportAndVerifyReadStackedOutputs) {
+  TempDir tmp("moe-report");
+  for (const std::string type : {"mixtral", "qwen2_moe"}) {
+    write_synthetic_llama(tmp / type, moe_shape(type, 4, 7040));
+    for (const char* format : {"gguf", "mlx"}) {
+      const fs::path out = tmp / (type + "." + format), html = tmp / (type + "-" + format + ".html");
+      const fs::path plan = tmp / (type + "-" + format + ".plan.json");
+      auto r = run_ramq({"quantize", (tmp / type).string(), "--format", format, "--policy", "budget", "--target-bpw",
+                         "4.5", "--save-plan", plan.string(), "--report", html.string(), "-o", out.string()});
+      ASSERT_EQ(r.status, 0) << type << " " << format << ": " << r.err;
+      EXPECT_TRUE(fs::exists(html));
+      EXPECT_EQ(run_ramq({"verify", out.string()}).status, 0) << type << " " << format;
+      // One expert's bytes changed in the plan: the stack's sum no longer matches.
+      json p = json::parse(slurp(plan));
+      for (auto& d : p["tensors"])
+        if (d["name"].get<std::string>().find(".experts.1.") != std::string::npos) {
+          d["bytes"] = d["bytes"].get<std::uint64_t>() + 1;
+          break;
+        }
+      write_file(plan, p.dump());
+      r = run_ramq({"report", out.string(), "--plan", plan.string(), "-o", (tmp / "bad.html").string()});
+      EXPECT_EQ(r.status, 1) << type << " " << format;
+      EXPECT_NE(r.err.find("bytes for model.layers."), std::string::npos) << r.err;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, GgufMoeLlamaCpp,
                          ::testing::Values(Family{"mixtral", "llama", 8, 7001}, Family{"qwen2_moe", "qwen2moe", 4, 7002},
                                            Family{"qwen3_moe", "qwen3moe", 4, 7003}),
