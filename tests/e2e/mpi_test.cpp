@@ -100,6 +100,20 @@ TEST(Mpi, RandomizedSvdModelIdenticalWithTwoAndThreeRanks) {
                              {3});
 }
 
+// A mixture of experts: the routed experts of one projection are written as one stacked tensor
+// (GGUF *_exps, mlx_lm switch_mlp), encoded by the rank that owns expert 0; the outputs are still
+// those of one process.
+TEST(Mpi, MoeStacksIdenticalToOneProcess) {
+  TempDir tmp("mpi-moe");
+  SyntheticLlama s{.hidden = 256, .heads = 4, .kv_heads = 2, .ffn = 256, .layers = 2, .vocab = 512};
+  s.model_type = "qwen3_moe";
+  s.experts = 4;
+  write_synthetic_llama(tmp / "model", s);
+  expect_same_as_one_process(tmp / "model", {"--format", "gguf", "--policy", "budget", "--target-bpw", "4.5"},
+                             "model.gguf", {2});
+  expect_same_as_one_process(tmp / "model", {"--format", "mlx"}, "out", {3});
+}
+
 // Tensors are split by size (largest first, each to the least-loaded rank): the loads differ by
 // at most the largest tensor, every tensor has exactly one rank, and the split is the same every
 // time it is computed.
