@@ -18,6 +18,7 @@
 //  (d) swan and budget plans give all experts of one projection one encoding, and their GGUFs load.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
@@ -340,6 +341,39 @@ TEST(GgufMoe, EvalOfMlxAndGgufOutputsAgainstTheCheckpoint) {
       EXPECT_LT(kld[0], kld[1]) << type << " " << format;
       EXPECT_LT(kld[1], 0.25 * unrelated) << type << " " << format;
     }
+  }
+}
+
+// Stacks the reader cannot split: a fused gate_up_proj with an odd row count, and an expert that
+// is stored both on its own and inside the stack. One line naming the file and tensor, exit 1,
+// nothing written.
+TEST(GgufMoe, UnsplittableStacksAreRefused) {
+  TempDir tmp("moe-bad-stack");
+  const json cfg = json::parse(slurp([&] {
+    write_synthetic_llama(tmp / "ref", moe_shape("qwen3_moe", 2, 7050));
+    return tmp / "ref" / "config.json";
+  }()));
+  const std::vector<float> six(6 * 4, 0.5f);
+  for (const bool odd : {true, false}) {
+    SafetensorsBuilder b;
+    if (odd) {
+      b.add("model.layers.0.mlp.experts.gate_up_proj", ramq::DType::F32, {2, 3, 4}, six);
+    } else {
+      b.add("model.layers.0.mlp.experts.down_proj", ramq::DType::F32, {2, 3, 4}, six);
+      b.add("model.layers.0.mlp.experts.1.down_proj.weight", ramq::DType::F32, {3, 4}, std::vector<float>(12, 1.0f));
+    }
+    const fs::path dir = tmp / (odd ? "odd" : "twice"), out = tmp / (odd ? "odd.gguf" : "twice.gguf");
+    fs::create_directories(dir);
+    write_model(dir, b, cfg.dump());
+    const auto r = run_ramq({"quantize", dir.string(), "--format", "gguf", "-o", out.string()});
+    EXPECT_EQ(r.status, 1);
+    const std::string want = odd ? "tensor 'model.layers.0.mlp.experts.gate_up_proj': is a fused gate_up_proj stack "
+                                   "[2, 3, 4] with an odd row count"
+                                 : "tensor 'model.layers.0.mlp.experts.1.down_proj.weight': is stored both on its own "
+                                   "and in the stack model.layers.0.mlp.experts.down_proj [2, 3, 4], expert 1";
+    EXPECT_NE(r.err.find(want), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_FALSE(fs::exists(out));
   }
 }
 
