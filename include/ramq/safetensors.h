@@ -23,12 +23,16 @@ enum class SourceEncoding : std::uint8_t {
   Plain,     // elements of `dtype`
   F8Block,   // F8_E4M3 codes "X" times per-block scales "X_scale_inv" (DeepSeek-V3, Qwen3-FP8)
   Mxfp4,     // E2M1 codes "P_blocks" times E8M0 scales "P_scales", 32 per block (gpt-oss)
+  // Elements of `dtype` stored column by column: element (r, c) is stored element
+  // c * column_stride + r of the byte range (an expert of a stack stored [E, in, out]).
+  Transposed,
 };
 
 struct TensorInfo {
   std::string name;
-  // Plain: the stored dtype. Encoded: BF16, the float dtype the values are presented as (what
-  // float copies and --keep-dtype write, as Hugging Face's own dequantization does).
+  // Plain and Transposed: the stored dtype. F8Block and Mxfp4: BF16, the float dtype the values
+  // are presented as (what float copies and --keep-dtype write, as Hugging Face's own
+  // dequantization does).
   DType dtype = DType::F32;
   std::vector<std::int64_t> shape;  // encoded: the logical [..., rows, cols]
   std::string file;          // path of the safetensors file that holds it (encoded: the codes)
@@ -39,6 +43,10 @@ struct TensorInfo {
   std::string stored_name;                    // encoded: the codes' tensor ("X", "P_blocks")
   std::shared_ptr<const TensorInfo> scales;   // encoded: the stored scale tensor
   std::int64_t block_rows = 0, block_cols = 0;  // F8Block: elements per scale (weight_block_size)
+  // F8Block: rows of the first block of scales that precede row 0 (an expert's half of a fused
+  // gate_up stack that starts inside a block); the scales span ceil((phase + rows) / block_rows).
+  std::int64_t block_row_phase = 0;
+  std::int64_t column_stride = 0;  // Transposed: elements from one stored column to the next
   // A routed expert that the file stores inside a stack of all experts (read/stacked_experts.h):
   // "model.layers.0.mlp.experts.gate_up_proj [128, 1536, 2048], expert 3, rows 0-767"; "" for a
   // tensor stored on its own.

@@ -101,7 +101,7 @@ void analyze_one(const ModelReader& model, const TensorInfo& t, TensorAnalysis& 
   ta.name = t.name;
   ta.shape = t.shape;
   ta.dtype = std::string(dtype_name(t.dtype));
-  if (t.encoded()) ta.source_dtype = t.source_dtype();
+  if (t.source_dtype() != ta.dtype) ta.source_dtype = t.source_dtype();  // F8_E4M3, MXFP4
   ta.numel = t.numel();
   std::string why;
   ta.scored = is_scoreable(t, &why);

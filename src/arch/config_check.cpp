@@ -90,8 +90,7 @@ void check_tensor(const TensorInfo& t, const ModelConfig& c, const ModelFamily& 
     throw Error(t.file, t.name,
                 "has shape " + shape_text(t.shape) + " but config.json implies " + want->formula + " = " +
                     shape_text(want->shape) +
-                    (t.stored_as.empty() ? "" : " (stored as " + t.stored_as + "; a stack stored [experts, in, out] "
-                                                "is not supported)"));
+                    (t.stored_as.empty() ? "" : " (stored as " + t.stored_as + ")"));
 }
 
 // A tensor the configuration needs, and why (for the message when it is missing).

@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <stdexcept>
 
 #include "ramq/error.h"
 
@@ -182,9 +183,10 @@ EncodedView::EncodedView(const TensorInfo& t, std::span<const std::byte> codes, 
     : t_(t),
       codes_(reinterpret_cast<const unsigned char*>(codes.data())),
       scale_bytes_(reinterpret_cast<const unsigned char*>(scales.data())) {
-  const auto& s = *t.scales;
   cols_ = static_cast<std::size_t>(t.shape.back());
   rows_ = static_cast<std::size_t>(t.shape[t.shape.size() - 2]);
+  if (t.encoding == SourceEncoding::Transposed) return;
+  const auto& s = *t.scales;
   if (t.encoding == SourceEncoding::F8Block) {
     f8_scales_.resize(static_cast<std::size_t>(s.numel()));
     convert_to_f32(s.dtype, scales, f8_scales_);
@@ -202,18 +204,24 @@ EncodedView::EncodedView(const TensorInfo& t, std::span<const std::byte> codes, 
 }
 
 void EncodedView::decode(std::size_t first, std::span<float> out) const {
-  if (t_.encoding == SourceEncoding::F8Block) decode_f8(first, out);
-  else decode_mxfp4(first, out);
+  switch (t_.encoding) {
+    case SourceEncoding::F8Block: return decode_f8(first, out);
+    case SourceEncoding::Mxfp4: return decode_mxfp4(first, out);
+    case SourceEncoding::Transposed: return decode_transposed(first, out);
+    case SourceEncoding::Plain: break;
+  }
+  throw std::logic_error("EncodedView: a plain tensor has nothing to decode");
 }
 
 // Row by row: within a row the scale row is fixed and the column block is c / block_cols.
 void EncodedView::decode_f8(std::size_t first, std::span<float> out) const {
   const auto& lut = tables().e4m3;
   const auto br = static_cast<std::size_t>(t_.block_rows), bc = static_cast<std::size_t>(t_.block_cols);
+  const auto phase = static_cast<std::size_t>(t_.block_row_phase);
   const std::size_t end = first + out.size();
   for (std::size_t i = first; i < end;) {
     const std::size_t row = i / cols_, stop = std::min(end, (row + 1) * cols_);
-    const float* srow = f8_scales_.data() + ((row / rows_) * scale_rows_ + (row % rows_) / br) * scale_cols_;
+    const float* srow = f8_scales_.data() + ((row / rows_) * scale_rows_ + (row % rows_ + phase) / br) * scale_cols_;
     for (std::size_t c = i - row * cols_; i < stop; ++i, ++c) out[i - first] = lut[codes_[i]] * srow[c / bc];
   }
 }
@@ -225,6 +233,26 @@ void EncodedView::decode_mxfp4(std::size_t first, std::span<float> out) const {
     const std::size_t i = first + k;
     const unsigned byte = codes_[i / 2];
     out[k] = tb.e2m1[(i & 1) ? byte >> 4 : byte & 0xfu] * tb.e8m0[scale_bytes_[i / 32]];
+  }
+}
+
+// Rows are gathered kTransposeRows at a time: for each column, those rows are one contiguous run
+// of the stored column, converted at once and spread over the output rows.
+void EncodedView::decode_transposed(std::size_t first, std::span<float> out) const {
+  constexpr std::size_t kTransposeRows = 64;
+  const std::size_t esize = dtype_size(t_.dtype), ld = static_cast<std::size_t>(t_.column_stride);
+  const std::size_t end = first + out.size(), row_end = (end + cols_ - 1) / cols_;
+  const auto* bytes = reinterpret_cast<const std::byte*>(codes_);
+  std::array<float, kTransposeRows> run{};
+  for (std::size_t r0 = first / cols_; r0 < row_end; r0 += kTransposeRows) {
+    const std::size_t n = std::min(kTransposeRows, row_end - r0);
+    for (std::size_t c = 0; c < cols_; ++c) {
+      convert_to_f32(t_.dtype, std::span(bytes + (c * ld + r0) * esize, n * esize), std::span(run.data(), n));
+      for (std::size_t k = 0; k < n; ++k) {
+        const std::size_t i = (r0 + k) * cols_ + c;
+        if (i >= first && i < end) out[i - first] = run[k];
+      }
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 // Block-scaled input encodings (FP8 with block scales, MXFP4): pairing the stored tensors into
-// one logical float tensor, and decoding its elements (see TensorInfo::encoding).
+// one logical float tensor, and decoding its elements (see TensorInfo::encoding), those of
+// transposed experts (read/stacked_experts.h) included.
 #pragma once
 
 #include <cstddef>
@@ -24,7 +25,8 @@ void pair_encoded_tensors(std::vector<TensorInfo>& all, const nlohmann::json& co
 // An encoded tensor's codes and scales, ready to decode any range of its elements.
 class EncodedView {
  public:
-  // `check_scales`: throws ramq::Error naming the scale tensor if a scale is NaN or Inf.
+  // `check_scales`: throws ramq::Error naming the scale tensor if a scale is NaN or Inf. A
+  // Transposed tensor has no scales (`scales` empty).
   EncodedView(const TensorInfo& t, std::span<const std::byte> codes, std::span<const std::byte> scales,
               bool check_scales);
   // out[i] = the value of element first + i (row-major over the logical shape).
@@ -33,6 +35,7 @@ class EncodedView {
  private:
   void decode_f8(std::size_t first, std::span<float> out) const;
   void decode_mxfp4(std::size_t first, std::span<float> out) const;
+  void decode_transposed(std::size_t first, std::span<float> out) const;
 
   const TensorInfo& t_;
   const unsigned char* codes_;

@@ -190,7 +190,7 @@ ModelReader::ModelReader(const fs::path& dir) : dir_(dir) {
 
   detail::pair_encoded_tensors(all, config_.raw, config_path.string());  // sorts by name
   if (all.empty()) throw Error(dir_name, "", "the model has no tensors");
-  if (splits_stacked_experts(config_.model_type)) split_stacked_experts(all);
+  split_stacked_experts(all, config_);
   tensors_ = std::move(all);
 }
 
@@ -271,9 +271,13 @@ std::size_t first_non_finite(DType t, const std::byte* p, std::size_t n, bool* n
 
 std::size_t checked_elements(const TensorInfo& t, std::span<const std::byte> bytes) {
   const std::size_t n = static_cast<std::size_t>(t.numel());
-  const std::size_t want = t.encoding == SourceEncoding::F8Block ? n
-                           : t.encoding == SourceEncoding::Mxfp4 ? n / 2
-                                                                 : n * dtype_size(t.dtype);
+  std::size_t want = n * dtype_size(t.dtype);
+  if (t.encoding == SourceEncoding::F8Block) want = n;
+  if (t.encoding == SourceEncoding::Mxfp4) want = n / 2;
+  if (t.encoding == SourceEncoding::Transposed && n > 0) {  // the last column ends at its row `rows - 1`
+    const auto rows = static_cast<std::size_t>(t.shape[0]), cols = static_cast<std::size_t>(t.shape[1]);
+    want = ((cols - 1) * static_cast<std::size_t>(t.column_stride) + rows) * dtype_size(t.dtype);
+  }
   if (bytes.size() != want || (t.encoding == SourceEncoding::Mxfp4 && n % 32 != 0))
     throw Error(t.file, t.name, "byte size does not match the shape");
   return n;
@@ -385,7 +389,8 @@ void ModelReader::check_finite(const TensorInfo& t, unsigned threads) const {
 
 std::unique_ptr<detail::EncodedView> ModelReader::encoded_view(const TensorInfo& t, bool check_scales) const {
   if (!t.encoded()) return nullptr;
-  return std::make_unique<detail::EncodedView>(t, raw(t), raw(*t.scales), check_scales);
+  return std::make_unique<detail::EncodedView>(t, raw(t), t.scales ? raw(*t.scales) : std::span<const std::byte>{},
+                                               check_scales);
 }
 
 void ModelReader::prefetch(const TensorInfo& t) const {

@@ -213,7 +213,8 @@ std::string TensorInfo::source_dtype() const {
   switch (encoding) {
     case SourceEncoding::F8Block: return "F8_E4M3";
     case SourceEncoding::Mxfp4: return "MXFP4";
-    case SourceEncoding::Plain: break;
+    case SourceEncoding::Plain:
+    case SourceEncoding::Transposed: break;
   }
   return std::string(dtype_name(dtype));
 }
