@@ -257,46 +257,58 @@ TEST(GgufMoe, RefusesRoutingLlamaCppWouldNotComputeAndIncompleteExperts) {
 }
 
 // A checkpoint that stores the routed experts stacked, as transformers 5 saves them
-// ("mlp.experts.gate_up_proj" [E, 2I, H], "mlp.experts.down_proj" [E, H, I]), is the same model
+// ("mlp.experts.gate_up_proj" [E, 2I, H], "mlp.experts.down_proj" [E, H, I]; Mixtral's router
+// "mlp.gate.weight"), or stored the other way round ([E, H, 2I], [E, I, H]), is the same model
 // as the per-expert checkpoint of the same values: byte-identical GGUF files for two policies,
-// and the same perplexity from `ramq eval`. A stack stored the other way round ([E, in, out],
-// not supported) is refused naming the stored tensor.
+// and the same perplexity from `ramq eval`. A stack that fits neither orientation is refused
+// naming the stored tensor.
 TEST(GgufMoe, StackedExpertCheckpointsAreReadAsPerExpertOnes) {
   TempDir tmp("gguf-moe-stacked");
-  SyntheticLlama shape = moe_shape("qwen3_moe", 4, 7020);
-  write_synthetic_llama(tmp / "a" / "m", shape);
-  shape.stacked_experts = true;
-  write_synthetic_llama(tmp / "b" / "m", shape);
-  for (const char* bits : {"4", "16"}) {
-    for (const char* side : {"a", "b"}) {
-      const auto r = run_ramq({"quantize", (tmp / side / "m").string(), "--format", "gguf", "--policy", "uniform",
-                               "--bits", bits, "-o", (tmp / side / "m.gguf").string(), "--force"});
-      ASSERT_EQ(r.status, 0) << side << ": " << r.err;
+  write_tokens(tmp / "t.u32", random_tokens(64, 512, 5));
+  for (const char* type : {"mixtral", "qwen3_moe"}) {
+    SyntheticLlama shape = moe_shape(type, 4, 7020);
+    shape.ffn = shape.expert_ffn = 512;  // != hidden: the orientation shows
+    // The same directory name for all three: GGUF's general.name is taken from it.
+    const auto dir = [&](char side) { return (tmp / type / std::string(1, side) / "m").string(); };
+    write_synthetic_llama(dir('a'), shape);
+    shape.stacked_experts = true;
+    write_synthetic_llama(dir('b'), shape);
+    shape.transposed_stacks = true;
+    write_synthetic_llama(dir('c'), shape);
+    for (const char* bits : {"4", "16"}) {
+      for (const char side : {'a', 'b', 'c'}) {
+        const auto r = run_ramq({"quantize", dir(side), "--format", "gguf", "--policy", "uniform", "--bits", bits,
+                                 "-o", dir(side) + ".gguf", "--force"});
+        ASSERT_EQ(r.status, 0) << type << " " << side << ": " << r.err;
+      }
+      const std::string a = slurp(dir('a') + ".gguf");
+      EXPECT_EQ(a, slurp(dir('b') + ".gguf")) << type << " " << bits << " bits, [E, out, in]";
+      EXPECT_EQ(a, slurp(dir('c') + ".gguf")) << type << " " << bits << " bits, [E, in, out]";
     }
-    EXPECT_EQ(slurp(tmp / "a" / "m.gguf"), slurp(tmp / "b" / "m.gguf")) << bits << " bits";
+    double ppl[3];
+    for (int i = 0; i < 3; ++i)
+      ppl[i] = ramq_json({"eval", dir(static_cast<char>('a' + i)), "--tokens", (tmp / "t.u32").string(), "--ctx", "64",
+                          "--json"})
+                   .value("ppl", 0.0);
+    EXPECT_GT(ppl[0], 1.0) << type;
+    EXPECT_EQ(ppl[0], ppl[1]) << type;
+    EXPECT_EQ(ppl[0], ppl[2]) << type;
   }
-  write_tokens(tmp / "t.u32", random_tokens(64, static_cast<std::uint32_t>(shape.vocab), 5));
-  double ppl[2];
-  for (int i = 0; i < 2; ++i)
-    ppl[i] = ramq_json({"eval", (tmp / (i ? "b" : "a") / "m").string(), "--tokens", (tmp / "t.u32").string(), "--ctx",
-                        "64", "--json"})
-                 .value("ppl", 0.0);
-  EXPECT_GT(ppl[0], 1.0);
-  EXPECT_EQ(ppl[0], ppl[1]);
 
-  // [E, in, out]: down_proj stored [E, I, H] with I != H.
+  // A down_proj stack [E, H, 128] where config.json says the experts are 256 wide.
   SyntheticLlama narrow = moe_shape("qwen3_moe", 4, 7021);
   narrow.expert_ffn = 128;
   narrow.layers = 1;
   narrow.stacked_experts = true;
-  write_synthetic_llama(tmp / "c", narrow);
-  json cfg = json::parse(slurp(tmp / "c" / "config.json"));
-  cfg["moe_intermediate_size"] = 256;  // config and stack disagree as a transposed stack would
-  write_file(tmp / "c" / "config.json", cfg.dump());
-  const auto r = run_ramq({"quantize", (tmp / "c").string(), "--format", "gguf", "-o", (tmp / "c.gguf").string()});
+  write_synthetic_llama(tmp / "n", narrow);
+  json cfg = json::parse(slurp(tmp / "n" / "config.json"));
+  cfg["moe_intermediate_size"] = 256;
+  write_file(tmp / "n" / "config.json", cfg.dump());
+  const auto r = run_ramq({"quantize", (tmp / "n").string(), "--format", "gguf", "-o", (tmp / "n.gguf").string()});
   EXPECT_EQ(r.status, 1);
-  EXPECT_NE(r.err.find("(stored as model.layers.0.mlp.experts.down_proj [4, 256, 128], expert 0;"), std::string::npos)
+  EXPECT_NE(r.err.find("(stored as model.layers.0.mlp.experts.down_proj [4, 256, 128], expert 0)"), std::string::npos)
       << r.err;
+  EXPECT_FALSE(fs::exists(tmp / "n.gguf"));
 }
 
 // `ramq eval` of MoE outputs against their checkpoint: MLX (stacked switch_mlp) and GGUF (stacked
@@ -370,7 +382,7 @@ TEST(GgufMoe, UnsplittableStacksAreRefused) {
     const std::string want = odd ? "tensor 'model.layers.0.mlp.experts.gate_up_proj': is a fused gate_up_proj stack "
                                    "[2, 3, 4] with an odd row count"
                                  : "tensor 'model.layers.0.mlp.experts.1.down_proj.weight': is stored both on its own "
-                                   "and in the stack model.layers.0.mlp.experts.down_proj [2, 3, 4], expert 1";
+                                   "and as model.layers.0.mlp.experts.down_proj [2, 3, 4], expert 1";
     EXPECT_NE(r.err.find(want), std::string::npos) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     EXPECT_FALSE(fs::exists(out));

@@ -47,13 +47,49 @@ struct SyntheticLlama {
   int experts = 4, experts_per_tok = 2, expert_ffn = 256, shared_ffn = 512;
   double router_scale = 2.0;          // router: router_scale / sqrt(hidden) (larger: sharper routing)
   bool norm_topk_prob = true;         // written for the Qwen MoE types
-  // Qwen MoE types: the routed experts stored as transformers 5 saves them, one stack per layer,
-  // "mlp.experts.gate_up_proj" [E, 2 x expert_ffn, hidden] and "mlp.experts.down_proj"
-  // [E, hidden, expert_ffn] (the same values as the per-expert tensors).
+  // The routed experts stored as transformers 5 saves them, one stack per layer and projection,
+  // "mlp.experts.gate_up_proj" [E, 2F, hidden] and "mlp.experts.down_proj" [E, hidden, F] (F:
+  // expert_ffn, Mixtral ffn; Mixtral's router then is "mlp.gate.weight"), holding the same values
+  // as the per-expert tensors. `transposed_stacks`: stored [E, in, out] instead, [E, hidden, 2F]
+  // (gate in columns 0..F-1) and [E, F, hidden].
   bool stacked_experts = false;
+  bool transposed_stacks = false;
 };
 
 inline bool is_moe_type(const std::string& t) { return t == "mixtral" || t == "qwen2_moe" || t == "qwen3_moe"; }
+
+// The stacks of one layer's routed experts ("<m>gate_up_proj", "<m>down_proj"), drawn in the
+// per-expert order (gate, up, down of expert 0, then expert 1, ...).
+template <class Gaussian>
+void add_expert_stacks(SafetensorsBuilder& b, const std::string& m, const SyntheticLlama& s, std::int64_t f,
+                       Gaussian& gaussian) {
+  const std::int64_t h = s.hidden, E = s.experts;
+  const double proj = 1.0 / std::sqrt(static_cast<double>(h));
+  std::vector<float> gate_up(static_cast<std::size_t>(E * 2 * f * h)), down(static_cast<std::size_t>(E * h * f));
+  for (std::int64_t e = 0; e < E; ++e) {
+    for (std::int64_t half = 0; half < 2; ++half) {  // gate, then up: [f, h] each
+      const auto v = gaussian(f, h, proj);
+      for (std::int64_t r = 0; r < f; ++r)
+        for (std::int64_t c = 0; c < h; ++c) {
+          const std::int64_t out = half * f + r;  // the fused row
+          const std::int64_t at = s.transposed_stacks ? (e * h + c) * 2 * f + out : (e * 2 * f + out) * h + c;
+          gate_up[static_cast<std::size_t>(at)] = v[static_cast<std::size_t>(r * h + c)];
+        }
+    }
+    const auto d = gaussian(h, f, 1.0 / std::sqrt(double(f)));  // [h, f]
+    for (std::int64_t r = 0; r < h; ++r)
+      for (std::int64_t c = 0; c < f; ++c) {
+        const std::int64_t at = s.transposed_stacks ? (e * f + c) * h + r : (e * h + r) * f + c;
+        down[static_cast<std::size_t>(at)] = d[static_cast<std::size_t>(r * f + c)];
+      }
+  }
+  const std::vector<std::int64_t> gu = s.transposed_stacks ? std::vector<std::int64_t>{E, h, 2 * f}
+                                                           : std::vector<std::int64_t>{E, 2 * f, h};
+  const std::vector<std::int64_t> dn = s.transposed_stacks ? std::vector<std::int64_t>{E, f, h}
+                                                           : std::vector<std::int64_t>{E, h, f};
+  b.add_rounded(m + "gate_up_proj", s.dtype, gu, gate_up);
+  b.add_rounded(m + "down_proj", s.dtype, dn, down);
+}
 
 inline void write_synthetic_llama(const std::filesystem::path& dir, const SyntheticLlama& s) {
   std::filesystem::create_directories(dir);
@@ -92,32 +128,18 @@ inline void write_synthetic_llama(const std::filesystem::path& dir, const Synthe
     };
     if (!moe) {
       mlp(p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight", p + "mlp.down_proj.weight", s.ffn);
-    } else if (s.model_type == "mixtral") {
-      const std::string m = p + "block_sparse_moe.";
-      b.add_rounded(m + "gate.weight", dt, {s.experts, s.hidden}, gaussian(s.experts, s.hidden, s.router_scale * proj));
-      for (int e = 0; e < s.experts; ++e) {
-        const std::string x = m + "experts." + std::to_string(e) + ".";
-        mlp(x + "w1.weight", x + "w3.weight", x + "w2.weight", s.ffn);
-      }
     } else {
-      b.add_rounded(p + "mlp.gate.weight", dt, {s.experts, s.hidden}, gaussian(s.experts, s.hidden, s.router_scale * proj));
+      const bool mixtral = s.model_type == "mixtral";
+      const std::string m = p + (mixtral && !s.stacked_experts ? "block_sparse_moe." : "mlp.");
+      b.add_rounded(m + "gate.weight", dt, {s.experts, s.hidden}, gaussian(s.experts, s.hidden, s.router_scale * proj));
+      const int f = mixtral ? s.ffn : s.expert_ffn;
       if (s.stacked_experts) {
-        std::vector<float> gate_up, down;
-        const std::int64_t f = s.expert_ffn;
-        for (int e = 0; e < s.experts; ++e) {
-          for (const double sd : {proj, proj}) {
-            const auto v = gaussian(f, s.hidden, sd);
-            gate_up.insert(gate_up.end(), v.begin(), v.end());
-          }
-          const auto d = gaussian(s.hidden, f, 1.0 / std::sqrt(double(f)));
-          down.insert(down.end(), d.begin(), d.end());
-        }
-        b.add_rounded(p + "mlp.experts.gate_up_proj", dt, {s.experts, 2 * f, s.hidden}, gate_up);
-        b.add_rounded(p + "mlp.experts.down_proj", dt, {s.experts, s.hidden, f}, down);
+        add_expert_stacks(b, m + "experts.", s, f, gaussian);
       } else {
         for (int e = 0; e < s.experts; ++e) {
-          const std::string x = p + "mlp.experts." + std::to_string(e) + ".";
-          mlp(x + "gate_proj.weight", x + "up_proj.weight", x + "down_proj.weight", s.expert_ffn);
+          const std::string x = m + "experts." + std::to_string(e) + ".";
+          if (mixtral) mlp(x + "w1.weight", x + "w3.weight", x + "w2.weight", f);
+          else mlp(x + "gate_proj.weight", x + "up_proj.weight", x + "down_proj.weight", f);
         }
       }
       if (s.model_type == "qwen2_moe") {
