@@ -5,12 +5,14 @@
 
 #include <algorithm>
 #include <exception>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <cmath>
 
 #include "ramq/error.h"
 #include "ramq/hash.h"
+#include "ramq/model_family.h"
 #include "ramq/parallel.h"
 #include "ramq/progress.h"
 #include "ramq/rng.h"
@@ -96,8 +98,9 @@ class BufferPool {
 // `buffer`: where the tensor is converted to float32. The tensors that run alone share one, those
 // side by side one per worker (grown when needed, never shrunk), so only the first of each size
 // is allocated and paged in.
+// `swan_metrics`: compute the SWAN statistics (opt.swan_metrics, unless an expert SWAN does not sample).
 void analyze_one(const ModelReader& model, const TensorInfo& t, TensorAnalysis& ta, const AnalysisOptions& opt,
-                 MlxEncoder encoder, unsigned threads, std::vector<float>& buffer) {
+                 bool swan_metrics, MlxEncoder encoder, unsigned threads, std::vector<float>& buffer) {
   ta.name = t.name;
   ta.shape = t.shape;
   ta.dtype = std::string(dtype_name(t.dtype));
@@ -110,7 +113,7 @@ void analyze_one(const ModelReader& model, const TensorInfo& t, TensorAnalysis& 
     return;
   }
   const bool rd = opt.rd.enabled && t.name.ends_with(".weight");
-  if (!opt.swan_metrics && !rd) return;
+  if (!swan_metrics && !rd) return;
   // Curve errors (NaN/Inf, a range an encoding cannot hold) name the tensor.
   const auto measure_rd = [&](const auto& measure) {
     try {
@@ -120,7 +123,7 @@ void analyze_one(const ModelReader& model, const TensorInfo& t, TensorAnalysis& 
     }
   };
   const std::int64_t cols = t.shape.back(), rows = t.numel() / cols;
-  if (!opt.swan_metrics) {
+  if (!swan_metrics) {
     // Only the rate-distortion rows are needed: convert those, and scan the rest for NaN/Inf in
     // place (the same error load_f32 gives) instead of converting the whole tensor.
     model.check_finite(t, threads);
@@ -146,6 +149,28 @@ void analyze_one(const ModelReader& model, const TensorInfo& t, TensorAnalysis& 
                                              opt.seed ^ fnv1a64(t.name), threads);
   ta.raw = raw;
   if (rd) measure_rd([&] { return measure_rate_distortion(all.data(), rows, cols, t.dtype, opt.rd, encoder, threads); });
+}
+
+// For each tensor: whether it is a routed expert stored on its own that SWAN's sampling of its
+// stack (scored_expert_indices over the stack's experts, counted in the whole model) leaves out.
+// The plan scores a stack by its sampled experts alone (policy.cpp), so the others need no metrics.
+std::vector<char> unsampled_experts(const std::vector<TensorInfo>& tensors) {
+  std::vector<std::string> keys(tensors.size());
+  std::vector<std::int64_t> experts(tensors.size(), -1);
+  std::map<std::string, std::int64_t> count;
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    keys[i] = expert_stack_key(tensors[i].name, &experts[i]);
+    if (experts[i] >= 0) count[keys[i]] = std::max(count[keys[i]], experts[i] + 1);
+  }
+  std::map<std::string, std::vector<std::int64_t>> sampled;
+  for (const auto& [key, n] : count) sampled[key] = scored_expert_indices(n);
+  std::vector<char> out(tensors.size(), 0);
+  for (std::size_t i = 0; i < tensors.size(); ++i)
+    if (experts[i] >= 0) {
+      const auto& s = sampled[keys[i]];
+      out[i] = std::find(s.begin(), s.end(), experts[i]) == s.end();
+    }
+  return out;
 }
 
 }  // namespace
@@ -214,6 +239,8 @@ ModelAnalysis analyze_model(const ModelReader& model, const AnalysisOptions& opt
   std::vector<std::int64_t> numels;
   for (const auto& t : tensors) numels.push_back(t.numel());
   const TensorSchedule plan = schedule_tensors(numels, selected, threads, limits);
+  const std::vector<char> unsampled = unsampled_experts(tensors);
+  const auto swan_metrics = [&](std::size_t i) { return opt.swan_metrics && !unsampled[i]; };
 
   std::uint64_t total_bytes = 0;
   for (const std::size_t i : selected) total_bytes += tensors[i].nbytes;
@@ -224,7 +251,8 @@ ModelAnalysis analyze_model(const ModelReader& model, const AnalysisOptions& opt
     for (std::size_t k = 0; k < plan.alone.size(); ++k) {
       if (k + 1 < plan.alone.size()) model.prefetch(tensors[plan.alone[k + 1]]);
       else if (plan.very_large > 0) model.prefetch(tensors[plan.side_by_side[0]]);
-      analyze_one(model, tensors[plan.alone[k]], a.tensors[plan.alone[k]], opt, encoder, threads, buffer);
+      const std::size_t i = plan.alone[k];
+      analyze_one(model, tensors[i], a.tensors[i], opt, swan_metrics(i), encoder, threads, buffer);
       progress.advance(1, tensors[plan.alone[k]].nbytes);
     }
   }
@@ -236,7 +264,7 @@ ModelAnalysis analyze_model(const ModelReader& model, const AnalysisOptions& opt
     const bool very_large = k < plan.very_large;
     if (k + 1 < plan.very_large) model.prefetch(tensors[plan.side_by_side[k + 1]]);
     std::vector<float> buffer = very_large ? pool.take() : std::vector<float>{};
-    analyze_one(model, tensors[i], a.tensors[i], opt, encoder, 1, buffer);
+    analyze_one(model, tensors[i], a.tensors[i], opt, swan_metrics(i), encoder, 1, buffer);
     if (very_large) pool.give(std::move(buffer));
     progress.advance(1, tensors[i].nbytes);
   });

@@ -120,7 +120,7 @@ std::map<std::string, GroupScore> expert_group_scores(const ModelAnalysis& a, co
   for (const auto& t : a.tensors) {
     std::int64_t expert = -1;
     std::string key = expert_stack_key(t.name, &expert);
-    if (expert >= 0 && t.scores) groups[key][expert] = &t;
+    if (expert >= 0) groups[key][expert] = &t;  // all members: their count sets the sample
   }
   std::map<std::string, GroupScore> out;
   for (const auto& [key, members] : groups) {
@@ -129,7 +129,7 @@ std::map<std::string, GroupScore> expert_group_scores(const ModelAnalysis& a, co
     int n = 0;
     for (const std::int64_t e : scored_expert_indices(count)) {
       const auto it = members.find(e);
-      if (it == members.end()) continue;
+      if (it == members.end() || !it->second->scores) continue;
       g.score += swan_composite(*it->second->scores, o);
       g.experts += (n++ ? ", " : "") + std::to_string(e);
     }
@@ -142,15 +142,13 @@ std::map<std::string, GroupScore> expert_group_scores(const ModelAnalysis& a, co
 
 Choice swan_choice(const TensorAnalysis& t, const SwanPolicyOptions& o, const std::map<std::string, GroupScore>& groups) {
   if (is_protected_tensor(t.name)) return {16, 0, "protected (embedding, head, norm or router)"};
-  if (!t.scores) throw Error("", t.name, "the analysis has no SWAN scores (it was made without the metrics)");
-  double s = swan_composite(*t.scores, o);
-  std::string of_experts;
+  // A routed expert takes its stack's score; the analysis measures only the sampled experts.
   if (const auto g = groups.find(expert_stack_key(t.name)); g != groups.end()) {
-    s = g->second.score;
-    of_experts = " (mean of experts " + g->second.experts + ")";
+    const Choice c = swan_threshold_choice(g->second.score, o);
+    return {c.bits, c.group, c.reason + " (mean of experts " + g->second.experts + ")"};
   }
-  const Choice c = swan_threshold_choice(s, o);
-  return {c.bits, c.group, c.reason + of_experts};
+  if (!t.scores) throw Error("", t.name, "the analysis has no SWAN scores (it was made without the metrics)");
+  return swan_threshold_choice(swan_composite(*t.scores, o), o);
 }
 
 // The chosen group does not divide the row: take the largest smaller supported group that does

@@ -8,6 +8,7 @@
 
 #include "ramq/analysis.h"
 #include "ramq/options.h"
+#include "ramq/plan.h"
 #include "ramq/error.h"
 #include "ramq/rng.h"
 #include "support/safetensors_builder.h"
@@ -86,6 +87,41 @@ TEST(Analysis, ScoresWhatItShouldAndStacksSampledExperts) {
   EXPECT_DOUBLE_EQ(raw.concentration, spectral_concentration(singular_values_full(v)));
   // The unsampled outlier (expert 3) would dominate the kurtosis if it were included.
   EXPECT_LT(raw.kurtosis, 5.0);
+}
+
+// Routed experts stored one tensor each: only the experts SWAN samples from the stack
+// ({0, 2, 5, 7} of 8) get metrics, and the swan plan gives all 8 the mean of those four.
+TEST(Analysis, PerExpertTensorsMeasureOnlyTheSampledExperts) {
+  TempDir dir;
+  SafetensorsBuilder b;
+  for (int e = 0; e < 8; ++e)
+    b.add("model.layers.0.mlp.experts." + std::to_string(e) + ".down_proj.weight", DType::F32, {16, 128},
+          gaussian(16 * 128, 10 + static_cast<std::uint64_t>(e), 0.02 * (1 + e)));
+  write_model(dir.path(), b, opaque_config_json());
+  ModelReader reader(dir.path());
+  Options opt;
+  ModelAnalysis a = analyze_model(reader, opt);
+  ASSERT_EQ(a.tensors.size(), 8u);
+  for (int e = 0; e < 8; ++e) {
+    const bool sampled = e == 0 || e == 2 || e == 5 || e == 7;
+    EXPECT_TRUE(a.tensors[static_cast<std::size_t>(e)].scored) << e;
+    EXPECT_EQ(a.tensors[static_cast<std::size_t>(e)].raw.has_value(), sampled) << e;
+    EXPECT_TRUE(a.tensors[static_cast<std::size_t>(e)].rd.has_value()) << e;  // the budget needs every expert
+  }
+  const SwanPolicyOptions swan;
+  score_analysis(a, swan);
+  double mean = 0;
+  for (const int e : {0, 2, 5, 7}) mean += swan_composite(*a.tensors[static_cast<std::size_t>(e)].scores, swan) / 4;
+  PlanOptions po;
+  po.policy = swan;
+  const Plan p = make_plan(a, po);
+  for (const auto& d : p.tensors) {
+    EXPECT_EQ(d.bits(), p.tensors[0].bits()) << d.name;
+    EXPECT_NE(d.reason.find("(mean of experts 0, 2, 5, 7)"), std::string::npos) << d.reason;
+  }
+  char want[32];
+  std::snprintf(want, sizeof want, "S=%.4f", mean);
+  EXPECT_NE(p.tensors[0].reason.find(want), std::string::npos) << p.tensors[0].reason;
 }
 
 TEST(Analysis, IdenticalForAnyThreadCount) {
