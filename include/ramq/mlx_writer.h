@@ -25,6 +25,7 @@ struct WriteOptions {
   unsigned threads = 0;  // 0 = all hardware threads; output bytes never depend on it
   MlxEncoder mlx_encoder = MlxEncoder::Search;  // MLX affine encoder
   std::uint64_t max_shard_bytes = 5'000'000'000ULL;  // largest safetensors shard (tensor bytes, MLX)
+  std::string gguf_pre;  // GGUF tokenizer.ggml.pre of a tokenizer.json: "" = as llama.cpp's converter identifies it
   Progress* progress = nullptr;  // not owned; never changes the output
 };
 

@@ -37,6 +37,7 @@ struct Options {
   // group that divides it (16-bit if none does); true = keep the tensor 16-bit (SWAN's rule).
   bool strict_groups = false;
   std::uint64_t max_shard_bytes = 5'000'000'000ULL;
+  std::string gguf_pre;  // --gguf-pre: GGUF tokenizer.ggml.pre ("" = identified as llama.cpp's converter does)
   Progress* progress = nullptr;  // progress of long stages (not owned); never changes outputs
 
   AnalysisOptions analysis_options() const;

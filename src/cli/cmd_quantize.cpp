@@ -93,6 +93,9 @@ Command add_quantize_command(CLI::App& app, Options& opt) {
   cmd->add_option("--max-shard-bytes", opt.max_shard_bytes, "Largest safetensors shard (tensor bytes, MLX)")
       ->check(count_in(1, std::uint64_t{1} << 50))
       ->capture_default_str();
+  cmd->add_option("--gguf-pre", opt.gguf_pre,
+                  "GGUF: tokenizer.ggml.pre for a tokenizer.json (a llama.cpp pre-tokenizer name, e.g. llama-bpe, "
+                  "qwen2); by default identified as llama.cpp's converter does, by hashing its check text");
   add_policy_options(cmd, opt);
   add_metric_options(cmd, opt);
   return {cmd, [a, &opt] {

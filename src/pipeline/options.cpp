@@ -40,6 +40,7 @@ WriteOptions Options::write_options() const {
   w.threads = threads;
   w.mlx_encoder = mlx_encoder;
   w.max_shard_bytes = max_shard_bytes;
+  w.gguf_pre = gguf_pre;
   w.progress = progress;
   return w;
 }

@@ -202,7 +202,7 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
     if (e.spec.ne.size() >= 2) by_type[e.spec.type] += spec_numel(e.spec);
   sum.architecture = arch;
   sum.file_type = opt.file_type ? *opt.file_type : llama_file_type(by_type);
-  const GgufVocab vocab = load_model_vocab(model.dir(), cfg, n_vocab);
+  const GgufVocab vocab = load_model_vocab(model.dir(), cfg, n_vocab, opt.pre_tokenizer);
   sum.tokenizer = vocab.model + (vocab.source.empty() ? "" : " from " + vocab.source) + " (" +
                   std::to_string(vocab.model == "none" ? n_vocab : static_cast<std::int64_t>(vocab.tokens.size())) +
                   " tokens)" + (vocab.note.empty() ? "" : "; " + vocab.note);

@@ -36,6 +36,7 @@ struct GgufWriteSummary;
 struct GgufWriteOptions {
   unsigned threads = 0;                     // 0 = all cores; output does not depend on it
   std::string model_name;                   // general.name; "" = the model directory's name
+  std::string pre_tokenizer;                // tokenizer.ggml.pre of a tokenizer.json; "" = identified (gguf_pre_tokenizer.h)
   std::uint64_t batch_bytes = 512ull << 20;  // float32 bytes held per parallel batch (one tensor always fits)
   // Called with the complete temporary file and what was written, just before it is renamed
   // into place; returns an output to commit together with it, under the same lock (the pipeline

@@ -225,7 +225,8 @@ GgufVocab vocab_from_sentencepiece(const fs::path& path) {
   return std::move(*v);
 }
 
-GgufVocab load_model_vocab(const fs::path& dir, const ModelConfig& cfg, std::int64_t n_vocab) {
+GgufVocab load_model_vocab(const fs::path& dir, const ModelConfig& cfg, std::int64_t n_vocab,
+                           const std::string& pre_override) {
   std::vector<std::string> notes;
   std::optional<Error> first_error;
   std::optional<GgufVocab> v;
@@ -245,7 +246,8 @@ GgufVocab load_model_vocab(const fs::path& dir, const ModelConfig& cfg, std::int
   };
   const auto llama2c = [](const fs::path& p, std::string*) { return std::optional<GgufVocab>(vocab_from_llama2c(p)); };
   attempt(dir / "tokenizer.model", vocab_detail::sentencepiece_vocab);
-  attempt(dir / "tokenizer.json", vocab_from_tokenizer_json);
+  attempt(dir / "tokenizer.json",
+          [&](const fs::path& p, std::string* why) { return vocab_from_tokenizer_json(p, why, pre_override); });
   attempt(dir / "tokenizer.bin", llama2c);
   if (!v) {
     std::vector<fs::path> bins;

@@ -38,8 +38,11 @@ GgufVocab vocab_from_llama2c(const std::filesystem::path& file);
 // SentencePiece tokenizer.model (protobuf ModelProto, BPE model type): pieces, scores, types.
 GgufVocab vocab_from_sentencepiece(const std::filesystem::path& file);
 // Hugging Face tokenizer.json with a byte-level BPE model ("gpt2"). Returns nullopt (with the
-// reason in *why) if the model is not byte-level BPE; throws Error for malformed files.
-std::optional<GgufVocab> vocab_from_tokenizer_json(const std::filesystem::path& file, std::string* why);
+// reason in *why) if the model is not byte-level BPE; throws Error for malformed files and for a
+// pre-tokenizer llama.cpp's converter would not recognise (write/gguf_pre_tokenizer.h), unless
+// `pre_override` names one.
+std::optional<GgufVocab> vocab_from_tokenizer_json(const std::filesystem::path& file, std::string* why,
+                                                   const std::string& pre_override = "");
 
 // The vocabulary of a model directory, in this order of preference: tokenizer.model,
 // tokenizer.json (byte-level BPE), tokenizer.bin / tok*.bin (llama2.c), else "none" (llama.cpp
@@ -49,8 +52,9 @@ std::optional<GgufVocab> vocab_from_tokenizer_json(const std::filesystem::path& 
 // a vocabulary, else its Error is thrown. Special
 // token ids and add_bos/add_eos come from tokenizer_config.json and config.json. The token list
 // is padded with "[PAD<id>]" UNUSED tokens to n_vocab (the embedding rows); more tokens than
-// n_vocab is an Error.
-GgufVocab load_model_vocab(const std::filesystem::path& dir, const ModelConfig& cfg, std::int64_t n_vocab);
+// n_vocab is an Error. `pre_override`: tokenizer.ggml.pre of a tokenizer.json (--gguf-pre).
+GgufVocab load_model_vocab(const std::filesystem::path& dir, const ModelConfig& cfg, std::int64_t n_vocab,
+                           const std::string& pre_override = "");
 
 // tokenizer.ggml.* key/values for the vocabulary ("none": only tokenizer.ggml.model).
 void append_vocab_kvs(const GgufVocab& vocab, std::vector<GgufKV>& kvs);

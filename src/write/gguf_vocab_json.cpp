@@ -8,6 +8,7 @@
 
 #include "ramq/error.h"
 #include "ramq/json_io.h"
+#include "write/gguf_pre_tokenizer.h"
 #include "write/gguf_vocab.h"
 #include "write/gguf_vocab_internal.h"
 
@@ -48,36 +49,6 @@ std::string type_of(const json& n) {
   return it != n.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-// tokenizer.ggml.pre from the pre-tokenizer (llama.cpp's llama-vocab.cpp regexes).
-std::string detect_pre(const json& root, std::string& note, const std::string& file) {
-  static const std::string kLlama3 =
-      R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-  static const std::string kQwen2 =
-      R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-  std::vector<std::string> regexes;
-  bool byte_level_regex = false, digits = false;
-  walk(root.value("pre_tokenizer", json()), [&](const json& n) {
-    const std::string t = type_of(n);
-    if (t == "Split") {
-      const auto pat = n.find("pattern");
-      if (pat != n.end() && pat->is_object() && pat->contains("Regex") && (*pat)["Regex"].is_string())
-        regexes.push_back((*pat)["Regex"].get<std::string>());
-      else
-        regexes.emplace_back("?");
-    } else if (t == "ByteLevel") {
-      byte_level_regex = flag(n, "use_regex", true, file);
-    } else if (t == "Digits") {
-      digits = flag(n, "individual_digits", false, file);
-    }
-  });
-  if (regexes.size() == 1 && regexes[0] == kLlama3 && !byte_level_regex) return "llama-bpe";
-  if (regexes.size() == 1 && regexes[0] == kQwen2 && !byte_level_regex) return "qwen2";
-  if (regexes.empty() && byte_level_regex && digits) return "smollm";
-  if (regexes.empty() && byte_level_regex && !digits) return "gpt-2";
-  note = "tokenizer.json pre-tokenizer not recognised; tokenizer.ggml.pre is 'default'";
-  return "default";
-}
-
 std::optional<std::int64_t> json_int(const json& j) {
   if (j.is_number_integer()) return j.get<std::int64_t>();
   if (j.is_array() && !j.empty() && j[0].is_number_integer()) return j[0].get<std::int64_t>();  // eos lists
@@ -86,7 +57,8 @@ std::optional<std::int64_t> json_int(const json& j) {
 
 }  // namespace
 
-std::optional<GgufVocab> vocab_from_tokenizer_json(const fs::path& path, std::string* why) {
+std::optional<GgufVocab> vocab_from_tokenizer_json(const fs::path& path, std::string* why,
+                                                   const std::string& pre_override) {
   const std::string file = path.string();
   const json root = parse_json_file(path);
   const auto fail = [&](const std::string& what) -> std::optional<GgufVocab> {
@@ -152,7 +124,7 @@ std::optional<GgufVocab> vocab_from_tokenizer_json(const fs::path& path, std::st
       v.merges.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
     else throw Error(file, "", "model.merges entry " + std::to_string(v.merges.size()) + " is not a merge");
   }
-  v.pre = detect_pre(root, v.note, file);
+  v.pre = gguf_pre_tokenizer(path, pre_override);
   vocab_detail::check_unique(v, file);
   return v;
 }

@@ -63,13 +63,12 @@ class GgufOutput final : public OutputWriter {
   OutputFormat format() const override { return OutputFormat::Gguf; }
 
   std::uint64_t model_file_bytes(const ModelReader& model, const Plan& plan) const override {
-    return llama_gguf_file_bytes(model, gguf_types_of(plan), GgufWriteOptions{});
+    return llama_gguf_file_bytes(model, gguf_types_of(plan), gguf_options());
   }
 
   void encode_tensors(const ModelReader& model, const Plan& plan, const std::function<bool(const std::string&)>& mine,
                       const std::function<void(const std::string&, EncodedParts&&)>& send) const override {
-    GgufWriteOptions gopt;
-    gopt.threads = opt_.threads;
+    const GgufWriteOptions gopt = gguf_options();
     encode_llama_gguf_tensors(model, gguf_types_of(plan), gopt, mine,
                               [&](const std::string& name, std::vector<std::byte>&& bytes) {
                                 EncodedParts parts;
@@ -80,8 +79,7 @@ class GgufOutput final : public OutputWriter {
 
   WriteSummary write(const ModelReader& model, const Plan& plan, const std::filesystem::path& output,
                      const OutputHooks& hooks) const override {
-    GgufWriteOptions gopt;
-    gopt.threads = opt_.threads;
+    GgufWriteOptions gopt = gguf_options();
     gopt.progress = opt_.progress;
     // A llama-mix plan is labelled like llama.cpp's own file of that mix.
     if (plan.policy == PolicyKind::LlamaMix) gopt.file_type = llama_mix_file_type(plan.mix);
@@ -115,6 +113,14 @@ class GgufOutput final : public OutputWriter {
   }
 
  private:
+  // What every use of the file's layout shares (its size for the budget, the encoding, the write).
+  GgufWriteOptions gguf_options() const {
+    GgufWriteOptions g;
+    g.threads = opt_.threads;
+    g.pre_tokenizer = opt_.gguf_pre;
+    return g;
+  }
+
   WriteOptions opt_;
 };
 

@@ -67,6 +67,13 @@ std::function<void(const fs::path&)> llama_with(std::string file, std::string by
 std::vector<std::string> gguf_args(const fs::path& dir, const fs::path& out) {
   return {"quantize", dir.string(), "--format", "gguf", "--policy", "uniform", "-o", out.string()};
 }
+// The same, naming the tokenizer.json's pre-tokenizer (its made-up vocabulary has a check-text
+// hash llama.cpp's converter does not know).
+std::vector<std::string> gguf_pre_args(const fs::path& dir, const fs::path& out) {
+  auto a = gguf_args(dir, out);
+  a.insert(a.end(), {"--gguf-pre", "gpt-2"});
+  return a;
+}
 std::vector<std::string> eval_text_args(const fs::path& dir, const fs::path&) {
   write_file(dir.parent_path() / "t.txt", "Once upon a time");
   return {"eval", dir.string(), "--text", (dir.parent_path() / "t.txt").string()};
@@ -167,6 +174,8 @@ TEST(MalformedInputs, SafetensorsIndexConfigAndTokenizers) {
       {"tokenizer.json not JSON", llama_with("tokenizer.json", "{\"model\":"), {"$DIR/tokenizer.json", "not valid JSON"}, gguf_args},
       {"tokenizer.json negative id", llama_with("tokenizer.json", tokenizer_json("\"!\":-5")), {"$DIR/tokenizer.json", "id"}, gguf_args},
       {"tokenizer.json id used twice", llama_with("tokenizer.json", tokenizer_json("\"!\":1")), {"$DIR/tokenizer.json", "twice"}, gguf_args},
+      {"tokenizer.json whose pre-tokenizer cannot be identified",
+       llama_with("tokenizer.json", tokenizer_json("\"!\":0")), {"$DIR/tokenizer.json", "--gguf-pre"}, gguf_args},
       {"tokenizer.json id near 2^64", llama_with("tokenizer.json", tokenizer_json("\"!\":18446744073709551615")),
        {"$DIR/tokenizer.json", "id"}, gguf_args},
       {"tokenizer.json special not a boolean",
@@ -187,7 +196,7 @@ TEST(MalformedInputs, SafetensorsIndexConfigAndTokenizers) {
       {"safetensors file and config.json", [](const fs::path& d) { write_model(d, weights(), opaque_config_json()); }, {}},
       {"index", index("{\"weight_map\":{\"" + std::string(kQ) + R"(":"a.safetensors","model.norm.weight":"a.safetensors"}})"), {}},
       {"tokenizer.json for GGUF", llama_with("tokenizer.json", tokenizer_json("\"!\":0", R"([{"id":94,"content":"<s>","special":true}])")),
-       {}, gguf_args},
+       {}, gguf_pre_args},
       {"llama2.c tokenizer for GGUF", llama_with("tok512.bin", llama2c_tokenizer()), {}, gguf_args},
       {"llama2.c tokenizer for eval --text", llama_with("tok512.bin", llama2c_tokenizer()), {}, eval_text_args},
   };

