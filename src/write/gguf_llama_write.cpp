@@ -21,6 +21,7 @@
 #include "ramq/parallel.h"
 #include "ramq/progress.h"
 #include "write/gguf_llama_writer.h"
+#include "write/gguf_sampling.h"
 #include "write/gguf_vocab.h"
 
 namespace fs = std::filesystem;
@@ -208,6 +209,11 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
                   " tokens)" + (vocab.note.empty() ? "" : "; " + vocab.note);
   kvs = llama_gguf_metadata(cfg, family, opt.model_name.empty() ? model_name_of(model.dir()) : opt.model_name,
                                  sum.file_type, n_vocab, config_file);
+  // Without a tokenizer llama.cpp makes [arch].vocab_size dummy tokens: the key is needed then.
+  const std::string vocab_size_key = arch + ".vocab_size";
+  if (vocab.model == "none" && std::none_of(kvs.begin(), kvs.end(), [&](const GgufKV& kv) { return kv.key == vocab_size_key; }))
+    kvs.push_back({vocab_size_key, GgufValue::u32(static_cast<std::uint32_t>(n_vocab))});
+  append_sampling_kvs(model.dir(), kvs);
   append_vocab_kvs(vocab, kvs);
   return L;
 }

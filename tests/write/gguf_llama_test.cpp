@@ -204,6 +204,43 @@ std::map<std::string, GgmlType> stories_types(const ModelReader& m) {
   return t;
 }
 
+// generation_config.json's sampling defaults become general.sampling.* with the converter's key
+// names and types (gguf-py metadata.py, gguf_writer.py): ints as INT32 (type 5), floats as
+// FLOAT32 (type 6), repetition_penalty as penalty_repeat, null fields left out. A value of the
+// wrong type is an error naming the file and the field.
+TEST(GgufLlama, GenerationConfigBecomesSamplingMetadata) {
+  TempDir tmp;
+  for (const auto& e : fs::directory_iterator(kModel)) fs::copy_file(e.path(), tmp / e.path().filename());
+  testkit::write_file(tmp / "generation_config.json",
+                      R"({"do_sample": true, "temperature": 0.6, "top_k": 20, "top_p": 0.95, "min_p": null,)"
+                      R"( "repetition_penalty": 1.05, "bos_token_id": 1, "transformers_version": "4.51.0"})");
+  const ModelReader model(tmp.path());
+  GgufWriteOptions opt;
+  opt.threads = 1;
+  write_llama_gguf(model, stories_types(model), tmp / "a.gguf", opt);
+  const testkit::MiniGguf g = testkit::mini_gguf(tmp / "a.gguf");
+  EXPECT_EQ(g.at("general.sampling.top_k").type, 5u);
+  EXPECT_EQ(g.at("general.sampling.top_k").i, 20);
+  EXPECT_EQ(g.at("general.sampling.temp").type, 6u);
+  EXPECT_EQ(g.at("general.sampling.temp").f, static_cast<double>(0.6f));
+  EXPECT_EQ(g.at("general.sampling.top_p").f, static_cast<double>(0.95f));
+  EXPECT_EQ(g.at("general.sampling.penalty_repeat").f, static_cast<double>(1.05f));
+  std::vector<std::string> sampling;
+  for (const auto& k : g.keys)
+    if (k.starts_with("general.sampling.")) sampling.push_back(k);
+  EXPECT_EQ(sampling, (std::vector<std::string>{"general.sampling.top_k", "general.sampling.top_p",
+                                                "general.sampling.temp", "general.sampling.penalty_repeat"}));
+
+  testkit::write_file(tmp / "generation_config.json", R"({"top_k": 0.5})");
+  const ModelReader bad(tmp.path());
+  const std::string e = error_of([&] { write_llama_gguf(bad, stories_types(bad), tmp / "b.gguf", opt); });
+  EXPECT_NE(e.find((tmp / "generation_config.json").string() + ": 'top_k' must be a 32-bit integer, not 0.5"),
+            std::string::npos)
+      << e;
+  EXPECT_FALSE(fs::exists(tmp / "b.gguf"));
+}
+
+
 TEST(GgufLlama, Stories260KWritesALlamaGguf) {
   TempDir tmp;
   const ModelReader model(kModel);
