@@ -84,6 +84,9 @@ struct ModelFamily {
   bool qkv_bias = false;     // every layer has q/k/v biases, whatever attention_bias says
   bool qk_norm = false;      // every layer has q_norm and k_norm
   bool llama3_rope = false;  // rope_scaling "llama3" is written to GGUF (as rope_freqs.weight)
+  // llama.cpp's converter writes [arch].vocab_size and [arch].rope.dimension_count for the family
+  // (its LlamaModel does; its Qwen models leave both to their defaults).
+  bool gguf_vocab_and_rope_keys = false;
   // config.json's sliding_window applies only when use_sliding_window is true (else always).
   bool sliding_window_flag = false;
   const TensorNames* names = nullptr;

@@ -111,26 +111,35 @@ std::vector<GgufKV> llama_gguf_metadata(const ModelConfig& cfg, const ModelFamil
                                         std::uint32_t file_type, std::int64_t n_vocab, const std::string& config_file) {
   const auto u32 = [&](std::int64_t v, const char* what) { return u32_field(v, what, config_file); };
   const std::string arch(family.gguf_architecture), a = arch + ".";
+  // The keys llama.cpp's converter writes for the family (conversion/base.py TextModel and
+  // llama.py LlamaModel `set_gguf_parameters`), no more: general.alignment stays at its default,
+  // and key/value_length appear only when config.json gives head_dim.
   std::vector<GgufKV> kv{
       {"general.architecture", GgufValue::str(arch)},
       {"general.type", GgufValue::str("model")},
       {"general.name", GgufValue::str(model_name)},
-      {"general.alignment", GgufValue::u32(32)},
       {"general.file_type", GgufValue::u32(file_type)},
       {"general.quantization_version", GgufValue::u32(2)},
-      {a + "vocab_size", u32(n_vocab, "vocab_size")},
+  };
+  if (family.gguf_vocab_and_rope_keys) kv.push_back({a + "vocab_size", u32(n_vocab, "vocab_size")});
+  kv.insert(kv.end(), {
       {a + "context_length", u32(cfg.max_position_embeddings, "max_position_embeddings")},
       {a + "embedding_length", u32(cfg.hidden_size, "hidden_size")},
       {a + "block_count", u32(cfg.num_hidden_layers, "num_hidden_layers")},
       {a + "feed_forward_length", u32(cfg.intermediate_size, "intermediate_size")},
       {a + "attention.head_count", u32(cfg.num_attention_heads, "num_attention_heads")},
       {a + "attention.head_count_kv", u32(cfg.num_key_value_heads, "num_key_value_heads")},
-      {a + "attention.key_length", u32(cfg.head_dim, "head_dim")},
-      {a + "attention.value_length", u32(cfg.head_dim, "head_dim")},
-      {a + "rope.dimension_count", u32(cfg.head_dim, "head_dim")},
+  });
+  if (const auto hd = cfg.raw.find("head_dim"); (hd != cfg.raw.end() && !hd->is_null()) ||
+                                                 cfg.head_dim * cfg.num_attention_heads != cfg.hidden_size) {
+    kv.push_back({a + "attention.key_length", u32(cfg.head_dim, "head_dim")});
+    kv.push_back({a + "attention.value_length", u32(cfg.head_dim, "head_dim")});
+  }
+  if (family.gguf_vocab_and_rope_keys) kv.push_back({a + "rope.dimension_count", u32(cfg.head_dim, "head_dim")});
+  kv.insert(kv.end(), {
       {a + "rope.freq_base", GgufValue::f32(static_cast<float>(cfg.rope_theta))},
       {a + "attention.layer_norm_rms_epsilon", GgufValue::f32(static_cast<float>(cfg.rms_norm_eps))},
-  };
+  });
   append_experts(kv, cfg, family, a, config_file);
   append_rope_scaling(kv, cfg, family, a, config_file);
   return kv;

@@ -14,6 +14,7 @@ constexpr std::string_view kModelTypes[] = {"llama", "mistral"};
 ModelFamily llama_family() {
   ModelFamily f = dense_decoder_family("llama", kModelTypes, "llama", "LlamaForCausalLM");
   f.permute_qk = true;
+  f.gguf_vocab_and_rope_keys = true;
   f.llama3_rope = true;
   // llama.cpp (src/models/llama.cpp, load_arch_hparams): 80 layers with grouped-query attention
   // (80 layers with n_head == n_head_kv is LLaMA-1 65B).

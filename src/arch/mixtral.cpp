@@ -36,6 +36,7 @@ constexpr ProjectionRename kMlxRenames[] = {{"w1", "gate_proj"}, {"w2", "down_pr
 ModelFamily mixtral_family() {
   ModelFamily f = moe_decoder_family("mixtral", kModelTypes, "llama", "MixtralForCausalLM", names(), kMoe);
   f.permute_qk = true;
+  f.gguf_vocab_and_rope_keys = true;
   f.expected_shape = [](const ModelConfig& c, std::string_view n) { return moe_decoder_shape(names(), kMoe, c, n); };
   f.mlx_path = [](std::string_view n) { return moe_mlx_path(n, kMlxRenames); };
   return f;

@@ -300,7 +300,10 @@ void append_vocab_kvs(const GgufVocab& v, std::vector<GgufKV>& kvs) {
   };
   flag("tokenizer.ggml.add_bos_token", v.add_bos);
   flag("tokenizer.ggml.add_eos_token", v.add_eos);
-  flag("tokenizer.ggml.add_space_prefix", v.add_space_prefix);
+  // llama.cpp's SentencePiece default is true: written only when the model says otherwise (the
+  // converter writes it only from tokenizer_config.json's add_prefix_space).
+  if (v.add_space_prefix && !(v.model == "llama" && *v.add_space_prefix))
+    flag("tokenizer.ggml.add_space_prefix", v.add_space_prefix);
 }
 
 }  // namespace ramq

@@ -106,7 +106,7 @@ TEST(LlamaMetadata, FamilyPermutationAndKeys) {
   std::map<std::string, GgufValue> m;
   for (const auto& e : kv) m[e.key] = e.value;
   EXPECT_EQ(std::get<std::string>(m.at("general.architecture").v), "llama");
-  EXPECT_EQ(std::get<std::uint64_t>(m.at("general.alignment").v), 32u);
+  EXPECT_EQ(m.count("general.alignment"), 0u);  // the default, which llama.cpp's converter leaves out
   EXPECT_EQ(std::get<std::uint64_t>(m.at("general.file_type").v), 15u);
   EXPECT_EQ(std::get<std::uint64_t>(m.at("general.quantization_version").v), 2u);
   EXPECT_EQ(std::get<std::uint64_t>(m.at("llama.attention.head_count_kv").v), 2u);
@@ -116,6 +116,28 @@ TEST(LlamaMetadata, FamilyPermutationAndKeys) {
   EXPECT_EQ(m.at("llama.rope.freq_base").type, GgufValueType::FLOAT32);
   EXPECT_DOUBLE_EQ(std::get<double>(m.at("llama.rope.freq_base").v), 500000.0);
   EXPECT_EQ(std::get<std::uint64_t>(m.at("llama.vocab_size").v), 100u);
+
+  // The keys llama.cpp's converter writes, as its conversion/base.py (TextModel) and llama.py
+  // (LlamaModel: vocab_size, rope.dimension_count) `set_gguf_parameters` do: Qwen2 without
+  // head_dim in config.json gets neither those two nor key/value_length.
+  const auto keys = [](const std::vector<GgufKV>& kvs) {
+    std::vector<std::string> k;
+    for (const auto& e : kvs) k.push_back(e.key);
+    return k;
+  };
+  EXPECT_EQ(keys(llama_gguf_metadata(qwen, q, "m", 15, 100, "config.json")),
+            (std::vector<std::string>{"general.architecture", "general.type", "general.name", "general.file_type",
+                                      "general.quantization_version", "qwen2.context_length",
+                                      "qwen2.embedding_length", "qwen2.block_count", "qwen2.feed_forward_length",
+                                      "qwen2.attention.head_count", "qwen2.attention.head_count_kv",
+                                      "qwen2.rope.freq_base", "qwen2.attention.layer_norm_rms_epsilon"}));
+  EXPECT_EQ(keys(kv), (std::vector<std::string>{"general.architecture", "general.type", "general.name",
+                                                "general.file_type", "general.quantization_version", "llama.vocab_size",
+                                                "llama.context_length", "llama.embedding_length", "llama.block_count",
+                                                "llama.feed_forward_length", "llama.attention.head_count",
+                                                "llama.attention.head_count_kv", "llama.attention.key_length",
+                                                "llama.attention.value_length", "llama.rope.dimension_count",
+                                                "llama.rope.freq_base", "llama.attention.layer_norm_rms_epsilon"}));
 
   const auto lin = llama_gguf_metadata(config_from(base + R"(,"model_type":"llama","rope_scaling":{"type":"linear","factor":2.0}})"),
                                        a, "m", 0, 100, "config.json");
