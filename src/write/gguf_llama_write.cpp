@@ -21,6 +21,7 @@
 #include "ramq/parallel.h"
 #include "ramq/progress.h"
 #include "write/gguf_llama_writer.h"
+#include "write/gguf_chat_template.h"
 #include "write/gguf_vocab.h"
 
 namespace fs = std::filesystem;
@@ -209,6 +210,7 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
   kvs = llama_gguf_metadata(cfg, family, opt.model_name.empty() ? model_name_of(model.dir()) : opt.model_name,
                                  sum.file_type, n_vocab, config_file);
   append_vocab_kvs(vocab, kvs);
+  append_chat_template_kvs(read_chat_templates(model.dir()), kvs);
   return L;
 }
 
