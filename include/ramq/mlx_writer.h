@@ -57,7 +57,9 @@ nlohmann::json mlx_quantization_config(const Plan& plan, MlxPathFn mlx_path = nu
 // True for a file name (no directory) that is copied byte for byte from the model directory
 // into an MLX output: tokenizer and generation files (tokenizer.json, tokenizer_config.json,
 // tokenizer.model, special_tokens_map.json, generation_config.json, vocab.json, merges.txt,
-// added_tokens.json, chat_template.jinja, chat_template.json, tok*.bin, *.tiktoken).
+// added_tokens.json, chat_template.jinja, chat_template.json, tekken.json, tok*.bin, *.tiktoken).
+// Not copied: transformers' additional_chat_templates/ folder of named templates (an output
+// directory holds plain files only; ramq verify refuses anything its manifest does not list).
 bool is_mlx_passthrough_file(const std::string& file_name);
 
 // Several processes (MPI, include/ramq/ramq.h's Cluster): the source tensors for which

@@ -21,6 +21,7 @@
 #include "ramq/parallel.h"
 #include "ramq/progress.h"
 #include "write/gguf_llama_writer.h"
+#include "write/gguf_chat_template.h"
 #include "write/gguf_sampling.h"
 #include "write/gguf_vocab.h"
 
@@ -215,6 +216,7 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
     kvs.push_back({vocab_size_key, GgufValue::u32(static_cast<std::uint32_t>(n_vocab))});
   append_sampling_kvs(model.dir(), kvs);
   append_vocab_kvs(vocab, kvs);
+  append_chat_template_kvs(read_chat_templates(model.dir()), kvs);
   return L;
 }
 

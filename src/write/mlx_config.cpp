@@ -57,7 +57,7 @@ bool is_mlx_passthrough_file(const std::string& n) {
   static const char* const kNames[] = {
       "tokenizer.json",          "tokenizer_config.json", "tokenizer.model",   "special_tokens_map.json",
       "generation_config.json",  "vocab.json",            "merges.txt",        "added_tokens.json",
-      "chat_template.jinja",     "chat_template.json",
+      "chat_template.jinja",     "chat_template.json",    "tekken.json",  // Mistral's tokenizer
   };
   for (const char* k : kNames)
     if (n == k) return true;

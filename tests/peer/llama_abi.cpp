@@ -138,6 +138,8 @@ Llama::Llama(const fs::path& dir) {
   LLAMA_PEER_BIND(llama_tokenize);
   LLAMA_PEER_BIND(llama_vocab_type);
   LLAMA_PEER_BIND(llama_model_meta_val_str);
+  LLAMA_PEER_BIND(llama_model_chat_template);
+  LLAMA_PEER_BIND(llama_chat_apply_template);
 #undef LLAMA_PEER_BIND
 
   const char* version = a.llama_version();

@@ -215,6 +215,13 @@ struct Batch {
 };
 static_assert(sizeof(Batch) == 56);
 
+// struct llama_chat_message (llama.h, v0.5.0): two pointers, passed by pointer only.
+struct ChatMessage {
+  const char* role;
+  const char* content;
+};
+static_assert(sizeof(ChatMessage) == 16);
+
 // A params struct followed by a generous tail (see the strategy note above).
 constexpr std::size_t kTail = 1024;
 constexpr unsigned char kSentinel = 0xA5;
@@ -287,6 +294,13 @@ struct Api {
   std::int32_t (*llama_vocab_type)(const llama_vocab* vocab) = nullptr;  // enum llama_vocab_type
   std::int32_t (*llama_model_meta_val_str)(const llama_model* model, const char* key, char* buf,
                                            std::size_t buf_size) = nullptr;
+  // Chat templates (llama.h; src/llama-model.cpp, src/llama.cpp):
+  // const char * llama_model_chat_template(const struct llama_model * model, const char * name);
+  const char* (*llama_model_chat_template)(const llama_model* model, const char* name) = nullptr;
+  // int32_t llama_chat_apply_template(const char * tmpl, const struct llama_chat_message * chat,
+  //                                   size_t n_msg, bool add_ass, char * buf, int32_t length);
+  std::int32_t (*llama_chat_apply_template)(const char* tmpl, const ChatMessage* chat, std::size_t n_msg, bool add_ass,
+                                            char* buf, std::int32_t length) = nullptr;
 };
 
 }  // namespace abi

@@ -8,6 +8,7 @@
 //   llama_peer tokenize MODEL.gguf TEXT_FILE [--lib-dir DIR]
 //   llama_peer quantize IN.gguf OUT.gguf TYPE [--threads N] [--lib-dir DIR]
 //   llama_peer info MODEL.gguf [--lib-dir DIR]
+//   llama_peer chat MODEL.gguf CHAT.json [--name NAME] [--lib-dir DIR]
 //
 // Common option: --verbose (pass llama.cpp's INFO/DEBUG log lines through to stderr).
 // Exit status: 0 success, 1 runtime error (message on stderr), 2 usage error.
@@ -373,6 +374,46 @@ int cmd_tokenize(int argc, char** argv) {
   return 0;
 }
 
+// The model's chat template (llama_model_chat_template; --name NAME: the named one) and that
+// template applied by llama_chat_apply_template to the messages of CHAT.json. llama.cpp does not
+// run Jinja: it recognises the template as one of its built-in formats, and renders that.
+int cmd_chat(int argc, char** argv) {
+  const Args args = parse_args(argc, argv, {"--lib-dir", "--name"});
+  if (args.positional.size() != 2) throw UsageError("chat takes exactly two arguments: MODEL.gguf CHAT.json");
+  std::ifstream in(args.positional[1], std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open " + args.positional[1]);
+  const nlohmann::json chat = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!chat.is_object() || !chat.contains("messages") || !chat["messages"].is_array())
+    throw std::runtime_error(args.positional[1] + " is not an object with a \"messages\" array");
+  std::vector<std::string> roles, contents;
+  for (const auto& m : chat["messages"]) {
+    roles.push_back(m.value("role", ""));
+    contents.push_back(m.value("content", ""));
+  }
+  std::vector<abi::ChatMessage> messages;
+  for (std::size_t i = 0; i < roles.size(); ++i) messages.push_back({roles[i].c_str(), contents[i].c_str()});
+  const bool add_ass = chat.value("add_generation_prompt", false);
+
+  Llama L(lib_dir_option(args));
+  Model model(L, args.positional[0], /*vocab_only=*/true);
+  const auto name = args.options.find("--name");
+  const char* tmpl = L.a.llama_model_chat_template(model.get(), name == args.options.end() ? nullptr : name->second.c_str());
+  nlohmann::json out = {{"template", nullptr}, {"rendered", nullptr}, {"status", 0}};
+  if (tmpl != nullptr) {
+    out["template"] = std::string(tmpl);
+    std::int32_t n = L.a.llama_chat_apply_template(tmpl, messages.data(), messages.size(), add_ass, nullptr, 0);
+    out["status"] = n;
+    if (n >= 0) {
+      std::vector<char> buf(static_cast<std::size_t>(n) + 1);
+      n = L.a.llama_chat_apply_template(tmpl, messages.data(), messages.size(), add_ass, buf.data(),
+                                        static_cast<std::int32_t>(buf.size()));
+      out["rendered"] = std::string(buf.data(), static_cast<std::size_t>(n));
+    }
+  }
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
 constexpr const char* kUsage =
     "usage:\n"
     "  llama_peer ppl MODEL.gguf TOKENS.u32 [--ctx 256] [--threads N] [--max-tokens N]\n"
@@ -384,6 +425,9 @@ constexpr const char* kUsage =
     "  llama_peer quantize IN.gguf OUT.gguf TYPE [--threads N]\n"
     "      TYPE: F32 F16 BF16 Q8_0 Q4_0 Q5_0 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K\n"
     "  llama_peer info MODEL.gguf\n"
+    "  llama_peer chat MODEL.gguf CHAT.json [--name NAME]\n"
+    "      CHAT.json: {\"messages\": [{\"role\", \"content\"}...], \"add_generation_prompt\": bool};\n"
+    "      {\"template\": llama_model_chat_template, \"rendered\": llama_chat_apply_template, \"status\"}\n"
     "common options: --lib-dir DIR (default " LLAMA_PEER_DEFAULT_LIB_DIR "), --verbose\n";
 
 }  // namespace
@@ -402,6 +446,7 @@ int main(int argc, char** argv) {
     if (cmd == "tokenize") return cmd_tokenize(argc, argv);
     if (cmd == "quantize") return cmd_quantize(argc, argv);
     if (cmd == "info") return cmd_info(argc, argv);
+    if (cmd == "chat") return cmd_chat(argc, argv);
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       std::fputs(kUsage, stdout);
       return 0;

@@ -85,7 +85,8 @@ TEST(MlxQuantizationConfig, QuantizedNameMustEndInWeight) {
 TEST(MlxPassthroughFiles, TokenizerFilesAreCopied) {
   for (const char* n : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
                         "generation_config.json", "vocab.json", "merges.txt", "added_tokens.json", "tok512.bin",
-                        "tok4096.bin", "cl100k_base.tiktoken", "chat_template.jinja"})
+                        "tok4096.bin", "cl100k_base.tiktoken", "chat_template.jinja", "chat_template.json",
+                        "tekken.json"})
     EXPECT_TRUE(is_mlx_passthrough_file(n)) << n;
   for (const char* n : {"config.json", "model.safetensors", "model.safetensors.index.json", "README.md",
                         "pytorch_model.bin", "model-00001-of-00002.safetensors", ".tiktoken", "tokenizer.json.bak"})
