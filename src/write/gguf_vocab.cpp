@@ -267,6 +267,9 @@ GgufVocab load_model_vocab(const fs::path& dir, const ModelConfig& cfg, std::int
   }
   for (const auto& n : notes) v->note += (v->note.empty() ? "" : "; ") + n;
   const std::string file = (dir / v->source).string();
+  if (!pre_override.empty() && v->model != "gpt2")
+    throw Error(file, "", "--gguf-pre names the pre-tokenizer of a byte-level BPE tokenizer.json; this vocabulary is '" +
+                              v->model + "', which llama.cpp pre-tokenizes by its own rules");
   vocab_detail::apply_special_tokens(*v, dir, cfg);
   if (static_cast<std::int64_t>(v->tokens.size()) > n_vocab)
     throw Error(file, "", "has " + std::to_string(v->tokens.size()) + " tokens but the model's embedding has only " +

