@@ -2,6 +2,9 @@
 #include "write/gguf_pre_tokenizer.h"
 
 #include <cstddef>
+#include <map>
+#include <mutex>
+#include <tuple>
 #include <span>
 
 #include "ramq/error.h"
@@ -33,9 +36,19 @@ std::string python_list(const std::vector<std::uint32_t>& ids) {
   return s + "]";
 }
 
-}  // namespace
+// The hash of one tokenizer.json file, remembered for the process: a budget run lays the GGUF
+// file out several times (each round's size, then the write), and loading a large BPE
+// tokenizer takes seconds. Keyed by path, size and modification time.
+struct HashMemo {
+  std::mutex mutex;
+  std::map<std::tuple<std::string, std::uintmax_t, std::filesystem::file_time_type>, std::string> hashes;
+};
+HashMemo& hash_memo() {
+  static HashMemo memo;
+  return memo;
+}
 
-std::optional<std::string> converter_check_hash(const std::filesystem::path& path, std::string* why) {
+std::optional<std::string> compute_check_hash(const std::filesystem::path& path, std::string* why) {
   std::unique_ptr<Tokenizer> tok;
   try {
     tok = load_hf_tokenizer_json(path);
@@ -46,6 +59,27 @@ std::optional<std::string> converter_check_hash(const std::filesystem::path& pat
   // transformers' encode() adds the special tokens of the post-processor (add_bos here).
   const std::string list = python_list(tok->encode(kCheckText, true));
   return sha256_hex(std::as_bytes(std::span(list.data(), list.size())));
+}
+
+}  // namespace
+
+std::optional<std::string> converter_check_hash(const std::filesystem::path& path, std::string* why) {
+  std::error_code ec1, ec2;
+  const auto size = std::filesystem::file_size(path, ec1);
+  const auto time = std::filesystem::last_write_time(path, ec2);
+  if (ec1 || ec2) return compute_check_hash(path, why);  // the load reports the problem
+  const auto key = std::make_tuple(std::filesystem::absolute(path).string(), size, time);
+  HashMemo& memo = hash_memo();
+  {
+    const std::lock_guard<std::mutex> lock(memo.mutex);
+    if (const auto it = memo.hashes.find(key); it != memo.hashes.end()) return it->second;
+  }
+  auto hash = compute_check_hash(path, why);
+  if (hash) {
+    const std::lock_guard<std::mutex> lock(memo.mutex);
+    memo.hashes.emplace(key, *hash);
+  }
+  return hash;
 }
 
 std::string gguf_pre_tokenizer(const std::filesystem::path& path, const std::string& override) {
