@@ -34,7 +34,7 @@ using nlohmann::json;
 namespace {
 
 constexpr std::uint64_t kMaxReadmeBytes = std::uint64_t{64} << 20;
-constexpr int kMaxDepth = 6;                  // the naming keys look 3 levels deep
+constexpr int kMaxDepth = 6;                  // converted to JSON; the naming keys look 3 levels deep
 constexpr std::size_t kMaxNodes = 1u << 20;   // aliases may repeat a subtree: bound the copies
 
 // Python's text-mode read: "\r\n" and a lone "\r" become "\n".
@@ -113,6 +113,15 @@ const std::regex& timestamp_re() {
   return r;
 }
 
+// std::regex backtracks by recursion, as deep as the text is long: scalars longer than this are
+// not matched. None of null, bool or timestamp is this long; one that could be a number (digits,
+// signs, points, '_', ':', hex digits, exponents) is taken for one, and no naming key takes that.
+constexpr std::size_t kMaxResolvedScalar = 128;
+bool could_be_number(const std::string& text) {
+  return std::string_view("-+.0123456789").find(text[0]) != std::string_view::npos &&
+         text.find_first_not_of("0123456789_.:+-eExXbBoOabcdefABCDEF") == std::string::npos;
+}
+
 // A value that no naming key accepts (timestamps, binary, sets, custom tags ...).
 json other_value(std::string_view text) { return json::binary(std::vector<std::uint8_t>(text.begin(), text.end())); }
 
@@ -131,6 +140,7 @@ json scalar_value(const yaml_node_t& node) {
   const bool plain = node.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
   const bool implicit = tag == YAML_STR_TAG && plain;
   if (tag == YAML_STR_TAG && !plain) return json(text);
+  if (text.size() > kMaxResolvedScalar) return implicit && !could_be_number(text) ? json(text) : other_value(text);
   if ((implicit || tag == YAML_NULL_TAG) && std::regex_match(text, null_re())) return json(nullptr);
   if ((implicit || tag == YAML_BOOL_TAG) && std::regex_match(text, bool_re()))
     return json(text[0] == 'y' || text[0] == 'Y' || text[0] == 't' || text[0] == 'T' || text == "on" || text == "On" ||
@@ -204,9 +214,30 @@ struct Document {
   }
 };
 
+// libyaml's scanner checks every open flow or block level on each token, so deep nesting costs
+// time quadratic in the depth (50,000 '[' take seconds): a first pass over the events, which the
+// parser produces as it scans, stops at this depth. PyYAML itself recurses per level and stops
+// near Python's recursion limit.
+constexpr int kMaxNesting = 64;
+
+void check_nesting(const std::string& text) {
+  Parser parser(text);
+  int depth = 0;
+  for (bool done = false; !done;) {
+    yaml_event_t event;
+    if (!yaml_parser_parse(&parser.p, &event)) throw std::runtime_error(parser.error());
+    if (event.type == YAML_SEQUENCE_START_EVENT || event.type == YAML_MAPPING_START_EVENT) ++depth;
+    if (event.type == YAML_SEQUENCE_END_EVENT || event.type == YAML_MAPPING_END_EVENT) --depth;
+    done = event.type == YAML_STREAM_END_EVENT;
+    yaml_event_delete(&event);
+    if (depth > kMaxNesting) throw std::runtime_error("nested deeper than " + std::to_string(kMaxNesting) + " levels");
+  }
+}
+
 // yaml.safe_load of the front matter: the one document's root as JSON (null for an empty stream).
 // Throws std::runtime_error with the parser's message.
 json load_yaml(const std::string& text) {
+  check_nesting(text);
   Parser parser(text);
   Document first;
   if (!yaml_parser_load(&parser.p, &first.d)) throw std::runtime_error(parser.error());

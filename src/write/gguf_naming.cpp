@@ -113,7 +113,7 @@ Entry source_entry(const json& id, std::int64_t total_params, const char* what, 
   const std::string s = id.get<std::string>();
   const bool url = s.starts_with("http://") || s.starts_with("https://") || s.starts_with("ssh://");
   std::smatch m;
-  if (url && !(s.find("huggingface.co") != std::string::npos &&
+  if (url && !(s.find("huggingface.co") != std::string::npos && s.size() <= 512 &&  // bounded: regex recursion
                std::regex_match(s, m, std::regex(R"(https?://huggingface.co/([^/]+/[^/]+))")))) {
     e.emplace_back("repo_url", s);
     return e;

@@ -21,8 +21,12 @@ bool is_alpha(char c) { return is_upper(c) || is_lower(c); }
 char to_upper(char c) { return is_lower(c) ? static_cast<char>(c - 'a' + 'A') : c; }
 char to_lower(char c) { return is_upper(c) ? static_cast<char>(c - 'A' + 'a') : c; }
 
+// std::regex backtracks by recursion, as deep as the text is long: a part longer than this is a
+// plain word (the converter's patterns match only runs of digits that long).
+constexpr std::size_t kMaxMatched = 128;
+
 bool full_match(const std::string& s, const char* pattern) {
-  return std::regex_match(s, std::regex(pattern, std::regex::ECMAScript | std::regex::icase));
+  return s.size() <= kMaxMatched && std::regex_match(s, std::regex(pattern, std::regex::ECMAScript | std::regex::icase));
 }
 
 // utility.py model_weight_count_rounded_notation (lines 21-41), min_digits 2.
@@ -130,7 +134,7 @@ std::string id_to_title(const std::string& id) {
   std::string out;
   for (const auto& w : words) {
     const bool lower = std::any_of(w.begin(), w.end(), is_lower) && std::none_of(w.begin(), w.end(), is_upper);
-    const bool keep = is_digit(w[0]) || std::regex_match(w, std::regex(R"(v\d+(?:\.\d+)*)"));
+    const bool keep = is_digit(w[0]) || (w[0] == 'v' && full_match(w, R"(v\d+(?:\.\d+)*)"));  // case-sensitive
     std::string t = w;
     if (lower && !keep) {  // str.title(): a letter after a letter is lower case, any other upper case
       bool after_letter = false;

@@ -305,6 +305,19 @@ TEST(GgufNaming, FrontMatterScalarTypes) {
   EXPECT_EQ(f.at("k"), "no");
   EXPECT_EQ(f.at("l"), "text");
   EXPECT_TRUE(f.at("m").is_binary());
+  // Long and deep inputs: bounded work, no recursion as deep as the text (std::regex, nesting).
+  const std::string digits(100000, '1'), word(100000, 'x');
+  const json g = parse_model_card("---\na: " + digits + "\nb: " + word + "\nbase_model:\n- https://huggingface.co/" + word +
+                                  "/z\n- " + word + "-7B\nc: " + std::string(60, '[') + std::string(60, ']') + "\n---\n")
+                     .fields;
+  EXPECT_TRUE(g.at("a").is_binary());
+  EXPECT_EQ(g.at("b"), word);
+  EXPECT_TRUE(g.at("c").is_array());
+  EXPECT_EQ(parse_model_card("---\nc: " + std::string(50000, '[') + std::string(50000, ']') + "\n---\n").note,
+            "README.md front matter is not valid YAML: nested deeper than 64 levels; it is ignored");
+  const GgufNaming n = naming("x", 1000, g);
+  EXPECT_EQ(printed(n.kvs).at(3), (std::pair<std::string, std::string>{"general.base_model.0.repo_url",
+                                                                       "https://huggingface.co/" + word + "/z"}));
 }
 
 // From a directory: its own name, whatever the path's spelling, and README.md's problems noted.
