@@ -20,6 +20,8 @@
 #include "ramq/gguf.h"
 #include "ramq/safetensors.h"
 #include "ramq/tokenizer.h"
+#include "write/gguf_model_card.h"
+#include "write/gguf_naming.h"
 #include "write/gguf_vocab.h"
 
 namespace fs = std::filesystem;
@@ -202,14 +204,22 @@ void llama2c_tokenizer(Bytes input) {
   use_tokenizer(*tok);
 }
 
+// A README.md: its front matter and the GGUF naming keys from it never throw (a bad card is a note).
+void model_card(Bytes input) {
+  const ModelCard card = parse_model_card(std::string(as_text(input)));
+  if (!card.fields.is_object()) broken("model card fields are not an object");
+  (void)gguf_naming({"Fuzz-7B-Instruct-v0.1", nlohmann::json::object(), card.fields, {7000000000, 7000000000, 0, 0}, ""});
+}
+
 std::span<const Target> targets() {
-  static constexpr std::array<Target, 6> kTargets = {{
+  static constexpr std::array<Target, 7> kTargets = {{
       {"safetensors_header", &safetensors_header},
       {"safetensors_index", &safetensors_index},
       {"model_config", &model_config},
       {"gguf", &gguf},
       {"tokenizer_json", &tokenizer_json},
       {"llama2c_tokenizer", &llama2c_tokenizer},
+      {"model_card", &model_card},
   }};
   return kTargets;
 }

@@ -208,6 +208,14 @@ void gguf_seeds() {
   write_gguf("empty.gguf", {{"general.architecture", ramq::GgufValue::str("llama")}}, {});
 }
 
+void model_card_seeds() {
+  put("model_card", "card.md",
+      "---\nlicense: apache-2.0\nbase_model:\n- meta-llama/Llama-3.1-8B\n- https://huggingface.co/org/Name-7B-v0.1\n"
+      "- name: Custom\n  organization: Acme\ntags: [a, b]\npipeline_tag: text-generation\nlanguage:\n- en\n- no\n"
+      "datasets: org/data\nversion: 1.0\ndate: 2024-01-01\nanchor: &x [1, 2]\nalias: *x\n---\n# Title\n");
+  put("model_card", "malformed.md", "---\nlicense: [mit\n\tname: 'x\n---\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -221,5 +229,6 @@ int main(int argc, char** argv) {
   tokenizer_seeds();
   llama2c_seeds();
   gguf_seeds();
+  model_card_seeds();
   return 0;
 }

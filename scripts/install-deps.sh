@@ -14,6 +14,7 @@ PACKAGES=(
   time                            # bench/ and CI: /usr/bin/time -v for peak memory
   libicu-dev                      # Unicode categories and NFC (byte-level BPE tokenizers)
   libsentencepiece-dev            # sentencepiece tokenizer.model
+  libyaml-dev                     # YAML 1.1 (libyaml): model card front matter for GGUF naming keys
   libopenmpi-dev openmpi-bin      # several processes and machines: mpirun -n K ramq quantize
   jq                              # bench/ scripts read ramq's --json output
   chromium                        # tests/report: headless screenshot of the HTML report

@@ -22,6 +22,7 @@
 #include "ramq/progress.h"
 #include "write/gguf_llama_writer.h"
 #include "write/gguf_chat_template.h"
+#include "write/gguf_naming.h"
 #include "write/gguf_sampling.h"
 #include "write/gguf_vocab.h"
 
@@ -41,11 +42,12 @@ struct Entry {
 };
 
 
-std::string model_name_of(const fs::path& dir) {
-  fs::path p = dir.lexically_normal();
-  if (p.filename().empty()) p = p.parent_path();
-  const std::string n = p.filename().string();
-  return n.empty() || n == "." || n == ".." ? "model" : n;
+// The converter's general.sampling.* and naming keys (Metadata.set_gguf_meta_model) take the place
+// of the family's general.name, after general.architecture and general.type, as in its files.
+void splice_model_metadata(std::vector<GgufKV>& kvs, std::vector<GgufKV> model_kvs) {
+  const auto name = std::find_if(kvs.begin(), kvs.end(), [](const GgufKV& kv) { return kv.key == "general.name"; });
+  const auto at = kvs.erase(name);
+  kvs.insert(at, std::make_move_iterator(model_kvs.begin()), std::make_move_iterator(model_kvs.end()));
 }
 
 struct Layout {
@@ -100,6 +102,12 @@ std::uint64_t source_bytes(const Entry& e) {
   std::uint64_t n = 0;
   for (const TensorInfo* t : e.experts) n += t->nbytes;
   return n;
+}
+
+std::vector<GgufTensorSpec> specs_of(const std::vector<Entry>& entries) {
+  std::vector<GgufTensorSpec> specs;
+  for (const auto& e : entries) specs.push_back(e.spec);
+  return specs;
 }
 
 // Steps 1-3 of writing: every tensor's GGUF name, type and place, and the metadata.
@@ -208,13 +216,17 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
   sum.tokenizer = vocab.model + (vocab.source.empty() ? "" : " from " + vocab.source) + " (" +
                   std::to_string(vocab.model == "none" ? n_vocab : static_cast<std::int64_t>(vocab.tokens.size())) +
                   " tokens)" + (vocab.note.empty() ? "" : "; " + vocab.note);
-  kvs = llama_gguf_metadata(cfg, family, opt.model_name.empty() ? model_name_of(model.dir()) : opt.model_name,
-                                 sum.file_type, n_vocab, config_file);
+  kvs = llama_gguf_metadata(cfg, family, "", sum.file_type, n_vocab, config_file);
+  std::vector<GgufKV> model_kvs;
+  append_sampling_kvs(model.dir(), model_kvs);
+  GgufNaming naming = gguf_naming_for_directory(model.dir(), cfg.raw, gguf_parameter_counts(specs_of(entries)), opt.model_name);
+  model_kvs.insert(model_kvs.end(), naming.kvs.begin(), naming.kvs.end());
+  splice_model_metadata(kvs, std::move(model_kvs));
+  sum.metadata_note = naming.note;
   // Without a tokenizer llama.cpp makes [arch].vocab_size dummy tokens: the key is needed then.
   const std::string vocab_size_key = arch + ".vocab_size";
   if (vocab.model == "none" && std::none_of(kvs.begin(), kvs.end(), [&](const GgufKV& kv) { return kv.key == vocab_size_key; }))
     kvs.push_back({vocab_size_key, GgufValue::u32(static_cast<std::uint32_t>(n_vocab))});
-  append_sampling_kvs(model.dir(), kvs);
   append_vocab_kvs(vocab, kvs);
   append_chat_template_kvs(read_chat_templates(model.dir()), kvs);
   return L;
@@ -231,12 +243,6 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
                   " (largest " + limit + (is_float ? "" : ", its block scales being F16") +
                   "); keep this tensor in F32 (gguf_type F32 in a plan" +
                   (is_float ? ", or --keep-dtype for an F32 source" : "") + ")");
-}
-
-std::vector<GgufTensorSpec> specs_of(const std::vector<Entry>& entries) {
-  std::vector<GgufTensorSpec> specs;
-  for (const auto& e : entries) specs.push_back(e.spec);
-  return specs;
 }
 
 }  // namespace

@@ -35,7 +35,7 @@ struct GgufWriteSummary;
 
 struct GgufWriteOptions {
   unsigned threads = 0;                     // 0 = all cores; output does not depend on it
-  std::string model_name;                   // general.name; "" = the model directory's name
+  std::string model_name;                   // general.name; "" = as llama.cpp's converter names it (write/gguf_naming.h)
   std::string pre_tokenizer;                // tokenizer.ggml.pre of a tokenizer.json; "" = identified (gguf_pre_tokenizer.h)
   std::uint64_t batch_bytes = 512ull << 20;  // float32 bytes held per parallel batch (one tensor always fits)
   // Called with the complete temporary file and what was written, just before it is renamed
@@ -64,6 +64,7 @@ struct GgufWriteSummary {
   std::string architecture;        // "llama", ...
   std::uint32_t file_type = 0;     // general.file_type
   std::string tokenizer;           // e.g. "llama from tok512.bin (512 tokens)" or "none (...)"
+  std::string metadata_note;       // naming values left out (a malformed model card ...); "" = none
   // The ggml type each source tensor was written as, by Hugging Face name (1-D tensors are F32
   // whatever the plan says): what the manifest records.
   std::map<std::string, GgmlType> written_types;

@@ -108,7 +108,7 @@ class GgufOutput final : public OutputWriter {
     w.params = g.params;
     w.average_bits = g.average_bits;
     w.shards = 1;
-    w.note = g.architecture + ", tokenizer: " + g.tokenizer;
+    w.note = g.architecture + ", tokenizer: " + g.tokenizer + (g.metadata_note.empty() ? "" : "; " + g.metadata_note);
     return w;
   }
 

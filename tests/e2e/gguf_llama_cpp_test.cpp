@@ -392,3 +392,57 @@ TEST(GgufLlamaCpp, Llama3TokenizerJsonLoadsAndTokenizesLikeRamq) {
                                                 7086,  48390, 13, 3005, 10456, 311, 1514, 4994, 13};
   EXPECT_EQ(theirs["tokens"][0].get<std::vector<std::uint32_t>>(), reference);
 }
+
+// The general.* naming keys, as llama.cpp's converter derives them from the directory name and
+// the model card (gguf-py/gguf/metadata.py; expected values worked out by hand, see
+// tests/write/gguf_naming_test.cpp), read back by real llama.cpp's metadata lookup.
+TEST(GgufLlamaCpp, NamingKeysReadBackByLlamaCpp) {
+  REQUIRE_LLAMA();
+  TempDir tmp("gguf-naming");
+  const fs::path dir = tmp / "TinyStories-260K-Instruct-v0.2";
+  fs::create_directories(dir);
+  for (const auto& e : fs::directory_iterator(stories_dir()))
+    if (e.path().filename() != "README.md") fs::copy_file(e.path(), dir / e.path().filename());
+  write_file(dir / "README.md",
+             "---\nlicense: mit\nbase_model: karpathy/tinyllamas\ntags:\n- llama2.c\n- tinystories\nlanguage: en\n---\n"
+             "# TinyStories 260K\n");
+  const auto out = tmp / "model.gguf";
+  auto r = run_ramq({"quantize", dir.string(), "--format", "gguf", "-o", out.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.find("README.md"), std::string::npos) << r.out;  // no note: the card is fine
+  // Parts TinyStories (basename), 260K (a size: 260,032 parameters), Instruct (finetune), v0.2
+  // (a version after the size, so not in the basename); the name is the id title-cased where
+  // lower case (id_to_title). The card's one base model is an id: titled name and organization
+  // and the Hugging Face URL.
+  const json info = peer_json({"info", out.string()});
+  EXPECT_EQ(info["general"], (json{{"general.name", "TinyStories 260K Instruct v0.2"},
+                                   {"general.basename", "TinyStories"},
+                                   {"general.finetune", "Instruct"},
+                                   {"general.version", "v0.2"},
+                                   {"general.size_label", "260K"},
+                                   {"general.license", "mit"},
+                                   {"general.base_model.count", "1"},
+                                   {"general.base_model.0.name", "Tinyllamas"},
+                                   {"general.base_model.0.organization", "Karpathy"},
+                                   {"general.base_model.0.repo_url", "https://huggingface.co/karpathy/tinyllamas"}}))
+      << info.dump();
+  // The arrays (not in llama.cpp's metadata map) and the converter's key order.
+  const ramq::GgufReader g(out);
+  std::vector<std::string> keys;
+  for (const auto& kv : g.metadata())
+    if (kv.key.starts_with("general.")) keys.push_back(kv.key);
+  EXPECT_EQ(keys, (std::vector<std::string>{
+                      "general.architecture", "general.type", "general.name", "general.version", "general.finetune",
+                      "general.basename", "general.size_label", "general.license", "general.base_model.count",
+                      "general.base_model.0.name", "general.base_model.0.organization",
+                      "general.base_model.0.repo_url", "general.tags", "general.languages", "general.file_type",
+                      "general.quantization_version"}));
+  const auto strings = [&](const char* key) {
+    std::vector<std::string> v;
+    for (const auto& e : std::get<std::shared_ptr<ramq::GgufArray>>(g.find(key)->v)->items)
+      v.push_back(std::get<std::string>(e.v));
+    return v;
+  };
+  EXPECT_EQ(strings("general.tags"), (std::vector<std::string>{"llama2.c", "tinystories"}));
+  EXPECT_EQ(strings("general.languages"), (std::vector<std::string>{"en"}));
+}

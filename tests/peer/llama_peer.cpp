@@ -164,6 +164,18 @@ int cmd_info(int argc, char** argv) {
       {"llama_version", L.version()},
       {"devices", L.devices()},
   };
+  // The scalar general.* naming keys as llama.cpp reads them (llama_model_meta_val_str; arrays
+  // are not in its metadata map), those present.
+  nlohmann::json general = nlohmann::json::object();
+  for (const char* key : {"general.name", "general.author", "general.version", "general.organization",
+                          "general.finetune", "general.basename", "general.size_label", "general.license",
+                          "general.license.name", "general.license.link", "general.base_model.count",
+                          "general.base_model.0.name", "general.base_model.0.organization",
+                          "general.base_model.0.repo_url", "general.dataset.count"}) {
+    char buf[512] = {};
+    if (L.a.llama_model_meta_val_str(m, key, buf, sizeof buf) >= 0) general[key] = std::string(buf);
+  }
+  j["general"] = general;
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }
