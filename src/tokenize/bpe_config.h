@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pretokenize.h"
+#include "regex_split.h"
 
 namespace ramq::tokenize {
 
@@ -37,7 +38,7 @@ struct BpeConfig {
   bool nfc = false;
   bool ignore_merges = false;
   bool add_prefix_space = false;
-  SplitPattern pattern = SplitPattern::kNone;
+  std::vector<SplitStep> steps;  // the pre-tokenizer's splits, in order
   std::vector<std::uint32_t> prefix;  // special tokens before / after the text when add_bos
   std::vector<std::uint32_t> suffix;
 };
