@@ -330,4 +330,32 @@ class Loader {
 
 BpeConfig load_bpe_config(const std::filesystem::path& file) { return Loader(file).run(); }
 
+BpeConfig bpe_config_from_tekken(const TekkenFile& tekken) {
+  BpeConfig cfg;
+  cfg.file = tekken.file;
+  const auto n_special = static_cast<std::uint32_t>(tekken.specials.size());
+  for (std::uint32_t i = 0; i < n_special; ++i) cfg.pieces.push_back(tekken.specials[i]);
+  for (std::uint32_t r = 0; r < tekken.tokens.size(); ++r) {
+    cfg.pieces.push_back(tekken.tokens[r]);
+    cfg.byte_vocab.emplace(tekken.tokens[r], r + n_special);
+  }
+  cfg.has_piece.assign(cfg.pieces.size(), 1);
+  for (unsigned b = 0; b < 256; ++b) cfg.byte_ids[b] = b + n_special;
+  std::uint32_t rank = 0;
+  for (const TekkenMerge& m : tekken.merges)
+    cfg.merges.insert_or_assign(pair_key(m.left + n_special, m.right + n_special), Merge{rank++, m.merged + n_special});
+  cfg.ignore_merges = true;
+  if (const auto known = split_pattern_from_regex(tekken.pattern)) {
+    cfg.steps.push_back({*known, nullptr});
+  } else {
+    try {
+      cfg.steps.push_back({SplitPattern::kNone, std::make_shared<const RegexSplitter>(tekken.pattern)});
+    } catch (const std::runtime_error& e) {
+      throw Error(tekken.file, "", "unsupported pattern '" + tekken.pattern.substr(0, 80) + "': " + e.what());
+    }
+  }
+  if (const auto bos = tekken.special_id("<s>")) cfg.prefix.push_back(*bos);
+  return cfg;
+}
+
 }  // namespace ramq::tokenize

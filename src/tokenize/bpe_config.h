@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pretokenize.h"
+#include "ramq/tekken.h"
 #include "regex_split.h"
 
 namespace ramq::tokenize {
@@ -45,5 +46,10 @@ struct BpeConfig {
 
 // Reads and checks `file`; throws ramq::Error(file, "", problem) for anything it cannot honour.
 BpeConfig load_bpe_config(const std::filesystem::path& file);
+// The byte-level BPE of a tekken.json (include/ramq/tekken.h): its pattern as the one Split step,
+// its ranks as merges (llama.cpp converter's order), ignore_merges as tiktoken and llama.cpp's
+// "tekken" do, BOS "<s>" for add_bos, and special tokens never matched in the text (as
+// mistral_common and llama_tokenize without parse_special).
+BpeConfig bpe_config_from_tekken(const TekkenFile& tekken);
 
 }  // namespace ramq::tokenize

@@ -178,4 +178,8 @@ std::unique_ptr<Tokenizer> load_hf_tokenizer_json(const std::filesystem::path& f
   return std::make_unique<BpeTokenizer>(tokenize::load_bpe_config(file));
 }
 
+std::unique_ptr<Tokenizer> load_tekken(const std::filesystem::path& file) {
+  return std::make_unique<BpeTokenizer>(tokenize::bpe_config_from_tekken(read_tekken(file)));
+}
+
 }  // namespace ramq
