@@ -1,5 +1,5 @@
-// Tokenizers for `ramq eval --text FILE`: Hugging Face byte-level BPE (tokenizer.json),
-// sentencepiece (tokenizer.model) and llama2.c (tok*.bin). Bad files throw ramq::Error naming the
+// Tokenizers for `ramq eval --text FILE`: Hugging Face byte-level BPE (tokenizer.json), Mistral's
+// tekken.json, sentencepiece (tokenizer.model) and llama2.c (tok*.bin). Bad files throw ramq::Error naming the
 // file (tensor ""); the Tokenizer objects are immutable and safe to use from several threads.
 #pragma once
 
@@ -30,10 +30,13 @@ class Tokenizer {
   virtual std::optional<std::uint32_t> bos_id() const = 0;
 };
 
-// Picks the tokenizer of a model directory: tokenizer.json (byte-level BPE), else tokenizer.model
-// (sentencepiece), else a llama2.c tok*.bin (the first by name); Error if none.
+// Picks the tokenizer of a model directory: tokenizer.json (byte-level BPE), else Mistral's
+// tekken.json, else tokenizer.model (sentencepiece), else a llama2.c tok*.bin (the first by name);
+// Error if none. (tekken.json before tokenizer.model, after tokenizer.json: as llama.cpp's converter.)
 std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& model_dir);
 std::unique_ptr<Tokenizer> load_hf_tokenizer_json(const std::filesystem::path& file);
+// tekken.json (ramq/tekken.h) as byte-level BPE: add_bos puts "<s>" first.
+std::unique_ptr<Tokenizer> load_tekken(const std::filesystem::path& file);
 std::unique_ptr<Tokenizer> load_sentencepiece(const std::filesystem::path& file);
 std::unique_ptr<Tokenizer> load_llama2c_tokenizer(const std::filesystem::path& file);
 

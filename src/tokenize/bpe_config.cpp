@@ -1,6 +1,8 @@
 #include "bpe_config.h"
 
 #include <algorithm>
+#include <cctype>
+#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +16,8 @@ using nlohmann::json;
 
 constexpr std::int64_t kMaxId = 1 << 24;
 constexpr std::int64_t kMaxUnusedIds = 1 << 16;  // ids may leave at most this many gaps
+// tokenizers' ByteLevel pre-tokenizer regex (use_regex = true).
+constexpr std::string_view kGpt2Regex = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
 class Loader {
  public:
@@ -92,6 +96,8 @@ class Loader {
   }
 
   void read_model(const json& model) {
+    if (flag(model, "byte_fallback", false))
+      fail("SentencePiece-style BPE (byte_fallback) is not supported; only byte-level BPE is");
     const auto vocab = model.find("vocab");
     if (vocab == model.end() || !vocab->is_object()) fail("'model' has no 'vocab' object");
     for (const auto& [token, idv] : vocab->items()) {
@@ -183,23 +189,57 @@ class Loader {
     if (type == "Sequence" && p.contains("pretokenizers") && p["pretokenizers"].is_array()) {
       for (const auto& sub : p["pretokenizers"]) read_pre_tokenizer(sub);
     } else if (type == "ByteLevel") {
-      if (flag(p, "use_regex", true)) fail("unsupported pre-tokenizer: ByteLevel with use_regex (the GPT-2 regex)");
       if (byte_level_) fail("unsupported pre-tokenizer: more than one ByteLevel step");
       byte_level_ = true;
       cfg_.add_prefix_space = flag(p, "add_prefix_space", false);
+      // tokenizers prepends the space to every piece of the steps before; ramq only to the text.
+      if (cfg_.add_prefix_space && !cfg_.steps.empty())
+        fail("unsupported pre-tokenizer: ByteLevel with add_prefix_space after a Split");
+      if (flag(p, "use_regex", true)) add_regex_step(std::string(kGpt2Regex), "ByteLevel's GPT-2 regex");
     } else if (type == "Split") {
-      const auto pit = p.find("pattern");
-      const json& pattern = pit != p.end() ? *pit : p;
-      const std::string regex = pit != p.end() ? text(pattern, "Regex") : "";
-      const auto known = split_pattern_from_regex(regex);
-      if (!known) fail("unsupported Split pattern " + (regex.empty() ? brief(pattern) : "'" + regex.substr(0, 80) + "'") + " (only Llama 3's and Qwen2's)");
-      if (text(p, "behavior") != "Isolated" || flag(p, "invert", false)) {
-        fail("unsupported Split pre-tokenizer: behavior must be Isolated, not inverted");
-      }
-      if (byte_level_ || cfg_.pattern != SplitPattern::kNone) fail("unsupported pre-tokenizer sequence");
-      cfg_.pattern = *known;
+      read_split(p);
     } else {
       fail("unsupported pre-tokenizer '" + (type.empty() ? brief(p) : type) + "'");
+    }
+  }
+
+  void read_split(const json& p) {
+    if (byte_level_) fail("unsupported pre-tokenizer sequence: a Split after the ByteLevel step");
+    const std::string behavior = text(p, "behavior");
+    if (behavior != "Isolated") fail("unsupported Split behavior '" + behavior + "' (only Isolated is supported)");
+    if (flag(p, "invert", false)) fail("unsupported Split pre-tokenizer: invert is not supported");
+    const auto pit = p.find("pattern");
+    if (pit == p.end() || !pit->is_object()) fail("Split has no 'pattern' object");
+    if (pit->contains("Regex")) {
+      const std::string regex = text(*pit, "Regex");
+      if (const auto known = split_pattern_from_regex(regex)) {
+        cfg_.steps.push_back({*known, nullptr});  // the hand-written matcher: same pieces, faster
+      } else {
+        add_regex_step(regex, "Split regex");
+      }
+    } else if (pit->contains("String")) {
+      const std::string literal = text(*pit, "String");
+      if (literal.empty()) fail("Split has an empty 'String' pattern");
+      std::string regex;
+      for (const char c : literal) {
+        if (std::isalnum(static_cast<unsigned char>(c)) || static_cast<unsigned char>(c) >= 0x80) {
+          regex += c;
+        } else {
+          regex += '\\';
+          regex += c;
+        }
+      }
+      add_regex_step(regex, "Split string");
+    } else {
+      fail("unsupported Split pattern " + brief(*pit));
+    }
+  }
+
+  void add_regex_step(const std::string& regex, const char* what) {
+    try {
+      cfg_.steps.push_back({SplitPattern::kNone, std::make_shared<const RegexSplitter>(regex)});
+    } catch (const std::runtime_error& e) {
+      fail(std::string("unsupported ") + what + " '" + regex.substr(0, 80) + "': " + e.what());
     }
   }
 
@@ -289,5 +329,33 @@ class Loader {
 }  // namespace
 
 BpeConfig load_bpe_config(const std::filesystem::path& file) { return Loader(file).run(); }
+
+BpeConfig bpe_config_from_tekken(const TekkenFile& tekken) {
+  BpeConfig cfg;
+  cfg.file = tekken.file;
+  const auto n_special = static_cast<std::uint32_t>(tekken.specials.size());
+  for (std::uint32_t i = 0; i < n_special; ++i) cfg.pieces.push_back(tekken.specials[i]);
+  for (std::uint32_t r = 0; r < tekken.tokens.size(); ++r) {
+    cfg.pieces.push_back(tekken.tokens[r]);
+    cfg.byte_vocab.emplace(tekken.tokens[r], r + n_special);
+  }
+  cfg.has_piece.assign(cfg.pieces.size(), 1);
+  for (unsigned b = 0; b < 256; ++b) cfg.byte_ids[b] = b + n_special;
+  std::uint32_t rank = 0;
+  for (const TekkenMerge& m : tekken.merges)
+    cfg.merges.insert_or_assign(pair_key(m.left + n_special, m.right + n_special), Merge{rank++, m.merged + n_special});
+  cfg.ignore_merges = true;
+  if (const auto known = split_pattern_from_regex(tekken.pattern)) {
+    cfg.steps.push_back({*known, nullptr});
+  } else {
+    try {
+      cfg.steps.push_back({SplitPattern::kNone, std::make_shared<const RegexSplitter>(tekken.pattern)});
+    } catch (const std::runtime_error& e) {
+      throw Error(tekken.file, "", "unsupported pattern '" + tekken.pattern.substr(0, 80) + "': " + e.what());
+    }
+  }
+  if (const auto bos = tekken.special_id("<s>")) cfg.prefix.push_back(*bos);
+  return cfg;
+}
 
 }  // namespace ramq::tokenize

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "pretokenize.h"
+#include "ramq/tekken.h"
+#include "regex_split.h"
 
 namespace ramq::tokenize {
 
@@ -37,12 +39,17 @@ struct BpeConfig {
   bool nfc = false;
   bool ignore_merges = false;
   bool add_prefix_space = false;
-  SplitPattern pattern = SplitPattern::kNone;
+  std::vector<SplitStep> steps;  // the pre-tokenizer's splits, in order
   std::vector<std::uint32_t> prefix;  // special tokens before / after the text when add_bos
   std::vector<std::uint32_t> suffix;
 };
 
 // Reads and checks `file`; throws ramq::Error(file, "", problem) for anything it cannot honour.
 BpeConfig load_bpe_config(const std::filesystem::path& file);
+// The byte-level BPE of a tekken.json (include/ramq/tekken.h): its pattern as the one Split step,
+// its ranks as merges (llama.cpp converter's order), ignore_merges as tiktoken and llama.cpp's
+// "tekken" do, BOS "<s>" for add_bos, and special tokens never matched in the text (as
+// mistral_common and llama_tokenize without parse_special).
+BpeConfig bpe_config_from_tekken(const TekkenFile& tekken);
 
 }  // namespace ramq::tokenize

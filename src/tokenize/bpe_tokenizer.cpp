@@ -1,4 +1,4 @@
-// Hugging Face tokenizer.json with a byte-level BPE model (Llama 3, Qwen2/Qwen3): added tokens
+// Hugging Face tokenizer.json with a byte-level BPE model (Llama 3, Qwen2/Qwen3, gpt-oss, DeepSeek-V3, Mistral Nemo): added tokens
 // matched literally first (leftmost, longest), optional NFC, the Split pre-tokenizer, GPT-2 byte
 // mapping, ranked merges (as tokenizers' Word::merge_all: lowest rank first, then leftmost), and the
 // post-processor's TemplateProcessing special tokens for add_bos.
@@ -98,7 +98,7 @@ void BpeTokenizer::encode_segment(std::string_view text, std::vector<std::uint32
     text = normalized;
   }
   std::vector<tokenize::Piece> pieces;
-  tokenize::split_pretokens(text, cfg_.pattern, pieces);
+  tokenize::split_steps(text, cfg_.steps, pieces);
   for (const auto& p : pieces) {
     const std::string_view word = text.substr(p.begin, p.end - p.begin);
     constexpr std::size_t kMaxCachedWord = 256;
@@ -176,6 +176,10 @@ std::string BpeTokenizer::decode(std::span<const std::uint32_t> ids) const {
 
 std::unique_ptr<Tokenizer> load_hf_tokenizer_json(const std::filesystem::path& file) {
   return std::make_unique<BpeTokenizer>(tokenize::load_bpe_config(file));
+}
+
+std::unique_ptr<Tokenizer> load_tekken(const std::filesystem::path& file) {
+  return std::make_unique<BpeTokenizer>(tokenize::bpe_config_from_tekken(read_tekken(file)));
 }
 
 }  // namespace ramq

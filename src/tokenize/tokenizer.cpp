@@ -16,6 +16,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& model_dir
   std::error_code ec;
   if (!fs::is_directory(model_dir, ec)) throw Error(model_dir.string(), "", "not a directory");
   if (fs::exists(model_dir / "tokenizer.json", ec)) return load_hf_tokenizer_json(model_dir / "tokenizer.json");
+  if (fs::exists(model_dir / "tekken.json", ec)) return load_tekken(model_dir / "tekken.json");
   if (fs::exists(model_dir / "tokenizer.model", ec)) return load_sentencepiece(model_dir / "tokenizer.model");
   std::vector<fs::path> bins;
   for (fs::directory_iterator it(model_dir, ec), end; !ec && it != end; it.increment(ec)) {
@@ -26,7 +27,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& model_dir
   }
   if (ec) throw Error(model_dir.string(), "", "cannot list the directory: " + ec.message());
   if (bins.empty()) {
-    throw Error(model_dir.string(), "", "no tokenizer found (tokenizer.json, tokenizer.model or a llama2.c tok*.bin)");
+    throw Error(model_dir.string(), "", "no tokenizer found (tokenizer.json, tekken.json, tokenizer.model or a llama2.c tok*.bin)");
   }
   std::sort(bins.begin(), bins.end());
   return load_llama2c_tokenizer(bins.front());

@@ -5,12 +5,15 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <memory>
+#include <mutex>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "ramq/error.h"
 #include "ramq/input_file.h"
+#include "write/gguf_pre_tokenizer.h"
 #include "write/gguf_vocab.h"
 #include "write/gguf_vocab_internal.h"
 
@@ -225,8 +228,10 @@ GgufVocab vocab_from_sentencepiece(const fs::path& path) {
   return std::move(*v);
 }
 
-GgufVocab load_model_vocab(const fs::path& dir, const ModelConfig& cfg, std::int64_t n_vocab,
-                           const std::string& pre_override) {
+namespace {
+
+GgufVocab build_model_vocab(const fs::path& dir, const ModelConfig& cfg, std::int64_t n_vocab,
+                            const std::string& pre_override) {
   std::vector<std::string> notes;
   std::optional<Error> first_error;
   std::optional<GgufVocab> v;
@@ -245,6 +250,13 @@ GgufVocab load_model_vocab(const fs::path& dir, const ModelConfig& cfg, std::int
     }
   };
   const auto llama2c = [](const fs::path& p, std::string*) { return std::optional<GgufVocab>(vocab_from_llama2c(p)); };
+  std::error_code ec0;
+  if (!fs::exists(dir / "tokenizer.json", ec0))
+    attempt(dir / "tekken.json", [&](const fs::path& p, std::string*) {
+      GgufVocab t = vocab_from_tekken(p);
+      if (!pre_override.empty()) t.pre = gguf_pre_tokenizer(p, pre_override);  // validates the name
+      return std::optional<GgufVocab>(std::move(t));
+    });
   attempt(dir / "tokenizer.model", vocab_detail::sentencepiece_vocab);
   attempt(dir / "tokenizer.json",
           [&](const fs::path& p, std::string* why) { return vocab_from_tokenizer_json(p, why, pre_override); });
@@ -270,7 +282,7 @@ GgufVocab load_model_vocab(const fs::path& dir, const ModelConfig& cfg, std::int
   if (!pre_override.empty() && v->model != "gpt2")
     throw Error(file, "", "--gguf-pre names the pre-tokenizer of a byte-level BPE tokenizer.json; this vocabulary is '" +
                               v->model + "', which llama.cpp pre-tokenizes by its own rules");
-  vocab_detail::apply_special_tokens(*v, dir, cfg);
+  if (v->source != "tekken.json") vocab_detail::apply_special_tokens(*v, dir, cfg);
   if (static_cast<std::int64_t>(v->tokens.size()) > n_vocab)
     throw Error(file, "", "has " + std::to_string(v->tokens.size()) + " tokens but the model's embedding has only " +
                               std::to_string(n_vocab) + " rows");
@@ -280,6 +292,45 @@ GgufVocab load_model_vocab(const fs::path& dir, const ModelConfig& cfg, std::int
     v->token_types.push_back(static_cast<std::int32_t>(GgufTokenType::UNUSED));
   }
   vocab_detail::check_unique(*v, file);
+  return *v;
+}
+
+// What the vocabulary of `dir` depends on: the arguments and the size and time of every file
+// that may hold a tokenizer or its special tokens.
+std::string vocab_key(const fs::path& dir, const ModelConfig& cfg, std::int64_t n_vocab, const std::string& pre_override) {
+  std::error_code ec;
+  std::string key = fs::absolute(dir, ec).string() + '\n' + std::to_string(n_vocab) + '\n' + pre_override + '\n' +
+                    cfg.raw.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + '\n';
+  std::vector<std::string> files;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string n = it->path().filename().string();
+    if (n.compare(0, 3, "tok") != 0 && n != "tekken.json") continue;
+    std::error_code e1, e2;
+    const auto size = fs::file_size(it->path(), e1);
+    const auto time = fs::last_write_time(it->path(), e2).time_since_epoch().count();
+    files.push_back(n + ':' + std::to_string(e1 ? 0 : size) + ':' + std::to_string(e2 ? 0 : time));
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) key += f + '\n';
+  return key;
+}
+
+}  // namespace
+
+GgufVocab load_model_vocab(const fs::path& dir, const ModelConfig& cfg, std::int64_t n_vocab,
+                           const std::string& pre_override) {
+  static std::mutex mutex;
+  static std::string last_key;
+  static std::shared_ptr<const GgufVocab> last;
+  const std::string key = vocab_key(dir, cfg, n_vocab, pre_override);
+  {
+    const std::lock_guard<std::mutex> lock(mutex);
+    if (last && key == last_key) return *last;
+  }
+  auto v = std::make_shared<const GgufVocab>(build_model_vocab(dir, cfg, n_vocab, pre_override));
+  const std::lock_guard<std::mutex> lock(mutex);
+  last_key = key;
+  last = v;
   return *v;
 }
 

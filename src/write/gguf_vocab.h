@@ -44,7 +44,11 @@ GgufVocab vocab_from_sentencepiece(const std::filesystem::path& file);
 std::optional<GgufVocab> vocab_from_tokenizer_json(const std::filesystem::path& file, std::string* why,
                                                    const std::string& pre_override = "");
 
-// The vocabulary of a model directory, in this order of preference: tokenizer.model,
+// Mistral's tekken.json ("gpt2", pre "tekken"; write/gguf_vocab_tekken.cpp). Throws Error.
+GgufVocab vocab_from_tekken(const std::filesystem::path& file);
+
+// The vocabulary of a model directory, in this order of preference: tekken.json when there is no
+// tokenizer.json (as llama.cpp's converter: LlamaModel.set_vocab), tokenizer.model,
 // tokenizer.json (byte-level BPE), tokenizer.bin / tok*.bin (llama2.c), else "none" (llama.cpp
 // loads such a file as LLAMA_VOCAB_TYPE_NONE with [arch].vocab_size dummy tokens: it evaluates
 // token ids, e.g. perplexity on pre-tokenized data, but cannot tokenize text). A file of an
@@ -53,6 +57,9 @@ std::optional<GgufVocab> vocab_from_tokenizer_json(const std::filesystem::path& 
 // token ids and add_bos/add_eos come from tokenizer_config.json and config.json. The token list
 // is padded with "[PAD<id>]" UNUSED tokens to n_vocab (the embedding rows); more tokens than
 // n_vocab is an Error. `pre_override`: tokenizer.ggml.pre of a tokenizer.json (--gguf-pre).
+// (tekken.json: special tokens and add_bos/add_eos from the file alone.) The result is remembered
+// for the process (the last directory asked for, keyed by its tokenizer files' sizes and times):
+// a budget run lays the file out several times.
 GgufVocab load_model_vocab(const std::filesystem::path& dir, const ModelConfig& cfg, std::int64_t n_vocab,
                            const std::string& pre_override = "");
 

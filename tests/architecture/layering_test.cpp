@@ -39,7 +39,7 @@ const std::map<std::string, std::string> kPublicHeaderStage = {
     {"probe.h", "evaluate"},      {"progress.h", "common"},        {"ramq.h", "pipeline"},
     {"rate_distortion.h", "analyze"}, {"report.h", "report"},      {"rng.h", "common"},
     {"safetensors.h", "read"},    {"safetensors_writer.h", "write"}, {"sensitivity.h", "plan"},
-    {"tokenizer.h", "tokenize"},  {"utf8.h", "common"},            {"version.h", "common"},
+    {"tekken.h", "tokenize"},     {"tokenizer.h", "tokenize"},  {"utf8.h", "common"},            {"version.h", "common"},
 };
 
 int rank_of(const std::string& stage) {

@@ -176,6 +176,13 @@ TEST(MalformedInputs, SafetensorsIndexConfigAndTokenizers) {
       {"tokenizer.json id used twice", llama_with("tokenizer.json", tokenizer_json("\"!\":1")), {"$DIR/tokenizer.json", "twice"}, gguf_args},
       {"tokenizer.json whose pre-tokenizer cannot be identified",
        llama_with("tokenizer.json", tokenizer_json("\"!\":0")), {"$DIR/tokenizer.json", "--gguf-pre"}, gguf_args},
+      {"tekken.json without a pattern", llama_with("tekken.json", R"({"config":{"version":"v7"},"vocab":[]})"),
+       {"$DIR/tekken.json", "'config' has no 'pattern'"}, gguf_args},
+      {"tekken.json with a bad rank for eval --text",
+       llama_with("tekken.json", R"({"config":{"pattern":"\\s+","version":"v7","default_vocab_size":3,)"
+                                 R"("default_num_special_tokens":1},"special_tokens":[],"vocab":[{"rank":1,"token_bytes":"AA=="},)"
+                                 R"({"rank":1,"token_bytes":"AQ=="}]})"),
+       {"$DIR/tekken.json", "vocab entry 0 has rank 1, not 0"}, eval_text_args},
       {"tokenizer.json id near 2^64", llama_with("tokenizer.json", tokenizer_json("\"!\":18446744073709551615")),
        {"$DIR/tokenizer.json", "id"}, gguf_args},
       {"tokenizer.json special not a boolean",

@@ -5,7 +5,7 @@
 //
 //   llama_peer ppl MODEL.gguf TOKENS.u32 [--ctx 256] [--threads N] [--max-tokens N] [--lib-dir DIR]
 //   llama_peer logits MODEL.gguf TOKENS.u32 --n N [--threads N] [--f32-attention] [--lib-dir DIR]
-//   llama_peer tokenize MODEL.gguf TEXT_FILE [--lib-dir DIR]
+//   llama_peer tokenize MODEL.gguf TEXT_FILE [--add-special] [--lib-dir DIR]
 //   llama_peer quantize IN.gguf OUT.gguf TYPE [--threads N] [--lib-dir DIR]
 //   llama_peer info MODEL.gguf [--lib-dir DIR]
 //   llama_peer chat MODEL.gguf CHAT.json [--name NAME] [--lib-dir DIR]
@@ -351,9 +351,11 @@ int cmd_logits(int argc, char** argv) {
   return 0;
 }
 
-// llama_tokenize of every string of a JSON array (add_special = false, parse_special = false).
+// llama_tokenize of every string of a JSON array (add_special = false unless --add-special: then
+// the vocabulary's BOS/EOS as its add_bos/add_eos say; parse_special = false).
 int cmd_tokenize(int argc, char** argv) {
-  const Args args = parse_args(argc, argv, {"--lib-dir"});
+  const Args args = parse_args(argc, argv, {"--lib-dir"}, {"--add-special"});
+  const bool add_special = args.flags.count("--add-special") > 0;
   if (args.positional.size() != 2) throw UsageError("tokenize takes exactly two arguments: MODEL.gguf TEXTS.json");
   std::ifstream in(args.positional[1], std::ios::binary);
   if (!in) throw std::runtime_error("cannot open " + args.positional[1]);
@@ -372,11 +374,11 @@ int cmd_tokenize(int argc, char** argv) {
     const auto len = static_cast<std::int32_t>(text.size());
     std::vector<abi::llama_token> ids(text.size() + 8);
     std::int32_t got = L.a.llama_tokenize(vocab, text.data(), len, ids.data(), static_cast<std::int32_t>(ids.size()),
-                                          /*add_special=*/false, /*parse_special=*/false);
+                                          add_special, /*parse_special=*/false);
     if (got < 0 && got != std::numeric_limits<std::int32_t>::min()) {  // buffer too small: -needed
       ids.resize(static_cast<std::size_t>(-got));
       got = L.a.llama_tokenize(vocab, text.data(), len, ids.data(), static_cast<std::int32_t>(ids.size()),
-                               /*add_special=*/false, /*parse_special=*/false);
+                               add_special, /*parse_special=*/false);
     }
     if (got < 0) throw std::runtime_error("llama_tokenize failed with status " + std::to_string(got));
     ids.resize(static_cast<std::size_t>(got));
@@ -432,7 +434,7 @@ constexpr const char* kUsage =
     "  llama_peer logits MODEL.gguf TOKENS.u32 --n N [--threads N] [--f32-attention]\n"
     "      one window of the first N tokens from position 0: {\"n\", \"n_vocab\", \"logits\": N arrays};\n"
     "      --f32-attention: F32 KV cache, no flash attention (default: llama.cpp's F16 cache, flash attention auto)\n"
-    "  llama_peer tokenize MODEL.gguf TEXTS.json\n"
+    "  llama_peer tokenize MODEL.gguf TEXTS.json [--add-special]\n"
     "      TEXTS.json: a JSON array of strings; llama_tokenize without special tokens: {\"tokens\": [[ids]...]}\n"
     "  llama_peer quantize IN.gguf OUT.gguf TYPE [--threads N]\n"
     "      TYPE: F32 F16 BF16 Q8_0 Q4_0 Q5_0 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K\n"

