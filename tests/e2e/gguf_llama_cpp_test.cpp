@@ -446,3 +446,35 @@ TEST(GgufLlamaCpp, NamingKeysReadBackByLlamaCpp) {
   EXPECT_EQ(strings("general.tags"), (std::vector<std::string>{"llama2.c", "tinystories"}));
   EXPECT_EQ(strings("general.languages"), (std::vector<std::string>{"en"}));
 }
+
+// Issue-18 size check: at the size of llama.cpp's own Q8_0 file of a model (llama_model_quantize
+// of ramq's F32 GGUF, which copies its metadata), the budget policy can afford Q8_0 for every
+// matrix whose rows fit Q8_0 blocks: ramq's metadata is no larger than what llama.cpp keeps. On
+// the example model (rows of 64) and on kjv-llama-3.7M (rows of 256, 768).
+TEST(GgufLlamaCpp, BudgetAtLlamaCppQ8SizeKeepsEveryMatrixAtQ8) {
+  REQUIRE_LLAMA();
+  TempDir tmp("gguf-q8-size");
+  for (const std::string& model : {stories_dir(), shared_dir() + "/models/kjv-llama-3.7M"}) {
+    const fs::path f32 = tmp / "f32.gguf", q8 = tmp / "q8.gguf", ours = tmp / "budget.gguf";
+    fs::remove(f32), fs::remove(q8), fs::remove(ours);
+    ASSERT_EQ(run_ramq({"quantize", model, "--format", "gguf", "--policy", "uniform", "--bits", "16", "--keep-dtype", "-o",
+                        f32.string()})
+                  .status,
+              0);
+    const auto r = run_program(LLAMA_PEER_BINARY, {"quantize", f32.string(), q8.string(), "Q8_0", "--threads", "2"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    const std::uintmax_t size = fs::file_size(q8);
+    const auto b = run_ramq({"quantize", model, "--format", "gguf", "--policy", "budget", "--target-size",
+                             std::to_string(size), "-o", ours.string()});
+    ASSERT_EQ(b.status, 0) << b.err;
+    EXPECT_LE(fs::file_size(ours), size) << model;
+    const auto theirs = gguf_types(q8);
+    std::size_t q8_matrices = 0;
+    for (const auto& [name, type] : gguf_types(ours)) {
+      if (theirs.at(name) != "Q8_0") continue;  // norms and rows that do not fit Q8_0 blocks
+      EXPECT_EQ(type, "Q8_0") << model << ": " << name << " (llama.cpp's Q8_0 file is " << size << " bytes)";
+      ++q8_matrices;
+    }
+    EXPECT_GT(q8_matrices, 20u) << model;
+  }
+}
