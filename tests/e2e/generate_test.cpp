@@ -158,6 +158,39 @@ TEST(Generate, BadInputIsOneLine) {
   expect_error({"generate", model, "-p", "Hi", "--temp", "-1"}, "--temp");
 }
 
+// The example model with a chat template of its own (tokenizer_config.json).
+fs::path stories_with_template(const fs::path& dir, const std::string& chat_template) {
+  fs::create_directories(dir);
+  for (const char* f : {"config.json", "model.safetensors", "tok512.bin"})
+    fs::copy_file(fs::path(stories_dir()) / f, dir / f, fs::copy_options::overwrite_existing);
+  write_file(dir / "tokenizer_config.json", json{{"chat_template", chat_template}, {"bos_token", "<s>"}}.dump());
+  return dir;
+}
+
+TEST(Generate, ChatTemplateVariablesAndOneLineFailures) {
+  TempDir tmp("generate-chat-errors");
+  // trim_blocks and lstrip_blocks (no "  " before the block, no newline after it), and
+  // transformers' tojson, which leaves non-ASCII characters as they are.
+  const fs::path model = stories_with_template(tmp / "model",
+                                               "{{ bos_token }}User: {{ messages[0]['content'] | tojson }}\n"
+                                               "  {% if add_generation_prompt %}\nAssistant:{% endif %}");
+  const json j = ramq_json({"generate", model.string(), "-p", "H\u00e9llo", "--chat", "-n", "2", "--temp", "0", "--json"});
+  EXPECT_EQ(j["prompt"], "<s>User: \"H\u00e9llo\"\nAssistant:");
+
+  const auto expect_error = [](const std::vector<std::string>& args, const std::string& expected) {
+    const auto r = run_program("/usr/bin/env", args);
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.err.find(expected), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  };
+  // No python3 on the PATH: one line that names the package to install.
+  expect_error({"PATH=/nonexistent", RAMQ_BINARY, "generate", model.string(), "-p", "Hi", "--chat"},
+               "apt install python3-jinja2");
+  stories_with_template(tmp / "model", "{{ raise_exception('only one\nuser message') }}");
+  expect_error({RAMQ_BINARY, "generate", model.string(), "-p", "Hi", "--chat"},
+               "tokenizer_config.json: the chat template failed to render: TemplateError: only one user message");
+}
+
 // --chat against @huggingface/jinja, with the real tokenizer and template of the packages.
 const fs::path kRefDir = fs::path(__FILE__).parent_path().parent_path() / "tokenize" / "ref";
 
