@@ -11,6 +11,11 @@
 
 namespace ramq {
 
+// The folder of a model directory that holds named templates (NAME.jinja), carried into MLX
+// outputs: the one subfolder an output directory may have, listed in its manifest as
+// "additional_chat_templates/NAME.jinja".
+inline constexpr const char* kAdditionalChatTemplatesDir = "additional_chat_templates";
+
 struct ChatTemplates {
   std::optional<std::string> main;  // tokenizer.chat_template (the "default" one)
   // tokenizer.chat_template.<name>, name reduced to [A-Za-z0-9_], sorted by name
