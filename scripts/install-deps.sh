@@ -19,6 +19,7 @@ PACKAGES=(
   jq                              # bench/ scripts read ramq's --json output
   chromium                        # tests/report: headless screenshot of the HTML report
   zlib1g-dev                      # tests/report: decode that PNG
+  python3-jinja2                  # ramq generate --chat: renders chat templates with Jinja2
 )
 
 # The test peer (real llama.cpp, prebuilt, from the npm registry) needs node and npm.

@@ -42,6 +42,7 @@ Command add_analyze_command(CLI::App& app, Options& opt);
 Command add_plan_command(CLI::App& app, Options& opt);
 Command add_quantize_command(CLI::App& app, Options& opt);
 Command add_eval_command(CLI::App& app, Options& opt);
+Command add_generate_command(CLI::App& app, Options& opt);
 Command add_inspect_command(CLI::App& app, Options& opt);
 Command add_verify_command(CLI::App& app, Options& opt);
 Command add_report_command(CLI::App& app, Options& opt);

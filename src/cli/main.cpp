@@ -47,8 +47,8 @@ int main(int argc, char** argv) {
   const std::vector<ramq::cli::Command> commands = {
       ramq::cli::add_analyze_command(app, opt), ramq::cli::add_plan_command(app, opt),
       ramq::cli::add_quantize_command(app, opt), ramq::cli::add_eval_command(app, opt),
-      ramq::cli::add_inspect_command(app, opt), ramq::cli::add_verify_command(app, opt),
-      ramq::cli::add_report_command(app, opt)};
+      ramq::cli::add_generate_command(app, opt), ramq::cli::add_inspect_command(app, opt),
+      ramq::cli::add_verify_command(app, opt), ramq::cli::add_report_command(app, opt)};
 
   // Under mpirun every process gets the same command line; only rank 0 speaks (ranks > 0 report
   // their errors to it: src/pipeline/distributed.h).

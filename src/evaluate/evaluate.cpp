@@ -22,12 +22,6 @@ namespace ramq {
 
 namespace {
 
-bool is_gguf_path(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return ext == ".gguf";
-}
-
 // Median; mean of the two middle values for an even count. Empty -> 0.
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -67,19 +61,27 @@ std::vector<float> run_checked(LanguageModel& m, std::span<const std::uint32_t> 
 
 }  // namespace
 
+namespace eval {
+
+bool is_gguf_path(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext == ".gguf";
+}
+
+std::unique_ptr<WeightSource> open_model_weights(const fs::path& path) {
+  if (is_gguf_path(path)) return open_gguf_weights(path);  // GGUF hook (src/evaluate/gguf_weights.cpp)
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error(path.string(), "", "does not exist");
+  if (!fs::is_directory(path, ec)) throw Error(path.string(), "", "is neither a model directory nor a .gguf file");
+  return open_safetensors_weights(path);
+}
+
+}  // namespace eval
+
 std::unique_ptr<LanguageModel> load_language_model(const fs::path& path, const EvalOptions& opt) {
   if (opt.ctx < 2) throw Error("", "", "the evaluation window (ctx) must be at least 2 tokens, got " + std::to_string(opt.ctx));
-  std::unique_ptr<eval::WeightSource> weights;
-  if (is_gguf_path(path)) {
-    weights = eval::open_gguf_weights(path);  // GGUF hook (src/evaluate/gguf_weights.cpp)
-  } else {
-    std::error_code ec;
-    if (!fs::exists(path, ec)) throw Error(path.string(), "", "does not exist");
-    if (!fs::is_directory(path, ec))
-      throw Error(path.string(), "", "is neither a model directory nor a .gguf file");
-    weights = eval::open_safetensors_weights(path);
-  }
-  return eval::make_llama_model(std::move(weights), opt);
+  return eval::make_llama_model(eval::open_model_weights(path), opt);
 }
 
 std::vector<std::uint32_t> read_token_file(const fs::path& path) {

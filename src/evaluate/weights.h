@@ -117,4 +117,10 @@ std::unique_ptr<WeightSource> open_safetensors_weights(const std::filesystem::pa
 //  * Quantized GGUF types are decoded block by block with gguf_decode_rows.
 std::unique_ptr<WeightSource> open_gguf_weights(const std::filesystem::path& gguf_file);
 
+// `path` as load_language_model reads it: a .gguf file (any case of the extension), else a model
+// directory (open_safetensors_weights). Error when it does not exist or is neither
+// (src/evaluate/evaluate.cpp).
+bool is_gguf_path(const std::filesystem::path& path);
+std::unique_ptr<WeightSource> open_model_weights(const std::filesystem::path& path);
+
 }  // namespace ramq::eval

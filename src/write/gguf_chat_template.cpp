@@ -59,7 +59,7 @@ std::string read_text_like_python(const fs::path& p) {
 std::vector<fs::path> additional_template_files(const fs::path& dir) {
   std::vector<fs::path> files;
   std::error_code ec;
-  const fs::path sub = dir / "additional_chat_templates";
+  const fs::path sub = dir / kAdditionalChatTemplatesDir;
   if (!fs::is_directory(sub, ec)) return files;
   for (fs::directory_iterator it(sub, ec), end; !ec && it != end; it.increment(ec))
     if (it->path().extension() == ".jinja") files.push_back(it->path());

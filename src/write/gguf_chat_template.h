@@ -2,28 +2,12 @@
 // tokenizer.chat_template* key/values it writes for them (src/write/gguf_chat_template.cpp).
 #pragma once
 
-#include <filesystem>
-#include <optional>
-#include <string>
-#include <utility>
 #include <vector>
 
+#include "ramq/chat_template.h"
 #include "ramq/gguf.h"
 
 namespace ramq {
-
-struct ChatTemplates {
-  std::optional<std::string> main;  // tokenizer.chat_template (the "default" one)
-  // tokenizer.chat_template.<name>, name reduced to [A-Za-z0-9_], sorted by name
-  std::vector<std::pair<std::string, std::string>> named;
-  bool empty() const { return !main && named.empty(); }
-};
-
-// The chat templates of a model directory by gguf-py's rules (tokenizer_config.json's
-// "chat_template", else chat_template.jinja with additional_chat_templates/*.jinja, else
-// chat_template.json's "chat_template"). None when tokenizer_config.json is absent or empty.
-// A field of the wrong JSON type is an Error(file, "", problem).
-ChatTemplates read_chat_templates(const std::filesystem::path& dir);
 
 // tokenizer.chat_template, tokenizer.chat_template.<name> and the tokenizer.chat_templates list
 // of names; nothing for a model without templates.

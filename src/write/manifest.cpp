@@ -5,6 +5,7 @@
 #include <fstream>
 #include <system_error>
 
+#include "ramq/chat_template.h"
 #include "ramq/error.h"
 #include "ramq/hash.h"
 #include "ramq/input_file.h"
@@ -58,6 +59,24 @@ namespace {
 // A file name recorded in a manifest must be a plain name inside the output.
 bool plain_name(const std::string& n) {
   return !n.empty() && n != "." && n != ".." && n.find('/') == std::string::npos && n.find('\0') == std::string::npos;
+}
+
+// A file name an output directory's manifest may list: a plain name, or a plain name inside the
+// additional_chat_templates folder.
+bool listed_name(const std::string& n) {
+  const std::string folder = std::string(kAdditionalChatTemplatesDir) + "/";
+  return plain_name(n) || (n.starts_with(folder) && plain_name(n.substr(folder.size())));
+}
+
+// The regular files of the output's additional_chat_templates folder, as "folder/NAME".
+std::vector<std::string> chat_template_files(const fs::path& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  const fs::path sub = dir / kAdditionalChatTemplatesDir;
+  for (fs::directory_iterator it(sub, ec), end; !ec && it != end; it.increment(ec))
+    names.push_back(std::string(kAdditionalChatTemplatesDir) + "/" + it->path().filename().string());
+  if (ec) throw Error(sub.string(), "", "cannot list the directory: " + ec.message());
+  return names;
 }
 
 }  // namespace
@@ -169,6 +188,8 @@ void write_directory_manifest(const fs::path& dir, const ManifestContext& ctx) {
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string n = it->path().filename().string();
     if (n != kManifestName && it->is_regular_file()) names.push_back(n);
+    if (n == kAdditionalChatTemplatesDir && it->is_directory())
+      for (auto& f : chat_template_files(dir)) names.push_back(std::move(f));
   }
   if (ec) throw Error(dir.string(), "", "cannot list the output directory: " + ec.message());
   std::sort(names.begin(), names.end());
@@ -246,7 +267,7 @@ VerifyReport verify_output(const fs::path& given) {
   std::vector<std::string> listed;
   for (const auto& e : outs) {
     const std::string file = r.string(e, "file");
-    if (is_dir && !plain_name(file)) r.fail("lists a bad output file name '" + file + "'");
+    if (is_dir && !listed_name(file)) r.fail("lists a bad output file name '" + file + "'");
     if (!is_dir && file != base.filename().string())
       throw Error(base.string(), "", "was renamed: its manifest records it as '" + file +
                                          "' (rename both back, or quantize again under the new name)");
@@ -259,8 +280,11 @@ VerifyReport verify_output(const fs::path& given) {
     std::error_code ec;
     for (fs::directory_iterator it(base, ec), end; !ec && it != end; it.increment(ec)) {
       const std::string n = it->path().filename().string();
-      if (n != kManifestName && !std::binary_search(listed.begin(), listed.end(), n))
-        throw Error((base / n).string(), "", "is in the output but not listed in the manifest");
+      std::vector<std::string> present = {n};
+      if (n == kAdditionalChatTemplatesDir && it->is_directory(ec)) present = chat_template_files(base);
+      for (const auto& p : present)
+        if (p != kManifestName && !std::binary_search(listed.begin(), listed.end(), p))
+          throw Error((base / p).string(), "", "is in the output but not listed in the manifest");
     }
   }
   return rep;

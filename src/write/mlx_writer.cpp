@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "ramq/atomic_output.h"
+#include "ramq/chat_template.h"
 #include "ramq/error.h"
 #include "ramq/mlx_affine.h"
 #include "ramq/model_family.h"
@@ -363,6 +364,29 @@ void encode_units(const ModelReader& model, const std::vector<Unit>& units, cons
   }
 }
 
+// The model's additional_chat_templates/*.jinja (regular files), byte for byte, into the same
+// folder of the output (mlx_lm and transformers read named templates there). Returns the bytes.
+std::uint64_t copy_additional_chat_templates(const fs::path& model_dir, const fs::path& out_dir) {
+  const fs::path from = model_dir / kAdditionalChatTemplatesDir, to = out_dir / kAdditionalChatTemplatesDir;
+  std::error_code ec;
+  if (!fs::is_directory(from, ec)) return 0;
+  std::vector<std::string> names;
+  for (fs::directory_iterator it(from, ec), e; !ec && it != e; it.increment(ec))
+    if (it->path().extension() == ".jinja" && fs::is_regular_file(it->path())) names.push_back(it->path().filename().string());
+  if (ec) throw Error(from.string(), "", "cannot list the directory: " + ec.message());
+  if (names.empty()) return 0;
+  std::sort(names.begin(), names.end());
+  fs::create_directory(to, ec);
+  if (ec) throw Error(to.string(), "", "cannot create the directory: " + ec.message());
+  std::uint64_t bytes = 0;
+  for (const auto& n : names) {
+    fs::copy_file(from / n, to / n, fs::copy_options::overwrite_existing, ec);
+    if (ec) throw Error((from / n).string(), "", "cannot copy into the output: " + ec.message());
+    bytes += fs::file_size(to / n, ec);
+  }
+  return bytes;
+}
+
 }  // namespace
 
 std::uint64_t mlx_weight_files_bytes(const ModelReader& model, const Plan& plan, const WriteOptions& opt) {
@@ -489,6 +513,8 @@ WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const W
     if (ec) throw Error((model.dir() / n).string(), "", "cannot copy into the output: " + ec.message());
     summary.total_bytes += fs::file_size(dir / n, ec);
   }
+
+  summary.total_bytes += copy_additional_chat_templates(model.dir(), dir);
 
   if (before_commit) before_commit(dir);
   output.commit();

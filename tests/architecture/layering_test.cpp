@@ -27,6 +27,7 @@ const std::vector<std::string> kStages = {"common", "encode", "read",     "arch"
 // The stage that implements each public header.
 const std::map<std::string, std::string> kPublicHeaderStage = {
     {"analysis.h", "analyze"},    {"atomic_output.h", "common"},   {"budget.h", "plan"},
+    {"chat_template.h", "write"}, {"generate.h", "evaluate"},
     {"config_check.h", "arch"},   {"config_fields.h", "read"},     {"family_config.h", "arch"},
     {"gguf_metadata.h", "arch"},  {"gguf_names.h", "arch"},        {"model_family.h", "arch"},
     {"qk_permute.h", "arch"},     {"tensor_role.h", "arch"},   {"dtype.h", "common"},           {"encoding.h", "encode"},

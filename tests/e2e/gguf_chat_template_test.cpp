@@ -246,6 +246,42 @@ TEST(GgufChatTemplate, Gemma3TemplateIsReturnedAndRendersAsJinja) {
   }
 }
 
+// An MLX output carries chat_template.jinja and additional_chat_templates/*.jinja byte for byte;
+// its manifest lists the named ones, so `ramq verify` checks them (a changed one fails).
+TEST(GgufChatTemplate, MlxOutputCarriesNamedTemplates) {
+  TempDir tmp("chat-mlx-named");
+  const fs::path dir = tmp / "model";
+  write_synthetic_llama(dir, SyntheticLlama{.hidden = 64, .heads = 2, .kv_heads = 1, .ffn = 64, .layers = 1});
+  write_file(dir / "tokenizer_config.json", R"({"bos_token": "<s>"})");
+  write_file(dir / "chat_template.jinja", "{{ messages[0]['content'] }}");
+  fs::create_directories(dir / "additional_chat_templates");
+  write_file(dir / "additional_chat_templates" / "tool_use.jinja", "{{ tools | tojson }}");
+  write_file(dir / "additional_chat_templates" / "notes.txt", "not a template");
+  const fs::path out = tmp / "mlx";
+  const auto r = run_ramq({"quantize", dir.string(), "--format", "mlx", "--policy", "uniform", "--bits", "8", "-o",
+                           out.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(slurp(out / "chat_template.jinja"), "{{ messages[0]['content'] }}");
+  EXPECT_EQ(slurp(out / "additional_chat_templates" / "tool_use.jinja"), "{{ tools | tojson }}");
+  EXPECT_FALSE(fs::exists(out / "additional_chat_templates" / "notes.txt"));
+  const json manifest = json::parse(slurp(out / "ramq-manifest.json"));
+  std::vector<std::string> files;
+  for (const auto& o : manifest["outputs"]) files.push_back(o["file"].get<std::string>());
+  EXPECT_NE(std::find(files.begin(), files.end(), "additional_chat_templates/tool_use.jinja"), files.end());
+  const auto ok = run_ramq({"verify", out.string()});
+  EXPECT_EQ(ok.status, 0) << ok.err;
+  write_file(out / "additional_chat_templates" / "tool_use.jinja", "{{ tools }}");
+  const auto bad = run_ramq({"verify", out.string()});
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.err.find("tool_use.jinja"), std::string::npos) << bad.err;
+  write_file(out / "additional_chat_templates" / "tool_use.jinja", "{{ tools | tojson }}");
+  write_file(out / "additional_chat_templates" / "extra.jinja", "x");
+  const auto extra = run_ramq({"verify", out.string()});
+  EXPECT_EQ(extra.status, 1);
+  EXPECT_NE(extra.err.find("extra.jinja: is in the output but not listed in the manifest"), std::string::npos)
+      << extra.err;
+}
+
 // A model without any template file: no tokenizer.chat_template, and llama.cpp returns NULL.
 TEST(GgufChatTemplate, NoTemplateNoKey) {
   REQUIRE_LLAMA();

@@ -5,6 +5,7 @@
 //
 //   llama_peer ppl MODEL.gguf TOKENS.u32 [--ctx 256] [--threads N] [--max-tokens N] [--lib-dir DIR]
 //   llama_peer logits MODEL.gguf TOKENS.u32 --n N [--threads N] [--f32-attention] [--lib-dir DIR]
+//   llama_peer greedy MODEL.gguf TOKENS.u32 --n N [--threads N] [--f32-attention] [--lib-dir DIR]
 //   llama_peer tokenize MODEL.gguf TEXT_FILE [--add-special] [--lib-dir DIR]
 //   llama_peer quantize IN.gguf OUT.gguf TYPE [--threads N] [--lib-dir DIR]
 //   llama_peer info MODEL.gguf [--lib-dir DIR]
@@ -351,6 +352,55 @@ int cmd_logits(int argc, char** argv) {
   return 0;
 }
 
+// Greedy decoding: the prompt (every id of TOKENS.u32) in one batch, then --n tokens, each the
+// argmax of the last logits (ties to the lowest id) fed back one at a time through the KV cache.
+// No end-of-sequence stop: the caller truncates. {"prompt": P, "tokens": [ids]}.
+int cmd_greedy(int argc, char** argv) {
+  const Args args = parse_args(argc, argv, {"--lib-dir", "--n", "--threads"}, {"--f32-attention"});
+  if (args.positional.size() != 2) throw UsageError("greedy takes exactly two arguments: MODEL.gguf TOKENS.u32");
+  const auto n_it = args.options.find("--n");
+  if (n_it == args.options.end()) throw UsageError("greedy needs --n N (the number of tokens to generate)");
+  const auto n = static_cast<std::int32_t>(parse_int(n_it->second, "--n", 1, 1 << 16));
+  const std::vector<std::int32_t> prompt = read_tokens(args.positional[1]);
+  if (prompt.empty()) throw std::runtime_error("token file " + args.positional[1] + " is empty");
+  const auto p = static_cast<std::int32_t>(prompt.size());
+  Llama L(lib_dir_option(args));
+  Model model(L, args.positional[0]);
+  const std::int32_t n_vocab = L.a.llama_vocab_n_tokens(L.a.llama_model_get_vocab(model.get()));
+  for (const std::int32_t t : prompt)
+    if (t >= n_vocab) throw std::runtime_error("token " + std::to_string(t) + " is outside the model's vocabulary");
+  Context ctx(L, model, static_cast<std::uint32_t>(p + n), threads_option(args), args.flags.count("--f32-attention") > 0);
+  BatchHolder holder(L, p);
+  abi::Batch& batch = holder.get();
+  const auto decode = [&](const std::int32_t* ids, std::int32_t count, std::int32_t pos0) {
+    batch.n_tokens = count;
+    for (std::int32_t i = 0; i < count; ++i) {
+      batch.token[i] = ids[i];
+      batch.pos[i] = pos0 + i;
+      batch.n_seq_id[i] = 1;
+      batch.seq_id[i][0] = 0;
+      batch.logits[i] = i + 1 == count ? 1 : 0;
+    }
+    if (const std::int32_t rc = L.a.llama_decode(ctx.get(), batch); rc != 0)
+      throw std::runtime_error("llama_decode failed with status " + std::to_string(rc));
+    const float* logits = L.a.llama_get_logits_ith(ctx.get(), count - 1);
+    if (!logits) throw std::runtime_error("llama_get_logits_ith returned no logits");
+    std::int32_t best = 0;
+    for (std::int32_t v = 1; v < n_vocab; ++v)
+      if (logits[v] > logits[best]) best = v;
+    return best;
+  };
+  std::vector<std::int32_t> out;
+  std::int32_t next = decode(prompt.data(), p, 0);
+  out.push_back(next);
+  while (static_cast<std::int32_t>(out.size()) < n) {
+    next = decode(&next, 1, p + static_cast<std::int32_t>(out.size()) - 1);
+    out.push_back(next);
+  }
+  std::printf("%s\n", nlohmann::json{{"prompt", p}, {"tokens", out}}.dump().c_str());
+  return 0;
+}
+
 // llama_tokenize of every string of a JSON array (add_special = false unless --add-special: then
 // the vocabulary's BOS/EOS as its add_bos/add_eos say; parse_special = false).
 int cmd_tokenize(int argc, char** argv) {
@@ -434,6 +484,9 @@ constexpr const char* kUsage =
     "  llama_peer logits MODEL.gguf TOKENS.u32 --n N [--threads N] [--f32-attention]\n"
     "      one window of the first N tokens from position 0: {\"n\", \"n_vocab\", \"logits\": N arrays};\n"
     "      --f32-attention: F32 KV cache, no flash attention (default: llama.cpp's F16 cache, flash attention auto)\n"
+    "  llama_peer greedy MODEL.gguf TOKENS.u32 --n N [--threads N] [--f32-attention]\n"
+    "      the prompt TOKENS.u32, then N greedy tokens (argmax, ties to the lowest id; no EOS stop):\n"
+    "      {\"prompt\": P, \"tokens\": [N ids]}\n"
     "  llama_peer tokenize MODEL.gguf TEXTS.json [--add-special]\n"
     "      TEXTS.json: a JSON array of strings; llama_tokenize without special tokens: {\"tokens\": [[ids]...]}\n"
     "  llama_peer quantize IN.gguf OUT.gguf TYPE [--threads N]\n"
@@ -457,6 +510,7 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "ppl") return cmd_ppl(argc, argv);
     if (cmd == "logits") return cmd_logits(argc, argv);
+    if (cmd == "greedy") return cmd_greedy(argc, argv);
     if (cmd == "tokenize") return cmd_tokenize(argc, argv);
     if (cmd == "quantize") return cmd_quantize(argc, argv);
     if (cmd == "info") return cmd_info(argc, argv);
