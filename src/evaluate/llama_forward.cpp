@@ -124,8 +124,12 @@ void matmul_t(const WeightTensor& w, const float* b, std::int64_t out, std::int6
     if (o0 >= o1) return;
     ScratchPool::Lease lease(pool);
     const float* wc = w.read_rows(static_cast<std::int64_t>(o0), static_cast<std::int64_t>(o1 - o0), lease.buf());
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, to_int(n), static_cast<int>(o1 - o0), to_int(in), 1.0f, x,
-                to_int(in), wc, to_int(in), 0.0f, y + o0, to_int(out));
+    if (n == 1)  // one token (generation): a matrix-vector product, without sgemm's packing of W
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(o1 - o0), to_int(in), 1.0f, wc, to_int(in), x, 1, 0.0f,
+                  y + o0, 1);
+    else
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, to_int(n), static_cast<int>(o1 - o0), to_int(in), 1.0f, x,
+                  to_int(in), wc, to_int(in), 0.0f, y + o0, to_int(out));
     if (b != nullptr)
       for (std::size_t r = 0; r < sz(n); ++r)
         for (std::size_t o = o0; o < o1; ++o) y[r * sz(out) + o] += b[o];
@@ -375,7 +379,11 @@ class LlamaModel final : public IncrementalModel {
     const std::size_t kv_dim = sz(s_.kv_heads) * hd, group = sz(s_.heads / s_.kv_heads);
     const std::size_t blocks = (n + kRows - 1) / kRows;
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
-    parallel_for(heads * blocks, threads_, [&](std::size_t task) {
+    // Below about 2^18 multiply-adds (one generated token over a short context) waking workers
+    // costs more than it saves; the tasks and their results are the same either way.
+    const double work = static_cast<double>(n) * static_cast<double>(past + n) * static_cast<double>(q_dim);
+    const unsigned workers = work >= (1 << 18) ? threads_ : 1;
+    parallel_for(heads * blocks, workers, [&](std::size_t task) {
       const std::size_t h = task / blocks, r0 = (task % blocks) * kRows, r1 = std::min(n, r0 + kRows);
       const std::size_t rows = r1 - r0, kvh = h / group, keys = past + r1;
       std::vector<float> sc(rows * keys);  // scores / probabilities, rows x keys
