@@ -48,4 +48,18 @@ std::optional<std::size_t> first_invalid_utf8(std::string_view s) {
   return std::nullopt;
 }
 
+std::string python_universal_newlines(std::string_view raw) {
+  std::string text;
+  text.reserve(raw.size());
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] != '\r') {
+      text += raw[i];
+      continue;
+    }
+    text += '\n';
+    if (i + 1 < raw.size() && raw[i + 1] == '\n') ++i;
+  }
+  return text;
+}
+
 }  // namespace ramq

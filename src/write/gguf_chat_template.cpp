@@ -24,6 +24,7 @@
 #include "ramq/error.h"
 #include "ramq/input_file.h"
 #include "ramq/json_io.h"
+#include "ramq/utf8.h"
 
 namespace ramq {
 
@@ -39,20 +40,9 @@ bool is_file(const fs::path& p) {
   return fs::is_regular_file(p, ec);
 }
 
-// Python's text-mode read (universal newlines): "\r\n" and a lone "\r" become "\n".
+// Python's text-mode read (universal newlines), as the converter reads template files.
 std::string read_text_like_python(const fs::path& p) {
-  const std::string raw = read_regular_file(p, kMaxTemplateBytes);
-  std::string text;
-  text.reserve(raw.size());
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] != '\r') {
-      text += raw[i];
-      continue;
-    }
-    text += '\n';
-    if (i + 1 < raw.size() && raw[i + 1] == '\n') ++i;
-  }
-  return text;
+  return python_universal_newlines(read_regular_file(p, kMaxTemplateBytes));
 }
 
 // additional_chat_templates/*.jinja, by file name (the converter's order is the directory's).

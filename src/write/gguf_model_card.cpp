@@ -37,21 +37,6 @@ constexpr std::uint64_t kMaxReadmeBytes = std::uint64_t{64} << 20;
 constexpr int kMaxDepth = 6;                  // converted to JSON; the naming keys look 3 levels deep
 constexpr std::size_t kMaxNodes = 1u << 20;   // aliases may repeat a subtree: bound the copies
 
-// Python's text-mode read: "\r\n" and a lone "\r" become "\n".
-std::string universal_newlines(std::string_view raw) {
-  std::string text;
-  text.reserve(raw.size());
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] != '\r') {
-      text += raw[i];
-      continue;
-    }
-    text += '\n';
-    if (i + 1 < raw.size() && raw[i + 1] == '\n') ++i;
-  }
-  return text;
-}
-
 // Length of a line boundary of str.splitlines() at `i` (after universal newlines), 0 if none:
 // \n \v \f \x1c \x1d \x1e, U+0085, U+2028, U+2029.
 std::size_t line_break_at(std::string_view s, std::size_t i) {
@@ -259,7 +244,7 @@ ModelCard parse_model_card(const std::string& readme_text) {
     card.note = "README.md is not UTF-8 (byte " + std::to_string(*bad) + "): its front matter is ignored";
     return card;
   }
-  const std::vector<std::string> lines = split_lines(universal_newlines(readme_text));
+  const std::vector<std::string> lines = split_lines(python_universal_newlines(readme_text));
   if (lines.empty() || lines[0] != "---") return card;  // no front matter
   std::string yaml;
   for (std::size_t i = 1; i < lines.size() && lines[i] != "---"; ++i) yaml += lines[i] + "\n";

