@@ -24,9 +24,11 @@ namespace {
 constexpr const char* kInstallHint = "install Python's Jinja2 to render chat templates: apt install python3-jinja2";
 
 // Reads {"template", "variables"} as JSON on stdin and writes the rendered text, UTF-8, on
-// stdout. Exit 3: no Jinja2; exit 4: the template failed (one line on stderr).
+// stdout. Exit 3: no Jinja2; exit 4: the template failed (one line on stderr), which includes a
+// template that renders for more than 60 s or to more than 64 MiB (a hostile template must not
+// hang ramq or fill its memory; Jinja2's sandbox bounds range() but not nested loops).
 constexpr const char* kRenderer = R"PY(
-import datetime, json, sys
+import datetime, json, signal, sys
 try:
     import jinja2, jinja2.ext, jinja2.sandbox
 except ImportError:
@@ -41,6 +43,11 @@ def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)
 def strftime_now(format):
     return datetime.datetime.now().strftime(format)
 
+def out_of_time(signum, frame):
+    raise TimeoutError("rendering took longer than 60 s")
+
+signal.signal(signal.SIGALRM, out_of_time)
+signal.alarm(60)
 request = json.loads(sys.stdin.buffer.read().decode("utf-8"))
 env = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
                                                    extensions=[jinja2.ext.loopcontrols])
@@ -49,6 +56,8 @@ env.globals["raise_exception"] = raise_exception
 env.globals["strftime_now"] = strftime_now
 try:
     text = env.from_string(request["template"]).render(**request["variables"])
+    if len(text) > (64 << 20):
+        raise ValueError("the rendered prompt is larger than 64 MiB")
 except Exception as e:
     sys.stderr.write(" ".join((type(e).__name__ + ": " + str(e)).split()))
     sys.exit(4)

@@ -190,6 +190,10 @@ TEST(Generate, ChatTemplateVariablesAndOneLineFailures) {
   stories_with_template(tmp / "model", "{{ raise_exception('only one\nuser message') }}");
   expect_error({RAMQ_BINARY, "generate", model.string(), "-p", "Hi", "--chat"},
                "tokenizer_config.json: the chat template failed to render: TemplateError: only one user message");
+  // A template that renders to more than 64 MiB is refused, not handed to the tokenizer.
+  stories_with_template(tmp / "model", "{{ 'x' * 70000000 }}");
+  expect_error({RAMQ_BINARY, "generate", model.string(), "-p", "Hi", "--chat"},
+               "the chat template failed to render: ValueError: the rendered prompt is larger than 64 MiB");
 }
 
 // --chat against @huggingface/jinja, with the real tokenizer and template of the packages.
