@@ -98,7 +98,11 @@ void BpeTokenizer::encode_segment(std::string_view text, std::vector<std::uint32
     text = normalized;
   }
   std::vector<tokenize::Piece> pieces;
-  tokenize::split_steps(text, cfg_.steps, pieces);
+  try {
+    tokenize::split_steps(text, cfg_.steps, pieces);
+  } catch (const std::runtime_error& e) {
+    throw Error(cfg_.file, "", e.what());
+  }
   for (const auto& p : pieces) {
     const std::string_view word = text.substr(p.begin, p.end - p.begin);
     constexpr std::size_t kMaxCachedWord = 256;

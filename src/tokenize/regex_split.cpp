@@ -1,5 +1,8 @@
 #include "regex_split.h"
 
+#include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <stdexcept>
 
 namespace ramq::tokenize {
@@ -91,18 +94,27 @@ void regex_split(const Utf16Text& u16, icu::RegexMatcher& m, Piece piece, std::v
   UErrorCode status = U_ZERO_ERROR;
   const std::int32_t begin = u16.u16_of[piece.begin], end = u16.u16_of[piece.end];
   m.region(begin, end, status);  // opaque, anchoring bounds: the piece is the whole input
+  // A hostile regex (nested quantifiers) can backtrack for ever. Every find() gets 10^7 engine
+  // steps plus 100 per character of the piece (ICU counts in units of 10,000 steps): far above a
+  // tokenizer regex on real text, which steps a few times per character even when one find()
+  // scans the whole piece.
+  m.setTimeLimit(static_cast<std::int32_t>(std::min<std::int64_t>(1000 + (end - begin) / 100, INT32_MAX)), status);
   if (U_FAILURE(status)) throw std::runtime_error(std::string("ICU regex region: ") + u_errorName(status));
   std::int32_t prev = begin;
   auto push = [&](std::int32_t a, std::int32_t b) {
     if (b > a) out.push_back({u16.byte_of[static_cast<std::size_t>(a)], u16.byte_of[static_cast<std::size_t>(b)]});
   };
-  while (m.find()) {
+  while (m.find(status)) {
     const std::int32_t ms = m.start(status), me = m.end(status);
     if (U_FAILURE(status)) throw std::runtime_error(std::string("ICU regex match: ") + u_errorName(status));
     push(prev, ms);  // the text between matches is a piece too (Isolated)
     push(ms, me);    // empty matches give no piece
     prev = me;
   }
+  if (status == U_REGEX_TIME_OUT || status == U_REGEX_STACK_OVERFLOW)
+    throw std::runtime_error("the pre-tokenizer regex backtracks without end on this text (" +
+                             std::string(u_errorName(status)) + ")");
+  if (U_FAILURE(status)) throw std::runtime_error(std::string("ICU regex match: ") + u_errorName(status));
   push(prev, end);
 }
 

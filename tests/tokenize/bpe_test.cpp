@@ -228,6 +228,24 @@ TEST_F(BpeTest, RegexPathUsesUnicodeWhiteSpace) {
   EXPECT_EQ(load(j)->encode("world", false), (Ids{260, bid('o'), bid('r'), bid('l'), bid('d')}));
 }
 
+// A regex that backtracks without end (nested quantifiers on a long run that never matches) is
+// an Error naming the tokenizer file, not a hang: 2^40 paths, stopped by ICU's time limit.
+TEST_F(BpeTest, BacktrackingRegexIsAnErrorNotAHang) {
+  json j = base_tokenizer();
+  j["pre_tokenizer"]["pretokenizers"][0]["pattern"] = {{"Regex", "(a+)+b"}};
+  const auto p = dir_.path() / "backtracking.json";
+  write_bytes(p, j.dump());
+  const auto tok = ramq::load_hf_tokenizer_json(p);
+  EXPECT_EQ(tok->encode("aab", false).size(), 3u);
+  try {
+    tok->encode(std::string(40, 'a') + "c", false);
+    ADD_FAILURE() << "no error";
+  } catch (const ramq::Error& e) {
+    EXPECT_EQ(e.file(), p.string());
+    EXPECT_NE(e.problem().find("backtracks without end"), std::string::npos) << e.what();
+  }
+}
+
 // Several Splits in a row, each applied to the pieces of the one before (DeepSeek-V3's layout),
 // Isolated: matches and the text between them are pieces. Digits first in groups of up to 3,
 // then "l+" runs: "hell0ll" -> "hell" | "0" | "ll" -> "he" "ll" | "0" | "ll".
