@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -45,6 +46,25 @@ struct MoeFields {
   bool norm_topk = false;              // top-k weights renormalised to sum to 1
 };
 
+// The gated-DeltaNet linear attention of a hybrid family (ModelFamily::hybrid_attention), with
+// transformers' defaults (Qwen3NextConfig, Qwen3_5TextConfig, Qwen3_5MoeTextConfig: all the same).
+struct LinearAttentionFields {
+  std::int64_t key_heads = 16;       // linear_num_key_heads (nk)
+  std::int64_t value_heads = 32;     // linear_num_value_heads (nv), a multiple of nk
+  std::int64_t key_head_dim = 128;   // linear_key_head_dim (dk)
+  std::int64_t value_head_dim = 128; // linear_value_head_dim (dv)
+  std::int64_t conv_kernel = 4;      // linear_conv_kernel_dim (K)
+  // Per layer: true for "linear_attention", false for "full_attention". config.json's
+  // layer_types when given, else layer i is linear iff (i + 1) % full_attention_interval != 0
+  // (default interval 4), as transformers derives it.
+  std::vector<bool> linear_layer;
+  std::int64_t full_attention_interval = 4;
+
+  std::int64_t key_dim() const { return key_heads * key_head_dim; }        // Ck
+  std::int64_t value_dim() const { return value_heads * value_head_dim; }  // Cv
+  std::int64_t conv_dim() const { return 2 * key_dim() + value_dim(); }    // C: conv1d channels
+};
+
 struct FamilyFields {
   bool attention_bias = false;  // q/k/v/o projections have biases
   bool mlp_bias = false;        // gate/up/down projections have biases
@@ -53,15 +73,21 @@ struct FamilyFields {
   bool sliding_window_applies = false;
   std::optional<std::int64_t> sliding_window;  // nullopt when absent or null
   std::optional<MoeFields> moe;                // the family's experts; nullopt for a dense family
+  std::optional<LinearAttentionFields> linear;  // hybrid families only
 };
 
 // The fields every family ramq knows has, read and checked: attention_bias, mlp_bias and
 // use_sliding_window (booleans or absent), hidden_act / hidden_activation ('silu'),
-// partial_rotary_factor (1), expert counts (0 unless the family has experts, then MoeFields:
+// partial_rotary_factor (1; hybrid families: 0 < factor <= 1 with an even, non-zero rotary
+// width int(head_dim x factor), and attention_bias false, and LinearAttentionFields), expert counts (0 unless the family has experts, then MoeFields:
 // every layer sparse, 1 <= num_experts_per_tok <= experts), sliding_window (a positive integer or null),
 // an even head_dim. Throws Error(f.file(), "", "field '...' ...").
 FamilyFields read_family_fields(const ConfigFields& f, const ModelConfig& c, const ModelFamily& family);
 // The MoeFields of a family with experts (checked as read_family_fields does).
 MoeFields read_moe_fields(const ConfigFields& f, const MoeLayout& layout);
+// The linear-attention fields of a hybrid family with c.num_hidden_layers layers: positive sizes,
+// linear_num_value_heads a multiple of linear_num_key_heads, layer_types an array of
+// num_hidden_layers strings "linear_attention" / "full_attention".
+LinearAttentionFields read_linear_attention_fields(const ConfigFields& f, const ModelConfig& c);
 
 }  // namespace ramq

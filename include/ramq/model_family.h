@@ -9,6 +9,11 @@
 //   mixtral  mixtral          llama              llama with 8 routed experts (w1/w2/w3) per layer
 //   qwen2_moe qwen2_moe       qwen2moe           qwen2 with routed experts and a gated shared expert
 //   qwen3_moe qwen3_moe       qwen3moe           qwen3 with routed experts
+//   qwen3_next qwen3_next     qwen3next          hybrid: 3 of 4 layers gated linear attention, MoE + shared expert
+//   qwen3_5   qwen3_5         qwen35             hybrid as qwen3_next, dense MLP, multimodal wrapper (text_config)
+//   qwen3_5_moe qwen3_5_moe   qwen35moe          hybrid, MoE with fused expert tensors, multimodal wrapper
+// The hybrid families (ModelFamily::hybrid_attention) are checked against config.json; no output
+// path writes them yet (issue 19: family_for and the writers refuse them with one clear line).
 //
 // Per-layer names of routed experts hold "*" where the checkpoint has the expert index
 // ("mlp.experts.*.gate_proj.weight"); their GGUF name is the stacked 3-D tensor of all experts
@@ -42,6 +47,10 @@ enum class Presence {
   AttentionBias,  // attention_bias is true
   MlpBias,        // mlp_bias is true
   QkNorm,         // the family has q/k norms (ModelFamily::qk_norm); else both or neither
+  // Hybrid families: in the layers config.json's layer_types (else full_attention_interval)
+  // makes "linear_attention" / "full_attention" layers, and only there.
+  LinearAttention,
+  FullAttention,
 };
 
 // A mixture-of-experts layout: where config.json gives its sizes, and what llama.cpp's
@@ -91,6 +100,9 @@ struct ModelFamily {
   bool sliding_window_flag = false;
   const TensorNames* names = nullptr;
   const MoeLayout* moe = nullptr;  // nullptr: a dense model
+  // Gated-DeltaNet linear attention in most layers, gated full attention (q_proj rows doubled,
+  // partial rotary embeddings) in the others: qwen3_next, qwen3_5, qwen3_5_moe.
+  bool hybrid_attention = false;
   // The shape config.json implies for a Hugging Face tensor name; nullopt for names of no known
   // role (the layer index is not checked here).
   std::optional<ExpectedShape> (*expected_shape)(const ModelConfig&, std::string_view hf_name) = nullptr;
@@ -107,11 +119,13 @@ struct ModelFamily {
 std::span<const ModelFamily> model_families();
 // The family of a config.json model_type, or of a GGUF general.architecture (the mixture-of-
 // experts family of that architecture when `experts`, e.g. "llama" with experts: mixtral);
-// nullptr if none.
+// nullptr if none. find_gguf_family skips the hybrid families (ramq reads no GGUF of theirs yet).
 const ModelFamily* find_family(std::string_view model_type);
 const ModelFamily* find_gguf_family(std::string_view gguf_architecture, bool experts = false);
 // The family of cfg.model_type; throws Error(file, "", "model_type 'x' is not supported for
-// <purpose> (supported: llama, mistral, qwen2, qwen3)").
+// <purpose> (supported: llama, mistral, qwen2, qwen3)"), and for a hybrid family (whose output
+// and evaluation paths are not written yet) Error(file, "", "model_type 'qwen3_next' is not
+// supported for <purpose> yet ...").
 const ModelFamily& family_for(const ModelConfig& cfg, const std::string& file, std::string_view purpose);
 // "12." at the start of s (a per-layer name after its layer prefix) -> 12, s advanced past the
 // dot; nullopt unless a plain decimal index (no sign, no leading zero, at most 9 digits).

@@ -9,6 +9,10 @@
 //   ffn:          gate_proj up_proj down_proj | w1 w3 w2 (Mixtral) | ffn_gate ffn_up ffn_down (+ _exps)
 //   router:       a module named gate, router, ffn_gate_inp or shared_expert_gate, or any
 //                 component containing "router"
+//   linear attn:  in_proj_qkvz in_proj_qkv ssm_in (qkv) | in_proj_z attn_gate (gate) |
+//                 in_proj_b in_proj_a in_proj_ba ssm_beta ssm_alpha ssm_ba (beta/alpha) |
+//                 out_proj inside "linear_attn", ssm_out (out) | conv1d ssm_conv1d |
+//                 A_log dt_bias ssm_a ssm_dt (parameters)
 //   norms:        any component containing "norm" (q_norm / k_norm and attn_q_norm / attn_k_norm apart)
 //   embedding:    a component containing "embed_tokens", or wte, tok_embeddings, token_embd
 //   head:         a component containing "lm_head", or the top-level module "output" (GGUF)
@@ -35,6 +39,16 @@ enum class TensorRole {
   FfnGateUp,
   FfnDown,
   Router,
+  // Gated DeltaNet linear attention (qwen3_next, qwen3_5): the q/k/v input projection (fused
+  // with z in qwen3_next's in_proj_qkvz), the output gate z, the decay and update rates b/a
+  // (beta, alpha), the output projection; the depthwise conv1d and the per-head parameters A_log
+  // and dt_bias (never quantized).
+  LinearQkv,
+  LinearGate,
+  LinearBetaAlpha,
+  LinearOut,
+  SsmConv,
+  SsmParam,
   Norm,
   QNorm,
   KNorm,
@@ -56,7 +70,8 @@ struct TensorPlace {
 
 TensorPlace classify_tensor(std::string_view name);
 
-// Norms (q/k norms too) and routers: kept in float by every policy of every family so far.
+// Norms (q/k norms too), routers, and linear attention's conv1d and per-head parameters: kept in
+// float by every policy of every family so far.
 bool is_never_quantized(TensorRole role);
 bool is_norm(TensorRole role);  // Norm, QNorm or KNorm
 

@@ -104,12 +104,30 @@ struct Declared {
   const ModelFamily& family;
   bool attention_bias, mlp_bias;
   std::int64_t experts = 0;  // routed experts per layer (0: dense)
+  const LinearAttentionFields* linear = nullptr;  // hybrid families: the kind of every layer
 };
 
+// "layer_types[3] 'full_attention'" or "full_attention_interval 4 (layer 3 is full_attention)".
+std::string layer_kind_source(const Declared& d, std::int64_t layer) {
+  const bool linear = d.linear->linear_layer[static_cast<std::size_t>(layer)];
+  const std::string kind = linear ? "linear_attention" : "full_attention";
+  if (Fields(d.c.raw, "").find("layer_types") != nullptr)
+    return "layer_types[" + std::to_string(layer) + "] is '" + kind + "'";
+  return "full_attention_interval " + std::to_string(d.linear->full_attention_interval) + " makes layer " +
+         std::to_string(layer) + " a " + kind + " layer";
+}
+
 // Why a tensor of presence p is needed (in the layer with prefix p, for QkNorm), or "" if it is not.
-std::string why_needed(Presence p, const Declared& d, const ModelReader& model, const std::string& layer_prefix) {
+std::string why_needed(Presence p, const Declared& d, const ModelReader& model, const std::string& layer_prefix,
+                       std::int64_t layer) {
   const std::string family(d.family.name);
   switch (p) {
+    case Presence::LinearAttention:
+    case Presence::FullAttention: {
+      if (d.linear == nullptr || layer < 0) return "";
+      const bool linear = d.linear->linear_layer[static_cast<std::size_t>(layer)];
+      return linear == (p == Presence::LinearAttention) ? "config.json's " + layer_kind_source(d, layer) : "";
+    }
     case Presence::Always:
       if (layer_prefix.empty()) return "every " + d.c.model_type + " model has it";
       return "config.json declares num_hidden_layers " + std::to_string(d.c.num_hidden_layers) +
@@ -154,12 +172,12 @@ std::vector<Needed> needed_tensors(const ModelReader& model, const Declared& d) 
   const TensorNames& names = *d.family.names;
   std::vector<Needed> out;
   for (const auto& g : names.global)
-    if (std::string why = why_needed(g.presence, d, model, ""); !why.empty()) out.push_back({std::string(g.hf), why});
+    if (std::string why = why_needed(g.presence, d, model, "", -1); !why.empty()) out.push_back({std::string(g.hf), why});
   for (std::int64_t layer = 0; layer < d.c.num_hidden_layers; ++layer) {
     const std::string prefix = std::string(names.hf_layer_prefix) + std::to_string(layer) + ".";
-    for (const Presence p :
-         {Presence::Always, Presence::QkvBias, Presence::AttentionBias, Presence::MlpBias, Presence::QkNorm}) {
-      const std::string why = why_needed(p, d, model, prefix);
+    for (const Presence p : {Presence::Always, Presence::QkvBias, Presence::AttentionBias, Presence::MlpBias,
+                             Presence::QkNorm, Presence::LinearAttention, Presence::FullAttention}) {
+      const std::string why = why_needed(p, d, model, prefix, layer);
       if (why.empty()) continue;
       for (const auto& n : names.layer)
         if (n.presence == p) add_layer_tensor(out, prefix, n.hf, d.experts, why);
@@ -168,8 +186,31 @@ std::vector<Needed> needed_tensors(const ModelReader& model, const Declared& d) 
   return out;
 }
 
+// Hybrid families: a tensor of one layer kind in a layer of the other (a linear-attention
+// projection in a full-attention layer) is one the forward pass of that layer never reads.
+void check_layer_kind(const TensorInfo& t, const Declared& d) {
+  if (d.linear == nullptr) return;
+  const auto layer = layer_index(d.family, t.name);
+  if (!layer || *layer >= d.c.num_hidden_layers) return;
+  std::string_view local = t.name;
+  local.remove_prefix(d.family.names->hf_layer_prefix.size());
+  take_layer_index(local);
+  const std::string key = expert_stack_key(local);
+  for (const auto& n : d.family.names->layer) {
+    if (n.hf != key || (n.presence != Presence::LinearAttention && n.presence != Presence::FullAttention)) continue;
+    const bool linear_tensor = n.presence == Presence::LinearAttention;
+    if (linear_tensor != d.linear->linear_layer[static_cast<std::size_t>(*layer)])
+      throw Error(t.file, t.name,
+                  std::string("is a ") + (linear_tensor ? "linear" : "full") + "-attention tensor but config.json's " +
+                      layer_kind_source(d, *layer));
+  }
+}
+
 void check_family_tensors(const ModelReader& model, const Declared& declared, const Fields& f) {
-  for (const auto& t : model.tensors()) check_tensor(t, declared.c, declared.family, declared.experts);
+  for (const auto& t : model.tensors()) {
+    check_tensor(t, declared.c, declared.family, declared.experts);
+    check_layer_kind(t, declared);
+  }
   for (const auto& n : needed_tensors(model, declared))
     if (model.find(n.name) == nullptr) throw Error(f.file(), n.name, "is missing: " + n.why);
 }
@@ -183,7 +224,9 @@ void validate_config_against_tensors(const ModelReader& model) {
   for (const char* field : {"rope_scaling", "rope_parameters"}) check_rope_field(f, field, family != nullptr);
   if (!family) return;  // other layouts are passed through as they are (MLX)
   const FamilyFields fields = read_family_fields(f, c, *family);
-  check_family_tensors(model, {c, *family, fields.attention_bias, fields.mlp_bias, fields.moe ? fields.moe->experts : 0},
+  check_family_tensors(model,
+                       {c, *family, fields.attention_bias, fields.mlp_bias, fields.moe ? fields.moe->experts : 0,
+                        fields.linear ? &*fields.linear : nullptr},
                        f);
 }
 

@@ -27,10 +27,33 @@ std::string rope_type_of(const ConfigFields& f, const std::string& field, const 
 bool sliding_window_applies(const ConfigFields& f, const ModelFamily& family) {
   const bool flag = f.flag("use_sliding_window", false);
   bool applies = family.sliding_window_flag ? flag : true;
+  // The hybrid families' layer_types name linear and full attention, not sliding windows.
+  if (family.hybrid_attention) return applies;
   if (const json* lt = f.find("layer_types"); lt != nullptr && lt->is_array())
     for (const auto& t : *lt)
       if (!(t.is_string() && t.get<std::string>() == "full_attention")) applies = true;
   return applies;
+}
+
+// The hybrid families rotate the first int(head_dim x partial_rotary_factor) dimensions of each
+// head (transformers: default 0.25; Qwen3.5 gives it inside rope_parameters): a factor in (0, 1]
+// whose rotary width is even and non-zero (rotary embeddings rotate pairs).
+void check_partial_rotary(const ConfigFields& f, const ModelConfig& c) {
+  std::string field = "partial_rotary_factor";
+  const json* j = f.find("partial_rotary_factor");
+  if (const json* rp = f.find("rope_parameters"); j == nullptr && rp != nullptr && rp->is_object())
+    if (const auto it = rp->find("partial_rotary_factor"); it != rp->end() && !it->is_null()) {
+      j = &*it;
+      field = "rope_parameters.partial_rotary_factor";
+    }
+  if (j != nullptr && (!j->is_number() || !(j->get<double>() > 0 && j->get<double>() <= 1)))
+    f.fail(field, "must be a number in (0, 1], got " + show(*j));
+  const double factor = j != nullptr ? j->get<double>() : 0.25;  // transformers' default
+  const auto rot = static_cast<std::int64_t>(static_cast<double>(c.head_dim) * factor);
+  if (rot == 0 || rot % 2 != 0)
+    f.fail(field, "is " + (j != nullptr ? show(*j) : std::string("0.25 (the default)")) + ": head_dim " +
+                      std::to_string(c.head_dim) + " x factor gives " +
+                      std::to_string(rot) + " rotary dimensions; rotary embeddings need an even, non-zero number");
 }
 
 // Fields whose other values no family ramq knows implements.
@@ -39,8 +62,11 @@ void check_unsupported_fields(const ConfigFields& f, const ModelConfig& c, const
   for (const char* act : {"hidden_act", "hidden_activation"})
     if (const json* j = f.find(act); j != nullptr && !(j->is_string() && j->get<std::string>() == "silu"))
       f.fail(act, "is " + show(*j) + ": Llama-family models use 'silu'");
-  if (const json* j = f.find("partial_rotary_factor"); j != nullptr && !(j->is_number() && j->get<double>() == 1.0))
+  if (family.hybrid_attention) {
+    check_partial_rotary(f, c);
+  } else if (const json* j = f.find("partial_rotary_factor"); j != nullptr && !(j->is_number() && j->get<double>() == 1.0)) {
     f.fail("partial_rotary_factor", "is " + show(*j) + ": only full rotary embeddings (1) are supported");
+  }
   if (family.moe != nullptr) return;
   for (const char* moe : {"num_local_experts", "num_experts", "n_routed_experts", "num_experts_per_tok"})
     if (const json* j = f.find(moe); j != nullptr && !(j->is_number() && j->get<double>() == 0))
@@ -110,10 +136,60 @@ MoeFields read_moe_fields(const ConfigFields& f, const MoeLayout& layout) {
   return m;
 }
 
+namespace {
+
+// layer_types as the hybrid families read it: one "linear_attention" / "full_attention" per layer.
+std::vector<bool> read_layer_types(const ConfigFields& f, const json& lt, std::int64_t layers) {
+  if (!lt.is_array() || static_cast<std::int64_t>(lt.size()) != layers)
+    f.fail("layer_types", "must be an array of num_hidden_layers (" + std::to_string(layers) + ") strings, got " +
+                              show(lt));
+  std::vector<bool> linear;
+  for (const json& t : lt) {
+    if (!t.is_string() || (t.get<std::string>() != "linear_attention" && t.get<std::string>() != "full_attention"))
+      f.fail("layer_types", "entry " + std::to_string(linear.size()) + " is " + show(t) +
+                                ": each layer is 'linear_attention' or 'full_attention'");
+    linear.push_back(t.get<std::string>() == "linear_attention");
+  }
+  return linear;
+}
+
+}  // namespace
+
+LinearAttentionFields read_linear_attention_fields(const ConfigFields& f, const ModelConfig& c) {
+  LinearAttentionFields la;
+  const auto size = [&f](const char* name, std::int64_t dflt) {
+    const json* j = f.find(name);
+    return j != nullptr ? f.positive_int(name, *j) : dflt;
+  };
+  la.key_heads = size("linear_num_key_heads", la.key_heads);
+  la.value_heads = size("linear_num_value_heads", la.value_heads);
+  la.key_head_dim = size("linear_key_head_dim", la.key_head_dim);
+  la.value_head_dim = size("linear_value_head_dim", la.value_head_dim);
+  la.conv_kernel = size("linear_conv_kernel_dim", la.conv_kernel);
+  la.full_attention_interval = size("full_attention_interval", la.full_attention_interval);
+  // Each value head reads the key/query head value_head / (nv / nk) (transformers' repeat_interleave).
+  if (la.value_heads % la.key_heads != 0)
+    f.fail("linear_num_value_heads", "(" + std::to_string(la.value_heads) + ") must be a multiple of linear_num_key_heads (" +
+                                         std::to_string(la.key_heads) + ")");
+  if (const json* lt = f.find("layer_types")) {
+    la.linear_layer = read_layer_types(f, *lt, c.num_hidden_layers);
+  } else {
+    for (std::int64_t i = 0; i < c.num_hidden_layers; ++i)
+      la.linear_layer.push_back((i + 1) % la.full_attention_interval != 0);
+  }
+  return la;
+}
+
 FamilyFields read_family_fields(const ConfigFields& f, const ModelConfig& c, const ModelFamily& family) {
   FamilyFields out;
   out.attention_bias = f.flag("attention_bias", false);
   out.mlp_bias = f.flag("mlp_bias", false);
+  if (family.hybrid_attention) {
+    // Released Qwen3-Next / Qwen3.5 checkpoints have no attention biases; ramq's tables neither.
+    if (out.attention_bias)
+      f.fail("attention_bias", "is true: ramq supports " + c.model_type + " models without attention biases only");
+    out.linear = read_linear_attention_fields(f, c);
+  }
   out.sliding_window_applies = sliding_window_applies(f, family);
   check_unsupported_fields(f, c, family);
   if (family.moe != nullptr) out.moe = read_moe_fields(f, *family.moe);

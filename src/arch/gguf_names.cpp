@@ -40,7 +40,8 @@ std::optional<std::string> gguf_to_hf_tensor_name(const ModelFamily& family, con
 
 std::optional<std::string> gguf_to_hf_tensor_name(const std::string& gguf_name) {
   for (const ModelFamily& f : model_families())
-    if (auto hf = gguf_to_hf_tensor_name(f, gguf_name)) return hf;
+    if (!f.hybrid_attention)
+      if (auto hf = gguf_to_hf_tensor_name(f, gguf_name)) return hf;
   return std::nullopt;
 }
 

@@ -47,6 +47,15 @@ constexpr Spelling kModuleRoles[] = {
     {"w2", TensorRole::FfnDown},             {"ffn_down", TensorRole::FfnDown},  {"ffn_down_exps", TensorRole::FfnDown},
     {"gate_up_proj", TensorRole::FfnGateUp}, {"gate", TensorRole::Router},
     {"ffn_gate_inp", TensorRole::Router},    {"shared_expert_gate", TensorRole::Router},
+    {"in_proj_qkvz", TensorRole::LinearQkv}, {"in_proj_qkv", TensorRole::LinearQkv},
+    {"ssm_in", TensorRole::LinearQkv},       {"in_proj_z", TensorRole::LinearGate},
+    {"attn_gate", TensorRole::LinearGate},   {"in_proj_b", TensorRole::LinearBetaAlpha},
+    {"in_proj_a", TensorRole::LinearBetaAlpha}, {"in_proj_ba", TensorRole::LinearBetaAlpha},
+    {"ssm_beta", TensorRole::LinearBetaAlpha},  {"ssm_alpha", TensorRole::LinearBetaAlpha},
+    {"ssm_ba", TensorRole::LinearBetaAlpha}, {"ssm_out", TensorRole::LinearOut},
+    {"conv1d", TensorRole::SsmConv},         {"ssm_conv1d", TensorRole::SsmConv},
+    {"A_log", TensorRole::SsmParam},         {"dt_bias", TensorRole::SsmParam},
+    {"ssm_a", TensorRole::SsmParam},         {"ssm_dt", TensorRole::SsmParam},
 };
 
 TensorRole module_role(std::string_view module) {
@@ -74,6 +83,7 @@ TensorRole role_of(const std::vector<std::string_view>& path, std::string_view b
   if (any([](std::string_view c) { return contains(c, "lm_head"); }) || (path.size() == 1 && path[0] == "output"))
     return TensorRole::Head;
   if (any([](std::string_view c) { return contains(c, "router"); })) return TensorRole::Router;
+  if (base == "out_proj" && any([](std::string_view c) { return c == "linear_attn"; })) return TensorRole::LinearOut;
   return module_role(base);
 }
 
@@ -123,6 +133,8 @@ bool is_norm(TensorRole role) {
   return role == TensorRole::Norm || role == TensorRole::QNorm || role == TensorRole::KNorm;
 }
 
-bool is_never_quantized(TensorRole role) { return is_norm(role) || role == TensorRole::Router; }
+bool is_never_quantized(TensorRole role) {
+  return is_norm(role) || role == TensorRole::Router || role == TensorRole::SsmConv || role == TensorRole::SsmParam;
+}
 
 }  // namespace ramq

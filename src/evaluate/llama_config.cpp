@@ -95,7 +95,7 @@ LlamaSpec llama_spec(const ModelConfig& c, const std::string& file, int ctx) {
   LlamaSpec s;
   s.model_type = c.model_type;
   const ModelFamily* family = find_family(s.model_type);
-  if (family == nullptr)
+  if (family == nullptr || family->hybrid_attention)
     f.fail("model_type", "is '" + s.model_type + "': the evaluator supports Llama-family decoders only (" +
                              supported_model_types() + ")");
   // hidden_act, experts, partial rotary embeddings, an even head_dim: as the config/tensor check.

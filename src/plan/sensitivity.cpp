@@ -29,6 +29,12 @@ double role_weight(TensorRole r, const SensitivityConstants& k) {
     case TensorRole::FfnGateUp: return (k.ffn_gate + k.ffn_up) / 2;
     case TensorRole::FfnDown: return k.ffn_down;
     case TensorRole::Router: return k.router;
+    // Provisional (issue 19): linear attention weighed as its full-attention counterparts; b/a
+    // set per-head decay and update rates, as small and as sensitive as a router.
+    case TensorRole::LinearQkv: return (k.attn_q + k.attn_k + k.attn_v) / 3;
+    case TensorRole::LinearGate: return k.attn_q;
+    case TensorRole::LinearBetaAlpha: return k.router;
+    case TensorRole::LinearOut: return k.attn_out;
     default: return k.other;
   }
 }
@@ -54,6 +60,12 @@ const char* tensor_role_name(TensorRole r) {
     case TensorRole::FfnGateUp: return "ffn_gate_up";
     case TensorRole::FfnDown: return "ffn_down";
     case TensorRole::Router: return "router";
+    case TensorRole::LinearQkv: return "linear_qkv";
+    case TensorRole::LinearGate: return "linear_gate";
+    case TensorRole::LinearBetaAlpha: return "linear_beta_alpha";
+    case TensorRole::LinearOut: return "linear_out";
+    case TensorRole::SsmConv: return "ssm_conv1d";
+    case TensorRole::SsmParam: return "ssm_param";
     default: return "other";
   }
 }

@@ -3,7 +3,7 @@
 // Each field is looked up at the top level first; if it is absent there and the config has a
 // "text_config" object (multimodal wrappers such as Gemma 3 or Mistral 3), it is looked up there.
 // Required: architectures (non-empty array of strings), model_type, hidden_size,
-// intermediate_size, num_hidden_layers, num_attention_heads, vocab_size, max_position_embeddings.
+// intermediate_size (0 when absent from a config with moe_intermediate_size), num_hidden_layers, num_attention_heads, vocab_size, max_position_embeddings.
 // Optional with defaults: num_key_value_heads (= num_attention_heads), head_dim
 // (= hidden_size / num_attention_heads, which must divide evenly), rms_norm_eps (1e-6),
 // rope_theta (10000, also read from "rope_parameters.rope_theta"), tie_word_embeddings (false).
@@ -41,7 +41,9 @@ ModelConfig parse_model_config(const std::string& text, const std::string& file)
   c.model_type = r.required_string("model_type");
 
   c.hidden_size = r.required_int("hidden_size");
-  c.intermediate_size = r.required_int("intermediate_size");
+  // Mixture-of-experts configs without a dense MLP (Qwen3.5-MoE's text_config) have none.
+  if (r.find("intermediate_size") != nullptr || r.find("moe_intermediate_size") == nullptr)
+    c.intermediate_size = r.required_int("intermediate_size");
   c.num_hidden_layers = r.required_int("num_hidden_layers");
   c.num_attention_heads = r.required_int("num_attention_heads");
   c.vocab_size = r.required_int("vocab_size");

@@ -19,6 +19,10 @@ const char* projection_name(TensorRole r) {
     case TensorRole::FfnUp: return "up";
     case TensorRole::FfnDown: return "down";
     case TensorRole::FfnGateUp: return "gate_up";
+    case TensorRole::LinearQkv: return "lin.qkv";
+    case TensorRole::LinearGate: return "lin.z";
+    case TensorRole::LinearBetaAlpha: return "lin.ba";
+    case TensorRole::LinearOut: return "lin.out";
     default: return nullptr;
   }
 }

@@ -302,6 +302,11 @@ Layout layout_mlx_model(const ModelReader& model, const Plan& plan, const WriteO
     if (!planned.count(t.name)) throw Error(t.file, t.name, "model tensor has no decision in the plan");
   Layout L;
   const ModelFamily* family = find_family(model.config().model_type);
+  // Their mlx_lm layout (renamed, restacked and +1-shifted tensors) is not written yet: a pass-
+  // through would not load (issue 19).
+  if (family != nullptr && family->hybrid_attention)
+    throw Error((model.dir() / "config.json").string(), "",
+                "MLX output of model_type '" + model.config().model_type + "' is not supported yet (issue 19)");
   const MlxPathFn mlx_path = family != nullptr ? family->mlx_path : nullptr;
   std::set<std::string> out_names;
   for (const auto& [out, group] : group_decisions(plan, family)) {
