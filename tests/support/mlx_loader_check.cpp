@@ -1,5 +1,6 @@
 // mlx_lm's loading rules (support/mlx_loader_check.h). Sources: ml-explore/mlx-lm at d78bf58e
-// (mlx_lm/utils.py, mlx_lm/models/{mixtral,qwen2_moe,qwen3_moe,switch_layers}.py) and
+// (mlx_lm/utils.py, mlx_lm/models/{mixtral,qwen2_moe,qwen3_moe,switch_layers}.py; the hybrid
+// families qwen3_next / qwen3_5 / qwen3_5_moe in mlx_loader_hybrid.cpp) and
 // ml-explore/mlx at 846d1762 (mlx/ops.cpp, python/mlx/nn/layers/*.py); read for facts only.
 #include "support/mlx_loader_check.h"
 
@@ -11,6 +12,7 @@
 #include <utility>
 
 #include "support/mini_safetensors.h"
+#include "support/mlx_loader_rules.h"
 
 namespace fs = std::filesystem;
 
@@ -18,53 +20,7 @@ namespace ramq::testkit {
 
 namespace {
 
-using json = nlohmann::json;
-using Shape = std::vector<std::int64_t>;
-
-// A rule broken: the message names the rule and the tensor or module.
-struct Violation : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-std::string shape_str(const Shape& s) {
-  std::string t = "[";
-  for (std::size_t i = 0; i < s.size(); ++i) t += (i ? ", " : "") + std::to_string(s[i]);
-  return t + "]";
-}
-
-std::int64_t field(const json& c, const char* key) {
-  if (!c.contains(key) || !c[key].is_number_integer())
-    throw Violation(std::string("config.json: ModelArgs needs integer '") + key + "'");
-  return c[key].get<std::int64_t>();
-}
-
-bool flag(const json& c, const char* key, bool dflt) { return c.contains(key) ? c[key].get<bool>() : dflt; }
-
-using Modules = std::map<std::string, MlxModule>;
-
-void linear(Modules& m, const std::string& p, std::int64_t in, std::int64_t out, bool bias = false) {
-  // mlx python/mlx/nn/layers/linear.py Linear.__init__: weight (out, in) line 50, bias (out,) line 56.
-  m[p] = {MlxModule::Kind::Linear, {out, in}, bias};
-}
-void norm(Modules& m, const std::string& p, std::int64_t dims) {
-  // mlx python/mlx/nn/layers/normalization.py RMSNorm.__init__: weight (dims,) line 157.
-  m[p] = {MlxModule::Kind::RMSNorm, {dims}, false};
-}
-// mlx_lm models/switch_layers.py SwitchGLU.__init__ (lines 160-173): gate_proj/up_proj
-// SwitchLinear(input, hidden), down_proj SwitchLinear(hidden, input), bias False; SwitchLinear
-// weight (num_experts, output_dims, input_dims) (lines 93-103).
-void switch_glu(Modules& m, const std::string& p, std::int64_t dim, std::int64_t hidden, std::int64_t experts) {
-  m[p + ".gate_proj"] = {MlxModule::Kind::SwitchLinear, {experts, hidden, dim}, false};
-  m[p + ".up_proj"] = {MlxModule::Kind::SwitchLinear, {experts, hidden, dim}, false};
-  m[p + ".down_proj"] = {MlxModule::Kind::SwitchLinear, {experts, dim, hidden}, false};
-}
-// qwen2_moe.py / qwen3_moe.py MLP.__init__ (lines 99-104): gate/up Linear(dim, hidden), down
-// Linear(hidden, dim), no bias.
-void mlp(Modules& m, const std::string& p, std::int64_t dim, std::int64_t hidden) {
-  linear(m, p + ".gate_proj", dim, hidden);
-  linear(m, p + ".down_proj", hidden, dim);
-  linear(m, p + ".up_proj", dim, hidden);
-}
+using namespace mlx_rules;
 
 // Attention of the three families: mixtral.py MixtralAttention (lines 35-57, head_dim =
 // hidden / heads, no bias); qwen2_moe.py Attention (lines 46-61, q/k/v bias=True); qwen3_moe.py
@@ -120,6 +76,7 @@ void moe_mlp(Modules& m, const std::string& layer, std::int64_t l, const json& c
 // The leaf modules of <family>.py's Model(args) (before quantization).
 Modules model_modules(const json& c) {
   const std::string type = c.value("model_type", "");
+  if (is_hybrid(type)) return hybrid_modules(c);
   if (type != "mixtral" && type != "qwen2_moe" && type != "qwen3_moe")
     throw Violation("config.json: model_type '" + type + "' is not one this check knows");
   Modules m;
@@ -147,6 +104,7 @@ Modules model_modules(const json& c) {
 // there, and pops every expert 0..E-1 (a KeyError if one is missing).
 void sanitize(std::map<std::string, MlxArray>& w, const json& c) {
   const std::string type = c.value("model_type", "");
+  if (is_hybrid(type)) return hybrid_sanitize(w, c);
   if (type != "qwen2_moe" && flag(c, "tie_word_embeddings", false)) w.erase("lm_head.weight");
   const bool mixtral = type == "mixtral";
   const std::string moe = mixtral ? ".block_sparse_moe." : ".mlp.";
@@ -204,7 +162,9 @@ void quantize_modules(Modules& mods, const json& config, const std::map<std::str
     if (it->is_object() && !mods.count(it.key()))
       throw Violation("config.json quantization key '" + it.key() + "' names no module of the mlx_lm model");
   for (auto& [path, m] : mods) {
-    const bool can = m.kind != MlxModule::Kind::RMSNorm;
+    // Linear, Embedding and SwitchLinear have to_quantized; RMSNorm, Conv1d and bare arrays not.
+    const bool can = m.kind == MlxModule::Kind::Linear || m.kind == MlxModule::Kind::Embedding ||
+                     m.kind == MlxModule::Kind::SwitchLinear;
     std::pair<int, int> p = dflt;
     if (q.contains(path)) {
       if (q[path].is_boolean() && !q[path].get<bool>()) continue;
@@ -231,6 +191,7 @@ void quantize_modules(Modules& mods, const json& config, const std::map<std::str
 std::map<std::string, Shape> parameters(const std::string& path, const MlxModule& m) {
   std::map<std::string, Shape> p;
   Shape w = m.weight_shape;
+  if (m.kind == MlxModule::Kind::Parameter) return {{path, w}};  // a bare mx.array attribute
   if (m.quantized) {
     Shape s = w;
     w.back() = w.back() * m.bits / 32;
@@ -330,7 +291,7 @@ MlxLoaded mlx_load(const fs::path& dir, std::string* violation) {
 
 std::vector<float> mlx_module_weight(const MlxLoaded& m, const std::string& path) {
   const MlxModule& mod = m.modules.at(path);
-  const MlxArray& w = m.weights.at(path + ".weight");
+  const MlxArray& w = m.weights.at(mod.kind == MlxModule::Kind::Parameter ? path : path + ".weight");
   if (!mod.quantized) return mlx_floats(w);
   const std::vector<float> scales = mlx_floats(m.weights.at(path + ".scales"));
   const std::vector<float> biases = mlx_floats(m.weights.at(path + ".biases"));

@@ -5,7 +5,8 @@
 //  1. weights = every "model*.safetensors" file (utils.py load_model, lines 336-343);
 //  2. model = Model(ModelArgs.from_dict(config)) (lines 361-370): the modules of the family's
 //     model class, mlx_lm/models/<family>.py (see mlx_moe_modules in mlx_loader_check.cpp);
-//  3. weights = model.sanitize(weights) (line 372-373): <family>.py Model.sanitize;
+//  3. weights = model.sanitize(weights) (line 372-373): <family>.py Model.sanitize (the hybrid
+//     families qwen3_next, qwen3_5, qwen3_5_moe: mlx_loader_hybrid.cpp);
 //  4. nn.quantize(model, group_size, bits, class_predicate) with config["quantization"]'s
 //     default (utils.py lines 375-393; mlx python/mlx/nn/layers/quantized.py quantize, lines
 //     72-100): a leaf module whose path is a key of config["quantization"] gets that entry's
@@ -37,7 +38,9 @@ struct MlxArray {
 
 // One leaf module of the mlx_lm model and what nn.quantize made of it.
 struct MlxModule {
-  enum class Kind { Linear, Embedding, RMSNorm, SwitchLinear };
+  // Conv1d: mlx nn.Conv1d, weight [out, kernel, in / groups], not quantizable. Parameter: a bare
+  // mx.array attribute (A_log, dt_bias), stored under the module path itself (no ".weight").
+  enum class Kind { Linear, Embedding, RMSNorm, SwitchLinear, Conv1d, Parameter };
   Kind kind = Kind::Linear;
   std::vector<std::int64_t> weight_shape;  // float shape: [out, in], [vocab, dims], [dims], [E, out, in]
   bool bias = false;
