@@ -12,8 +12,9 @@
 //   qwen3_next qwen3_next     qwen3next          hybrid: 3 of 4 layers gated linear attention, MoE + shared expert
 //   qwen3_5   qwen3_5         qwen35             hybrid as qwen3_next, dense MLP, multimodal wrapper (text_config)
 //   qwen3_5_moe qwen3_5_moe   qwen35moe          hybrid, MoE with fused expert tensors, multimodal wrapper
-// The hybrid families (ModelFamily::hybrid_attention) are checked against config.json; no output
-// path writes them yet (issue 19: family_for and the writers refuse them with one clear line).
+// The hybrid families (ModelFamily::hybrid_attention) are checked against config.json and written
+// as MLX (write/mlx_hybrid.h); GGUF output and evaluation refuse them for now (issue 19: family_for
+// says so in one line).
 //
 // Per-layer names of routed experts hold "*" where the checkpoint has the expert index
 // ("mlp.experts.*.gate_proj.weight"); their GGUF name is the stacked 3-D tensor of all experts
@@ -108,7 +109,8 @@ struct ModelFamily {
   std::optional<ExpectedShape> (*expected_shape)(const ModelConfig&, std::string_view hf_name) = nullptr;
   // Tensors of this role are kept in float by every policy.
   bool (*never_quantized)(TensorRole) = nullptr;
-  // The mlx_lm parameter path of a Hugging Face tensor (after mlx_lm's sanitize()).
+  // The mlx_lm parameter path of a Hugging Face tensor (after mlx_lm's sanitize()); "" for a
+  // tensor sanitize() drops (qwen3_5's vision tower, mtp.*), which MLX outputs leave out.
   std::string (*mlx_path)(std::string_view hf_name) = nullptr;
   // llama.cpp's LLM_TYPE_70B, the only model size its quantization rules look at; nullptr: the
   // architecture has no such size.

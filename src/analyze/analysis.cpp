@@ -1,5 +1,6 @@
 // analyze stage: runs the SWAN metrics over every tensor of a model.
 #include "ramq/analysis.h"
+#include "ramq/module_weight.h"
 
 #include <cblas.h>
 
@@ -112,7 +113,7 @@ void analyze_one(const ModelReader& model, const TensorInfo& t, TensorAnalysis& 
     ta.skip_reason = why;
     return;
   }
-  const bool rd = opt.rd.enabled && t.name.ends_with(".weight");
+  const bool rd = opt.rd.enabled && is_module_weight(t.name);
   if (!swan_metrics && !rd) return;
   // Curve errors (NaN/Inf, a range an encoding cannot hold) name the tensor.
   const auto measure_rd = [&](const auto& measure) {

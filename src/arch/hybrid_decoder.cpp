@@ -95,6 +95,9 @@ ModelFamily hybrid_decoder_family(std::string_view name, std::span<const std::st
 
 std::string qwen3_5_mlx_path(std::string_view hf_name) {
   constexpr std::string_view kHf = "model.language_model.";
+  if (hf_name.starts_with("model.visual") || hf_name.starts_with("vision_tower") ||
+      hf_name.find("mtp.") != std::string_view::npos)
+    return "";
   if (hf_name == "lm_head.weight") return "language_model.lm_head.weight";
   if (!hf_name.starts_with(kHf)) return std::string(hf_name);
   std::string out = "language_model.model." + std::string(hf_name.substr(kHf.size()));

@@ -59,13 +59,13 @@ std::optional<ExpectedShape> hybrid_decoder_shape(const TensorNames& names, cons
 // "lm_head.weight" -> "language_model.lm_head.weight", the fused expert stack
 // "mlp.experts.down_proj" -> "mlp.switch_mlp.down_proj.weight". "mlp.experts.gate_up_proj"
 // keeps its (renamed) name: sanitize splits it into switch_mlp.gate_proj / up_proj, which the MLX
-// writer must do itself before quantizing (not written yet, issue 19). Other names unchanged.
+// writer splits itself (write/mlx_hybrid.h). The vision tower ("model.visual.*") and the
+// multi-token-prediction block ("mtp.*"), which sanitize drops: "". Other names unchanged.
 std::string qwen3_5_mlx_path(std::string_view hf_name);
 
 // A hybrid family with its names and experts; the family's file sets expected_shape (calling
 // hybrid_decoder_shape with its tables) and mlx_path. Norms, routers, conv1d, A_log and dt_bias
-// are never quantized. The MLX writer refuses these families until it writes mlx_lm's sanitized
-// values too (norms + 1, conv1d [C, K, 1]; issue 19).
+// are never quantized.
 ModelFamily hybrid_decoder_family(std::string_view name, std::span<const std::string_view> model_types,
                                   std::string_view gguf_architecture, std::string_view hf_architecture,
                                   const TensorNames& names, const MoeLayout* moe);

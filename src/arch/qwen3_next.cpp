@@ -46,7 +46,8 @@ ModelFamily qwen3_next_family() {
   ModelFamily f = hybrid_decoder_family("qwen3_next", kModelTypes, "qwen3next", "Qwen3NextForCausalLM", names(), &kMoe);
   f.expected_shape = [](const ModelConfig& c, std::string_view n) { return hybrid_decoder_shape(names(), &kMoe, c, n); };
   // mlx_lm models/qwen3_next.py sanitize(): routed experts stacked into mlp.switch_mlp.
-  f.mlx_path = [](std::string_view n) { return moe_mlx_path(n, {}); };
+  // mtp.* (which sanitize drops): "".
+  f.mlx_path = [](std::string_view n) { return n.find("mtp.") != std::string_view::npos ? "" : moe_mlx_path(n, {}); };
   return f;
 }
 

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "ramq/module_weight.h"
 #include "ramq/error.h"
 #include "ramq/json_io.h"
 #include "ramq/mlx_affine.h"
@@ -144,7 +145,7 @@ void validate_plan_against_model(Plan& p, const ModelReader& model, const std::s
       throw Error(plan_file, d.name, "cannot quantize a " + std::string(dtype_name(t->dtype)) + " tensor");
     if (t->shape.size() != 2 && t->shape.size() != 3)
       throw Error(plan_file, d.name, "only 2-D weights and 3-D expert stacks can be quantized");
-    if (!d.name.ends_with(".weight")) throw Error(plan_file, d.name, "only module weights (*.weight) can be quantized");
+    if (!is_module_weight(d.name)) throw Error(plan_file, d.name, "only module weights (*.weight) can be quantized");
     if (!d.encoding.fits_rows(t->shape.back()))
       throw Error(plan_file, d.name,
                   "row length " + std::to_string(t->shape.back()) + " is not divisible by group " +

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string_view>
 
+#include "ramq/module_weight.h"
 #include "ramq/model_family.h"
 #include "ramq/tensor_role.h"
 #include "ramq/error.h"
@@ -20,7 +21,7 @@ bool is_embedding_or_head(const std::string& name) {
 bool budget_quantizable(const TensorAnalysis& t) {
   const bool float_dtype = t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16";
   const bool norm_or_router = is_protected_tensor(t.name) && !is_embedding_or_head(t.name);
-  return t.scored && float_dtype && t.name.ends_with(".weight") && !norm_or_router;
+  return t.scored && float_dtype && is_module_weight(t.name) && !norm_or_router;
 }
 
 bool is_protected_tensor(const std::string& name) {
@@ -209,7 +210,7 @@ Plan make_plan(const ModelAnalysis& analysis, const PlanOptions& opt) {
     Choice c;
     if (!t.scored) {
       c = {16, 0, "not quantized: " + t.skip_reason};
-    } else if (!t.name.ends_with(".weight")) {
+    } else if (!is_module_weight(t.name)) {
       c = {16, 0, "not a module weight"};
     } else {
       c = swan ? swan_choice(t, *swan, expert_groups) : uniform_choice(t, *uniform);

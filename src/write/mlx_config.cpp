@@ -3,8 +3,10 @@
 #include <string>
 #include <utility>
 
+#include "ramq/module_weight.h"
 #include "ramq/error.h"
 #include "ramq/mlx_writer.h"
+#include "write/mlx_hybrid.h"
 
 namespace ramq {
 
@@ -20,11 +22,12 @@ std::int64_t decision_params(const TensorDecision& d) {
 }  // namespace
 
 nlohmann::json mlx_quantization_config(const Plan& plan, MlxPathFn mlx_path) {
+  // A tensor whose mlx path is "" is left out of the output (mlx_lm's sanitize drops it).
+  const auto dropped = [&](const TensorDecision& d) { return mlx_path != nullptr && mlx_path(d.name).empty(); };
   std::map<std::pair<int, int>, std::int64_t> params;  // (bits, group) -> parameters, ascending keys
   for (const auto& d : plan.tensors) {
-    if (!d.quantized()) continue;
-    if (!d.name.ends_with(".weight") || d.name.size() == 7)
-      throw Error("", d.name, "a quantized tensor's name must end in '.weight'");
+    if (!d.quantized() || dropped(d)) continue;
+    if (!is_module_weight(d.name)) throw Error("", d.name, "a quantized tensor's name must end in '.weight'");
     params[{d.bits(), d.encoding.group()}] += decision_params(d);
   }
   if (params.empty()) return nullptr;
@@ -40,15 +43,17 @@ nlohmann::json mlx_quantization_config(const Plan& plan, MlxPathFn mlx_path) {
   q["group_size"] = group;
   q["bits"] = bits;
   for (const auto& d : plan.tensors) {
-    if (!d.quantized() || (d.bits() == bits && d.encoding.group() == group)) continue;
-    const std::string path = mlx_path != nullptr ? mlx_path(d.name) : d.name;
-    if (!path.ends_with(".weight")) throw Error("", d.name, "its mlx_lm path '" + path + "' does not end in '.weight'");
-    const std::string module = path.substr(0, path.size() - 7);
-    const nlohmann::json entry = {{"group_size", d.encoding.group()}, {"bits", d.bits()}};
-    if (q.contains(module) && q[module] != entry)
-      throw Error("", d.name,
-                  "the routed experts of mlx_lm module '" + module + "' have different encodings; mlx_lm needs one");
-    q[module] = entry;
+    if (!d.quantized() || dropped(d) || (d.bits() == bits && d.encoding.group() == group)) continue;
+    for (const std::string& path : mlx_output_weights(mlx_path != nullptr ? mlx_path(d.name) : d.name)) {
+      if (!path.ends_with(".weight"))
+        throw Error("", d.name, "its mlx_lm path '" + path + "' does not end in '.weight'");
+      const std::string module = path.substr(0, path.size() - 7);
+      const nlohmann::json entry = {{"group_size", d.encoding.group()}, {"bits", d.bits()}};
+      if (q.contains(module) && q[module] != entry)
+        throw Error("", d.name,
+                    "the routed experts of mlx_lm module '" + module + "' have different encodings; mlx_lm needs one");
+      q[module] = entry;
+    }
   }
   return q;
 }

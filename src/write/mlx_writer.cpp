@@ -1,4 +1,5 @@
 #include "ramq/mlx_writer.h"
+#include "ramq/module_weight.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -20,6 +21,7 @@
 #include "ramq/parallel.h"
 #include "ramq/progress.h"
 #include "ramq/safetensors_writer.h"
+#include "write/mlx_hybrid.h"
 
 namespace fs = std::filesystem;
 
@@ -44,6 +46,7 @@ struct Unit {
   std::int64_t numel = 0;
   bool f32_to_f16 = false;
   MlxEncoder encoder = MlxEncoder::Search;  // Options::mlx_encoder
+  MlxSourceLayout layout;  // hybrid families: + 1, reshaped or split (write/mlx_hybrid.h); else as is
 };
 
 struct OutData {
@@ -66,8 +69,7 @@ const TensorInfo& checked_source(const ModelReader& model, const TensorDecision&
     throw Error(info->file, d.name,
                 "plan shape " + shape_text(d.shape) + " does not match the model's " + shape_text(info->shape));
   if (!d.quantized()) return *info;
-  if (!d.name.ends_with(".weight") || d.name.size() == 7)
-    throw Error(info->file, d.name, "only tensors named '*.weight' can be quantized");
+  if (!is_module_weight(d.name)) throw Error(info->file, d.name, "only tensors named '*.weight' can be quantized");
   if (!is_float_weight_dtype(info->dtype))
     throw Error(info->file, d.name, "cannot quantize a tensor of dtype " + std::string(dtype_name(info->dtype)));
   if (!mlx_bits_supported(d.bits()))
@@ -86,10 +88,30 @@ const TensorInfo& checked_source(const ModelReader& model, const TensorDecision&
   return *info;
 }
 
+// The output specs of a weight `name` of float shape `shape`: biases, scales and packed codes
+// when quantized, else the float data in `float_dtype`.
+void add_outs(std::vector<OutTensorSpec>& outs, const TensorDecision& d, DType source, DType float_dtype,
+              const std::string& name, const std::vector<std::int64_t>& shape) {
+  if (!d.quantized()) {
+    outs.push_back({name, float_dtype, shape});
+    return;
+  }
+  const std::int64_t cols = shape.back();
+  const std::string prefix = name.substr(0, name.size() - 7);
+  const DType sdt = mlx_scale_dtype(source);
+  std::vector<std::int64_t> wshape = shape, sshape = shape;
+  wshape.back() = cols * d.bits() / 32;
+  sshape.back() = cols / d.encoding.group();
+  outs.push_back({prefix + ".biases", sdt, sshape});
+  outs.push_back({prefix + ".scales", sdt, sshape});
+  outs.push_back({name, DType::U32, wshape});
+}
+
 // `group`: one decision, or the experts 0..E-1 of one projection (their outputs stacked);
-// `out_name`: the output name of the weight (mlx_lm's parameter path).
+// `out_name`: the output name of the weight (mlx_lm's parameter path); `hybrid`: a hybrid
+// linear-attention family (write/mlx_hybrid.h).
 Unit make_unit(const ModelReader& model, const std::vector<const TensorDecision*>& group, const std::string& out_name,
-               const WriteOptions& opt, bool keep_dtype, bool stacked) {
+               const WriteOptions& opt, bool keep_dtype, bool stacked, bool hybrid) {
   Unit u;
   u.key = group.front()->name;
   u.decisions = group;
@@ -107,55 +129,77 @@ Unit make_unit(const ModelReader& model, const std::vector<const TensorDecision*
   }
   const TensorDecision& d = *group.front();
   const TensorInfo& info = *u.infos.front();
-  std::vector<std::int64_t> shp = info.shape;
+  u.layout.shape = info.shape;
+  if (hybrid) u.layout = mlx_hybrid_layout(info, out_name);
+  if (d.quantized() && u.layout.plus_one)
+    throw Error(info.file, d.name, "a zero-centred norm is stored + 1 for mlx_lm and cannot be quantized");
+  std::vector<std::int64_t> shp = u.layout.shape;
   if (stacked) shp.insert(shp.begin(), static_cast<std::int64_t>(group.size()));
-  if (d.quantized()) {
-    const std::int64_t cols = shp.back();
-    const std::string prefix = out_name.substr(0, out_name.size() - 7);
-    const DType sdt = mlx_scale_dtype(info.dtype);
-    std::vector<std::int64_t> wshape = shp, sshape = shp;
-    wshape.back() = cols * d.bits() / 32;
-    sshape.back() = cols / d.encoding.group();
-    u.outs = {{prefix + ".biases", sdt, sshape}, {prefix + ".scales", sdt, sshape}, {out_name, DType::U32, wshape}};
-  } else {
-    DType out = info.dtype;
-    if (out == DType::F32 && !keep_dtype) {
-      out = DType::F16;
-      u.f32_to_f16 = true;
-    }
-    u.outs = {{out_name, out, shp}};
+  DType out = info.dtype;
+  if (out == DType::F32 && !keep_dtype && !u.layout.keep_f32) {
+    out = DType::F16;
+    u.f32_to_f16 = !d.quantized();
   }
+  if (u.layout.slices.empty()) add_outs(u.outs, d, info.dtype, out, out_name, shp);
+  for (const auto& slice : u.layout.slices) add_outs(u.outs, d, info.dtype, out, slice.name, shp);
   for (const auto& o : u.outs) u.bytes += o.nbytes();
   return u;
 }
 
-// The outputs of one source tensor (biases, scales, packed codes; or the float data).
+// Rows [begin, begin + count) of every block of `period` rows (of `row` elements) of v; all of v
+// when period is 0.
+template <class T>
+std::vector<T> take_rows(const std::vector<T>& v, std::size_t row, std::int64_t period, const MlxRowSlice& s) {
+  if (period == 0) return v;
+  std::vector<T> out;
+  const std::size_t block = static_cast<std::size_t>(period) * row;
+  for (std::size_t at = 0; at + block <= v.size(); at += block)
+    out.insert(out.end(), v.begin() + static_cast<std::ptrdiff_t>(at + static_cast<std::size_t>(s.begin) * row),
+               v.begin() + static_cast<std::ptrdiff_t>(at + static_cast<std::size_t>(s.begin + s.count) * row));
+  return out;
+}
+
+// The outputs of one source tensor (biases, scales, packed codes; or the float data), per slice.
 EncodedParts encode_source(const ModelReader& model, const TensorDecision& d, const TensorInfo& info,
                            const Unit& u) {
-  const EncodeContext ctx{info.dtype, u.encoder, /*keep_dtype=*/false};
+  const std::vector<MlxRowSlice> slices = u.layout.slices.empty() ? std::vector<MlxRowSlice>(1) : u.layout.slices;
+  const std::int64_t period = u.layout.period;
+  const std::int64_t cols = info.shape.empty() ? 1 : info.shape.back();
   EncodedParts parts;
-  if (d.quantized()) {
-    const std::vector<float> w = model.load_f32(info);
-    const std::int64_t cols = info.shape.back();
-    const std::int64_t rows = cols > 0 ? static_cast<std::int64_t>(w.size()) / cols : 0;
-    try {
-      parts = d.encoding.encode(w.data(), rows, cols, ctx);
-    } catch (const Error& e) {
-      throw Error(info.file, info.name, e.problem());
-    }
-  } else if (u.f32_to_f16) {
-    const std::vector<float> w = model.load_f32(info);
-    for (const float x : w)
-      if (std::fabs(x) >= 65520.0f)
-        throw Error(info.file, info.name,
-                    "value " + std::to_string(x) + " does not fit in F16; keep the F32 dtype (--keep-dtype)");
-    const auto n = static_cast<std::int64_t>(w.size());
-    parts = Encoding::float_copy().encode(w.data(), 1, n, ctx);
-    parts.resize(1);
-  } else {
-    parts.push_back(model.dtype_bytes(info));  // block-scaled sources: decoded to info.dtype
+  if (!d.quantized() && !u.f32_to_f16 && !u.layout.plus_one) {
+    const std::vector<std::byte> all = model.dtype_bytes(info);  // block-scaled sources: decoded to info.dtype
+    for (const auto& s : slices)
+      parts.push_back(take_rows(all, static_cast<std::size_t>(cols) * dtype_size(info.dtype), period, s));
+    model.release(info);
+    return parts;
   }
+  std::vector<float> w = model.load_f32(info);
   model.release(info);
+  if (u.layout.plus_one)
+    for (float& x : w) x += 1.0f;
+  for (const auto& s : slices) {
+    const std::vector<float> part = take_rows(w, static_cast<std::size_t>(cols), period, s);
+    EncodedParts p;
+    if (d.quantized()) {
+      try {
+        p = d.encoding.encode(part.data(), static_cast<std::int64_t>(part.size()) / cols, cols,
+                              EncodeContext{info.dtype, u.encoder, false});
+      } catch (const Error& e) {
+        throw Error(info.file, info.name, e.problem());
+      }
+    } else {
+      const DType out = u.f32_to_f16 ? DType::F16 : info.dtype;
+      if (out == DType::F16)
+        for (const float x : part)
+          if (std::fabs(x) >= 65520.0f)
+            throw Error(info.file, info.name,
+                        "value " + std::to_string(x) + " does not fit in F16; keep the F32 dtype (--keep-dtype)");
+      p = Encoding::float_copy().encode(part.data(), 1, static_cast<std::int64_t>(part.size()),
+                                        EncodeContext{out, u.encoder, /*keep_dtype=*/true});
+      p.resize(1);
+    }
+    for (auto& x : p) parts.push_back(std::move(x));
+  }
   return parts;
 }
 
@@ -249,6 +293,7 @@ MlxPathFn mlx_path_of(const ModelReader& model) {
 // qwen2_moe.py, qwen3_moe.py) does not drop them, and its strict load_weights refuses a
 // parameter the model lacks. Dense outputs keep them (their sanitize() drops them).
 bool dropped_by_sanitize(const ModelFamily* family, std::string_view name) {
+  if (family != nullptr && family->mlx_path != nullptr && family->mlx_path(name).empty()) return true;
   if (family == nullptr || family->moe == nullptr || family->names == nullptr) return false;
   if (!name.starts_with(family->names->hf_layer_prefix)) return false;
   name.remove_prefix(family->names->hf_layer_prefix.size());
@@ -302,17 +347,13 @@ Layout layout_mlx_model(const ModelReader& model, const Plan& plan, const WriteO
     if (!planned.count(t.name)) throw Error(t.file, t.name, "model tensor has no decision in the plan");
   Layout L;
   const ModelFamily* family = find_family(model.config().model_type);
-  // Their mlx_lm layout (renamed, restacked and +1-shifted tensors) is not written yet: a pass-
-  // through would not load (issue 19).
-  if (family != nullptr && family->hybrid_attention)
-    throw Error((model.dir() / "config.json").string(), "",
-                "MLX output of model_type '" + model.config().model_type + "' is not supported yet (issue 19)");
   const MlxPathFn mlx_path = family != nullptr ? family->mlx_path : nullptr;
   std::set<std::string> out_names;
   for (const auto& [out, group] : group_decisions(plan, family)) {
     std::int64_t e = -1;
     expert_stack_key(group.front()->name, &e);
-    L.units.push_back(make_unit(model, group, out, opt, plan.keep_dtype, mlx_path != nullptr && e >= 0));
+    L.units.push_back(make_unit(model, group, out, opt, plan.keep_dtype, mlx_path != nullptr && e >= 0,
+                                family != nullptr && family->hybrid_attention));
     const Unit& u = L.units.back();
     for (const auto& o : u.outs)
       if (!out_names.insert(o.name).second)
@@ -415,7 +456,10 @@ WriteSummary write_mlx_model(const ModelReader& model, const Plan& plan, const W
   summary.tensor_bytes = L.tensor_bytes;
   summary.params = L.params;
 
+  const ModelFamily* family = find_family(model.config().model_type);
   nlohmann::json config = model.config().raw.is_object() ? model.config().raw : nlohmann::json::object();
+  if (family != nullptr && family->hybrid_attention)
+    config = mlx_hybrid_config(model.config(), *family, (model.dir() / "config.json").string());
   const nlohmann::json quant = mlx_quantization_config(plan, mlx_path_of(model));
   config.erase("quantization");
   config.erase("quantization_config");

@@ -90,6 +90,10 @@ TEST(HybridFamily, MlxPathsAreMlxLmsAfterSanitize) {
             "language_model.model.layers.1.mlp.switch_mlp.down_proj.weight");
   EXPECT_EQ(moe.mlx_path("model.language_model.layers.1.mlp.shared_expert_gate.weight"),
             "language_model.model.layers.1.mlp.shared_expert_gate.weight");
+  // Dropped by sanitize (qwen3_5.py lines 431-432, 352; qwen3_next.py line 455).
+  EXPECT_EQ(moe.mlx_path("model.visual.blocks.0.attn.qkv.weight"), "");
+  EXPECT_EQ(dense.mlx_path("mtp.layers.0.input_layernorm.weight"), "");
+  EXPECT_EQ(next.mlx_path("mtp.fc.weight"), "");
 }
 
 TEST(HybridFamily, RolesTellLinearAttentionApart) {
