@@ -14,6 +14,10 @@
 //    attention_bias / mlp_bias / use_sliding_window (booleans), hidden_act ("silu"),
 //    sliding_window (an integer or null), partial_rotary_factor (1), expert counts (0), and
 //    an even head_dim (rotary embeddings rotate pairs).
+// The hybrid families (qwen3_next, qwen3_5, qwen3_5_moe) also: each layer's kind from layer_types
+// (else full_attention_interval), the tensors of that kind present and none of the other kind,
+// the linear-attention sizes (linear_num_*_heads, *_head_dim, linear_conv_kernel_dim), a partial
+// rotary factor whose rotary width is even, no attention biases.
 // For any other model_type the tensors are passed through as they are (MLX), so only what holds
 // for every Hugging Face config is checked: rope_scaling / rope_parameters is an object or null
 // and its type, if given, a string.

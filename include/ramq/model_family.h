@@ -125,9 +125,9 @@ std::span<const ModelFamily> model_families();
 const ModelFamily* find_family(std::string_view model_type);
 const ModelFamily* find_gguf_family(std::string_view gguf_architecture, bool experts = false);
 // The family of cfg.model_type; throws Error(file, "", "model_type 'x' is not supported for
-// <purpose> (supported: llama, mistral, qwen2, qwen3)"), and for a hybrid family (whose output
+// <purpose> (supported: llama, mistral, qwen2, qwen3)"), and for a hybrid family (whose GGUF
 // and evaluation paths are not written yet) Error(file, "", "model_type 'qwen3_next' is not
-// supported for <purpose> yet ...").
+// supported for <purpose> yet (ramq writes it as MLX only for now, issue 19)").
 const ModelFamily& family_for(const ModelConfig& cfg, const std::string& file, std::string_view purpose);
 // "12." at the start of s (a per-layer name after its layer prefix) -> 12, s advanced past the
 // dot; nullopt unless a plain decimal index (no sign, no leading zero, at most 9 digits).

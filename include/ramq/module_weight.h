@@ -1,4 +1,5 @@
-// plan/write: which tensors are module weights, the only tensors a policy may quantize.
+// arch: which tensors are module weights, the only tensors a policy may quantize (read by the
+// analysis, the policies, plan.json and the MLX writer).
 #pragma once
 
 #include <string_view>

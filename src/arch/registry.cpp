@@ -71,7 +71,7 @@ const ModelFamily& family_for(const ModelConfig& cfg, const std::string& file, s
     if (!f->hybrid_attention) return *f;
     throw Error(file, "",
                 "model_type '" + cfg.model_type + "' is not supported for " + std::string(purpose) +
-                    " yet (ramq checks its tensors against config.json; its outputs are work in progress, issue 19)");
+                    " yet (ramq writes it as MLX only for now, issue 19)");
   }
   throw Error(file, "",
               "model_type '" + cfg.model_type + "' is not supported for " + std::string(purpose) + " (supported: " +

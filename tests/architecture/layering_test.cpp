@@ -30,7 +30,7 @@ const std::map<std::string, std::string> kPublicHeaderStage = {
     {"chat_template.h", "write"}, {"generate.h", "evaluate"},
     {"config_check.h", "arch"},   {"config_fields.h", "read"},     {"family_config.h", "arch"},
     {"gguf_metadata.h", "arch"},  {"gguf_names.h", "arch"},        {"model_family.h", "arch"},
-    {"qk_permute.h", "arch"},     {"tensor_role.h", "arch"},   {"dtype.h", "common"},           {"encoding.h", "encode"},
+    {"qk_permute.h", "arch"},     {"tensor_role.h", "arch"},   {"module_weight.h", "arch"},   {"dtype.h", "common"},           {"encoding.h", "encode"},
     {"error.h", "common"},        {"eval.h", "evaluate"},          {"ggml_types.h", "encode"},
     {"gguf.h", "read"},           {"hash.h", "common"},
     {"input_file.h", "common"},   {"inspect.h", "read"},           {"json_io.h", "common"},
