@@ -183,7 +183,9 @@ Choice uniform_choice(const TensorAnalysis& t, const UniformPolicyOptions& o) {
 }  // namespace
 
 std::uint64_t decision_bytes(const TensorDecision& d, DType source, bool keep_dtype) {
-  return d.encoding.bytes(d.shape, source, keep_dtype);
+  // The MLX writer keeps linear attention's A_log / dt_bias in their dtype (F32 stays F32).
+  const bool keep = keep_dtype || (d.encoding.is_float_copy() && classify_tensor(d.name).role == TensorRole::SsmParam);
+  return d.encoding.bytes(d.shape, source, keep);
 }
 
 Plan make_plan(const ModelAnalysis& analysis, const PlanOptions& opt) {

@@ -6,7 +6,6 @@
 #include "ramq/module_weight.h"
 #include "ramq/error.h"
 #include "ramq/mlx_writer.h"
-#include "write/mlx_hybrid.h"
 
 namespace ramq {
 

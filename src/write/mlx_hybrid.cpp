@@ -4,6 +4,7 @@
 #include "ramq/config_fields.h"
 #include "ramq/error.h"
 #include "ramq/family_config.h"
+#include "ramq/module_weight.h"
 
 namespace ramq {
 
@@ -43,18 +44,10 @@ void check_layer_types(const LinearAttentionFields& la, const ModelConfig& c, co
 
 }  // namespace
 
-std::vector<std::string> mlx_output_weights(const std::string& mlx_path) {
-  const std::string gate_up = "experts.gate_up_proj";
-  if (!mlx_path.ends_with("." + gate_up)) return {mlx_path};
-  const std::string mlp = mlx_path.substr(0, mlx_path.size() - gate_up.size());
-  return {mlp + "switch_mlp.gate_proj.weight", mlp + "switch_mlp.up_proj.weight"};
-}
-
 MlxSourceLayout mlx_hybrid_layout(const TensorInfo& info, const std::string& mlx_path) {
   MlxSourceLayout l;
   l.shape = info.shape;
   l.plus_one = zero_centred_norm(mlx_path) && info.shape.size() == 1;
-  l.keep_f32 = mlx_path.ends_with(".A_log") || mlx_path.ends_with(".dt_bias");
   if (mlx_path.ends_with(".conv1d.weight") && info.shape.size() == 3 && info.shape[1] == 1)
     l.shape = {info.shape[0], info.shape[2], 1};
   const std::vector<std::string> outs = mlx_output_weights(mlx_path);

@@ -36,16 +36,12 @@ struct MlxRowSlice {
 // How one source tensor becomes output tensors.
 struct MlxSourceLayout {
   bool plus_one = false;            // a zero-centred norm: written w + 1
-  bool keep_f32 = false;            // an F32 source stays F32 without --keep-dtype
+  bool keep_f32 = false;            // an F32 source stays F32 without --keep-dtype (A_log, dt_bias:
+                                    // set by the writer from the tensor's role, for every family)
   std::vector<std::int64_t> shape;  // the output shape (of one slice): the source's unless reshaped
   std::int64_t period = 0;          // rows per block when split
   std::vector<MlxRowSlice> slices;  // empty: one output under the mlx path
 };
-
-// The output weights of a tensor of mlx path `mlx_path`: Qwen3.5-MoE's
-// "<mlp>.experts.gate_up_proj" -> "<mlp>.switch_mlp.gate_proj.weight", "<mlp>.switch_mlp.up_proj.weight";
-// any other: itself.
-std::vector<std::string> mlx_output_weights(const std::string& mlx_path);
 
 // The layout of `info` (a tensor of a hybrid family, mlx path `mlx_path`) in an MLX output.
 MlxSourceLayout mlx_hybrid_layout(const TensorInfo& info, const std::string& mlx_path);

@@ -21,6 +21,7 @@
 #include "ramq/parallel.h"
 #include "ramq/progress.h"
 #include "ramq/safetensors_writer.h"
+#include "ramq/tensor_role.h"
 #include "write/mlx_hybrid.h"
 
 namespace fs = std::filesystem;
@@ -131,6 +132,8 @@ Unit make_unit(const ModelReader& model, const std::vector<const TensorDecision*
   const TensorInfo& info = *u.infos.front();
   u.layout.shape = info.shape;
   if (hybrid) u.layout = mlx_hybrid_layout(info, out_name);
+  // Linear attention's A_log / dt_bias keep their dtype in every MLX output (plan decision_bytes).
+  u.layout.keep_f32 = classify_tensor(d.name).role == TensorRole::SsmParam;
   if (d.quantized() && u.layout.plus_one)
     throw Error(info.file, d.name, "a zero-centred norm is stored + 1 for mlx_lm and cannot be quantized");
   std::vector<std::int64_t> shp = u.layout.shape;

@@ -200,5 +200,24 @@ TEST(MlxHybrid, LayerTypesMlxLmCannotFollowAreRefused) {
   EXPECT_FALSE(fs::exists(out));
 }
 
+TEST(MlxHybrid, ReportChecksThePlanAgainstTheSplitAndDroppedTensors) {
+  // plan.json names Hugging Face tensors: the fused gate_up_proj is two MLX outputs, mtp.* and the
+  // vision tower none.
+  TempDir tmp;
+  const fs::path model = tmp.path() / "model", out = tmp.path() / "out";
+  SyntheticHybrid s;
+  s.model_type = "qwen3_5_moe";
+  write_synthetic_hybrid(model, s);
+  const std::string analysis = (tmp.path() / "analysis.json").string(), plan = (tmp.path() / "plan.json").string();
+  ASSERT_EQ(run_ramq({"analyze", model.string(), "-o", analysis}).status, 0);
+  const RunResult p = run_ramq({"plan", analysis, "--policy", "budget", "--target-bpw", "4.5", "--format", "mlx", "-o", plan});
+  ASSERT_EQ(p.status, 0) << p.err;
+  const RunResult q = run_ramq({"quantize", model.string(), "--plan", plan, "--format", "mlx", "-o", out.string()});
+  ASSERT_EQ(q.status, 0) << q.err;
+  const RunResult r =
+      run_ramq({"report", out.string(), "--plan", plan, "-o", (tmp.path() / "report.html").string()});
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
 }  // namespace
 }  // namespace ramq::testkit
