@@ -59,6 +59,22 @@ TEST_P(HybridEvalCli, MissingTensorIsOneLineNamingIt) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
+TEST_P(HybridEvalCli, MlxOutputIsRefusedInOneLine) {
+  SyntheticHybrid s;
+  s.model_type = GetParam();
+  ramq::testkit::TempDir tmp("hybrid-eval-mlx");
+  ramq::testkit::write_synthetic_hybrid(tmp.path() / "m", s);
+  write_tokens(tmp.path() / "t.u32", 40, static_cast<std::uint32_t>(s.vocab));
+  const auto q = run_ramq({"quantize", (tmp.path() / "m").string(), "--format", "mlx", "--policy", "uniform", "-o",
+                           (tmp.path() / "mlx").string()});
+  ASSERT_EQ(q.status, 0) << q.err;
+  const auto r = run_ramq({"eval", (tmp.path() / "mlx").string(), "--tokens", (tmp.path() / "t.u32").string(), "--ctx",
+                           "16"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("is an MLX (mlx_lm) layout of " + s.model_type), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, HybridEvalCli, ::testing::Values("qwen3_next", "qwen3_5", "qwen3_5_moe"));
 
 }  // namespace
