@@ -109,8 +109,12 @@ struct ModelFamily {
   std::optional<ExpectedShape> (*expected_shape)(const ModelConfig&, std::string_view hf_name) = nullptr;
   // Tensors of this role are kept in float by every policy.
   bool (*never_quantized)(TensorRole) = nullptr;
+  // Tensors no output carries, because neither runtime runs them for text (a vision tower, a
+  // multi-token-prediction block: mlx_lm's sanitize() drops them, llama.cpp's main graph does
+  // not execute them); nullptr: none.
+  bool (*left_out)(std::string_view hf_name) = nullptr;
   // The mlx_lm parameter path of a Hugging Face tensor (after mlx_lm's sanitize()); "" for a
-  // tensor sanitize() drops (qwen3_5's vision tower, mtp.*), which MLX outputs leave out.
+  // tensor left out (left_out above).
   std::string (*mlx_path)(std::string_view hf_name) = nullptr;
   // llama.cpp's LLM_TYPE_70B, the only model size its quantization rules look at; nullptr: the
   // architecture has no such size.
@@ -125,9 +129,9 @@ std::span<const ModelFamily> model_families();
 const ModelFamily* find_family(std::string_view model_type);
 const ModelFamily* find_gguf_family(std::string_view gguf_architecture, bool experts = false);
 // The family of cfg.model_type; throws Error(file, "", "model_type 'x' is not supported for
-// <purpose> (supported: llama, mistral, qwen2, qwen3)"), and for a hybrid family (whose GGUF
-// and evaluation paths are not written yet) Error(file, "", "model_type 'qwen3_next' is not
-// supported for <purpose> yet (ramq writes it as MLX only for now, issue 19)").
+// <purpose> (supported: llama, mistral, qwen2, ...)"), and for a hybrid family when `purpose`
+// is "evaluation" (not written yet) Error(file, "", "model_type 'qwen3_next' is not supported
+// for evaluation yet ...").
 const ModelFamily& family_for(const ModelConfig& cfg, const std::string& file, std::string_view purpose);
 // "12." at the start of s (a per-layer name after its layer prefix) -> 12, s advanced past the
 // dot; nullopt unless a plain decimal index (no sign, no leading zero, at most 9 digits).

@@ -60,13 +60,14 @@ TEST(HybridFamily, RegistryRows) {
     EXPECT_EQ(f->gguf_architecture, r.gguf);
     EXPECT_EQ(f->hf_architecture, r.hf);
     EXPECT_EQ(f->moe != nullptr, r.moe) << r.type;
-    // No GGUF path yet: GGUF files of the architecture are not read, and the GGUF writer refuses.
+    // GGUF output works (tests/e2e/gguf_hybrid_llama_cpp_test.cpp); evaluation is refused for now.
     EXPECT_EQ(find_gguf_family(r.gguf, r.moe), nullptr);
     ModelConfig c;
     c.model_type = r.type;
-    EXPECT_EQ(error_of([&] { family_for(c, "m/config.json", "GGUF output"); }),
+    EXPECT_EQ(&family_for(c, "m/config.json", "GGUF output"), f);
+    EXPECT_EQ(error_of([&] { family_for(c, "m/config.json", "evaluation"); }),
               std::string("m/config.json: model_type '") + r.type +
-                  "' is not supported for GGUF output yet (ramq writes it as MLX only for now, issue 19)");
+                  "' is not supported for evaluation yet (ramq writes it as MLX and GGUF)");
   }
   EXPECT_EQ(supported_model_types(), "llama, mistral, qwen2, qwen3, mixtral, qwen2_moe, qwen3_moe");
   EXPECT_EQ(find_family("qwen3_next")->moe->norm_topk_default, true);
