@@ -74,8 +74,8 @@ struct FamilyFields {
   std::optional<std::int64_t> sliding_window;  // nullopt when absent or null
   std::optional<MoeFields> moe;                // the family's experts; nullopt for a dense family
   std::optional<LinearAttentionFields> linear;  // hybrid families only
-  // Rotated dimensions of each head: head_dim, or int(head_dim x partial_rotary_factor) in a
-  // hybrid family (rotary embeddings on the first rotary_dims dimensions only).
+  // The rotated width of each head: head_dim, or int(head_dim x partial_rotary_factor) for the
+  // hybrid families (transformers' default factor 0.25; Qwen3.5 gives it in rope_parameters).
   std::int64_t rotary_dims = 0;
 };
 

@@ -39,6 +39,7 @@ struct GgufValue {
   static GgufValue strings(std::vector<std::string> xs);
   static GgufValue f32s(std::vector<float> xs);
   static GgufValue i32s(std::vector<std::int32_t> xs);
+  static GgufValue booleans(std::vector<bool> xs);
 };
 struct GgufArray {
   GgufValueType elem_type = GgufValueType::UINT8;

@@ -14,7 +14,7 @@ namespace ramq {
 
 // llama.cpp name of a Hugging Face tensor: "model.layers.3.self_attn.q_proj.weight" ->
 // "blk.3.attn_q.weight". Returns "" for tensors llama.cpp does not use and that are skipped
-// (rotary_emb.inv_freq buffers). Every routed expert of one projection maps to the same stacked
+// (rotary_emb.inv_freq buffers, and the tensors a family leaves out: ModelFamily::left_out). Every routed expert of one projection maps to the same stacked
 // tensor ("...experts.3.up_proj.weight" -> "blk.N.ffn_up_exps.weight"; expert_stack_key gives
 // its place). Throws Error(file, hf_name, ...) for unknown names.
 std::string hf_to_gguf_tensor_name(const ModelFamily& family, const std::string& hf_name, const std::string& file);

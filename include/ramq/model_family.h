@@ -13,8 +13,9 @@
 //   qwen3_5   qwen3_5         qwen35             hybrid as qwen3_next, dense MLP, multimodal wrapper (text_config)
 //   qwen3_5_moe qwen3_5_moe   qwen35moe          hybrid, MoE with fused expert tensors, multimodal wrapper
 // The hybrid families (ModelFamily::hybrid_attention) are checked against config.json, written
-// as MLX (write/mlx_hybrid.h) and evaluated (evaluate/hybrid_forward.h); GGUF output refuses them
-// for now (issue 19: family_for says so in one line, for every purpose but "evaluation").
+// as MLX (write/mlx_hybrid.h) and GGUF (write/gguf_hybrid.h), read back from GGUF
+// (arch/gguf_hybrid_config.h, evaluate/gguf_hybrid_tensors.h) and evaluated
+// (evaluate/hybrid_forward.h).
 //
 // Per-layer names of routed experts hold "*" where the checkpoint has the expert index
 // ("mlp.experts.*.gate_proj.weight"); their GGUF name is the stacked 3-D tensor of all experts
@@ -109,8 +110,12 @@ struct ModelFamily {
   std::optional<ExpectedShape> (*expected_shape)(const ModelConfig&, std::string_view hf_name) = nullptr;
   // Tensors of this role are kept in float by every policy.
   bool (*never_quantized)(TensorRole) = nullptr;
+  // Tensors no output carries, because neither runtime runs them for text (a vision tower, a
+  // multi-token-prediction block: mlx_lm's sanitize() drops them, llama.cpp's main graph does
+  // not execute them); nullptr: none.
+  bool (*left_out)(std::string_view hf_name) = nullptr;
   // The mlx_lm parameter path of a Hugging Face tensor (after mlx_lm's sanitize()); "" for a
-  // tensor sanitize() drops (qwen3_5's vision tower, mtp.*), which MLX outputs leave out.
+  // tensor left out (left_out above).
   std::string (*mlx_path)(std::string_view hf_name) = nullptr;
   // llama.cpp's LLM_TYPE_70B, the only model size its quantization rules look at; nullptr: the
   // architecture has no such size.
@@ -126,9 +131,7 @@ std::span<const ModelFamily> model_families();
 const ModelFamily* find_family(std::string_view model_type);
 const ModelFamily* find_gguf_family(std::string_view gguf_architecture, bool experts = false);
 // The family of cfg.model_type; throws Error(file, "", "model_type 'x' is not supported for
-// <purpose> (supported: llama, mistral, qwen2, qwen3)"), and for a hybrid family and a purpose
-// other than "evaluation" (its GGUF output is not written yet) Error(file, "", "model_type
-// 'qwen3_next' is not supported for <purpose> yet (ramq writes it as MLX only for now, issue 19)").
+// <purpose> (supported: llama, mistral, qwen2, ...)").
 const ModelFamily& family_for(const ModelConfig& cfg, const std::string& file, std::string_view purpose);
 // "12." at the start of s (a per-layer name after its layer prefix) -> 12, s advanced past the
 // dot; nullopt unless a plain decimal index (no sign, no leading zero, at most 9 digits).

@@ -37,8 +37,8 @@ bool sliding_window_applies(const ConfigFields& f, const ModelFamily& family) {
 
 // The hybrid families rotate the first int(head_dim x partial_rotary_factor) dimensions of each
 // head (transformers: default 0.25; Qwen3.5 gives it inside rope_parameters): a factor in (0, 1]
-// whose rotary width is even and non-zero (rotary embeddings rotate pairs).
-std::int64_t check_partial_rotary(const ConfigFields& f, const ModelConfig& c) {
+// whose rotary width is even and non-zero (rotary embeddings rotate pairs). Returns that width.
+std::int64_t read_partial_rotary(const ConfigFields& f, const ModelConfig& c) {
   std::string field = "partial_rotary_factor";
   const json* j = f.find("partial_rotary_factor");
   if (const json* rp = f.find("rope_parameters"); j == nullptr && rp != nullptr && rp->is_object())
@@ -57,24 +57,19 @@ std::int64_t check_partial_rotary(const ConfigFields& f, const ModelConfig& c) {
   return rot;
 }
 
-// Fields whose other values no family ramq knows implements; the rotary width of a hybrid family
-// (head_dim otherwise).
-std::int64_t check_unsupported_fields(const ConfigFields& f, const ModelConfig& c, const ModelFamily& family) {
+// Fields whose other values no family ramq knows implements.
+void check_unsupported_fields(const ConfigFields& f, const ModelConfig& c, const ModelFamily& family) {
   // Every path (mlx_lm, llama.cpp, the evaluator) computes SiLU whatever this says.
   for (const char* act : {"hidden_act", "hidden_activation"})
     if (const json* j = f.find(act); j != nullptr && !(j->is_string() && j->get<std::string>() == "silu"))
       f.fail(act, "is " + show(*j) + ": Llama-family models use 'silu'");
-  std::int64_t rot = c.head_dim;
-  if (family.hybrid_attention) {
-    rot = check_partial_rotary(f, c);
-  } else if (const json* j = f.find("partial_rotary_factor"); j != nullptr && !(j->is_number() && j->get<double>() == 1.0)) {
+  if (const json* j = f.find("partial_rotary_factor");
+      !family.hybrid_attention && j != nullptr && !(j->is_number() && j->get<double>() == 1.0))
     f.fail("partial_rotary_factor", "is " + show(*j) + ": only full rotary embeddings (1) are supported");
-  }
-  if (family.moe != nullptr) return rot;
+  if (family.moe != nullptr) return;
   for (const char* moe : {"num_local_experts", "num_experts", "n_routed_experts", "num_experts_per_tok"})
     if (const json* j = f.find(moe); j != nullptr && !(j->is_number() && j->get<double>() == 0))
       f.fail(moe, "is " + show(*j) + ": a " + c.model_type + " model has no experts");
-  return rot;
 }
 
 // Qwen's decoder_sparse_step and mlp_only_layers can make some layers dense; every checkpoint
@@ -193,9 +188,12 @@ FamilyFields read_family_fields(const ConfigFields& f, const ModelConfig& c, con
     if (out.attention_bias)
       f.fail("attention_bias", "is true: ramq supports " + c.model_type + " models without attention biases only");
     out.linear = read_linear_attention_fields(f, c);
+    out.rotary_dims = read_partial_rotary(f, c);
+  } else {
+    out.rotary_dims = c.head_dim;
   }
   out.sliding_window_applies = sliding_window_applies(f, family);
-  out.rotary_dims = check_unsupported_fields(f, c, family);
+  check_unsupported_fields(f, c, family);
   if (family.moe != nullptr) out.moe = read_moe_fields(f, *family.moe);
   if (const json* j = f.find("sliding_window")) {
     if (!(j->is_number_integer() && j->get<std::int64_t>() > 0))

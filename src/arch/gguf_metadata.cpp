@@ -2,6 +2,8 @@
 // for llama.cpp, and read back into a ModelConfig for the evaluator (arch/gguf_metadata.h).
 #include "ramq/gguf_metadata.h"
 
+#include "arch/hybrid_decoder.h"
+
 #include <cmath>
 #include <functional>
 #include <numbers>
@@ -127,12 +129,17 @@ std::vector<GgufKV> llama_gguf_metadata(const ModelConfig& cfg, const ModelFamil
       {a + "context_length", u32(cfg.max_position_embeddings, "max_position_embeddings")},
       {a + "embedding_length", u32(cfg.hidden_size, "hidden_size")},
       {a + "block_count", u32(cfg.num_hidden_layers, "num_hidden_layers")},
-      {a + "feed_forward_length", u32(cfg.intermediate_size, "intermediate_size")},
+  });
+  // Qwen3.5-MoE has no dense width; the converter then leaves the key out.
+  if (cfg.intermediate_size > 0 || !family.hybrid_attention)
+    kv.push_back({a + "feed_forward_length", u32(cfg.intermediate_size, "intermediate_size")});
+  kv.insert(kv.end(), {
       {a + "attention.head_count", u32(cfg.num_attention_heads, "num_attention_heads")},
       {a + "attention.head_count_kv", u32(cfg.num_key_value_heads, "num_key_value_heads")},
   });
   if (const auto hd = cfg.raw.find("head_dim"); (hd != cfg.raw.end() && !hd->is_null()) ||
-                                                 cfg.head_dim * cfg.num_attention_heads != cfg.hidden_size) {
+                                                 cfg.head_dim * cfg.num_attention_heads != cfg.hidden_size ||
+                                                 family.hybrid_attention) {
     kv.push_back({a + "attention.key_length", u32(cfg.head_dim, "head_dim")});
     kv.push_back({a + "attention.value_length", u32(cfg.head_dim, "head_dim")});
   }
@@ -143,6 +150,7 @@ std::vector<GgufKV> llama_gguf_metadata(const ModelConfig& cfg, const ModelFamil
   });
   append_experts(kv, cfg, family, a, config_file);
   append_rope_scaling(kv, cfg, family, a, config_file);
+  if (family.hybrid_attention) append_hybrid_gguf_metadata(family, cfg, config_file, kv);
   return kv;
 }
 

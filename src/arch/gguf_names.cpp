@@ -9,6 +9,7 @@ namespace ramq {
 
 std::string hf_to_gguf_tensor_name(const ModelFamily& family, const std::string& hf_name, const std::string& file) {
   const TensorNames& t = *family.names;
+  if (family.left_out != nullptr && family.left_out(hf_name)) return "";
   for (const auto& g : t.global)
     if (hf_name == g.hf) return std::string(g.gguf);
   std::string_view s = hf_name;

@@ -90,14 +90,18 @@ ModelFamily hybrid_decoder_family(std::string_view name, std::span<const std::st
   f.moe = moe;
   f.hybrid_attention = true;
   f.qk_norm = false;  // q_norm / k_norm are in the full-attention layers only (Presence::FullAttention)
+  f.left_out = hybrid_left_out;
   return f;
+}
+
+bool hybrid_left_out(std::string_view hf_name) {
+  return hf_name.starts_with("model.visual") || hf_name.starts_with("vision_tower") ||
+         hf_name.find("mtp.") != std::string_view::npos;
 }
 
 std::string qwen3_5_mlx_path(std::string_view hf_name) {
   constexpr std::string_view kHf = "model.language_model.";
-  if (hf_name.starts_with("model.visual") || hf_name.starts_with("vision_tower") ||
-      hf_name.find("mtp.") != std::string_view::npos)
-    return "";
+  if (hybrid_left_out(hf_name)) return "";
   if (hf_name == "lm_head.weight") return "language_model.lm_head.weight";
   if (!hf_name.starts_with(kHf)) return std::string(hf_name);
   std::string out = "language_model.model." + std::string(hf_name.substr(kHf.size()));

@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "arch/dense_decoder.h"
 
@@ -63,11 +64,24 @@ std::optional<ExpectedShape> hybrid_decoder_shape(const TensorNames& names, cons
 // multi-token-prediction block ("mtp.*"), which sanitize drops: "". Other names unchanged.
 std::string qwen3_5_mlx_path(std::string_view hf_name);
 
+// The vision tower ("model.visual.*", "vision_tower.*") and the multi-token-prediction block
+// ("mtp.*"): ModelFamily::left_out of the hybrid families.
+bool hybrid_left_out(std::string_view hf_name);
+
 // A hybrid family with its names and experts; the family's file sets expected_shape (calling
 // hybrid_decoder_shape with its tables) and mlx_path. Norms, routers, conv1d, A_log and dt_bias
 // are never quantized.
 ModelFamily hybrid_decoder_family(std::string_view name, std::span<const std::string_view> model_types,
                                   std::string_view gguf_architecture, std::string_view hf_architecture,
                                   const TensorNames& names, const MoeLayout* moe);
+
+// The GGUF metadata llama.cpp's hybrid architectures read beyond the common decoder keys:
+// rope.dimension_count (the rotated width), rope.dimension_sections (qwen35, qwen35moe), ssm.*
+// (conv_kernel, state_size, group_count, time_step_rank, inner_size),
+// attention.recurrent_layers (when config.json has layer_types) and full_attention_interval.
+// Appended to kvs (src/arch/hybrid_gguf_metadata.cpp). Throws Error(config_file, "", ...) for a
+// config llama.cpp cannot run (key and value head widths that differ).
+void append_hybrid_gguf_metadata(const ModelFamily& family, const ModelConfig& cfg, const std::string& config_file,
+                                 std::vector<struct GgufKV>& kvs);
 
 }  // namespace ramq

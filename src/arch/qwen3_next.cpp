@@ -47,7 +47,7 @@ ModelFamily qwen3_next_family() {
   f.expected_shape = [](const ModelConfig& c, std::string_view n) { return hybrid_decoder_shape(names(), &kMoe, c, n); };
   // mlx_lm models/qwen3_next.py sanitize(): routed experts stacked into mlp.switch_mlp.
   // mtp.* (which sanitize drops): "".
-  f.mlx_path = [](std::string_view n) { return n.find("mtp.") != std::string_view::npos ? "" : moe_mlx_path(n, {}); };
+  f.mlx_path = [](std::string_view n) { return hybrid_left_out(n) ? "" : moe_mlx_path(n, {}); };
   return f;
 }
 

@@ -14,6 +14,8 @@
 
 #include "ramq/config_fields.h"
 #include "ramq/family_config.h"
+#include "ramq/gguf_names.h"
+#include "ramq/module_weight.h"
 #include "ramq/model_family.h"
 #include "ramq/tensor_role.h"
 #include "ramq/error.h"
@@ -95,8 +97,15 @@ void set_type(TensorDecision& d, GgmlType t) {
 // llama.cpp's tensor roles (those its rules name), from the one classifier (arch/tensor_role.h).
 enum class Role { TokenEmbd, Output, AttnQ, AttnK, AttnV, AttnOut, FfnUp, FfnGate, FfnDown, Other };
 
-Role role_of(const std::string& n) {
-  switch (classify_tensor(n).role) {
+// llama.cpp's categories are substrings of the GGUF name: a fused linear-attention "attn_qkv"
+// (Qwen3.5's in_proj_qkv) is ATTENTION_QKV, which its rules treat as attn_v
+// (category_is_attn_v), unlike Qwen3-Next's "ssm_in" (in_proj_qkvz): OTHER.
+Role role_of(const ModelFamily* family, const std::string& n) {
+  const TensorRole role = classify_tensor(n).role;
+  if (role == TensorRole::LinearQkv && family != nullptr &&
+      hf_to_gguf_tensor_name(*family, n, "").ends_with(".attn_qkv.weight"))
+    return Role::AttnV;
+  switch (role) {
     case TensorRole::Embedding: return Role::TokenEmbd;
     case TensorRole::Head: return Role::Output;
     case TensorRole::AttnQ: return Role::AttnQ;
@@ -174,10 +183,10 @@ GgmlType eight_expert_rule(const std::string& mix, Role role, GgmlType t, std::s
   return t;
 }
 
-// The rule of llama_tensor_get_type for one tensor of a non-Falcon model (dense, or MoE without
-// the 8-expert rules).
-GgmlType mix_rule(const std::string& mix, Role role, int layer, int n_layers, bool tied, bool is_70b,
-                  std::int64_t cols, std::string& why) {
+// The rule of llama_tensor_get_type for one tensor other than attn_v (attn_v_rule) of a
+// non-Falcon model (dense, or MoE without the 8-expert rules).
+GgmlType mix_rule(const std::string& mix, Role role, int layer, int n_layers, bool tied, std::int64_t cols,
+                  std::string& why) {
   const GgmlType def = mix_default(mix);
   char buf[160];
   if (role == Role::Output || (tied && role == Role::TokenEmbd)) {
@@ -192,7 +201,6 @@ GgmlType mix_rule(const std::string& mix, Role role, int layer, int n_layers, bo
     why = "output/tied embedding: Q8_0";
     return def;
   }
-  if (role == Role::AttnV) return attn_v_rule(mix, layer, n_layers, is_70b, why);
   if (role == Role::FfnDown) {
     if (mix == "Q3_K_M") {
       std::snprintf(buf, sizeof buf, "ffn_down layer %d of %d: %s", layer, n_layers, layer < n_layers / 16 ? "Q5_K" : "Q4_K");
@@ -249,21 +257,34 @@ Plan make_llama_mix_plan(const ModelAnalysis& analysis, const LlamaMixOptions& o
   const int n_layers = static_cast<int>(std::max<std::int64_t>(1, analysis.config.num_hidden_layers));
   const bool is_70b = llama_cpp_type_70b(analysis.config);
   const bool eight_experts = llama_cpp_expert_count(analysis.config) == 8;
+  const ModelFamily* family = find_family(analysis.config.model_type);
+  // llama.cpp counts attn_v-like tensors in file order (i_attention_wv of n_attention_wv): by layer.
+  std::vector<std::pair<int, std::string>> attn_v;
+  for (const auto& t : analysis.tensors)
+    if (is_module_weight(t.name) && role_of(family, t.name) == Role::AttnV) attn_v.emplace_back(layer_of(t.name), t.name);
+  std::sort(attn_v.begin(), attn_v.end());
+  const auto attn_v_index = [&](const std::string& name) {
+    for (std::size_t i = 0; i < attn_v.size(); ++i)
+      if (attn_v[i].second == name) return static_cast<int>(i);
+    return 0;
+  };
   for (const auto& t : analysis.tensors) {
     TensorDecision d;
     d.name = t.name;
     d.shape = t.shape;
     d.numel = t.numel;
     const bool float_dtype = t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16";
-    const bool allowed = float_dtype && (t.shape.size() == 2 || t.shape.size() == 3) && t.name.ends_with("weight") &&
+    const bool allowed = float_dtype && (t.shape.size() == 2 || t.shape.size() == 3) && is_module_weight(t.name) &&
                          !is_never_quantized(classify_tensor(t.name).role);
     if (!allowed) {
       set_type(d, float_type(t, keep_dtype));
       d.reason = "not quantized by llama.cpp (norm, router, 1-D or non-weight)";
     } else {
       std::string why;
-      const Role role = role_of(t.name);
-      GgmlType want = mix_rule(opt.mix, role, layer_of(t.name), n_layers, tied, is_70b, t.shape.back(), why);
+      const Role role = role_of(family, t.name);
+      GgmlType want = role == Role::AttnV
+                          ? attn_v_rule(opt.mix, attn_v_index(t.name), static_cast<int>(attn_v.size()), is_70b, why)
+                          : mix_rule(opt.mix, role, layer_of(t.name), n_layers, tied, t.shape.back(), why);
       if (eight_experts) want = eight_expert_rule(opt.mix, role, want, why);
       const GgmlType got = llama_cpp_fallback(want, t.shape.back());
       set_type(d, got);

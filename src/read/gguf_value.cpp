@@ -39,4 +39,11 @@ GgufValue GgufValue::i32s(std::vector<std::int32_t> xs) {
   return make_array(GgufValueType::INT32, std::move(xs), [](std::int32_t i) { return GgufValue::i32(i); });
 }
 
+GgufValue GgufValue::booleans(std::vector<bool> xs) {
+  auto arr = std::make_shared<GgufArray>();
+  arr->elem_type = GgufValueType::BOOL;
+  for (const bool b : xs) arr->items.push_back(GgufValue::boolean(b));
+  return {GgufValueType::ARRAY, std::move(arr)};
+}
+
 }  // namespace ramq

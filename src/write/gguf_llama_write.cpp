@@ -22,6 +22,7 @@
 #include "ramq/progress.h"
 #include "write/gguf_llama_writer.h"
 #include "write/gguf_chat_template.h"
+#include "write/gguf_hybrid.h"
 #include "write/gguf_naming.h"
 #include "write/gguf_sampling.h"
 #include "write/gguf_vocab.h"
@@ -38,6 +39,7 @@ struct Entry {
   std::vector<float> generated;
   GgufTensorSpec spec;
   std::int64_t heads = 0;  // q/k permutation heads, 0 = none
+  GgufSourceLayout layout;  // hybrid families: + 1, -exp, re-tiled (write/gguf_hybrid.h); else as is
   std::int64_t group = 0, block = 0, rank = 0;  // sort key
 };
 
@@ -144,10 +146,11 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
     Entry e;
     e.src = &t;
     const std::string_view block_prefix = family.names->gguf_layer_prefix;  // "blk."
+    std::string local = g;  // the name after "blk.N."
     if (g.starts_with(block_prefix)) {
       const auto dot = g.find('.', block_prefix.size());
       e.block = std::stoll(g.substr(block_prefix.size(), dot - block_prefix.size()));
-      const std::string local = g.substr(dot + 1);
+      local = g.substr(dot + 1);
       if (e.block >= cfg.num_hidden_layers)
         throw Error(t.file, t.name,
                     "belongs to layer " + std::to_string(e.block) + " but config.json has num_hidden_layers " +
@@ -177,6 +180,11 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
                         std::string(info.name) + " block size " + std::to_string(info.block_size));
     }
     e.heads = qk_permute_heads(family, cfg, t.name);
+    if (family.hybrid_attention) {
+      e.layout = gguf_hybrid_layout(family, cfg, t, local);
+      if (!e.layout.ne.empty()) e.spec.ne = e.layout.ne;
+      if (e.layout.force_f32) e.spec.type = GgmlType::F32;
+    }
     if (expert >= 0) {
       stacks[g] = entries.size();
       e.experts.assign(static_cast<std::size_t>(expert) + 1, nullptr);
@@ -297,6 +305,7 @@ void encode_entries(const ModelReader& model, const std::vector<Entry>& entries,
       }
       floats[i] = model.load_f32(*e.src, n == 1 ? threads : 1);  // a lone tensor: all workers convert it
       model.release(*e.src);
+      apply_gguf_layout(e.layout, floats[i], e.src->shape.empty() ? 1 : e.src->shape.back());
       if (e.heads > 0) {
         std::vector<float> permuted(floats[i].size());
         const std::int64_t rows = e.src->shape[0], cols = e.src->shape.size() > 1 ? e.src->shape[1] : 1;
