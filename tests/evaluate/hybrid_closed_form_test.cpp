@@ -12,6 +12,8 @@
 //  * Gated attention with partial rotary embeddings (head_dim 4, rotary 2, rope_theta 1): q and
 //    k in dimension 3 are not rotated, so both keys score alike and B's output is
 //    (v_A + v_B) / 2 times sigmoid(gate_B); in dimension 0 they are, by 1 radian at position 1.
+//  * qwen3_5_moe's experts: top-2 weights renormalised over the two, plus the shared expert
+//    scaled by sigmoid(shared_expert_gate . x).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -61,8 +63,9 @@ json config(bool linear) {
           {"layer_types", {linear ? "linear_attention" : "full_attention"}}};
 }
 
-// The model's common tensors plus `layer`, written to dir.
-void write(const std::filesystem::path& dir, bool linear, const std::vector<Matrix>& layer) {
+// The model's common tensors plus `layer`, written to dir with `cfg` (a dense MLP of zeros
+// unless cfg has experts).
+void write(const std::filesystem::path& dir, const json& cfg, const std::vector<Matrix>& layer) {
   std::vector<Matrix> all = layer;
   Matrix embed("model.language_model.embed_tokens.weight", {kH, kH});
   embed.set(0, 0, 1).set(0, 1, 1).set(1, 0, 1).set(1, 2, 1);
@@ -73,12 +76,17 @@ void write(const std::filesystem::path& dir, bool linear, const std::vector<Matr
   all.emplace_back("model.language_model.norm.weight", std::vector<std::int64_t>{kH});
   all.emplace_back(P + "input_layernorm.weight", std::vector<std::int64_t>{kH});
   all.emplace_back(P + "post_attention_layernorm.weight", std::vector<std::int64_t>{kH});
-  all.emplace_back(P + "mlp.gate_proj.weight", std::vector<std::int64_t>{2, kH});
-  all.emplace_back(P + "mlp.up_proj.weight", std::vector<std::int64_t>{2, kH});
-  all.emplace_back(P + "mlp.down_proj.weight", std::vector<std::int64_t>{kH, 2});
+  if (!cfg.contains("num_experts")) {
+    all.emplace_back(P + "mlp.gate_proj.weight", std::vector<std::int64_t>{2, kH});
+    all.emplace_back(P + "mlp.up_proj.weight", std::vector<std::int64_t>{2, kH});
+    all.emplace_back(P + "mlp.down_proj.weight", std::vector<std::int64_t>{kH, 2});
+  }
   ramq::testkit::SafetensorsBuilder b;
   for (const auto& m : all) b.add(m.name, ramq::DType::F32, m.shape, m.v);
-  ramq::testkit::write_model(dir, b, config(linear).dump());
+  ramq::testkit::write_model(dir, b, cfg.dump());
+}
+void write(const std::filesystem::path& dir, bool linear, const std::vector<Matrix>& layer) {
+  write(dir, config(linear), layer);
 }
 
 // The delta-rule layer; `delayed_values`: the value channels' conv1d reads the previous token.
@@ -177,6 +185,46 @@ TEST(HybridClosedForm, GatedAttentionRotatesTheRotaryDimensions) {
   // q_B = 2 (cos 1, sin 1), k_A = 2 e0, k_B = q_B: scores 2 cos 1 and 2 (scale 1/2).
   const double p_a = 1 / (1 + std::exp(2 - 2 * std::cos(1.0)));
   EXPECT_NEAR(o[1].first / o[1].second, p_a * sigmoid(0) / ((1 - p_a) * sigmoid(kS)), 1e-5);
+}
+
+// qwen3_5_moe, one full-attention layer whose o_proj is zero, 4 experts of width 1, top-2. Every
+// expert computes silu(x0) x0 and writes c_e times it into dimension 4; the shared expert writes
+// it into dimension 5, times sigmoid(0.5 x0). Router logits r_e x0 with r = (1, 0.5, 0, -1) pick
+// experts 0 and 1, weighted by their softmax probabilities renormalised over the two:
+// dimension 4 / dimension 5 = (w0 c0 + w1 c1) / sigmoid(0.5 x0), w0 = 1 / (1 + e^(-0.5 x0)).
+TEST(HybridClosedForm, ExpertsRenormalisedOverTheTopKPlusGatedSharedExpert) {
+  json cfg = config(false);
+  cfg["model_type"] = "qwen3_5_moe";
+  cfg.erase("intermediate_size");
+  cfg["num_experts"] = 4;
+  cfg["num_experts_per_tok"] = 2;
+  cfg["moe_intermediate_size"] = 1;
+  cfg["shared_expert_intermediate_size"] = 1;
+  std::vector<Matrix> layer = attention_layer(3);
+  for (auto& m : layer)
+    if (m.name.ends_with("o_proj.weight")) std::fill(m.v.begin(), m.v.end(), 0.0f);
+  const std::string m = P + "mlp.";
+  const float r[] = {1.0f, 0.5f, 0.0f, -1.0f}, c[] = {1.0f, 3.0f, 100.0f, 1000.0f};
+  Matrix router(m + "gate.weight", {4, kH}), gate_up(m + "experts.gate_up_proj", {4, 2, kH}),
+      down(m + "experts.down_proj", {4, kH, 1});
+  for (int e = 0; e < 4; ++e) {
+    router.set(e, 0, r[e]);
+    gate_up.set(e, 0, 1).set(e, kH, 1);  // expert e's rows [gate; up] both read dimension 0
+    down.set(e, 4, c[e]);
+  }
+  Matrix sg(m + "shared_expert.gate_proj.weight", {1, kH}), su(m + "shared_expert.up_proj.weight", {1, kH}),
+      sd(m + "shared_expert.down_proj.weight", {kH, 1}), gate(m + "shared_expert_gate.weight", {1, kH});
+  sg.set(0, 0, 1);
+  su.set(0, 0, 1);
+  sd.set(5, 0, 1);
+  gate.set(0, 0, 0.5f);
+  layer.insert(layer.end(), {router, gate_up, down, sg, su, sd, gate});
+  ramq::testkit::TempDir tmp("hybrid-moe");
+  write(tmp.path(), cfg, layer);
+  const auto o = outputs(ramq::load_language_model(tmp.path(), options())->forward(std::vector<std::uint32_t>{0, 1}));
+  const double w0 = 1 / (1 + std::exp(-0.5 * kS));
+  const double want = (w0 * c[0] + (1 - w0) * c[1]) / sigmoid(0.5 * kS);
+  for (const auto& [d4, d5] : o) EXPECT_NEAR(d4 / d5, want, 1e-5 * want);
 }
 
 }  // namespace
