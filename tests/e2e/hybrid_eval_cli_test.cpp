@@ -19,22 +19,26 @@ namespace {
 using ramq::testkit::run_ramq;
 using ramq::testkit::SyntheticHybrid;
 
-void write_tokens(const std::filesystem::path& p, std::size_t n, std::uint32_t vocab) {
-  std::vector<std::uint32_t> t(n);
-  for (std::size_t i = 0; i < n; ++i) t[i] = static_cast<std::uint32_t>((i * 7919 + 13) % vocab);
-  ramq::testkit::write_file(p, std::string(reinterpret_cast<const char*>(t.data()), t.size() * 4));
-}
+// A synthetic checkpoint of the test's family (dir/m, missing `omit`) and 100 tokens (dir/t.u32).
+class HybridEvalCli : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::string model(const std::string& omit = "") {
+    s.model_type = GetParam();
+    s.omit = omit;
+    ramq::testkit::write_synthetic_hybrid(tmp.path() / "m", s);
+    std::vector<std::uint32_t> t(100);
+    for (std::size_t i = 0; i < t.size(); ++i) t[i] = static_cast<std::uint32_t>((i * 7919 + 13) % s.vocab);
+    ramq::testkit::write_file(tmp.path() / "t.u32", std::string(reinterpret_cast<const char*>(t.data()), t.size() * 4));
+    return (tmp.path() / "m").string();
+  }
+  std::string tokens() const { return (tmp.path() / "t.u32").string(); }
 
-class HybridEvalCli : public ::testing::TestWithParam<std::string> {};
+  SyntheticHybrid s;
+  ramq::testkit::TempDir tmp{"hybrid-eval-cli"};
+};
 
 TEST_P(HybridEvalCli, PerplexityIsFinite) {
-  SyntheticHybrid s;
-  s.model_type = GetParam();
-  ramq::testkit::TempDir tmp("hybrid-eval-cli");
-  ramq::testkit::write_synthetic_hybrid(tmp.path() / "m", s);
-  write_tokens(tmp.path() / "t.u32", 100, static_cast<std::uint32_t>(s.vocab));
-  const auto r = run_ramq({"--threads", "2", "eval", (tmp.path() / "m").string(), "--tokens",
-                           (tmp.path() / "t.u32").string(), "--ctx", "24", "--json"});
+  const auto r = run_ramq({"--threads", "2", "eval", model(), "--tokens", tokens(), "--ctx", "24", "--json"});
   ASSERT_EQ(r.status, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   ASSERT_TRUE(j.contains("ppl")) << r.out;
@@ -45,31 +49,20 @@ TEST_P(HybridEvalCli, PerplexityIsFinite) {
 }
 
 TEST_P(HybridEvalCli, MissingTensorIsOneLineNamingIt) {
-  SyntheticHybrid s;
-  s.model_type = GetParam();
-  s.omit = s.layer_prefix(1) + "linear_attn.A_log";
-  ramq::testkit::TempDir tmp("hybrid-eval-missing");
-  ramq::testkit::write_synthetic_hybrid(tmp.path() / "m", s);
-  write_tokens(tmp.path() / "t.u32", 40, static_cast<std::uint32_t>(s.vocab));
-  const auto r = run_ramq({"eval", (tmp.path() / "m").string(), "--tokens", (tmp.path() / "t.u32").string(), "--ctx",
-                           "16"});
+  const std::string omit = "layers.1.linear_attn.A_log";
+  const std::string dir = model((GetParam() == "qwen3_next" ? "model." : "model.language_model.") + omit);
+  const auto r = run_ramq({"eval", dir, "--tokens", tokens(), "--ctx", "16"});
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find(s.omit), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find((tmp.path() / "m").string()), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(dir), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
 TEST_P(HybridEvalCli, MlxOutputIsRefusedInOneLine) {
-  SyntheticHybrid s;
-  s.model_type = GetParam();
-  ramq::testkit::TempDir tmp("hybrid-eval-mlx");
-  ramq::testkit::write_synthetic_hybrid(tmp.path() / "m", s);
-  write_tokens(tmp.path() / "t.u32", 40, static_cast<std::uint32_t>(s.vocab));
-  const auto q = run_ramq({"quantize", (tmp.path() / "m").string(), "--format", "mlx", "--policy", "uniform", "-o",
-                           (tmp.path() / "mlx").string()});
+  const std::string mlx = (tmp.path() / "mlx").string();
+  const auto q = run_ramq({"quantize", model(), "--format", "mlx", "--policy", "uniform", "-o", mlx});
   ASSERT_EQ(q.status, 0) << q.err;
-  const auto r = run_ramq({"eval", (tmp.path() / "mlx").string(), "--tokens", (tmp.path() / "t.u32").string(), "--ctx",
-                           "16"});
+  const auto r = run_ramq({"eval", mlx, "--tokens", tokens(), "--ctx", "16"});
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("is an MLX (mlx_lm) layout of " + s.model_type), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
