@@ -8,10 +8,12 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "evaluate/weights.h"
+#include "ramq/error.h"
 #include "ramq/eval.h"
 #include "ramq/gguf.h"
 #include "support/synthetic_hybrid.h"
@@ -205,12 +207,17 @@ std::vector<GgufKV> metadata(const SyntheticHybrid& s) {
   return kv;
 }
 
-void write_gguf(const std::filesystem::path& file, const SyntheticHybrid& s, const std::filesystem::path& hf) {
+using Tamper = std::function<void(std::vector<Out>&, std::vector<GgufKV>&)>;
+
+void write_gguf(const std::filesystem::path& file, const SyntheticHybrid& s, const std::filesystem::path& hf,
+                const Tamper& tamper = {}) {
   const auto w = ramq::eval::open_safetensors_weights(hf);
-  const auto tensors = convert(s, *w);
+  auto tensors = convert(s, *w);
+  auto kv = metadata(s);
+  if (tamper) tamper(tensors, kv);
   std::vector<ramq::GgufTensorSpec> specs;
   for (const auto& t : tensors) specs.push_back({t.name, ramq::GgmlType::F32, t.ne});
-  ramq::GgufStreamWriter out(file, metadata(s), specs);
+  ramq::GgufStreamWriter out(file, kv, specs);
   for (const auto& t : tensors)
     out.write_next(t.name, std::as_bytes(std::span(t.data)));
   out.finish();
@@ -237,6 +244,39 @@ TEST_P(HybridGgufRead, ConvertedFileGivesTheCheckpointsLogits) {
   double max_err = 0;
   for (std::size_t i = 0; i < got.size(); ++i) max_err = std::max(max_err, double(std::fabs(got[i] - want[i])));
   EXPECT_LT(max_err, 1e-4) << s.model_type;
+}
+
+// The error of opening a converted qwen3_5 file after `tamper`.
+std::string open_error(const Tamper& tamper) {
+  SyntheticHybrid s;
+  s.model_type = "qwen3_5";
+  ramq::testkit::TempDir tmp("hybrid-gguf-bad");
+  ramq::testkit::write_synthetic_hybrid(tmp.path() / "hf", s);
+  write_gguf(tmp.path() / "m.gguf", s, tmp.path() / "hf", tamper);
+  try {
+    ramq::load_language_model(tmp.path() / "m.gguf", ramq::EvalOptions{});
+  } catch (const ramq::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(HybridGgufReadErrors, NonNegativeSsmAAndMissingKeysAreNamed) {
+  const std::string a = open_error([](std::vector<Out>& t, std::vector<GgufKV>&) {
+    for (auto& x : t)
+      if (x.name == "blk.1.ssm_a") x.data[2] = 0.0f;
+  });
+  EXPECT_NE(a.find("m.gguf"), std::string::npos) << a;
+  EXPECT_NE(a.find("blk.1.ssm_a"), std::string::npos) << a;
+  EXPECT_NE(a.find("element 2"), std::string::npos) << a;
+  const std::string k = open_error([](std::vector<Out>&, std::vector<GgufKV>& kv) {
+    std::erase_if(kv, [](const GgufKV& x) { return x.key == "qwen35.ssm.conv_kernel"; });
+  });
+  EXPECT_NE(k.find("metadata key 'qwen35.ssm.conv_kernel' is missing"), std::string::npos) << k;
+  const std::string m = open_error([](std::vector<Out>& t, std::vector<GgufKV>&) {
+    std::erase_if(t, [](const Out& x) { return x.name == "blk.2.ssm_out.weight"; });
+  });
+  EXPECT_NE(m.find("model.language_model.layers.2.linear_attn.out_proj.weight"), std::string::npos) << m;
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, HybridGgufRead, ::testing::Values("qwen3_next", "qwen3_5", "qwen3_5_moe"));
