@@ -347,7 +347,8 @@ Layout layout_mlx_model(const ModelReader& model, const Plan& plan, const WriteO
     if (!planned.insert(d.name).second) throw Error("", d.name, "tensor appears twice in the plan");
   }
   for (const auto& t : model.tensors())
-    if (!planned.count(t.name)) throw Error(t.file, t.name, "model tensor has no decision in the plan");
+    if (!planned.count(t.name) && !is_left_out(model.config().model_type, t.name))
+      throw Error(t.file, t.name, "model tensor has no decision in the plan");
   Layout L;
   const ModelFamily* family = find_family(model.config().model_type);
   const MlxPathFn mlx_path = family != nullptr ? family->mlx_path : nullptr;
