@@ -119,8 +119,8 @@ struct Generator {
   void tensor(OverlappedWriter& w, const ramq::bench::TensorSpec& spec, std::size_t index) {
     const std::size_t dsize = ramq::dtype_size(dtype);
     const std::int64_t n = spec.numel();
-    const std::int64_t rows = spec.shape.size() == 2 ? spec.shape[0] : 1;
     const std::int64_t cols = spec.shape.back();
+    const std::int64_t rows = spec.shape.size() >= 2 ? n / cols : 1;
     std::optional<ramq::bench::TensorGen> gen;
     if (!spec.norm) gen.emplace(seed, index, rows, cols);
     const std::int64_t chunks = (n + kChunkElems - 1) / kChunkElems;
@@ -186,6 +186,27 @@ void write_text(const fs::path& p, const std::string& s) {
   if (!f) throw std::runtime_error("error writing " + p.string());
 }
 
+// Qwen3.5-MoE's config.json: the text model's fields under text_config, as released.
+json qwen3_5_moe_config(const ramq::bench::ModelShape& s, const char* torch_dtype) {
+  json layer_types = json::array();
+  for (std::int64_t i = 0; i < s.layers; ++i)
+    layer_types.push_back((i + 1) % s.full_attention_interval != 0 ? "linear_attention" : "full_attention");
+  const json text = {
+      {"model_type", "qwen3_5_moe_text"}, {"hidden_size", s.hidden}, {"num_hidden_layers", s.layers},
+      {"num_attention_heads", s.heads}, {"num_key_value_heads", s.kv_heads}, {"head_dim", s.head_dim()},
+      {"vocab_size", s.vocab}, {"max_position_embeddings", 262144}, {"rms_norm_eps", 1e-6}, {"hidden_act", "silu"},
+      {"attention_bias", false}, {"linear_conv_kernel_dim", 4}, {"linear_key_head_dim", s.linear_head_dim},
+      {"linear_value_head_dim", s.linear_head_dim}, {"linear_num_key_heads", s.linear_heads},
+      {"linear_num_value_heads", s.linear_value_heads}, {"num_experts", s.experts},
+      {"num_experts_per_tok", s.experts_per_tok}, {"moe_intermediate_size", s.expert_ffn},
+      {"shared_expert_intermediate_size", s.expert_ffn}, {"full_attention_interval", s.full_attention_interval},
+      {"layer_types", layer_types}, {"tie_word_embeddings", s.tied}, {"torch_dtype", torch_dtype},
+      {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", 10000000.0}, {"partial_rotary_factor", 0.25},
+                           {"mrope_section", {11, 11, 10}}, {"mrope_interleaved", true}}}};
+  return {{"architectures", {"Qwen3_5MoeForConditionalGeneration"}}, {"model_type", "qwen3_5_moe"},
+          {"text_config", text}, {"tie_word_embeddings", s.tied}};
+}
+
 json config_json(const ramq::bench::ModelShape& s, ramq::DType dtype) {
   const char* torch_dtype = dtype == ramq::DType::BF16 ? "bfloat16" : dtype == ramq::DType::F16 ? "float16" : "float32";
   json c = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_size", s.hidden},
@@ -193,6 +214,7 @@ json config_json(const ramq::bench::ModelShape& s, ramq::DType dtype) {
             {"num_key_value_heads", s.kv_heads}, {"head_dim", s.head_dim()}, {"vocab_size", s.vocab},
             {"max_position_embeddings", 8192}, {"rms_norm_eps", 1e-5}, {"rope_theta", 500000.0},
             {"tie_word_embeddings", s.tied}, {"hidden_act", "silu"}, {"torch_dtype", torch_dtype}};
+  if (s.hybrid) return qwen3_5_moe_config(s, torch_dtype);
   if (s.experts > 0) {  // Qwen3-MoE's fields
     c["architectures"] = {"Qwen3MoeForCausalLM"};
     c["model_type"] = "qwen3_moe";
@@ -274,6 +296,9 @@ int run(int argc, char** argv) {
                       {"hidden", s.hidden}, {"layers", s.layers}, {"heads", s.heads}, {"kv_heads", s.kv_heads},
                       {"ffn", s.ffn}, {"vocab", s.vocab}, {"tied", s.tied}, {"dtype", dtype_name},
                       {"shard_bytes", shard_bytes}, {"seed", seed}, {"params", params}, {"bytes", total}};
+  if (s.hybrid)
+    stamp.update({{"hybrid", true}, {"linear_heads", s.linear_heads}, {"linear_value_heads", s.linear_value_heads},
+                  {"linear_head_dim", s.linear_head_dim}, {"full_attention_interval", s.full_attention_interval}});
   if (s.experts > 0)
     stamp.update({{"experts", s.experts}, {"experts_per_tok", s.experts_per_tok}, {"expert_ffn", s.expert_ffn},
                     {"head_dim", s.head_dim()}});

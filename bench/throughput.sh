@@ -10,7 +10,7 @@
 #   bench/throughput.sh --memory-check [--preset 30gb]   # full pipeline only; exit 1 if peak RSS > bound
 #   bench/throughput.sh --memory-check --preset tiny      # the same in seconds (CI)
 #
-# Options: --preset tiny|1b|8b|30gb|30b-a3b (default 1b; 30gb with --memory-check); --model DIR uses an
+# Options: --preset tiny|1b|8b|30gb|30b-a3b|397b-a17b (default 1b; 30gb with --memory-check); --model DIR uses an
 # existing Hugging Face directory instead of generating one; --threads N for ramq and llama.cpp
 # (default: nproc); --build DIR holds bin/ramq, bin/ramq_make_synthetic, tests/peer/llama_peer
 # (default: build). Synthetic models are cached in $RAMQ_BENCH_DIR (default DIR/models) and

@@ -133,6 +133,10 @@ const ModelFamily* find_gguf_family(std::string_view gguf_architecture, bool exp
 // The family of cfg.model_type; throws Error(file, "", "model_type 'x' is not supported for
 // <purpose> (supported: llama, mistral, qwen2, ...)").
 const ModelFamily& family_for(const ModelConfig& cfg, const std::string& file, std::string_view purpose);
+// Whether the family of model_type leaves tensor `name` out of every output
+// (ModelFamily::left_out): such tensors are not analysed, get no plan decision and are not
+// written.
+bool is_left_out(std::string_view model_type, std::string_view name);
 // "12." at the start of s (a per-layer name after its layer prefix) -> 12, s advanced past the
 // dot; nullopt unless a plain decimal index (no sign, no leading zero, at most 9 digits).
 std::optional<std::int64_t> take_layer_index(std::string_view& s);

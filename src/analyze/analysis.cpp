@@ -109,6 +109,10 @@ void analyze_one(const ModelReader& model, const TensorInfo& t, TensorAnalysis& 
   ta.numel = t.numel();
   std::string why;
   ta.scored = is_scoreable(t, &why);
+  if (ta.scored && is_left_out(model.config().model_type, t.name)) {
+    ta.scored = false;
+    why = "left out of every output (no runtime runs it for text)";
+  }
   if (!ta.scored) {
     ta.skip_reason = why;
     return;

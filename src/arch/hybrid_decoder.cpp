@@ -1,6 +1,8 @@
 // The hybrid linear-attention layout (arch/hybrid_decoder.h).
 #include "arch/hybrid_decoder.h"
 
+#include "arch/moe_decoder.h"
+
 #include "ramq/config_fields.h"
 #include "ramq/family_config.h"
 
@@ -36,9 +38,8 @@ std::optional<ExpectedShape> linear_attention_shape(std::string_view s, const Li
   return std::nullopt;
 }
 
-// Router, routed experts (per expert "mlp.experts.*.<proj>", or Qwen3.5-MoE's fused 3-D
-// "mlp.experts.gate_up_proj" [experts, 2 x expert_ff, hidden] and "mlp.experts.down_proj"), the
-// shared expert and its gate.
+// Router, routed experts (per expert "mlp.experts.*.<proj>"; Qwen3.5-MoE's fused 3-D stacks are
+// read per expert, read/stacked_experts.h), the shared expert and its gate.
 std::optional<ExpectedShape> moe_shape(std::string_view s, const MoeLayout& layout, const ConfigFields& f,
                                        std::int64_t h) {
   const MoeFields m = read_moe_fields(f, layout);
@@ -48,8 +49,6 @@ std::optional<ExpectedShape> moe_shape(std::string_view s, const MoeLayout& layo
   if (key == "mlp.experts.*.gate_proj.weight" || key == "mlp.experts.*.up_proj.weight")
     return shape({m.expert_ff, h}, I + ", " + H);
   if (key == "mlp.experts.*.down_proj.weight") return shape({h, m.expert_ff}, H + ", " + I);
-  if (key == "mlp.experts.gate_up_proj") return shape({m.experts, 2 * m.expert_ff, h}, E + ", 2 x " + I + ", " + H);
-  if (key == "mlp.experts.down_proj") return shape({m.experts, h, m.expert_ff}, E + ", " + H + ", " + I);
   if (key == "mlp.shared_expert.gate_proj.weight" || key == "mlp.shared_expert.up_proj.weight")
     return shape({m.shared_ff, h}, S + ", " + H);
   if (key == "mlp.shared_expert.down_proj.weight") return shape({h, m.shared_ff}, H + ", " + S);
@@ -104,11 +103,7 @@ std::string qwen3_5_mlx_path(std::string_view hf_name) {
   if (hybrid_left_out(hf_name)) return "";
   if (hf_name == "lm_head.weight") return "language_model.lm_head.weight";
   if (!hf_name.starts_with(kHf)) return std::string(hf_name);
-  std::string out = "language_model.model." + std::string(hf_name.substr(kHf.size()));
-  if (out.ends_with(".mlp.experts.down_proj"))
-    out.replace(out.size() - std::string_view("experts.down_proj").size(), std::string::npos,
-                "switch_mlp.down_proj.weight");
-  return out;
+  return moe_mlx_path("language_model.model." + std::string(hf_name.substr(kHf.size())), {});
 }
 
 }  // namespace ramq

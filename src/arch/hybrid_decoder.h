@@ -57,11 +57,10 @@ std::optional<ExpectedShape> hybrid_decoder_shape(const TensorNames& names, cons
 
 // mlx_lm's parameter path of a Qwen3.5 / Qwen3.5-MoE tensor after sanitize() (mlx_lm
 // models/qwen3_5.py, qwen3_5_moe.py at d78bf58e): "model.language_model." -> "language_model.model.",
-// "lm_head.weight" -> "language_model.lm_head.weight", the fused expert stack
-// "mlp.experts.down_proj" -> "mlp.switch_mlp.down_proj.weight". "mlp.experts.gate_up_proj"
-// keeps its (renamed) name: sanitize splits it into switch_mlp.gate_proj / up_proj, which the MLX
-// writer splits itself (write/mlx_hybrid.h). The vision tower ("model.visual.*") and the
-// multi-token-prediction block ("mtp.*"), which sanitize drops: "". Other names unchanged.
+// "lm_head.weight" -> "language_model.lm_head.weight", a routed expert's
+// "mlp.experts.E.<proj>.weight" -> its stack "mlp.switch_mlp.<proj>.weight" (sanitize splits the
+// fused gate_up_proj into switch_mlp.gate_proj / up_proj). The vision tower ("model.visual.*") and
+// the multi-token-prediction block ("mtp.*"), which sanitize drops: "". Other names unchanged.
 std::string qwen3_5_mlx_path(std::string_view hf_name);
 
 // The vision tower ("model.visual.*", "vision_tower.*") and the multi-token-prediction block

@@ -6,10 +6,11 @@
 // multi-token-prediction block ("mtp.*") have no role here and are not shape-checked. Layers are
 // hybrid as qwen3_next's, with the linear-attention projections unfused (in_proj_qkv rows
 // [q; k; v], in_proj_z, in_proj_b, in_proj_a). qwen3_5: a dense MLP in every layer; qwen3_5_moe:
-// router, routed experts fused into 3-D "mlp.experts.gate_up_proj" [experts, 2 x
-// moe_intermediate_size, hidden] (rows [gate; up]) and "mlp.experts.down_proj", and a gated shared
-// expert in every layer; its router always renormalises the top-k weights (transformers'
-// Qwen3_5MoeTopKRouter, llama.cpp's graph).
+// router, routed experts (stored fused as 3-D "mlp.experts.gate_up_proj" [experts, 2 x
+// moe_intermediate_size, hidden] (rows [gate; up]) and "mlp.experts.down_proj", which the reader
+// presents per expert, read/stacked_experts.h), and a gated shared expert in every layer; its
+// router always renormalises the top-k weights (transformers' Qwen3_5MoeTopKRouter, llama.cpp's
+// graph).
 #include "arch/hybrid_decoder.h"
 
 namespace ramq {
@@ -41,12 +42,14 @@ constexpr std::array<TensorName, 3> kDenseMlpNames{{
     {"mlp.down_proj.weight", "ffn_down.weight"},
 }};
 
-// llama.cpp accepts the fused gate/up stack as "ffn_gate_up_exps" (llama-model.cpp
-// create_tensor_gate_up_exps); its converter splits it into ffn_gate_exps + ffn_up_exps.
-constexpr std::array<TensorName, 3> kRoutedNames{{
+// The reader presents the fused 3-D stacks as per-expert tensors (read/stacked_experts.h), so
+// every stage streams one expert at a time; GGUF stacks them as the converter does
+// (ffn_gate_exps + ffn_up_exps, not llama.cpp's alternative fused ffn_gate_up_exps).
+constexpr std::array<TensorName, 4> kRoutedNames{{
     {"mlp.gate.weight", "ffn_gate_inp.weight"},
-    {"mlp.experts.gate_up_proj", "ffn_gate_up_exps.weight"},
-    {"mlp.experts.down_proj", "ffn_down_exps.weight"},
+    {"mlp.experts.*.gate_proj.weight", "ffn_gate_exps.weight"},
+    {"mlp.experts.*.up_proj.weight", "ffn_up_exps.weight"},
+    {"mlp.experts.*.down_proj.weight", "ffn_down_exps.weight"},
 }};
 
 constexpr auto kDenseLayerNames = concat_names(kAttentionNames, kDenseMlpNames);

@@ -73,6 +73,11 @@ const ModelFamily& family_for(const ModelConfig& cfg, const std::string& file, s
                   supported_model_types() + ")");
 }
 
+bool is_left_out(std::string_view model_type, std::string_view name) {
+  const ModelFamily* f = find_family(model_type);
+  return f != nullptr && f->left_out != nullptr && f->left_out(name);
+}
+
 std::optional<std::int64_t> take_layer_index(std::string_view& s) {
   std::size_t i = 0;
   std::int64_t n = 0;

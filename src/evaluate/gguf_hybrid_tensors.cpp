@@ -42,6 +42,9 @@ std::optional<std::string> hybrid_gguf_alias(const ModelFamily& family, const st
   if (s == "ffn_gate_exps.weight") return p + "mlp.experts.*.gate_proj.weight";
   if (s == "ffn_up_exps.weight") return p + "mlp.experts.*.up_proj.weight";
   if (s == "ffn_down_exps.weight") return p + "mlp.experts.*.down_proj.weight";
+  // llama.cpp's alternative to ffn_gate_exps + ffn_up_exps (create_tensor_gate_up_exps):
+  // {hidden, 2 x expert_ff, experts}, each expert's rows [gate; up] as transformers' gate_up_proj.
+  if (s == "ffn_gate_up_exps.weight") return p + "mlp.experts.gate_up_proj";
   return std::nullopt;
 }
 

@@ -3,8 +3,9 @@
 // (facts: /work/notes/qwen35_facts.md §5.2-5.4, the inverse of llama.cpp's converter):
 //  * names: the family's table, plus what the converter writes instead of the fused tensors:
 //    qwen3next attn_qkv / attn_gate -> linear_attn.in_proj_qkv / in_proj_z (rows [q | k | v],
-//    value heads grouped, as transformers' in_proj_qkvz after its regrouping), qwen35moe
-//    ffn_gate_exps / ffn_up_exps -> the stacks "mlp.experts.*.gate_proj.weight" / "up_proj";
+//    value heads grouped, as transformers' in_proj_qkvz after its regrouping), the expert stacks
+//    ffn_{gate,up,down}_exps -> "mlp.experts.*.{gate,up,down}_proj.weight", and llama.cpp's
+//    fused alternative ffn_gate_up_exps -> "mlp.experts.gate_up_proj" ([E, 2I, H]);
 //  * values: the zero-centred norms stored as 1 + w are read as w; ssm_a (-exp(A_log)) as A_log;
 //  * qwen35 / qwen35moe value heads, stored tiled (head j * nk + g), are read grouped (head
 //    g * r + j): rows of in_proj_qkv's V part, in_proj_z, in_proj_b, in_proj_a, conv1d's V

@@ -200,9 +200,10 @@ class HybridModel final : public IncrementalModel {
     return f;
   }
 
-  // Router, routed experts (qwen3_next: one tensor per expert; qwen3_5_moe: fused
-  // experts.gate_up_proj [E, 2I, H] whose rows per expert are [gate; up], and experts.down_proj;
-  // a GGUF source gives both families' experts as stacks "experts.*.<proj>.weight"), shared expert.
+  // Router, routed experts by the stack keys "experts.*.<proj>.weight" (per-expert tensors, or
+  // a GGUF stack; the reader presents qwen3_5_moe's fused 3-D stacks per expert), or a GGUF's
+  // fused ffn_gate_up_exps read as "experts.gate_up_proj" [E, 2I, H] (rows per expert [gate;
+  // up]), and the shared expert with its gate.
   std::unique_ptr<Experts> load_experts(const CheckedWeights& w, const std::string& p) const {
     const MoeFields& moe = *s_.moe;
     const std::int64_t H = s_.hidden, E = moe.experts, I = moe.expert_ff;
@@ -219,12 +220,11 @@ class HybridModel final : public IncrementalModel {
         m->gate.push_back({I, H, row_slice(both, 0, I), {}});
         m->up.push_back({I, H, row_slice(both, I, I), {}});
       }
-      m->down = stack(p + "experts.down_proj", H, I);
     } else {
       m->gate = stack(p + "experts.*.gate_proj.weight", I, H);
       m->up = stack(p + "experts.*.up_proj.weight", I, H);
-      m->down = stack(p + (src_->has(p + "experts.down_proj") ? "experts.down_proj" : "experts.*.down_proj.weight"), H, I);
     }
+    m->down = stack(p + "experts.*.down_proj.weight", H, I);
     m->shared_gate = w.matrix(p + "shared_expert.gate_proj.weight", moe.shared_ff, H);
     m->shared_up = w.matrix(p + "shared_expert.up_proj.weight", moe.shared_ff, H);
     m->shared_down = w.matrix(p + "shared_expert.down_proj.weight", H, moe.shared_ff);

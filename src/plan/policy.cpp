@@ -188,7 +188,30 @@ std::uint64_t decision_bytes(const TensorDecision& d, DType source, bool keep_dt
   return d.encoding.bytes(d.shape, source, keep);
 }
 
+namespace {
+
+// The analysis without the tensors no output carries (ModelFamily::left_out), or nullopt when
+// there are none: they get no decision and take no part in a budget.
+std::optional<ModelAnalysis> without_left_out(const ModelAnalysis& analysis) {
+  const auto left_out = [&](const TensorAnalysis& t) { return is_left_out(analysis.config.model_type, t.name); };
+  if (std::none_of(analysis.tensors.begin(), analysis.tensors.end(), left_out)) return std::nullopt;
+  ModelAnalysis kept = analysis;
+  std::erase_if(kept.tensors, left_out);
+  return kept;
+}
+
+Plan make_plan_of_kept(const ModelAnalysis& analysis, const PlanOptions& opt);
+
+}  // namespace
+
 Plan make_plan(const ModelAnalysis& analysis, const PlanOptions& opt) {
+  if (const auto kept = without_left_out(analysis)) return make_plan_of_kept(*kept, opt);
+  return make_plan_of_kept(analysis, opt);
+}
+
+namespace {
+
+Plan make_plan_of_kept(const ModelAnalysis& analysis, const PlanOptions& opt) {
   if (const auto* mix = std::get_if<LlamaMixOptions>(&opt.policy)) {
     if (opt.format != OutputFormat::Gguf)
       throw Error("", "", "the llama-mix policy writes GGUF types: it needs the GGUF format");
@@ -232,6 +255,8 @@ Plan make_plan(const ModelAnalysis& analysis, const PlanOptions& opt) {
   }
   return p;
 }
+
+}  // namespace
 
 void finalize_plan_totals(Plan& p) {
   p.total_bytes = 0;

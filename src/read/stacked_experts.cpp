@@ -25,6 +25,7 @@ constexpr StackNaming kNamings[] = {
      "block_sparse_moe.gate.weight"},
     {"qwen2_moe", "mlp.experts", "mlp.experts", "gate_proj", "up_proj", "down_proj", "", ""},
     {"qwen3_moe", "mlp.experts", "mlp.experts", "gate_proj", "up_proj", "down_proj", "", ""},
+    {"qwen3_5_moe", "mlp.experts", "mlp.experts", "gate_proj", "up_proj", "down_proj", "", ""},
 };
 
 const StackNaming* naming_for(const std::string& model_type) {

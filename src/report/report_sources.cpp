@@ -164,29 +164,25 @@ void check_plan_against_output(std::vector<ReportTensor>& output, const Plan& p,
   std::map<std::string, std::uint64_t> planned_bytes;  // by output name: a stack sums its experts
   std::map<std::string, std::string> first_member;
   for (const auto& d : p.tensors) {
-    const std::string mapped = output_name_of(d.name);
+    const std::string name = output_name_of(d.name);
     // "": a tensor the MLX output leaves out by design (mlx_lm's sanitize drops it: mtp.*, a vision tower).
-    if (mapped.empty()) continue;
-    // A fused expert stack becomes several outputs (MLX: gate_proj and up_proj), each an equal share of its rows.
-    const std::vector<std::string> names = mlx_output_weights(mapped);
-    for (const std::string& name : names) {
-      const auto it = by_name.find(name);
-      if (it == by_name.end()) {
-        // GGUF leaves out tensors llama.cpp does not use (rotary buffers); quantized ones must be there.
-        if (d.quantized()) throw Error(plan_file, d.name, "is quantized in the plan but is not in " + output_name);
-        continue;
-      }
-      ReportTensor& t = *it->second;
-      const bool ggml = d.encoding.ggml_type().has_value();
-      const std::string planned =
-          ggml ? d.encoding.name() : (d.quantized() ? mlx_encoding(d.bits(), d.encoding.group()) : "16-bit float");
-      const bool same_encoding =
-          ggml ? t.encoding == planned : (d.bits() == t.bits && (!d.quantized() || d.encoding.group() == t.group));
-      if (!same_encoding)
-        throw Error(plan_file, d.name, "the plan says " + planned + " but " + output_name + " holds " + t.encoding);
-      planned_bytes[name] += d.bytes / names.size();
-      if (first_member.emplace(name, d.name).second) t.reason = d.reason;
+    if (name.empty()) continue;
+    const auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      // GGUF leaves out tensors llama.cpp does not use (rotary buffers); quantized ones must be there.
+      if (d.quantized()) throw Error(plan_file, d.name, "is quantized in the plan but is not in " + output_name);
+      continue;
     }
+    ReportTensor& t = *it->second;
+    const bool ggml = d.encoding.ggml_type().has_value();
+    const std::string planned =
+        ggml ? d.encoding.name() : (d.quantized() ? mlx_encoding(d.bits(), d.encoding.group()) : "16-bit float");
+    const bool same_encoding =
+        ggml ? t.encoding == planned : (d.bits() == t.bits && (!d.quantized() || d.encoding.group() == t.group));
+    if (!same_encoding)
+      throw Error(plan_file, d.name, "the plan says " + planned + " but " + output_name + " holds " + t.encoding);
+    planned_bytes[name] += d.bytes;
+    if (first_member.emplace(name, d.name).second) t.reason = d.reason;
   }
   for (const auto& [name, bytes] : planned_bytes) {
     const ReportTensor& t = *by_name.at(name);

@@ -43,16 +43,15 @@ nlohmann::json mlx_quantization_config(const Plan& plan, MlxPathFn mlx_path) {
   q["bits"] = bits;
   for (const auto& d : plan.tensors) {
     if (!d.quantized() || dropped(d) || (d.bits() == bits && d.encoding.group() == group)) continue;
-    for (const std::string& path : mlx_output_weights(mlx_path != nullptr ? mlx_path(d.name) : d.name)) {
-      if (!path.ends_with(".weight"))
-        throw Error("", d.name, "its mlx_lm path '" + path + "' does not end in '.weight'");
-      const std::string module = path.substr(0, path.size() - 7);
-      const nlohmann::json entry = {{"group_size", d.encoding.group()}, {"bits", d.bits()}};
-      if (q.contains(module) && q[module] != entry)
-        throw Error("", d.name,
-                    "the routed experts of mlx_lm module '" + module + "' have different encodings; mlx_lm needs one");
-      q[module] = entry;
-    }
+    const std::string path = mlx_path != nullptr ? mlx_path(d.name) : d.name;
+    if (!path.ends_with(".weight"))
+      throw Error("", d.name, "its mlx_lm path '" + path + "' does not end in '.weight'");
+    const std::string module = path.substr(0, path.size() - 7);
+    const nlohmann::json entry = {{"group_size", d.encoding.group()}, {"bits", d.bits()}};
+    if (q.contains(module) && q[module] != entry)
+      throw Error("", d.name,
+                  "the routed experts of mlx_lm module '" + module + "' have different encodings; mlx_lm needs one");
+    q[module] = entry;
   }
   return q;
 }

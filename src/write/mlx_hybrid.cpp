@@ -50,13 +50,6 @@ MlxSourceLayout mlx_hybrid_layout(const TensorInfo& info, const std::string& mlx
   l.plus_one = zero_centred_norm(mlx_path) && info.shape.size() == 1;
   if (mlx_path.ends_with(".conv1d.weight") && info.shape.size() == 3 && info.shape[1] == 1)
     l.shape = {info.shape[0], info.shape[2], 1};
-  const std::vector<std::string> outs = mlx_output_weights(mlx_path);
-  if (outs.size() == 2 && info.shape.size() == 3 && info.shape[1] % 2 == 0) {
-    const std::int64_t half = info.shape[1] / 2;
-    l.period = info.shape[1];
-    l.shape = {info.shape[0], half, info.shape[2]};
-    l.slices = {{outs[0], 0, half}, {outs[1], half, half}};
-  }
   return l;
 }
 

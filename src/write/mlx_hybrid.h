@@ -27,20 +27,12 @@
 
 namespace ramq {
 
-// Rows [begin, begin + count) of every block of `period` rows of a source tensor, as output `name`.
-struct MlxRowSlice {
-  std::string name;
-  std::int64_t begin = 0, count = 0;
-};
-
 // How one source tensor becomes output tensors.
 struct MlxSourceLayout {
   bool plus_one = false;            // a zero-centred norm: written w + 1
   bool keep_f32 = false;            // an F32 source stays F32 without --keep-dtype (A_log, dt_bias:
                                     // set by the writer from the tensor's role, for every family)
-  std::vector<std::int64_t> shape;  // the output shape (of one slice): the source's unless reshaped
-  std::int64_t period = 0;          // rows per block when split
-  std::vector<MlxRowSlice> slices;  // empty: one output under the mlx path
+  std::vector<std::int64_t> shape;  // the output shape: the source's unless reshaped (conv1d)
 };
 
 // The layout of `info` (a tensor of a hybrid family, mlx path `mlx_path`) in an MLX output.

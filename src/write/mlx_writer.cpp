@@ -143,36 +143,17 @@ Unit make_unit(const ModelReader& model, const std::vector<const TensorDecision*
     out = DType::F16;
     u.f32_to_f16 = !d.quantized();
   }
-  if (u.layout.slices.empty()) add_outs(u.outs, d, info.dtype, out, out_name, shp);
-  for (const auto& slice : u.layout.slices) add_outs(u.outs, d, info.dtype, out, slice.name, shp);
+  add_outs(u.outs, d, info.dtype, out, out_name, shp);
   for (const auto& o : u.outs) u.bytes += o.nbytes();
   return u;
 }
 
-// Rows [begin, begin + count) of every block of `period` rows (of `row` elements) of v; all of v
-// when period is 0.
-template <class T>
-std::vector<T> take_rows(const std::vector<T>& v, std::size_t row, std::int64_t period, const MlxRowSlice& s) {
-  if (period == 0) return v;
-  std::vector<T> out;
-  const std::size_t block = static_cast<std::size_t>(period) * row;
-  for (std::size_t at = 0; at + block <= v.size(); at += block)
-    out.insert(out.end(), v.begin() + static_cast<std::ptrdiff_t>(at + static_cast<std::size_t>(s.begin) * row),
-               v.begin() + static_cast<std::ptrdiff_t>(at + static_cast<std::size_t>(s.begin + s.count) * row));
-  return out;
-}
-
-// The outputs of one source tensor (biases, scales, packed codes; or the float data), per slice.
+// The outputs of one source tensor (biases, scales, packed codes; or the float data).
 EncodedParts encode_source(const ModelReader& model, const TensorDecision& d, const TensorInfo& info,
                            const Unit& u) {
-  const std::vector<MlxRowSlice> slices = u.layout.slices.empty() ? std::vector<MlxRowSlice>(1) : u.layout.slices;
-  const std::int64_t period = u.layout.period;
   const std::int64_t cols = info.shape.empty() ? 1 : info.shape.back();
-  EncodedParts parts;
   if (!d.quantized() && !u.f32_to_f16 && !u.layout.plus_one) {
-    const std::vector<std::byte> all = model.dtype_bytes(info);  // block-scaled sources: decoded to info.dtype
-    for (const auto& s : slices)
-      parts.push_back(take_rows(all, static_cast<std::size_t>(cols) * dtype_size(info.dtype), period, s));
+    EncodedParts parts{model.dtype_bytes(info)};  // block-scaled sources: decoded to info.dtype
     model.release(info);
     return parts;
   }
@@ -180,30 +161,23 @@ EncodedParts encode_source(const ModelReader& model, const TensorDecision& d, co
   model.release(info);
   if (u.layout.plus_one)
     for (float& x : w) x += 1.0f;
-  for (const auto& s : slices) {
-    const std::vector<float> part = take_rows(w, static_cast<std::size_t>(cols), period, s);
-    EncodedParts p;
-    if (d.quantized()) {
-      try {
-        p = d.encoding.encode(part.data(), static_cast<std::int64_t>(part.size()) / cols, cols,
-                              EncodeContext{info.dtype, u.encoder, false});
-      } catch (const Error& e) {
-        throw Error(info.file, info.name, e.problem());
-      }
-    } else {
-      const DType out = u.f32_to_f16 ? DType::F16 : info.dtype;
-      if (out == DType::F16)
-        for (const float x : part)
-          if (std::fabs(x) >= 65520.0f)
-            throw Error(info.file, info.name,
-                        "value " + std::to_string(x) + " does not fit in F16; keep the F32 dtype (--keep-dtype)");
-      p = Encoding::float_copy().encode(part.data(), 1, static_cast<std::int64_t>(part.size()),
-                                        EncodeContext{out, u.encoder, /*keep_dtype=*/true});
-      p.resize(1);
+  if (d.quantized()) {
+    try {
+      return d.encoding.encode(w.data(), static_cast<std::int64_t>(w.size()) / cols, cols,
+                               EncodeContext{info.dtype, u.encoder, false});
+    } catch (const Error& e) {
+      throw Error(info.file, info.name, e.problem());
     }
-    for (auto& x : p) parts.push_back(std::move(x));
   }
-  return parts;
+  const DType out = u.f32_to_f16 ? DType::F16 : info.dtype;
+  if (out == DType::F16)
+    for (const float x : w)
+      if (std::fabs(x) >= 65520.0f)
+        throw Error(info.file, info.name, "value " + std::to_string(x) + " does not fit in F16; keep the F32 dtype (--keep-dtype)");
+  EncodedParts p = Encoding::float_copy().encode(w.data(), 1, static_cast<std::int64_t>(w.size()),
+                                                 EncodeContext{out, u.encoder, /*keep_dtype=*/true});
+  p.resize(1);
+  return p;
 }
 
 std::vector<OutData> encode_unit(const ModelReader& model, const Unit& u) {
@@ -347,7 +321,8 @@ Layout layout_mlx_model(const ModelReader& model, const Plan& plan, const WriteO
     if (!planned.insert(d.name).second) throw Error("", d.name, "tensor appears twice in the plan");
   }
   for (const auto& t : model.tensors())
-    if (!planned.count(t.name)) throw Error(t.file, t.name, "model tensor has no decision in the plan");
+    if (!planned.count(t.name) && !is_left_out(model.config().model_type, t.name))
+      throw Error(t.file, t.name, "model tensor has no decision in the plan");
   Layout L;
   const ModelFamily* family = find_family(model.config().model_type);
   const MlxPathFn mlx_path = family != nullptr ? family->mlx_path : nullptr;

@@ -86,9 +86,12 @@ TEST(HybridFamily, MlxPathsAreMlxLmsAfterSanitize) {
   EXPECT_EQ(dense.mlx_path("model.language_model.layers.0.linear_attn.A_log"), "language_model.model.layers.0.linear_attn.A_log");
   EXPECT_EQ(dense.mlx_path("model.language_model.embed_tokens.weight"), "language_model.model.embed_tokens.weight");
   EXPECT_EQ(dense.mlx_path("lm_head.weight"), "language_model.lm_head.weight");
-  // mlx_lm models/qwen3_5_moe.py sanitize (lines 36-50).
-  EXPECT_EQ(moe.mlx_path("model.language_model.layers.1.mlp.experts.down_proj"),
+  // mlx_lm models/qwen3_5_moe.py sanitize (lines 36-50); the reader presents the fused stacks
+  // per expert (read/stacked_experts.h).
+  EXPECT_EQ(moe.mlx_path("model.language_model.layers.1.mlp.experts.2.down_proj.weight"),
             "language_model.model.layers.1.mlp.switch_mlp.down_proj.weight");
+  EXPECT_EQ(moe.mlx_path("model.language_model.layers.1.mlp.experts.0.gate_proj.weight"),
+            "language_model.model.layers.1.mlp.switch_mlp.gate_proj.weight");
   EXPECT_EQ(moe.mlx_path("model.language_model.layers.1.mlp.shared_expert_gate.weight"),
             "language_model.model.layers.1.mlp.shared_expert_gate.weight");
   // Dropped by sanitize (qwen3_5.py lines 431-432, 352; qwen3_next.py line 455).
@@ -178,8 +181,8 @@ TEST(HybridFamily, ExpectedShapes) {
   EXPECT_EQ(shape_of(cn, n + "mlp.gate.weight"), (V{4, 256}));
   EXPECT_EQ(shape_of(cn, n + "mlp.experts.3.up_proj.weight"), (V{256, 256}));
   EXPECT_EQ(shape_of(cn, n + "mlp.shared_expert_gate.weight"), (V{1, 256}));
-  EXPECT_EQ(shape_of(cm, q + "mlp.experts.gate_up_proj"), (V{4, 512, 256}));
-  EXPECT_EQ(shape_of(cm, q + "mlp.experts.down_proj"), (V{4, 256, 256}));
+  EXPECT_EQ(shape_of(cm, q + "mlp.experts.1.up_proj.weight"), (V{256, 256}));
+  EXPECT_EQ(shape_of(cm, q + "mlp.experts.1.down_proj.weight"), (V{256, 256}));
   EXPECT_EQ(shape_of(cd, q + "mlp.down_proj.weight"), (V{256, 512}));
   EXPECT_EQ(shape_of(cd, "model.language_model.embed_tokens.weight"), (V{512, 256}));
   EXPECT_EQ(shape_of(cd, "model.language_model.norm.weight"), (V{256}));
@@ -243,8 +246,8 @@ TEST(HybridFamily, ConfigCheckRefusesDisagreements) {
                   "but config.json implies [2 x linear_num_key_heads x linear_key_head_dim + linear_num_value_heads x "
                   "linear_value_head_dim, 1, linear_conv_kernel_dim] = [512, 1, 3]");
   EXPECT_EQ(check_error(tmp, moe, [](json& c) { c["num_experts"] = 3; }),
-            dir + "/model.safetensors: tensor 'model.language_model.layers.0.mlp.experts.down_proj': has shape [4, 256, 256] but "
-                  "config.json implies [num_experts, hidden_size, moe_intermediate_size] = [3, 256, 256]");
+            dir + "/model.safetensors: tensor 'model.language_model.layers.0.mlp.experts.3.down_proj.weight': is expert 3 but "
+                  "config.json has num_experts 3 (experts 0 to 2)");
   EXPECT_EQ(check_error(tmp, next, [](json& c) { c["num_experts"] = 3; }),
             dir + "/model.safetensors: tensor 'model.layers.0.mlp.experts.3.down_proj.weight': is expert 3 but config.json has "
                   "num_experts 3 (experts 0 to 2)");

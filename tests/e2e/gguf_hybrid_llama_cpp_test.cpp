@@ -11,7 +11,7 @@
 //      the vision tower and mtp.* are left out;
 //  (b) a quantized file (uniform 4-bit: Q4_K) loads and llama.cpp computes finite logits on it;
 //  (c) --policy llama-mix picks, tensor by tensor, the type llama_model_quantize picks from
-//      ramq's F16 GGUF, for five mixes;
+//      ramq's F16 GGUF, for five mixes; the plan decides no tensor the file leaves out;
 //  (d) llama.cpp's logits over 24 positions (longer than the conv kernel) of the F32 and the
 //      Q4_K file agree with ramq's forward pass on the same file (expect_hybrid_logits_agree).
 #include <gtest/gtest.h>
@@ -19,7 +19,6 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -211,33 +210,7 @@ TEST_P(GgufHybridLlamaCpp, LoadsAndMatchesLlamaQuantize) {
   r = run_ramq({"quantize", dir.string(), "--format", "gguf", "--plan", plan_all(tmp.path(), a, "F16").string(), "-o",
                 f16.string()});
   ASSERT_EQ(r.status, 0) << r.err;
-  const ramq::ModelFamily& family = *ramq::find_family(fam.model_type);
-  for (const char* mix : {"Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"}) {
-    const fs::path q = tmp / (std::string(mix) + ".gguf"), plan = tmp / (std::string(mix) + ".plan.json");
-    const auto qr = run_program(LLAMA_PEER_BINARY, {"quantize", f16.string(), q.string(), mix, "--threads", "2"});
-    ASSERT_EQ(qr.status, 0) << qr.err;
-    const auto want = gguf_types(q);
-    ASSERT_EQ(run_ramq({"plan", a.string(), "--format", "gguf", "--policy", "llama-mix", "--mix", mix, "-o",
-                        plan.string()})
-                  .status,
-              0);
-    std::set<std::string> compared;  // GGUF tensors (a stack of experts is one)
-    const json mix_plan = json::parse(slurp(plan));
-    for (const auto& d : mix_plan["tensors"]) {
-      const std::string g = ramq::hf_to_gguf_tensor_name(family, d["name"].get<std::string>(), "plan");
-      if (g.empty()) continue;  // left out of the file (vision tower, mtp.*)
-      ASSERT_TRUE(want.count(g)) << g;
-      // ramq keeps conv1d F32 in every file, as llama.cpp's converter does.
-      EXPECT_EQ(g.ends_with("ssm_conv1d.weight") ? "F32" : d["gguf_type"].get<std::string>(), want.at(g))
-          << mix << " " << d["name"];
-      compared.insert(g);
-    }
-    EXPECT_EQ(compared.size(), want.size()) << mix;
-    const fs::path mine = tmp / (std::string(mix) + ".ramq.gguf");
-    r = run_ramq({"quantize", dir.string(), "--format", "gguf", "--plan", plan.string(), "-o", mine.string()});
-    ASSERT_EQ(r.status, 0) << r.err;
-    EXPECT_EQ(gguf_types(mine), want) << mix;
-  }
+  expect_llama_mix_matches_llama_quantize(dir, a, f16, *ramq::find_family(fam.model_type), tmp.path());
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, GgufHybridLlamaCpp,

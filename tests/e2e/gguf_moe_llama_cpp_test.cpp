@@ -176,30 +176,7 @@ TEST_P(GgufMoeLlamaCpp, LoadsAgreesAndMatchesLlamaQuantize) {
   r = run_ramq({"quantize", dir.string(), "--format", "gguf", "--plan", (tmp / "f16.plan.json").string(), "-o",
                 f16.string()});
   ASSERT_EQ(r.status, 0) << r.err;
-  const ramq::ModelFamily& family = *ramq::find_family(fam.model_type);
-  for (const char* mix : {"Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"}) {
-    const fs::path q = tmp / (std::string(mix) + ".gguf"), plan = tmp / (std::string(mix) + ".plan.json");
-    const auto qr = run_program(LLAMA_PEER_BINARY, {"quantize", f16.string(), q.string(), mix, "--threads", "2"});
-    ASSERT_EQ(qr.status, 0) << qr.err;
-    const auto want = gguf_types(q);
-    ASSERT_EQ(run_ramq({"plan", a.string(), "--format", "gguf", "--policy", "llama-mix", "--mix", mix, "-o",
-                        plan.string()})
-                  .status,
-              0);
-    std::size_t compared = 0;
-    const json mix_plan = json::parse(slurp(plan));
-    for (const auto& d : mix_plan["tensors"]) {
-      const std::string g = ramq::hf_to_gguf_tensor_name(family, d["name"].get<std::string>(), "plan");
-      ASSERT_TRUE(want.count(g)) << g;
-      EXPECT_EQ(d["gguf_type"].get<std::string>(), want.at(g)) << mix << " " << d["name"];
-      ++compared;
-    }
-    EXPECT_GT(compared, want.size());  // the experts of a stack are compared one by one
-    const fs::path mine = tmp / (std::string(mix) + ".ramq.gguf");
-    r = run_ramq({"quantize", dir.string(), "--format", "gguf", "--plan", plan.string(), "-o", mine.string()});
-    ASSERT_EQ(r.status, 0) << r.err;
-    EXPECT_EQ(gguf_types(mine), want) << mix;
-  }
+  expect_llama_mix_matches_llama_quantize(dir, a, f16, *ramq::find_family(fam.model_type), tmp.path());
 
   // (d) swan and budget: one encoding per stack, in both formats' plans, and a GGUF that loads.
   for (const std::vector<std::string>& policy :

@@ -201,8 +201,8 @@ TEST(MlxHybrid, LayerTypesMlxLmCannotFollowAreRefused) {
 }
 
 TEST(MlxHybrid, ReportChecksThePlanAgainstTheSplitAndDroppedTensors) {
-  // plan.json names Hugging Face tensors: the fused gate_up_proj is two MLX outputs, mtp.* and the
-  // vision tower none.
+  // plan.json names each expert's view of the fused stacks (its gate rows, its up rows, its down
+  // matrix), which the MLX output stacks again; mtp.* and the vision tower get no decision.
   TempDir tmp;
   const fs::path model = tmp.path() / "model", out = tmp.path() / "out";
   SyntheticHybrid s;

@@ -3,7 +3,8 @@
 // tests/support/synthetic_hybrid.h converted here to F32 GGUF with llama.cpp's converter rules
 // (/work/notes/qwen35_facts.md §5.1-5.4: norms + 1, ssm_a = -exp(A_log), conv1d {K, C},
 // qwen35 value heads re-tiled, qwen3next in_proj_qkvz split into attn_qkv / attn_gate, experts
-// stacked) must give the same logits as the checkpoint itself.
+// stacked; qwen35moe's in llama.cpp's fused ffn_gate_up_exps) must give the same logits as the
+// checkpoint itself.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,6 +17,7 @@
 #include "ramq/error.h"
 #include "ramq/eval.h"
 #include "ramq/gguf.h"
+#include "support/mini_safetensors.h"
 #include "support/synthetic_hybrid.h"
 #include "support/temp_dir.h"
 
@@ -67,7 +69,13 @@ std::vector<float> slice(const std::vector<float>& v, std::size_t from, std::siz
   return {v.begin() + static_cast<std::ptrdiff_t>(from), v.begin() + static_cast<std::ptrdiff_t>(from + n)};
 }
 
-std::vector<Out> convert(const SyntheticHybrid& s, const ramq::eval::WeightSource& w) {
+// The checkpoint's tensors as stored (the test's own safetensors reader).
+struct Stored {
+  ramq::testkit::MiniFile file;
+  std::vector<float> load(const std::string& name) const { return ramq::testkit::mini_floats(file.tensors.at(name)); }
+};
+
+std::vector<Out> convert(const SyntheticHybrid& s, const Stored& w) {
   const std::size_t H = s.hidden, nk = s.key_heads, nv = s.value_heads, dk = s.key_head_dim, dv = s.value_head_dim;
   const std::size_t Ck = nk * dk, Cv = nv * dv, C = 2 * Ck + Cv, K = s.conv_kernel, r = nv / nk;
   const std::size_t I = s.expert_ffn, E = s.experts;
@@ -159,8 +167,17 @@ std::vector<Out> convert(const SyntheticHybrid& s, const ramq::eval::WeightSourc
       }
     }
     if (tiled) down = w.load(m + "experts.down_proj");
-    put(b + "ffn_gate_exps.weight", {i64(H), i64(I), i64(E)}, gate);
-    put(b + "ffn_up_exps.weight", {i64(H), i64(I), i64(E)}, up);
+    if (tiled) {  // qwen35moe: llama.cpp's fused alternative (ramq writes the split stacks)
+      std::vector<float> gate_up;
+      for (std::size_t e = 0; e < E; ++e) {
+        gate_up.insert(gate_up.end(), gate.begin() + e * I * H, gate.begin() + (e + 1) * I * H);
+        gate_up.insert(gate_up.end(), up.begin() + e * I * H, up.begin() + (e + 1) * I * H);
+      }
+      put(b + "ffn_gate_up_exps.weight", {i64(H), i64(2 * I), i64(E)}, gate_up);
+    } else {
+      put(b + "ffn_gate_exps.weight", {i64(H), i64(I), i64(E)}, gate);
+      put(b + "ffn_up_exps.weight", {i64(H), i64(I), i64(E)}, up);
+    }
     put(b + "ffn_down_exps.weight", {i64(I), i64(H), i64(E)}, down);
     put(b + "ffn_gate_inp_shexp.weight", {i64(H)}, w.load(m + "shared_expert_gate.weight"));
     put(b + "ffn_gate_shexp.weight", {i64(H), s.shared_ffn}, w.load(m + "shared_expert.gate_proj.weight"));
@@ -211,8 +228,7 @@ using Tamper = std::function<void(std::vector<Out>&, std::vector<GgufKV>&)>;
 
 void write_gguf(const std::filesystem::path& file, const SyntheticHybrid& s, const std::filesystem::path& hf,
                 const Tamper& tamper = {}) {
-  const auto w = ramq::eval::open_safetensors_weights(hf);
-  auto tensors = convert(s, *w);
+  auto tensors = convert(s, Stored{ramq::testkit::mini_read(hf / "model.safetensors")});
   auto kv = metadata(s);
   if (tamper) tamper(tensors, kv);
   std::vector<ramq::GgufTensorSpec> specs;

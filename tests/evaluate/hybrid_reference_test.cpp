@@ -16,6 +16,7 @@
 #include "evaluate/llama_forward.h"
 #include "evaluate/weights.h"
 #include "ramq/eval.h"
+#include "support/mini_safetensors.h"
 #include "support/synthetic_hybrid.h"
 #include "support/temp_dir.h"
 
@@ -24,14 +25,15 @@ namespace {
 using ramq::testkit::SyntheticHybrid;
 using Vec = std::vector<double>;
 
+// The checkpoint's tensors as stored (read with the test's own safetensors reader).
 struct Reference {
   const SyntheticHybrid& s;
-  std::unique_ptr<ramq::eval::WeightSource> w;
+  ramq::testkit::MiniFile file;
   std::map<std::string, std::vector<float>> cache;
 
   const std::vector<float>& t(const std::string& name) {
     auto it = cache.find(name);
-    if (it == cache.end()) it = cache.emplace(name, w->load(name)).first;
+    if (it == cache.end()) it = cache.emplace(name, ramq::testkit::mini_floats(file.tensors.at(name))).first;
     return it->second;
   }
   // y = W x, W rows [row0, row0 + out) of a row-major [*, in] tensor.
@@ -229,7 +231,7 @@ Vec moe(Reference& r, const std::string& p, const Vec& x) {
 
 std::vector<double> reference_logits(const SyntheticHybrid& s, const std::filesystem::path& dir,
                                      const std::vector<std::uint32_t>& toks) {
-  Reference r{s, ramq::eval::open_safetensors_weights(dir), {}};
+  Reference r{s, ramq::testkit::mini_read(dir / "model.safetensors"), {}};
   const std::size_t H = s.hidden;
   std::vector<LayerMemory> mem(static_cast<std::size_t>(s.layers));
   std::vector<double> logits;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -19,6 +20,8 @@
 
 #include "ramq/ggml_types.h"
 #include "ramq/gguf.h"
+#include "ramq/gguf_names.h"
+#include "ramq/model_family.h"
 #include "support/run_ramq.h"
 #include "support/safetensors_builder.h"
 
@@ -159,6 +162,43 @@ inline void expect_logits_agree(std::map<std::string, std::vector<float>>& ours,
   }
   std::printf("weight quantization moves ramq's logits by up to %.3e\n", quantization_effect);
   EXPECT_LT(max_abs_diff(theirs[quantized_file], ours[quantized_file]), quantization_effect / 3);
+}
+
+// --policy llama-mix against llama_model_quantize of ramq's F16 GGUF `f16` of `model_dir` (analysis
+// `analysis`, family `family`), for five mixes, in `tmp`: every GGUF tensor of llama.cpp's file
+// has the type ramq's plan gives (all experts of a stack alike; ssm_conv1d, which ramq keeps F32 in
+// every file as llama.cpp's converter does, F32), the plan decides no tensor the file leaves out,
+// and ramq's file written from the plan has llama.cpp's types.
+inline void expect_llama_mix_matches_llama_quantize(const std::filesystem::path& model_dir,
+                                                    const std::filesystem::path& analysis,
+                                                    const std::filesystem::path& f16, const ModelFamily& family,
+                                                    const std::filesystem::path& tmp) {
+  for (const std::string mix : {"Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"}) {
+    const std::filesystem::path q = tmp / (mix + ".gguf"), plan = tmp / (mix + ".plan.json");
+    const auto qr = run_program(LLAMA_PEER_BINARY, {"quantize", f16.string(), q.string(), mix, "--threads", "2"});
+    ASSERT_EQ(qr.status, 0) << qr.err;
+    const auto want = gguf_types(q);
+    ASSERT_EQ(run_ramq({"plan", analysis.string(), "--format", "gguf", "--policy", "llama-mix", "--mix", mix, "-o",
+                        plan.string()})
+                  .status,
+              0);
+    std::set<std::string> compared;  // GGUF tensors (a stack of experts is one)
+    const nlohmann::json mix_plan = nlohmann::json::parse(slurp(plan));
+    for (const auto& d : mix_plan["tensors"]) {
+      const std::string g = hf_to_gguf_tensor_name(family, d["name"].get<std::string>(), "plan");
+      if (g.empty() && d["name"].get<std::string>().ends_with("rotary_emb.inv_freq")) continue;
+      ASSERT_FALSE(g.empty()) << "a decision for a tensor no output carries: " << d["name"];
+      ASSERT_TRUE(want.count(g)) << g;
+      EXPECT_EQ(g.ends_with("ssm_conv1d.weight") ? "F32" : d["gguf_type"].get<std::string>(), want.at(g))
+          << mix << " " << d["name"];
+      compared.insert(g);
+    }
+    EXPECT_EQ(compared.size(), want.size()) << mix;
+    const std::filesystem::path mine = tmp / (mix + ".ramq.gguf");
+    const auto r = run_ramq({"quantize", model_dir.string(), "--format", "gguf", "--plan", plan.string(), "-o", mine.string()});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(gguf_types(mine), want) << mix;
+  }
 }
 
 }  // namespace ramq::testkit
