@@ -12,9 +12,10 @@
 //   qwen3_next qwen3_next     qwen3next          hybrid: 3 of 4 layers gated linear attention, MoE + shared expert
 //   qwen3_5   qwen3_5         qwen35             hybrid as qwen3_next, dense MLP, multimodal wrapper (text_config)
 //   qwen3_5_moe qwen3_5_moe   qwen35moe          hybrid, MoE with fused expert tensors, multimodal wrapper
-// The hybrid families (ModelFamily::hybrid_attention) are checked against config.json and written
-// as MLX (write/mlx_hybrid.h); GGUF output and evaluation refuse them for now (issue 19: family_for
-// says so in one line).
+// The hybrid families (ModelFamily::hybrid_attention) are checked against config.json, written
+// as MLX (write/mlx_hybrid.h) and GGUF (write/gguf_hybrid.h), read back from GGUF
+// (arch/gguf_hybrid_config.h, evaluate/gguf_hybrid_tensors.h) and evaluated
+// (evaluate/hybrid_forward.h).
 //
 // Per-layer names of routed experts hold "*" where the checkpoint has the expert index
 // ("mlp.experts.*.gate_proj.weight"); their GGUF name is the stacked 3-D tensor of all experts
@@ -125,13 +126,12 @@ struct ModelFamily {
 std::span<const ModelFamily> model_families();
 // The family of a config.json model_type, or of a GGUF general.architecture (the mixture-of-
 // experts family of that architecture when `experts`, e.g. "llama" with experts: mixtral);
-// nullptr if none. find_gguf_family skips the hybrid families (ramq reads no GGUF of theirs yet).
+// nullptr if none. find_gguf_family skips the hybrid families (model_config_from_gguf finds
+// them by architecture alone: arch/gguf_hybrid_config.h).
 const ModelFamily* find_family(std::string_view model_type);
 const ModelFamily* find_gguf_family(std::string_view gguf_architecture, bool experts = false);
 // The family of cfg.model_type; throws Error(file, "", "model_type 'x' is not supported for
-// <purpose> (supported: llama, mistral, qwen2, ...)"), and for a hybrid family when `purpose`
-// is "evaluation" (not written yet) Error(file, "", "model_type 'qwen3_next' is not supported
-// for evaluation yet ...").
+// <purpose> (supported: llama, mistral, qwen2, ...)").
 const ModelFamily& family_for(const ModelConfig& cfg, const std::string& file, std::string_view purpose);
 // Whether the family of model_type leaves tensor `name` out of every output
 // (ModelFamily::left_out): such tensors are not analysed, get no plan decision and are not

@@ -8,6 +8,7 @@
 #include <functional>
 #include <numbers>
 
+#include "arch/gguf_hybrid_config.h"
 #include "ramq/family_config.h"
 #include "ramq/error.h"
 
@@ -176,6 +177,7 @@ ModelConfig model_config_from_gguf(const GgufReader& gguf, const std::string& fi
   const auto* arch = std::get_if<std::string>(&arch_v.v);
   const bool experts = arch && gguf.find(*arch + ".expert_count") != nullptr;
   const ModelFamily* family = arch ? find_gguf_family(*arch, experts) : nullptr;
+  if (family == nullptr && arch) family = find_hybrid_gguf_family(*arch);
   if (!family) throw Error(file, "", "general.architecture is not one of " + supported_gguf_architectures());
   if ((family->moe != nullptr) != experts)
     throw Error(file, "", "general.architecture '" + *arch + "' " + (experts ? "has no" : "needs") +
@@ -185,7 +187,9 @@ ModelConfig model_config_from_gguf(const GgufReader& gguf, const std::string& fi
   c.model_type = std::string(family->model_types.front());
   c.architecture = family->hf_architecture;
   c.hidden_size = uint(a + "embedding_length");
-  c.intermediate_size = uint(a + "feed_forward_length");
+  // Mixtures of experts without a dense MLP (qwen35moe) may leave it out.
+  const bool no_dense_mlp = family->moe != nullptr && gguf.find(a + "feed_forward_length") == nullptr;
+  c.intermediate_size = no_dense_mlp ? 0 : uint(a + "feed_forward_length");
   c.num_hidden_layers = uint(a + "block_count");
   c.num_attention_heads = uint(a + "attention.head_count");
   c.num_key_value_heads = gguf.find(a + "attention.head_count_kv") ? uint(a + "attention.head_count_kv") : c.num_attention_heads;
@@ -212,6 +216,7 @@ ModelConfig model_config_from_gguf(const GgufReader& gguf, const std::string& fi
            {"head_dim", c.head_dim}, {"vocab_size", c.vocab_size}, {"max_position_embeddings", c.max_position_embeddings},
            {"rms_norm_eps", c.rms_norm_eps}, {"rope_theta", c.rope_theta}, {"tie_word_embeddings", c.tie_word_embeddings}};
   read_experts(gguf, *family, a, uint, c);
+  if (family->hybrid_attention) read_hybrid_gguf_fields(gguf, a, uint, file, c);
   // Rope scaling: linear (and any other type, which the evaluator refuses) from the metadata;
   // Llama 3's frequency factors from the rope_freqs.weight tensor, as llama.cpp reads them.
   if (const GgufValue* t = gguf.find(a + "rope.scaling.type")) {

@@ -67,12 +67,7 @@ std::string expert_stack_key(std::string_view name, std::int64_t* expert) {
 }
 
 const ModelFamily& family_for(const ModelConfig& cfg, const std::string& file, std::string_view purpose) {
-  if (const ModelFamily* f = find_family(cfg.model_type)) {
-    if (!f->hybrid_attention || purpose != "evaluation") return *f;
-    throw Error(file, "",
-                "model_type '" + cfg.model_type + "' is not supported for " + std::string(purpose) +
-                    " yet (ramq writes it as MLX and GGUF)");
-  }
+  if (const ModelFamily* f = find_family(cfg.model_type)) return *f;
   throw Error(file, "",
               "model_type '" + cfg.model_type + "' is not supported for " + std::string(purpose) + " (supported: " +
                   supported_model_types() + ")");

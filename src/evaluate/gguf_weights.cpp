@@ -3,6 +3,7 @@
 // from the mapped file for the rows asked for (F32 tensors are used in place).
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <utility>
@@ -12,6 +13,7 @@
 #include "ramq/gguf_names.h"
 #include "ramq/model_family.h"
 #include "ramq/qk_permute.h"
+#include "evaluate/gguf_hybrid_tensors.h"
 #include "evaluate/weights.h"
 #include "ramq/error.h"
 #include "ramq/gguf.h"
@@ -23,14 +25,17 @@ namespace {
 // A GGUF tensor as a Hugging Face [rows, cols] matrix. `perm` (empty = identity) maps each
 // Hugging Face row to the stored row it comes from (the inverse q/k permutation); a permuted
 // 1-D tensor (a q/k bias) is un-permuted element-wise as a [n, 1] column.
+// A hybrid family's tensor may also have its columns permuted (`view.col_perm`, the same map as
+// perm) and its stored values mapped back (`view.values`, gguf_hybrid_tensors.h).
 class GgufTensor final : public WeightTensor {
  public:
   GgufTensor(std::int64_t rows, std::int64_t cols, GgmlType type, std::span<const std::byte> data,
-             std::vector<std::int64_t> perm, std::int64_t bias_heads)
+             std::vector<std::int64_t> perm, std::int64_t bias_heads, HybridTensorView view = {})
       : WeightTensor(rows, cols), type_(type), data_(data), row_bytes_(ggml_row_bytes(type, cols)),
-        perm_(std::move(perm)), bias_heads_(bias_heads),
+        perm_(std::move(perm)), bias_heads_(bias_heads), col_perm_(std::move(view.col_perm)), values_(view.values),
         in_place_(std::endian::native == std::endian::little && type == GgmlType::F32 && perm_.empty() &&
-                  bias_heads == 0 && reinterpret_cast<std::uintptr_t>(data.data()) % alignof(float) == 0) {}
+                  bias_heads == 0 && col_perm_.empty() && values_ == StoredValues::Same &&
+                  reinterpret_cast<std::uintptr_t>(data.data()) % alignof(float) == 0) {}
 
  protected:
   const float* decode(std::int64_t first, std::int64_t count, std::vector<float>& scratch) const override {
@@ -48,6 +53,7 @@ class GgufTensor final : public WeightTensor {
         gguf_decode_rows(type_, data_.data() + static_cast<std::size_t>(perm_[r0 + k]) * row_bytes_, 1, cols(),
                          out + k * ucols);
     }
+    finish(out, static_cast<std::size_t>(count));
     return out;
   }
 
@@ -55,8 +61,27 @@ class GgufTensor final : public WeightTensor {
   GgmlType type_;
   std::span<const std::byte> data_;
   std::size_t row_bytes_;
+  // Columns reordered and values mapped back, row by row.
+  void finish(float* out, std::size_t rows) const {
+    const std::size_t ucols = static_cast<std::size_t>(cols());
+    std::vector<float> row;
+    for (std::size_t r = 0; r < rows && (!col_perm_.empty() || values_ != StoredValues::Same); ++r) {
+      float* o = out + r * ucols;
+      if (!col_perm_.empty()) {
+        row.assign(o, o + ucols);
+        for (std::size_t c = 0; c < ucols; ++c) o[c] = row[static_cast<std::size_t>(col_perm_[c])];
+      }
+      for (std::size_t c = 0; c < ucols; ++c)
+        o[c] = values_ == StoredValues::PlusOne      ? o[c] - 1.0f
+               : values_ == StoredValues::NegatedExp ? std::log(-o[c])
+                                                     : o[c];
+    }
+  }
+
   std::vector<std::int64_t> perm_;
   std::int64_t bias_heads_;
+  std::vector<std::int64_t> col_perm_;
+  StoredValues values_;
   bool in_place_;
 };
 
@@ -66,7 +91,9 @@ class GgufWeights final : public WeightSource {
       : file_(file.string()), reader_(file), config_(model_config_from_gguf(reader_, file_)),
         family_(family_for(config_, file_, "evaluation")) {
     for (const auto& t : reader_.tensors()) {
-      if (auto hf = gguf_to_hf_tensor_name(family_, t.name)) by_hf_[*hf] = &t;
+      auto hf = gguf_to_hf_tensor_name(family_, t.name);
+      if (!hf && family_.hybrid_attention) hf = hybrid_gguf_alias(family_, t.name);
+      if (hf) by_hf_[*hf] = &t;
     }
   }
 
@@ -75,7 +102,10 @@ class GgufWeights final : public WeightSource {
   bool has(const std::string& hf_name) const override { return by_hf_.count(hf_name) > 0; }
 
   std::vector<std::int64_t> shape(const std::string& hf_name) const override {
-    return shape_from_gguf_ne(info(hf_name).ne);
+    const GgufTensorInfo& t = info(hf_name);
+    if (family_.hybrid_attention && hf_name.ends_with("linear_attn.conv1d.weight") && t.ne.size() == 2)
+      return {t.ne[1], 1, t.ne[0]};  // {K, C} -> [C, 1, K]
+    return shape_from_gguf_ne(t.ne);
   }
 
   std::unique_ptr<WeightTensor> tensor(const std::string& hf_name) const override {
@@ -95,6 +125,12 @@ class GgufWeights final : public WeightSource {
       gguf_decode_rows(t.type, bytes.data() + static_cast<std::size_t>(r) * ggml_row_bytes(t.type, cols), m, cols,
                        chunk.data());
       require_finite(chunk.data(), chunk.size(), static_cast<std::uint64_t>(r * cols), file_, t.name);
+    }
+    if (family_.hybrid_attention) {
+      HybridTensorView view = hybrid_tensor_view(family_, config_, hf_name, rows, cols);
+      if (view.values == StoredValues::NegatedExp) require_negative(t, bytes, rows * cols);
+      std::vector<std::int64_t> perm = std::move(view.row_perm);
+      return std::make_unique<GgufTensor>(rows, cols, t.type, bytes, std::move(perm), 0, std::move(view));
     }
     const std::int64_t heads = qk_permute_heads(family_, config_, hf_name);
     std::vector<std::int64_t> perm;
@@ -116,6 +152,16 @@ class GgufWeights final : public WeightSource {
     const auto it = by_hf_.find(hf_name);
     if (it == by_hf_.end()) throw Error(file_, hf_name, "tensor not in the GGUF file");
     return *it->second;
+  }
+
+  // ssm_a holds -exp(A_log): every value below zero.
+  void require_negative(const GgufTensorInfo& t, std::span<const std::byte> bytes, std::int64_t n) const {
+    std::vector<float> v(static_cast<std::size_t>(n));
+    gguf_decode_rows(t.type, bytes.data(), 1, n, v.data());
+    for (std::size_t i = 0; i < v.size(); ++i)
+      if (!(v[i] < 0.0f))
+        throw Error(file_, t.name, "element " + std::to_string(i) + " is " + std::to_string(v[i]) +
+                                       ", not negative (ssm_a holds -exp(A_log))");
   }
 
   std::int64_t checked_heads(const GgufTensorInfo& t, std::int64_t rows, std::int64_t heads) const {

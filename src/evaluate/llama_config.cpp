@@ -90,13 +90,27 @@ void check_rope(const Fields& f, const ModelConfig& c, int ctx, LlamaSpec& s) {
 
 }  // namespace
 
+DecoderDims decoder_dims(const ModelConfig& c) {
+  DecoderDims d;
+  d.model_type = c.model_type;
+  d.hidden = c.hidden_size;
+  d.intermediate = c.intermediate_size;
+  d.layers = c.num_hidden_layers;
+  d.heads = c.num_attention_heads;
+  d.kv_heads = c.num_key_value_heads;
+  d.head_dim = c.head_dim;
+  d.vocab = c.vocab_size;
+  d.rms_eps = c.rms_norm_eps;
+  d.tie_word_embeddings = c.tie_word_embeddings;
+  return d;
+}
+
 LlamaSpec llama_spec(const ModelConfig& c, const std::string& file, int ctx) {
   const Fields f(c.raw, file);
   LlamaSpec s;
-  s.model_type = c.model_type;
-  const ModelFamily* family = find_family(s.model_type);
+  const ModelFamily* family = find_family(c.model_type);
   if (family == nullptr || family->hybrid_attention)
-    f.fail("model_type", "is '" + s.model_type + "': the evaluator supports Llama-family decoders only (" +
+    f.fail("model_type", "is '" + c.model_type + "': the evaluator supports Llama-family decoders only (" +
                              supported_model_types() + ")");
   // hidden_act, experts, partial rotary embeddings, an even head_dim: as the config/tensor check.
   const FamilyFields fields = read_family_fields(f, c, *family);
@@ -104,15 +118,7 @@ LlamaSpec llama_spec(const ModelConfig& c, const std::string& file, int ctx) {
   if (fields.sliding_window_applies && fields.sliding_window && *fields.sliding_window < ctx)
     f.fail("sliding_window", "is " + std::to_string(*fields.sliding_window) + ", shorter than the evaluation window (" +
                                  std::to_string(ctx) + "): sliding-window attention is not supported by the evaluator");
-  s.hidden = c.hidden_size;
-  s.intermediate = c.intermediate_size;
-  s.layers = c.num_hidden_layers;
-  s.heads = c.num_attention_heads;
-  s.kv_heads = c.num_key_value_heads;
-  s.head_dim = c.head_dim;
-  s.vocab = c.vocab_size;
-  s.rms_eps = c.rms_norm_eps;
-  s.tie_word_embeddings = c.tie_word_embeddings;
+  static_cast<DecoderDims&>(s) = decoder_dims(c);
   s.attention_bias = fields.attention_bias;
   s.mlp_bias = fields.mlp_bias;
   s.qkv_bias = family->qkv_bias;

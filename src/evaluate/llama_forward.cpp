@@ -6,6 +6,9 @@
 // embeddings on pairs (i, i + head_dim/2); causal grouped-query attention with scale 1/sqrt(head_dim); MLP down(silu(gate(x)) * up(x)).
 #include "evaluate/llama_forward.h"
 
+#include "evaluate/forward_kernels.h"
+#include "evaluate/hybrid_forward.h"
+
 #include <cblas.h>
 
 #include <algorithm>
@@ -24,132 +27,11 @@ namespace ramq::eval {
 
 namespace {
 
-int to_int(std::int64_t v) { return static_cast<int>(v); }
-std::size_t sz(std::int64_t v) { return static_cast<std::size_t>(v); }
-
-struct Linear {
-  std::int64_t out = 0, in = 0;
-  std::unique_ptr<WeightTensor> w;  // [out, in], decoded a row chunk at a time
-  std::vector<float> b;             // [out] or empty
-};
-
-// Buffers for decoded weight chunks, kept between calls: one per task running at a time, so at
-// most `threads` of them, each as large as the largest chunk decoded into it.
-class ScratchPool {
- public:
-  class Lease {
-   public:
-    explicit Lease(ScratchPool& pool) : pool_(pool), buf_(pool.take()) {}
-    ~Lease() { pool_.give(std::move(buf_)); }
-    Lease(const Lease&) = delete;
-    Lease& operator=(const Lease&) = delete;
-    std::vector<float>& buf() { return *buf_; }
-
-   private:
-    ScratchPool& pool_;
-    std::unique_ptr<std::vector<float>> buf_;
-  };
-
- private:
-  std::unique_ptr<std::vector<float>> take() {
-    const std::lock_guard<std::mutex> lock(mu_);
-    if (free_.empty()) return std::make_unique<std::vector<float>>();
-    auto b = std::move(free_.back());
-    free_.pop_back();
-    return b;
-  }
-  void give(std::unique_ptr<std::vector<float>> b) {
-    const std::lock_guard<std::mutex> lock(mu_);
-    free_.push_back(std::move(b));
-  }
-  std::mutex mu_;
-  std::vector<std::unique_ptr<std::vector<float>>> free_;
-};
-
-// A mixture-of-experts MLP: the router, the routed experts' projections (by expert), and the
-// shared expert with its sigmoid gate (qwen2_moe; empty otherwise).
-struct Experts {
-  Linear router;
-  std::vector<Linear> gate, up, down;
-  Linear shared_gate, shared_up, shared_down;
-  std::vector<float> shared_router;  // [hidden]
-};
-
 struct Layer {
   std::vector<float> in_norm, post_norm, q_norm, k_norm;
   Linear q, k, v, o, gate, up, down;
   std::unique_ptr<Experts> moe;  // instead of gate/up/down
 };
-
-// The routed experts of each of n tokens and their weights, from router logits [n, E]: softmax,
-// the top k (ties to the lower index), renormalised to sum to 1 when `norm` (HF Qwen2/3-MoE
-// with norm_topk_prob; Mixtral's softmax over its top-k logits is the same thing).
-void route(const float* logits, std::size_t n, std::size_t experts, std::size_t k, bool norm,
-           std::vector<std::uint32_t>& chosen, std::vector<float>& weight) {
-  chosen.resize(n * k);
-  weight.resize(n * k);
-  std::vector<double> p(experts);
-  std::vector<std::uint32_t> order(experts);
-  for (std::size_t t = 0; t < n; ++t) {
-    const float* l = logits + t * experts;
-    const float mx = *std::max_element(l, l + experts);
-    double sum = 0;
-    for (std::size_t e = 0; e < experts; ++e) sum += p[e] = std::exp(static_cast<double>(l[e]) - mx);
-    for (std::size_t e = 0; e < experts; ++e) order[e] = static_cast<std::uint32_t>(e);
-    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
-                      [&](std::uint32_t a, std::uint32_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
-    double top = 0;
-    for (std::size_t j = 0; j < k; ++j) top += p[order[j]];
-    for (std::size_t j = 0; j < k; ++j) {
-      chosen[t * k + j] = order[j];
-      weight[t * k + j] = static_cast<float>(p[order[j]] / (norm ? top : sum));
-    }
-  }
-}
-
-// Y[n, out] = X[n, in] W^T (+ b), W = [out, in] row-major. With enough work the output columns
-// are split into fixed chunks of kChunk that run concurrently, each decoding only its rows of W
-// (into a pooled scratch buffer, or in place) right before its product; OpenBLAS itself runs
-// single-threaded. The split depends only on the sizes, never on the thread count, so results
-// do not either.
-void matmul_t(const WeightTensor& w, const float* b, std::int64_t out, std::int64_t in, const float* x,
-              std::int64_t n, float* y, unsigned threads, ScratchPool& pool) {
-  constexpr double kMinSplitWork = 1 << 20;  // multiply-adds
-  constexpr std::size_t kChunk = 128;
-  const double work = static_cast<double>(n) * static_cast<double>(out) * static_cast<double>(in);
-  const std::size_t chunks = work >= kMinSplitWork ? (sz(out) + kChunk - 1) / kChunk : 1;
-  const std::size_t per = (sz(out) + chunks - 1) / chunks;
-  auto run = [&](std::size_t c) {
-    const std::size_t o0 = c * per, o1 = std::min(sz(out), o0 + per);
-    if (o0 >= o1) return;
-    ScratchPool::Lease lease(pool);
-    const float* wc = w.read_rows(static_cast<std::int64_t>(o0), static_cast<std::int64_t>(o1 - o0), lease.buf());
-    if (n == 1)  // one token (generation): a matrix-vector product, without sgemm's packing of W
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(o1 - o0), to_int(in), 1.0f, wc, to_int(in), x, 1, 0.0f,
-                  y + o0, 1);
-    else
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, to_int(n), static_cast<int>(o1 - o0), to_int(in), 1.0f, x,
-                  to_int(in), wc, to_int(in), 0.0f, y + o0, to_int(out));
-    if (b != nullptr)
-      for (std::size_t r = 0; r < sz(n); ++r)
-        for (std::size_t o = o0; o < o1; ++o) y[r * sz(out) + o] += b[o];
-  };
-  if (chunks == 1)
-    run(0);
-  else
-    parallel_for(chunks, threads, run);
-}
-
-// out[r] = x[r] * rsqrt(mean(x[r]^2) + eps) * w, for rows of length d.
-void rms_norm(const float* x, std::size_t rows, std::size_t d, const std::vector<float>& w, double eps, float* out) {
-  for (std::size_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * d;
-    double ss = 0;
-    for (std::size_t i = 0; i < d; ++i) ss += static_cast<double>(xr[i]) * xr[i];
-    const float inv = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(d) + eps));
-    for (std::size_t i = 0; i < d; ++i) out[r * d + i] = w[i] * (xr[i] * inv);
-  }
-}
 
 class LlamaModel final : public IncrementalModel {
  public:
@@ -203,9 +85,7 @@ class LlamaModel final : public IncrementalModel {
 
   std::vector<float> append(std::span<const std::uint32_t> tokens) override {
     // The configuration was validated for windows of ctx_ tokens (sliding window, rope scaling).
-    if (cached_ + tokens.size() > ctx_)
-      throw Error(src_->config_file(), "", "incremental decoding past the window of " + std::to_string(ctx_) +
-                                               " positions the model was opened for");
+    check_append_window(*src_, cached_, tokens.size(), ctx_);
     std::vector<float> logits = run(tokens, cached_, true);
     cached_ += tokens.size();
     return logits;
@@ -213,11 +93,7 @@ class LlamaModel final : public IncrementalModel {
 
   void clear_cache() override { cached_ = 0; }
 
-  PositionLimit limit() const {
-    const bool gguf = src_->config_file().ends_with(".gguf");
-    return {src_->config().max_position_embeddings, src_->config_file(),
-            gguf ? "context_length" : "max_position_embeddings"};
-  }
+  PositionLimit limit() const { return source_position_limit(*src_); }
 
  private:
   // Logits of `tokens` at positions past..past+n-1. With use_cache their keys and values are
@@ -318,133 +194,22 @@ class LlamaModel final : public IncrementalModel {
 
   bool L_moe() const { return s_.moe.has_value(); }
 
-  static void swiglu(float* g, const float* u, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
-  }
-
-  // down(silu(gate(x)) * up(x)) of m rows x [m, in] into y [m, out] (one expert).
-  void expert_mlp(const Linear& gate, const Linear& up, const Linear& down, const float* x, std::size_t m, float* y) {
-    std::vector<float> g(m * sz(gate.out)), u(m * sz(up.out));
-    const auto rows = static_cast<std::int64_t>(m);
-    matmul_t(*gate.w, nullptr, gate.out, gate.in, x, rows, g.data(), threads_, scratch_);
-    matmul_t(*up.w, nullptr, up.out, up.in, x, rows, u.data(), threads_, scratch_);
-    swiglu(g.data(), u.data(), g.size());
-    matmul_t(*down.w, nullptr, down.out, down.in, g.data(), rows, y, threads_, scratch_);
-  }
-
-  // The mixture-of-experts MLP of n normed rows xn into out [n, hidden]: each token's top-k
-  // experts weighted by the router, experts in index order (fixed reduction order), plus the
-  // shared expert scaled by sigmoid(shared_router . x).
   void moe_mlp(const Experts& m, const float* xn, std::size_t n, float* out) {
-    const std::size_t H = sz(s_.hidden), E = sz(s_.moe->experts), k = sz(s_.moe->experts_per_token);
-    std::vector<float> logits(n * E), weight;
-    std::vector<std::uint32_t> chosen;
-    matmul_t(*m.router.w, nullptr, m.router.out, m.router.in, xn, static_cast<std::int64_t>(n), logits.data(),
-             threads_, scratch_);
-    route(logits.data(), n, E, k, s_.moe->norm_topk, chosen, weight);
-    std::vector<std::vector<std::pair<std::size_t, float>>> tokens(E);  // per expert: (token, weight)
-    for (std::size_t i = 0; i < n * k; ++i) tokens[chosen[i]].emplace_back(i / k, weight[i]);
-    std::fill(out, out + n * H, 0.0f);
-    std::vector<float> xe, ye;
-    for (std::size_t e = 0; e < E; ++e) {
-      const auto& te = tokens[e];
-      if (te.empty()) continue;
-      xe.resize(te.size() * H);
-      ye.resize(te.size() * H);
-      for (std::size_t r = 0; r < te.size(); ++r) std::copy_n(xn + te[r].first * H, H, xe.data() + r * H);
-      expert_mlp(m.gate[e], m.up[e], m.down[e], xe.data(), te.size(), ye.data());
-      for (std::size_t r = 0; r < te.size(); ++r)
-        for (std::size_t d = 0; d < H; ++d) out[te[r].first * H + d] += te[r].second * ye[r * H + d];
-    }
-    if (m.shared_router.empty()) return;
-    std::vector<float> ys(n * H);
-    expert_mlp(m.shared_gate, m.shared_up, m.shared_down, xn, n, ys.data());
-    for (std::size_t t = 0; t < n; ++t) {
-      double dot = 0;
-      for (std::size_t d = 0; d < H; ++d) dot += static_cast<double>(xn[t * H + d]) * m.shared_router[d];
-      const float gate = static_cast<float>(1.0 / (1.0 + std::exp(-dot)));
-      for (std::size_t d = 0; d < H; ++d) out[t * H + d] += gate * ys[t * H + d];
-    }
+    eval::moe_mlp(m, *s_.moe, sz(s_.hidden), xn, n, out, threads_, scratch_);
   }
 
-  // Causal grouped-query attention of all heads: att[t, h*hd..] = softmax(scale q_h k^T) v, for
-  // n query rows at positions past..past+n-1 over keys and values at positions 0..past+n-1.
-  // Tasks are (head, block of kRows query rows); a block's rows attend to keys
-  // 0..past+row_end-1 only, so the masked upper triangle is (almost) never computed. OpenBLAS
-  // runs single-threaded inside the tasks; the tasks are spread over threads_ workers. With
-  // past 0 this is exactly the whole-window computation of forward().
   void attention(const float* q, const float* k, const float* v, std::size_t n, std::size_t past, float* att) const {
-    constexpr std::size_t kRows = 64;
-    const std::size_t hd = sz(s_.head_dim), heads = sz(s_.heads), q_dim = heads * hd;
-    const std::size_t kv_dim = sz(s_.kv_heads) * hd, group = sz(s_.heads / s_.kv_heads);
-    const std::size_t blocks = (n + kRows - 1) / kRows;
-    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
-    // Below about 2^18 multiply-adds (one generated token over a short context) waking workers
-    // costs more than it saves; the tasks and their results are the same either way.
-    const double work = static_cast<double>(n) * static_cast<double>(past + n) * static_cast<double>(q_dim);
-    const unsigned workers = work >= (1 << 18) ? threads_ : 1;
-    parallel_for(heads * blocks, workers, [&](std::size_t task) {
-      const std::size_t h = task / blocks, r0 = (task % blocks) * kRows, r1 = std::min(n, r0 + kRows);
-      const std::size_t rows = r1 - r0, kvh = h / group, keys = past + r1;
-      std::vector<float> sc(rows * keys);  // scores / probabilities, rows x keys
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(keys),
-                  static_cast<int>(hd), scale, q + r0 * q_dim + h * hd, static_cast<int>(q_dim), k + kvh * hd,
-                  static_cast<int>(kv_dim), 0.0f, sc.data(), static_cast<int>(keys));
-      float inv_sum[kRows];
-      for (std::size_t i = 0; i < rows; ++i) {
-        float* row = sc.data() + i * keys;
-        const std::size_t len = past + r0 + i + 1;  // keys 0..past+r0+i
-        const float mx = *std::max_element(row, row + len);
-        for (std::size_t j = 0; j < len; ++j) row[j] = std::exp(row[j] - mx);
-        float acc[8] = {};
-        std::size_t j = 0;
-        for (; j + 8 <= len; j += 8)
-          for (std::size_t l = 0; l < 8; ++l) acc[l] += row[j + l];
-        for (; j < len; ++j) acc[0] += row[j];
-        float sum = 0;
-        for (const float a : acc) sum += a;
-        inv_sum[i] = 1.0f / sum;
-        std::fill(row + len, row + keys, 0.0f);
-      }
-      // Unnormalized probabilities times V, then each row scaled by 1 / sum.
-      float* out = att + r0 * q_dim + h * hd;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows), static_cast<int>(hd),
-                  static_cast<int>(keys), 1.0f, sc.data(), static_cast<int>(keys), v + kvh * hd,
-                  static_cast<int>(kv_dim), 0.0f, out, static_cast<int>(q_dim));
-      for (std::size_t i = 0; i < rows; ++i)
-        for (std::size_t d = 0; d < hd; ++d) out[i * q_dim + d] *= inv_sum[i];
-    });
+    causal_attention(q, k, v, n, past, sz(s_.heads), sz(s_.kv_heads), sz(s_.head_dim), threads_, att);
   }
 
-  void check_shape(const std::string& name, const std::vector<std::int64_t>& expected) const {
-    const auto shape = src_->shape(name);
-    if (shape != expected) {
-      auto str = [](const std::vector<std::int64_t>& s) {
-        std::string o = "[";
-        for (std::size_t i = 0; i < s.size(); ++i) o += (i ? ", " : "") + std::to_string(s[i]);
-        return o + "]";
-      };
-      throw Error(src_->config_file(), name,
-                  "has shape " + str(shape) + " but the configuration implies " + str(expected));
-    }
-  }
-
-  // A small tensor (norm, bias), held as float32.
   std::vector<float> load(const std::string& name, const std::vector<std::int64_t>& expected) const {
-    check_shape(name, expected);
-    return src_->load(name);
+    return CheckedWeights(*src_).load(name, expected);
   }
-
-  // A matrix, validated now and decoded chunk by chunk at every use.
   std::unique_ptr<WeightTensor> open(const std::string& name, const std::vector<std::int64_t>& expected) const {
-    check_shape(name, expected);
-    return src_->tensor(name);
+    return CheckedWeights(*src_).open(name, expected);
   }
-
-  Linear load_linear(const std::string& module, std::int64_t out, std::int64_t in, bool bias_required) {
-    Linear l{out, in, open(module + ".weight", {out, in}), {}};
-    if (bias_required || src_->has(module + ".bias")) l.b = load(module + ".bias", {out});
-    return l;
+  Linear load_linear(const std::string& module, std::int64_t out, std::int64_t in, bool bias_required) const {
+    return CheckedWeights(*src_).linear(module, out, in, bias_required);
   }
 
   // Layer i's router, routed experts and shared expert, by the family's Hugging Face names.
@@ -502,12 +267,22 @@ class LlamaModel final : public IncrementalModel {
 
 }  // namespace
 
+namespace {
+
+bool is_hybrid(const WeightSource& weights) {
+  const ModelFamily* family = find_family(weights.config().model_type);
+  return family != nullptr && family->hybrid_attention;
+}
+
+}  // namespace
+
 std::unique_ptr<LanguageModel> make_llama_model(std::unique_ptr<WeightSource> weights, const EvalOptions& opt) {
-  return std::make_unique<LlamaModel>(std::move(weights), opt);
+  return make_incremental_llama_model(std::move(weights), opt);
 }
 
 std::unique_ptr<IncrementalModel> make_incremental_llama_model(std::unique_ptr<WeightSource> weights,
                                                                const EvalOptions& opt) {
+  if (is_hybrid(*weights)) return make_hybrid_model(std::move(weights), opt);
   return std::make_unique<LlamaModel>(std::move(weights), opt);
 }
 
@@ -517,7 +292,7 @@ namespace ramq {
 
 std::optional<PositionLimit> position_limit(const LanguageModel& model) {
   const auto* llama = dynamic_cast<const eval::LlamaModel*>(&model);
-  if (llama == nullptr) return std::nullopt;
+  if (llama == nullptr) return eval::hybrid_position_limit(model);
   PositionLimit limit = llama->limit();
   if (limit.positions <= 0) return std::nullopt;
   return limit;

@@ -1,6 +1,7 @@
 // evaluate stage, internal: float32 forward pass of Llama-family decoders (llama, mistral,
 // qwen2, qwen3, and the mixtures of experts mixtral, qwen2_moe, qwen3_moe) in the Hugging Face
-// conventions.
+// conventions. make_llama_model / make_incremental_llama_model hand the hybrid linear-attention
+// families (qwen3_next, qwen3_5, qwen3_5_moe) to evaluate/hybrid_forward.h.
 #pragma once
 
 #include <cstdint>
@@ -17,12 +18,17 @@
 
 namespace ramq::eval {
 
-// What the forward pass needs from config.json, validated.
-struct LlamaSpec {
+// The sizes every decoder's forward pass reads from config.json (ModelConfig).
+struct DecoderDims {
   std::string model_type;
   std::int64_t hidden = 0, intermediate = 0, layers = 0, heads = 0, kv_heads = 0, head_dim = 0, vocab = 0;
   double rms_eps = 1e-6;
   bool tie_word_embeddings = false;
+};
+DecoderDims decoder_dims(const ModelConfig& config);
+
+// What the forward pass needs from config.json, validated.
+struct LlamaSpec : DecoderDims {
   bool attention_bias = false;  // q, k, v, o biases required (config "attention_bias")
   bool qkv_bias = false;        // q, k, v biases required (qwen2)
   bool mlp_bias = false;        // gate, up, down biases required (config "mlp_bias")
@@ -34,7 +40,8 @@ struct LlamaSpec {
 
 // Validates the configuration for a forward pass over windows of up to `ctx` tokens. Throws
 // ramq::Error(config_file, "", "field '...' ...") for unsupported architectures and features
-// (model types other than llama/mistral/qwen2/qwen3, non-SiLU activations, mixture of experts,
+// (model types other than llama/mistral/qwen2/qwen3 and their mixtures of experts (the hybrid
+// families have hybrid_spec), non-SiLU activations,
 // a sliding window shorter than ctx, rope scaling other than default/linear/llama3/dynamic
 // within the original context, partial rotary embeddings).
 LlamaSpec llama_spec(const ModelConfig& config, const std::string& config_file, int ctx);

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <string>
 
+#include "arch/gguf_hybrid_config.h"
 #include "ramq/config_check.h"
 #include "ramq/error.h"
 #include "ramq/family_config.h"
@@ -60,14 +61,14 @@ TEST(HybridFamily, RegistryRows) {
     EXPECT_EQ(f->gguf_architecture, r.gguf);
     EXPECT_EQ(f->hf_architecture, r.hf);
     EXPECT_EQ(f->moe != nullptr, r.moe) << r.type;
-    // GGUF output works (tests/e2e/gguf_hybrid_llama_cpp_test.cpp); evaluation is refused for now.
+    // GGUF output (tests/e2e/gguf_hybrid_llama_cpp_test.cpp) and evaluation
+    // (tests/evaluate/hybrid_*_test.cpp) work; GGUF files are read back by architecture alone.
     EXPECT_EQ(find_gguf_family(r.gguf, r.moe), nullptr);
+    EXPECT_EQ(find_hybrid_gguf_family(r.gguf), f);
     ModelConfig c;
     c.model_type = r.type;
     EXPECT_EQ(&family_for(c, "m/config.json", "GGUF output"), f);
-    EXPECT_EQ(error_of([&] { family_for(c, "m/config.json", "evaluation"); }),
-              std::string("m/config.json: model_type '") + r.type +
-                  "' is not supported for evaluation yet (ramq writes it as MLX and GGUF)");
+    EXPECT_EQ(&family_for(c, "m/config.json", "evaluation"), f);
   }
   EXPECT_EQ(supported_model_types(), "llama, mistral, qwen2, qwen3, mixtral, qwen2_moe, qwen3_moe");
   EXPECT_EQ(find_family("qwen3_next")->moe->norm_topk_default, true);

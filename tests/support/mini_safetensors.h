@@ -65,6 +65,15 @@ inline std::vector<float> mini_floats(const MiniTensor& t) {
   if (t.dtype == "F32") {
     out.resize(t.bytes.size() / 4);
     std::memcpy(out.data(), t.bytes.data(), t.bytes.size());
+  } else if (t.dtype == "BF16") {  // the high half of a float32
+    for (std::size_t i = 0; i + 1 < t.bytes.size(); i += 2) {
+      const std::uint32_t bits = (static_cast<std::uint32_t>(static_cast<unsigned char>(t.bytes[i])) |
+                                  static_cast<std::uint32_t>(static_cast<unsigned char>(t.bytes[i + 1])) << 8)
+                                 << 16;
+      float f;
+      std::memcpy(&f, &bits, 4);
+      out.push_back(f);
+    }
   } else if (t.dtype == "F16") {
     for (std::size_t i = 0; i + 1 < t.bytes.size(); i += 2)
       out.push_back(mini_half(static_cast<std::uint16_t>(static_cast<unsigned char>(t.bytes[i]) |
