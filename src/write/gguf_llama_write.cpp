@@ -263,6 +263,32 @@ std::uint64_t llama_gguf_file_bytes(const ModelReader& model, const std::map<std
 
 namespace {
 
+// A stack of experts larger than a batch: loaded and encoded one expert at a time, so that only
+// one expert's floats are held beside the encoded stack (a Qwen3.5-397B stack is 8.6 GB as
+// float32). The bytes equal a whole-stack encode: every row is encoded on its own.
+std::vector<std::byte> encode_stack_by_expert(const ModelReader& model, const Entry& e, unsigned threads) {
+  const GgufTensorSpec& spec = e.spec;
+  const std::int64_t cols = spec.ne[0], per = e.src->numel(), rows = per / cols;
+  const std::size_t row_bytes = ggml_row_bytes(spec.type, cols);
+  std::vector<std::byte> out(static_cast<std::size_t>(spec.nbytes()));
+  std::vector<float> w(static_cast<std::size_t>(per));
+  const std::int64_t step = std::max<std::int64_t>(1, (std::int64_t{1} << 18) / std::max<std::int64_t>(cols, 1));
+  const std::int64_t chunks = (rows + step - 1) / step;
+  for (std::size_t x = 0; x < e.experts.size(); ++x) {
+    model.load_f32_into(*e.experts[x], std::span<float>(w), threads);
+    model.release(*e.experts[x]);
+    std::byte* base = out.data() + x * static_cast<std::size_t>(rows) * row_bytes;
+    parallel_for(static_cast<std::size_t>(chunks), threads, [&](std::size_t k) {
+      const std::int64_t r0 = static_cast<std::int64_t>(k) * step, n = std::min(step, rows - r0);
+      const float* src = w.data() + r0 * cols;
+      if (const auto bad = gguf_first_unrepresentable(spec.type, src, n * cols))
+        throw_unrepresentable(e, src[*bad], static_cast<std::int64_t>(x) * per + r0 * cols + *bad);
+      gguf_encode_rows(spec.type, src, n, cols, base + static_cast<std::size_t>(r0) * row_bytes);
+    });
+  }
+  return out;
+}
+
 // Loads (q/k permuted) and encodes entries[todo[k]] in that order, in parallel batches of about
 // opt.batch_bytes of floats (row chunks of about 256K elements on all workers), and hands each
 // tensor's bytes to emit(entry index, bytes) in order once its batch is encoded. The bytes do not
@@ -270,6 +296,7 @@ namespace {
 void encode_entries(const ModelReader& model, const std::vector<Entry>& entries, const std::vector<std::size_t>& todo,
                     const GgufWriteOptions& opt, const std::function<void(std::size_t, std::vector<std::byte>&)>& emit) {
   const unsigned threads = resolve_threads(opt.threads);
+  const auto streamed_stack = [&](const Entry& e) { return !e.experts.empty() && source_numel(e) * 4 > opt.batch_bytes; };
   // Batches [first, second) of todo, each holding at most opt.batch_bytes of floats (or one tensor).
   std::vector<std::pair<std::size_t, std::size_t>> batches;
   for (std::size_t start = 0; start < todo.size();) {
@@ -294,6 +321,7 @@ void encode_entries(const ModelReader& model, const std::vector<Entry>& entries,
         floats[i] = e.generated;
         return;
       }
+      if (streamed_stack(e)) return;  // encoded by encode_stack_by_expert
       if (!e.experts.empty()) {  // a stack: the experts one after another
         floats[i].resize(source_numel(e));
         const auto per = static_cast<std::size_t>(e.src->numel());
@@ -330,7 +358,12 @@ void encode_entries(const ModelReader& model, const std::vector<Entry>& entries,
     std::vector<Chunk> chunks;
     std::vector<std::vector<std::byte>> encoded(n);
     for (std::size_t i = 0; i < n; ++i) {
-      const auto& spec = entries[todo[start + i]].spec;
+      const Entry& e = entries[todo[start + i]];
+      if (streamed_stack(e)) {
+        encoded[i] = encode_stack_by_expert(model, e, threads);
+        continue;
+      }
+      const auto& spec = e.spec;
       encoded[i].resize(static_cast<std::size_t>(spec.nbytes()));
       const std::int64_t cols = spec.ne[0], rows = cols > 0 ? static_cast<std::int64_t>(floats[i].size()) / cols : 0;
       const std::int64_t step = std::max<std::int64_t>(1, (std::int64_t{1} << 18) / std::max<std::int64_t>(cols, 1));

@@ -12,6 +12,7 @@
 #include "support/mini_safetensors.h"
 #include "support/error_text.h"
 #include "support/safetensors_builder.h"
+#include "support/synthetic_hybrid.h"
 #include "write/gguf_llama_writer.h"
 #include "write/gguf_pre_tokenizer.h"
 #include "write/gguf_vocab.h"
@@ -396,6 +397,37 @@ TEST(GgufLlama, OutputDoesNotDependOnThreadsOrBatches) {
   write_llama_gguf(model, types, tmp / "a.gguf", a);
   write_llama_gguf(model, types, tmp / "b.gguf", b);
   EXPECT_EQ(testkit::slurp(tmp / "a.gguf"), testkit::slurp(tmp / "b.gguf"));
+}
+
+// Stacks of experts larger than a batch are encoded one expert at a time (the memory of one
+// expert's floats, not the stack's); the bytes are those of a whole-stack encode.
+TEST(GgufLlama, ExpertStacksStreamedByExpertGiveTheSameBytes) {
+  TempDir tmp;
+  testkit::SyntheticHybrid shape;  // qwen3_5_moe: fused 3-D stacks, read per expert
+  write_synthetic_hybrid(tmp / "m", shape);
+  const ModelReader model(tmp / "m");
+  std::map<std::string, GgmlType> types;
+  for (const auto& t : model.tensors())
+    if (t.shape.size() >= 2) types[t.name] = t.shape.back() % 256 == 0 ? GgmlType::Q4_K : GgmlType::F32;
+  GgufWriteOptions whole, streamed;
+  whole.threads = 1;
+  streamed.threads = 2;
+  streamed.batch_bytes = 1;  // every stack is larger
+  write_llama_gguf(model, types, tmp / "whole.gguf", whole);
+  write_llama_gguf(model, types, tmp / "streamed.gguf", streamed);
+  EXPECT_EQ(testkit::slurp(tmp / "whole.gguf"), testkit::slurp(tmp / "streamed.gguf"));
+  const GgufReader r(tmp / "streamed.gguf");
+  const GgufTensorInfo* up = r.find_tensor("blk.1.ffn_up_exps.weight");
+  ASSERT_NE(up, nullptr);
+  EXPECT_EQ(up->ne, (std::vector<std::int64_t>{256, 256, 4}));
+  // Expert 3's up rows: rows [256, 512) of its slice of the fused gate_up_proj, Q4_K-decoded.
+  const std::vector<float> all = r.load_f32(*up);
+  const std::vector<float> want = model.load_f32(*model.find("model.language_model.layers.1.mlp.experts.3.up_proj.weight"));
+  std::vector<float> q(want.size());
+  std::vector<std::byte> block(ggml_row_bytes(GgmlType::Q4_K, 256) * 256);
+  gguf_encode_rows(GgmlType::Q4_K, want.data(), 256, 256, block.data());
+  gguf_decode_rows(GgmlType::Q4_K, block.data(), 256, 256, q.data());
+  EXPECT_EQ(std::vector<float>(all.begin() + 3 * 256 * 256, all.end()), q);
 }
 
 TEST(GgufLlama, BadInputsAreErrorsAndLeaveNoOutput) {
