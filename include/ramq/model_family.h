@@ -126,8 +126,7 @@ struct ModelFamily {
 std::span<const ModelFamily> model_families();
 // The family of a config.json model_type, or of a GGUF general.architecture (the mixture-of-
 // experts family of that architecture when `experts`, e.g. "llama" with experts: mixtral);
-// nullptr if none. find_gguf_family skips the hybrid families (model_config_from_gguf finds
-// them by architecture alone: arch/gguf_hybrid_config.h).
+// nullptr if none.
 const ModelFamily* find_family(std::string_view model_type);
 const ModelFamily* find_gguf_family(std::string_view gguf_architecture, bool experts = false);
 // The family of cfg.model_type; throws Error(file, "", "model_type 'x' is not supported for

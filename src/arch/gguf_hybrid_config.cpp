@@ -31,12 +31,6 @@ nlohmann::json layer_types(const GgufValue& v, const std::string& key, std::int6
 
 }  // namespace
 
-const ModelFamily* find_hybrid_gguf_family(const std::string& arch) {
-  for (const ModelFamily& f : model_families())
-    if (f.hybrid_attention && f.gguf_architecture == arch) return &f;
-  return nullptr;
-}
-
 void read_hybrid_gguf_fields(const GgufReader& gguf, const std::string& a,
                              const std::function<std::int64_t(const std::string&)>& uint, const std::string& file,
                              ModelConfig& c) {

@@ -14,9 +14,6 @@
 
 namespace ramq {
 
-// The hybrid family whose general.architecture is `arch`, or nullptr.
-const ModelFamily* find_hybrid_gguf_family(const std::string& arch);
-
 // Adds to c.raw: linear_conv_kernel_dim (ssm.conv_kernel), linear_key_head_dim (ssm.state_size),
 // linear_num_key_heads (ssm.group_count), linear_num_value_heads (ssm.time_step_rank),
 // linear_value_head_dim (ssm.inner_size / time_step_rank), layer_types (from

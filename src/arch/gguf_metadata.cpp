@@ -177,7 +177,6 @@ ModelConfig model_config_from_gguf(const GgufReader& gguf, const std::string& fi
   const auto* arch = std::get_if<std::string>(&arch_v.v);
   const bool experts = arch && gguf.find(*arch + ".expert_count") != nullptr;
   const ModelFamily* family = arch ? find_gguf_family(*arch, experts) : nullptr;
-  if (family == nullptr && arch) family = find_hybrid_gguf_family(*arch);
   if (!family) throw Error(file, "", "general.architecture is not one of " + supported_gguf_architectures());
   if ((family->moe != nullptr) != experts)
     throw Error(file, "", "general.architecture '" + *arch + "' " + (experts ? "has no" : "needs") +

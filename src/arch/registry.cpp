@@ -41,7 +41,7 @@ const ModelFamily* find_family(std::string_view model_type) {
 const ModelFamily* find_gguf_family(std::string_view gguf_architecture, bool experts) {
   const ModelFamily* any = nullptr;
   for (const ModelFamily& f : model_families())
-    if (f.gguf_architecture == gguf_architecture && !f.hybrid_attention) {
+    if (f.gguf_architecture == gguf_architecture) {
       if ((f.moe != nullptr) == experts) return &f;
       if (any == nullptr) any = &f;
     }
@@ -90,8 +90,7 @@ std::optional<std::int64_t> take_layer_index(std::string_view& s) {
 std::string supported_model_types() {
   std::string out;
   for (const ModelFamily& f : model_families())
-    if (!f.hybrid_attention)
-      for (const std::string_view t : f.model_types) out += (out.empty() ? "" : ", ") + std::string(t);
+    for (const std::string_view t : f.model_types) out += (out.empty() ? "" : ", ") + std::string(t);
   return out;
 }
 

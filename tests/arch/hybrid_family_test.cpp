@@ -62,15 +62,14 @@ TEST(HybridFamily, RegistryRows) {
     EXPECT_EQ(f->hf_architecture, r.hf);
     EXPECT_EQ(f->moe != nullptr, r.moe) << r.type;
     // GGUF output (tests/e2e/gguf_hybrid_llama_cpp_test.cpp) and evaluation
-    // (tests/evaluate/hybrid_*_test.cpp) work; GGUF files are read back by architecture alone.
-    EXPECT_EQ(find_gguf_family(r.gguf, r.moe), nullptr);
-    EXPECT_EQ(find_hybrid_gguf_family(r.gguf), f);
+    // (tests/evaluate/hybrid_*_test.cpp) work; GGUF files of the architecture are read back.
+    EXPECT_EQ(find_gguf_family(r.gguf, r.moe), f);
     ModelConfig c;
     c.model_type = r.type;
     EXPECT_EQ(&family_for(c, "m/config.json", "GGUF output"), f);
     EXPECT_EQ(&family_for(c, "m/config.json", "evaluation"), f);
   }
-  EXPECT_EQ(supported_model_types(), "llama, mistral, qwen2, qwen3, mixtral, qwen2_moe, qwen3_moe");
+  EXPECT_EQ(supported_model_types(), "llama, mistral, qwen2, qwen3, mixtral, qwen2_moe, qwen3_moe, qwen3_next, qwen3_5, qwen3_5_moe");
   EXPECT_EQ(find_family("qwen3_next")->moe->norm_topk_default, true);
   EXPECT_EQ(find_family("qwen3_5_moe")->moe->norm_topk_fixed, true);
 }

@@ -89,8 +89,8 @@ TEST(ModelFamilies, ModelTypesAndArchitectures) {
   EXPECT_TRUE(find_family("qwen3")->qk_norm);
   EXPECT_FALSE(find_family("llama")->qkv_bias || find_family("llama")->qk_norm);
   EXPECT_EQ(find_family("qwen3")->hf_architecture, "Qwen3ForCausalLM");
-  EXPECT_EQ(supported_model_types(), "llama, mistral, qwen2, qwen3, mixtral, qwen2_moe, qwen3_moe");
-  EXPECT_EQ(supported_gguf_architectures(), "llama, qwen2, qwen3, qwen2moe, qwen3moe");
+  EXPECT_EQ(supported_model_types(), "llama, mistral, qwen2, qwen3, mixtral, qwen2_moe, qwen3_moe, qwen3_next, qwen3_5, qwen3_5_moe");
+  EXPECT_EQ(supported_gguf_architectures(), "llama, qwen2, qwen3, qwen2moe, qwen3moe, qwen3next, qwen35, qwen35moe");
 }
 
 TEST(ModelFamilies, UnknownModelTypeIsRefusedNamingTheSupportedOnes) {
@@ -103,7 +103,7 @@ TEST(ModelFamilies, UnknownModelTypeIsRefusedNamingTheSupportedOnes) {
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()),
               "m/config.json: model_type 'gemma3' is not supported for GGUF output (supported: llama, mistral, qwen2, "
-              "qwen3, mixtral, qwen2_moe, qwen3_moe)");
+              "qwen3, mixtral, qwen2_moe, qwen3_moe, qwen3_next, qwen3_5, qwen3_5_moe)");
   }
 }
 
