@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "support/mlx_policy_cases.h"
 #include "support/mini_safetensors.h"
 #include "support/mlx_loader_check.h"
 #include "support/run_ramq.h"
@@ -110,11 +111,7 @@ void expect_weights_match(const fs::path& model, const MlxLoaded& out, const Syn
   }
 }
 
-struct Case {
-  std::string type;
-  std::vector<std::string> args;
-  double steps;
-};
+using Case = MlxPolicyCase;
 
 class MlxHybrid : public ::testing::TestWithParam<Case> {};
 
@@ -162,25 +159,9 @@ TEST_P(MlxHybrid, LoadsAsMlxLmWouldAndMatchesTheCheckpoint) {
   }
 }
 
-std::vector<Case> cases() {
-  std::vector<Case> v;
-  for (const std::string t : {"qwen3_next", "qwen3_5", "qwen3_5_moe"}) {
-    v.push_back({t, {"--policy", "uniform", "--bits", "4", "--group", "64", "--mlx-encoder", "minmax"}, 0.5});
-    v.push_back({t, {"--policy", "uniform", "--bits", "3", "--group", "32"}, 1.0});
-    v.push_back({t, {"--policy", "swan"}, 1.0});
-    v.push_back({t, {"--policy", "budget", "--target-bpw", "4.5"}, 1.0});
-  }
-  return v;
-}
-
-std::string case_name(const ::testing::TestParamInfo<Case>& i) {
-  std::string n = i.param.type + "_" + i.param.args[1];
-  for (std::size_t k = 2; k < i.param.args.size(); ++k)
-    if (i.param.args[k] == "--bits" || i.param.args[k] == "--mlx-encoder") n += "_" + i.param.args[k + 1];
-  return n;
-}
-
-INSTANTIATE_TEST_SUITE_P(Families, MlxHybrid, ::testing::ValuesIn(cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(Families, MlxHybrid,
+                         ::testing::ValuesIn(mlx_policy_cases({"qwen3_next", "qwen3_5", "qwen3_5_moe"})),
+                         mlx_policy_case_name);
 
 TEST(MlxHybrid, LayerTypesMlxLmCannotFollowAreRefused) {
   TempDir tmp;
