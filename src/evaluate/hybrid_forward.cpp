@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "evaluate/forward_kernels.h"
+#include "evaluate/mlx_hybrid_weights.h"
 #include "ramq/error.h"
 #include "ramq/model_family.h"
 #include "ramq/parallel.h"
@@ -73,7 +74,6 @@ class HybridModel final : public IncrementalModel {
   HybridModel(std::unique_ptr<WeightSource> src, const EvalOptions& opt)
       : src_(std::move(src)), threads_(resolve_threads(opt.threads)), ctx_(static_cast<std::size_t>(opt.ctx)),
         s_(hybrid_spec(src_->config(), src_->config_file())) {
-    refuse_mlx_layout();
     const CheckedWeights w(*src_);
     embed_ = w.open(s_.embed_name, {s_.vocab, s_.hidden});
     final_norm_ = plus_one(w.load(s_.norm_name, {s_.hidden}));
@@ -117,26 +117,6 @@ class HybridModel final : public IncrementalModel {
   PositionLimit limit() const { return source_position_limit(*src_); }
 
  private:
-  // mlx_lm's layout (ramq's MLX output: norms stored + 1, conv1d [C, K, 1], Qwen3.5 names
-  // under "language_model.") is not read back yet; without this, a missing name or a conv1d
-  // shape would be the error.
-  void refuse_mlx_layout() const {
-    const ModelFamily& family = *find_family(s_.model_type);
-    const std::string mlx_embed = family.mlx_path(s_.embed_name);
-    bool mlx = !src_->has(s_.embed_name) && src_->has(mlx_embed);
-    for (std::size_t i = 0; i < s_.linear.linear_layer.size() && !mlx; ++i) {
-      const std::string conv = s_.layer_prefix + std::to_string(i) + ".linear_attn.conv1d.weight";
-      if (!s_.linear.linear_layer[i] || !src_->has(conv)) continue;
-      const auto shape = src_->shape(conv);
-      mlx = shape.size() == 3 && shape[1] == s_.linear.conv_kernel && shape[2] == 1 && shape[1] != 1;
-      break;
-    }
-    if (mlx)
-      throw Error(src_->config_file(), "",
-                  "is an MLX (mlx_lm) layout of " + s_.model_type +
-                      ", which the evaluator does not read yet: evaluate the Hugging Face checkpoint or a GGUF file");
-  }
-
   HybridLayer load_layer(const CheckedWeights& w, std::int64_t i) const {
     const std::string p = s_.layer_prefix + std::to_string(i) + ".";
     const std::int64_t H = s_.hidden;
@@ -449,6 +429,8 @@ class HybridModel final : public IncrementalModel {
 }  // namespace
 
 std::unique_ptr<IncrementalModel> make_hybrid_model(std::unique_ptr<WeightSource> weights, const EvalOptions& opt) {
+  const ModelFamily* family = find_family(weights->config().model_type);
+  if (family != nullptr && is_mlx_hybrid_layout(*weights, *family)) weights = mlx_hybrid_weights(std::move(weights), *family);
   return std::make_unique<HybridModel>(std::move(weights), opt);
 }
 
