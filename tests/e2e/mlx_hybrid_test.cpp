@@ -70,24 +70,6 @@ std::vector<float> rows_of(const std::vector<float>& v, std::size_t cols, const 
   return out;
 }
 
-// Every element within `steps` quantization steps of its group (see mlx_moe_test.cpp); floats equal.
-void expect_close(const std::vector<float>& src, const std::vector<float>& deq, const MlxModule& m, double steps,
-                  const std::string& what) {
-  ASSERT_EQ(src.size(), deq.size()) << what;
-  if (!m.quantized) {
-    for (std::size_t i = 0; i < src.size(); ++i) ASSERT_EQ(src[i], deq[i]) << what << " element " << i;
-    return;
-  }
-  const auto g = static_cast<std::size_t>(m.group);
-  const double levels = std::ldexp(1.0, m.bits) - 1;
-  for (std::size_t at = 0; at < src.size(); at += g) {
-    double lo = src[at], hi = src[at];
-    for (std::size_t i = at; i < at + g; ++i) lo = std::min<double>(lo, src[i]), hi = std::max<double>(hi, src[i]);
-    const double step = (hi - lo + std::fabs(lo) * 0x1p-7) / levels * (1 + 0x1p-6) + 1e-7;
-    for (std::size_t i = at; i < at + g; ++i)
-      ASSERT_LE(std::fabs(double(src[i]) - deq[i]), steps * step) << what << " element " << i;
-  }
-}
 
 void expect_weights_match(const fs::path& model, const MlxLoaded& out, const SyntheticHybrid& s, double steps) {
   const MiniFile src = mini_read(model / "model.safetensors");
@@ -106,7 +88,7 @@ void expect_weights_match(const fs::path& model, const MlxLoaded& out, const Syn
       ASSERT_LE(first + part.size(), all.size()) << name;
       const std::vector<float> got(all.begin() + static_cast<std::ptrdiff_t>(first),
                                    all.begin() + static_cast<std::ptrdiff_t>(first + part.size()));
-      expect_close(part, got, out.modules.at(p.module), steps, name + " -> " + p.module);
+      expect_within_affine_steps(part, got, out.modules.at(p.module), steps, name + " -> " + p.module);
     }
   }
 }

@@ -32,30 +32,6 @@ std::pair<std::string, int> module_of(const std::string& type, const std::string
   return {m.substr(0, at) + ".switch_mlp." + proj, e};
 }
 
-// Every quantized element of the source within `steps` quantization steps of its group
-// ((max - min) / (2^bits - 1), plus one BF16 rounding of the group's minimum, which the stored
-// bias is rounded from): half a step for round-to-nearest on the min/max grid, one step for
-// ramq's search encoder (include/ramq/mlx_affine.h). Float modules: equal.
-void expect_close(const std::vector<float>& src, const std::vector<float>& deq, const MlxModule& m,
-                  double steps, const std::string& what) {
-  ASSERT_EQ(src.size(), deq.size()) << what;
-  if (!m.quantized) {
-    for (std::size_t i = 0; i < src.size(); ++i) {
-      ASSERT_EQ(src[i], deq[i]) << what << " element " << i;
-    }
-    return;
-  }
-  const auto g = static_cast<std::size_t>(m.group);
-  const double levels = std::ldexp(1.0, m.bits) - 1;
-  for (std::size_t at = 0; at < src.size(); at += g) {
-    double lo = src[at], hi = src[at];
-    for (std::size_t i = at; i < at + g; ++i) lo = std::min<double>(lo, src[i]), hi = std::max<double>(hi, src[i]);
-    const double step = (hi - lo + std::fabs(lo) * 0x1p-7) / levels * (1 + 0x1p-6) + 1e-7;
-    for (std::size_t i = at; i < at + g; ++i)
-      ASSERT_LE(std::fabs(double(src[i]) - deq[i]), steps * step)
-          << what << " element " << i << " (" << m.bits << "-bit g" << m.group << ")";
-  }
-}
 
 // Dequantized output against the checkpoint, tensor by tensor (experts as slices of their stack).
 void expect_weights_match(const fs::path& model, const MlxLoaded& out, const std::string& type, double steps) {
@@ -72,7 +48,7 @@ void expect_weights_match(const fs::path& model, const MlxLoaded& out, const std
     ASSERT_LE(first + s.size(), all.size()) << name;
     const std::vector<float> d(all.begin() + static_cast<std::ptrdiff_t>(first),
                                all.begin() + static_cast<std::ptrdiff_t>(first + s.size()));
-    expect_close(s, d, out.modules.at(module), steps, name);
+    expect_within_affine_steps(s, d, out.modules.at(module), steps, name);
   }
 }
 

@@ -1,12 +1,16 @@
 // Test support: the MLX policies every family's end-to-end test runs (uniform 4-bit g64 with the
 // min/max encoder, uniform 3-bit g32, SWAN, budget at 4.5 bits per weight), each with the error
-// bound, in quantization steps, its dequantized weights must keep to.
+// bound, in quantization steps, its dequantized weights must keep to; and that bound's check.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "support/mlx_loader_check.h"
 
 namespace ramq::testkit {
 
@@ -33,6 +37,31 @@ inline std::string mlx_policy_case_name(const ::testing::TestParamInfo<MlxPolicy
   for (std::size_t k = 2; k < i.param.args.size(); ++k)
     if (i.param.args[k] == "--bits" || i.param.args[k] == "--mlx-encoder") n += "_" + i.param.args[k + 1];
   return n;
+}
+
+// Every quantized element of the source within `steps` quantization steps of its group
+// ((max - min) / (2^bits - 1), plus one BF16 rounding of the group's minimum, which the stored
+// bias is rounded from): half a step for round-to-nearest on the min/max grid, one step for
+// ramq's search encoder (include/ramq/mlx_affine.h). Float modules: equal.
+inline void expect_within_affine_steps(const std::vector<float>& src, const std::vector<float>& deq,
+                                       const MlxModule& m, double steps, const std::string& what) {
+  ASSERT_EQ(src.size(), deq.size()) << what;
+  if (!m.quantized) {
+    for (std::size_t i = 0; i < src.size(); ++i) {
+      ASSERT_EQ(src[i], deq[i]) << what << " element " << i;
+    }
+    return;
+  }
+  const auto g = static_cast<std::size_t>(m.group);
+  const double levels = std::ldexp(1.0, m.bits) - 1;
+  for (std::size_t at = 0; at < src.size(); at += g) {
+    double lo = src[at], hi = src[at];
+    for (std::size_t i = at; i < at + g; ++i) lo = std::min<double>(lo, src[i]), hi = std::max<double>(hi, src[i]);
+    const double step = (hi - lo + std::fabs(lo) * 0x1p-7) / levels * (1 + 0x1p-6) + 1e-7;
+    for (std::size_t i = at; i < at + g; ++i)
+      ASSERT_LE(std::fabs(double(src[i]) - deq[i]), steps * step)
+          << what << " element " << i << " (" << m.bits << "-bit g" << m.group << ")";
+  }
 }
 
 }  // namespace ramq::testkit
