@@ -3,7 +3,6 @@
 
 #include <cmath>
 
-#include "ramq/config_fields.h"
 #include "ramq/family_config.h"
 
 namespace ramq {
@@ -37,7 +36,7 @@ std::vector<std::int64_t> tiled_value_heads(std::int64_t key_heads, std::int64_t
   return from;
 }
 
-GgufSourceLayout gguf_hybrid_layout(const ModelFamily& family, const ModelConfig& cfg, const TensorInfo& t,
+GgufSourceLayout gguf_hybrid_layout(const ModelFamily& family, const LinearAttentionFields& la, const TensorInfo& t,
                                     const std::string& gguf_local) {
   GgufSourceLayout out;
   if (is_zero_centred_norm(gguf_local)) out.values = GgufSourceLayout::Values::PlusOne;
@@ -48,7 +47,6 @@ GgufSourceLayout gguf_hybrid_layout(const ModelFamily& family, const ModelConfig
   }
   if (family.gguf_architecture == "qwen3next") return out;  // grouped value heads, as Hugging Face's
 
-  const LinearAttentionFields la = read_family_fields(ConfigFields(cfg.raw, "config.json"), cfg, family).linear.value();
   if (la.key_heads == la.value_heads) return out;
   const auto heads = [&](std::int64_t head_dim) { return tiled_value_heads(la.key_heads, la.value_heads, head_dim); };
   if (gguf_local == "attn_qkv.weight") out.row_from = identity_then(2 * la.key_dim(), heads(la.value_head_dim));

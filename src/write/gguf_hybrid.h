@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "ramq/family_config.h"
 #include "ramq/model_family.h"
 #include "ramq/safetensors.h"
 
@@ -36,9 +37,10 @@ struct GgufSourceLayout {
   }
 };
 
-// The layout of tensor `t` of a hybrid family, written as `gguf_local` ("ssm_a", "attn_qkv.weight",
+// The layout of tensor `t` of a hybrid family (linear-attention fields `la`, read once per
+// model), written as `gguf_local` ("ssm_a", "attn_qkv.weight",
 // "output_norm.weight", ...; the part after "blk.N." for a layer's tensor).
-GgufSourceLayout gguf_hybrid_layout(const ModelFamily& family, const ModelConfig& cfg, const TensorInfo& t,
+GgufSourceLayout gguf_hybrid_layout(const ModelFamily& family, const LinearAttentionFields& la, const TensorInfo& t,
                                     const std::string& gguf_local);
 
 // `values` (a row-major source tensor of `cols` columns) as the layout stores it.

@@ -5,12 +5,15 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <stdexcept>
 #include <string_view>
 #include <tuple>
 
+#include "ramq/config_fields.h"
+#include "ramq/family_config.h"
 #include "ramq/gguf_metadata.h"
 #include "ramq/gguf_names.h"
 #include "ramq/model_family.h"
@@ -123,6 +126,8 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
   const std::string config_file = (model.dir() / "config.json").string();
   const ModelFamily& family = family_for(cfg, config_file, "GGUF output");
   const std::string arch(family.gguf_architecture);
+  std::optional<LinearAttentionFields> linear;  // hybrid families: read once for every tensor's layout
+  if (family.hybrid_attention) linear = read_family_fields(ConfigFields(cfg.raw, config_file), cfg, family).linear;
 
   const std::string embed_name = gguf_to_hf_tensor_name(family, "token_embd.weight").value();  // llama.cpp needs it
   const TensorInfo* embed = model.find(embed_name);
@@ -181,7 +186,7 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
     }
     e.heads = qk_permute_heads(family, cfg, t.name);
     if (family.hybrid_attention) {
-      e.layout = gguf_hybrid_layout(family, cfg, t, local);
+      e.layout = gguf_hybrid_layout(family, *linear, t, local);
       if (!e.layout.ne.empty()) e.spec.ne = e.layout.ne;
       if (e.layout.force_f32) e.spec.type = GgmlType::F32;
     }
