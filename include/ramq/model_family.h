@@ -6,6 +6,7 @@
 //   llama    llama, mistral   llama              q_proj/k_proj rows permuted (llama_permute_qk)
 //   qwen2    qwen2            qwen2              q/k/v biases in every layer
 //   qwen3    qwen3            qwen3              q_norm/k_norm in every layer
+//   mistral3 mistral3         mistral3           llama's text model (text_config) under language_model., vision tower left out
 //   mixtral  mixtral          llama              llama with 8 routed experts (w1/w2/w3) per layer
 //   qwen2_moe qwen2_moe       qwen2moe           qwen2 with routed experts and a gated shared expert
 //   qwen3_moe qwen3_moe       qwen3moe           qwen3 with routed experts
@@ -114,6 +115,9 @@ struct ModelFamily {
   // multi-token-prediction block: mlx_lm's sanitize() drops them, llama.cpp's main graph does
   // not execute them); nullptr: none.
   bool (*left_out)(std::string_view hf_name) = nullptr;
+  // A multimodal wrapper's text model: the model_type values config.json's text_config may name
+  // (its other values describe another decoder, refused with one line); empty: no check.
+  std::span<const std::string_view> text_model_types;
   // The mlx_lm parameter path of a Hugging Face tensor (after mlx_lm's sanitize()); "" for a
   // tensor left out (left_out above).
   std::string (*mlx_path)(std::string_view hf_name) = nullptr;

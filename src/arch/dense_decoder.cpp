@@ -54,6 +54,7 @@ std::optional<ExpectedShape> dense_layer_shape(std::string_view s, const ModelCo
 }
 
 const TensorNames& dense_decoder_names() { return kNames; }
+std::span<const TensorName> dense_decoder_layer_names() { return kLayerNames; }
 std::span<const TensorName> decoder_global_names() { return kGlobalNames; }
 std::span<const std::string_view> decoder_unused_names() { return kUnused; }
 

@@ -48,6 +48,9 @@ std::span<const std::string_view> decoder_unused_names();
 // self_attn.{q,k}_norm, post_attention_layernorm, mlp.{gate,up,down}_proj (+ biases)} /
 // model.norm / lm_head, and llama.cpp's token_embd / blk.N.* / output_norm / output.
 const TensorNames& dense_decoder_names();
+// Its per-layer rows alone (attention, norms and the dense MLP), for families that wrap the same
+// layers under other global names (mistral3).
+std::span<const TensorName> dense_decoder_layer_names();
 
 // [vocab_size, hidden_size] embeddings and head, [hidden_size] norms, [heads x head_dim,
 // hidden_size] projections, ... (ExpectedShape's formula in config.json's field names).

@@ -58,7 +58,25 @@ std::int64_t read_partial_rotary(const ConfigFields& f, const ModelConfig& c) {
 }
 
 // Fields whose other values no family ramq knows implements.
+// A wrapper's text_config must describe the decoder the family's tables hold.
+void check_text_model_type(const ConfigFields& f, const ModelConfig& c, const ModelFamily& family) {
+  if (family.text_model_types.empty()) return;
+  // Without text_config (a config read back from GGUF) the fields themselves are checked.
+  const auto text = c.raw.find("text_config");
+  if (text == c.raw.end() || !text->is_object()) return;
+  const auto type = text->find("model_type");
+  if (type == text->end()) return;  // transformers' default text config
+  std::string names;
+  for (const auto t : family.text_model_types) {
+    if (type->is_string() && type->get<std::string>() == t) return;
+    names += (names.empty() ? "'" : ", '") + std::string(t) + "'";
+  }
+  f.fail("text_config.model_type", "is " + show(*type) + ": ramq's " + std::string(family.name) +
+                                       " family covers text models of type " + names + " only");
+}
+
 void check_unsupported_fields(const ConfigFields& f, const ModelConfig& c, const ModelFamily& family) {
+  check_text_model_type(f, c, family);
   // Every path (mlx_lm, llama.cpp, the evaluator) computes SiLU whatever this says.
   for (const char* act : {"hidden_act", "hidden_activation"})
     if (const json* j = f.find(act); j != nullptr && !(j->is_string() && j->get<std::string>() == "silu"))

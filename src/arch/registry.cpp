@@ -10,6 +10,7 @@ namespace ramq {
 ModelFamily llama_family();
 ModelFamily qwen2_family();
 ModelFamily qwen3_family();
+ModelFamily mistral3_family();
 ModelFamily mixtral_family();
 ModelFamily qwen2_moe_family();
 ModelFamily qwen3_moe_family();
@@ -22,6 +23,7 @@ std::span<const ModelFamily> model_families() {
       llama_family(),
       qwen2_family(),
       qwen3_family(),
+      mistral3_family(),
       mixtral_family(),
       qwen2_moe_family(),
       qwen3_moe_family(),

@@ -39,17 +39,20 @@ class LlamaModel final : public IncrementalModel {
       : src_(std::move(src)), threads_(resolve_threads(opt.threads)), ctx_(static_cast<std::size_t>(opt.ctx)) {
     s_ = llama_spec(src_->config(), src_->config_file(), opt.ctx);
     const std::int64_t q_dim = s_.heads * s_.head_dim, kv_dim = s_.kv_heads * s_.head_dim;
-    embed_ = open("model.embed_tokens.weight", {s_.vocab, s_.hidden});
-    final_norm_ = load("model.norm.weight", {s_.hidden});
+    // The family's Hugging Face names (a wrapper such as mistral3 holds them under its own prefix).
+    const TensorNames& names = *find_family(s_.model_type)->names;
+    const std::string head_name(names.global[2].hf);
+    embed_ = open(std::string(names.global[0].hf), {s_.vocab, s_.hidden});
+    final_norm_ = load(std::string(names.global[1].hf), {s_.hidden});
     if (!s_.tie_word_embeddings) {
-      if (!src_->has("lm_head.weight"))
-        throw Error(src_->config_file(), "lm_head.weight",
-                    "field 'tie_word_embeddings' is false but the model has no lm_head.weight");
-      head_ = {s_.vocab, s_.hidden, open("lm_head.weight", {s_.vocab, s_.hidden}), {}};
+      if (!src_->has(head_name))
+        throw Error(src_->config_file(), head_name,
+                    "field 'tie_word_embeddings' is false but the model has no " + head_name);
+      head_ = {s_.vocab, s_.hidden, open(head_name, {s_.vocab, s_.hidden}), {}};
     }
     layers_.resize(sz(s_.layers));
     for (std::int64_t i = 0; i < s_.layers; ++i) {
-      const std::string p = "model.layers." + std::to_string(i) + ".";
+      const std::string p = std::string(names.hf_layer_prefix) + std::to_string(i) + ".";
       Layer& L = layers_[sz(i)];
       L.in_norm = load(p + "input_layernorm.weight", {s_.hidden});
       L.post_norm = load(p + "post_attention_layernorm.weight", {s_.hidden});

@@ -73,9 +73,10 @@ ModelConfig config_of(const std::string& model_type) {
 }
 
 TEST(ModelFamilies, ModelTypesAndArchitectures) {
-  ASSERT_EQ(model_families().size(), 9u);  // 6 + the hybrid families (hybrid_family_test.cpp)
+  ASSERT_EQ(model_families().size(), 10u);  // 7 + the hybrid families (hybrid_family_test.cpp)
   const std::vector<std::pair<std::string, std::string>> types{
       {"llama", "llama"}, {"mistral", "llama"},        {"qwen2", "qwen2"},        {"qwen3", "qwen3"},
+      {"mistral3", "mistral3"},
       {"mixtral", "llama"}, {"qwen2_moe", "qwen2moe"}, {"qwen3_moe", "qwen3moe"}};
   for (const auto& [type, arch] : types) {
     const ModelFamily* f = find_family(type);
@@ -84,13 +85,14 @@ TEST(ModelFamilies, ModelTypesAndArchitectures) {
     EXPECT_EQ(find_gguf_family(arch, f->moe != nullptr), f) << arch;
   }
   EXPECT_TRUE(find_family("llama")->permute_qk);
+  EXPECT_TRUE(find_family("mistral3")->permute_qk);  // llama.cpp's converter: a LlamaModel
   EXPECT_FALSE(find_family("qwen2")->permute_qk);
   EXPECT_TRUE(find_family("qwen2")->qkv_bias);
   EXPECT_TRUE(find_family("qwen3")->qk_norm);
   EXPECT_FALSE(find_family("llama")->qkv_bias || find_family("llama")->qk_norm);
   EXPECT_EQ(find_family("qwen3")->hf_architecture, "Qwen3ForCausalLM");
-  EXPECT_EQ(supported_model_types(), "llama, mistral, qwen2, qwen3, mixtral, qwen2_moe, qwen3_moe, qwen3_next, qwen3_5, qwen3_5_moe");
-  EXPECT_EQ(supported_gguf_architectures(), "llama, qwen2, qwen3, qwen2moe, qwen3moe, qwen3next, qwen35, qwen35moe");
+  EXPECT_EQ(supported_model_types(), "llama, mistral, qwen2, qwen3, mistral3, mixtral, qwen2_moe, qwen3_moe, qwen3_next, qwen3_5, qwen3_5_moe");
+  EXPECT_EQ(supported_gguf_architectures(), "llama, qwen2, qwen3, mistral3, qwen2moe, qwen3moe, qwen3next, qwen35, qwen35moe");
 }
 
 TEST(ModelFamilies, UnknownModelTypeIsRefusedNamingTheSupportedOnes) {
@@ -103,7 +105,7 @@ TEST(ModelFamilies, UnknownModelTypeIsRefusedNamingTheSupportedOnes) {
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()),
               "m/config.json: model_type 'gemma3' is not supported for GGUF output (supported: llama, mistral, qwen2, "
-              "qwen3, mixtral, qwen2_moe, qwen3_moe, qwen3_next, qwen3_5, qwen3_5_moe)");
+              "qwen3, mistral3, mixtral, qwen2_moe, qwen3_moe, qwen3_next, qwen3_5, qwen3_5_moe)");
   }
 }
 
@@ -130,6 +132,14 @@ TEST(ModelFamilies, SyntheticCheckpointsMapToLlamaCppNamesAndBack) {
   expect_names_both_ways("mistral", llama_checkpoint());
   expect_names_both_ways("qwen2", qwen2_checkpoint());
   expect_names_both_ways("qwen3", qwen3_checkpoint());
+  // mistral3: the llama names under "language_model."; the vision tower is left out.
+  NamePairs mistral3;
+  for (const auto& [hf, gg] : llama_checkpoint()) mistral3.emplace_back("language_model." + hf, gg);
+  expect_names_both_ways("mistral3", mistral3);
+  EXPECT_TRUE(is_left_out("mistral3", "vision_tower.transformer.layers.0.attention.q_proj.weight"));
+  EXPECT_TRUE(is_left_out("mistral3", "multi_modal_projector.linear_1.weight"));
+  EXPECT_FALSE(is_left_out("mistral3", "language_model.model.layers.0.self_attn.q_proj.weight"));
+  EXPECT_EQ(find_family("mistral3")->mlx_path("vision_tower.ln_pre.weight"), "");
   const ModelFamily& llama = *find_family("llama");
   EXPECT_EQ(hf_to_gguf_tensor_name(llama, "model.layers.0.self_attn.rotary_emb.inv_freq", "m"), "");
   EXPECT_THROW(hf_to_gguf_tensor_name(llama, "model.layers.0.mlp.experts.0.w1.weight", "m"), Error);

@@ -71,4 +71,9 @@ Modules hybrid_modules(const json& config);
 // Their Model.sanitize(weights).
 void hybrid_sanitize(std::map<std::string, MlxArray>& weights, const json& config);
 
+// mistral3 (mlx_lm models/mistral3.py around models/llama.py): mlx_loader_mistral3.cpp.
+bool is_mistral3(const std::string& model_type);
+Modules mistral3_modules(const json& config);
+void mistral3_sanitize(std::map<std::string, MlxArray>& weights, const json& config);
+
 }  // namespace ramq::testkit::mlx_rules
