@@ -267,6 +267,14 @@ class Loader {
     }
   }
 
+  // A non-negative integer field (0 when absent).
+  std::size_t count(const json& obj, const char* key) const {
+    const auto it = obj.find(key);
+    if (it == obj.end() || it->is_null()) return 0;
+    if (!it->is_number_unsigned()) fail(std::string("'") + key + "' must be a non-negative integer, not " + brief(*it));
+    return it->get<std::size_t>();
+  }
+
   // A String pattern (a Regex one is refused: no SentencePiece-style file uses it).
   std::string literal_pattern(const json& node, const char* what) const {
     const auto pit = node.find("pattern");
@@ -327,8 +335,8 @@ class Loader {
       } else if (type == "ByteFallback") {
         bytes = true;
       } else if (type == "Fuse") {
-      } else if (type == "Strip" && text(*step, "content") == " " && step->value("stop", 0) == 0) {
-        cfg_.decode_strip = step->value("start", std::size_t{0});
+      } else if (type == "Strip" && text(*step, "content") == " " && count(*step, "stop") == 0) {
+        cfg_.decode_strip = count(*step, "start");
       } else if (type == "Metaspace") {
         replace_from = metaspace_replacement(*step);
         if (prepend_scheme(*step) != CharStep::Prepend::kNever) cfg_.decode_strip = 1;

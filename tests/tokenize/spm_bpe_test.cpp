@@ -177,6 +177,9 @@ TEST_F(SpmBpeTest, BadFilesNameTheFile) {
   j["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", kMeta}, {"prepend_scheme", "sometimes"}};
   expect_error(j, "prepend_scheme 'sometimes'");
   j = spm_tokenizer();
+  j["decoder"]["decoders"][3]["start"] = "one";
+  expect_error(j, "'start' must be a non-negative integer");
+  j = spm_tokenizer();
   j["model"]["byte_fallback"] = false;
   j["model"]["unk_token"] = nullptr;
   EXPECT_THROW(load(j)->encode("\xC3\xA9", false), ramq::Error);
