@@ -1,4 +1,5 @@
-// Tokenizers for `ramq eval --text FILE`: Hugging Face byte-level BPE (tokenizer.json), Mistral's
+// Tokenizers for `ramq eval --text FILE`: Hugging Face BPE (tokenizer.json: byte-level, or
+// SentencePiece-style with byte fallback as Llama 2 / Mistral v0.1 / Gemma), Mistral's
 // tekken.json, sentencepiece (tokenizer.model) and llama2.c (tok*.bin). Bad files throw ramq::Error naming the
 // file (tensor ""); the Tokenizer objects are immutable and safe to use from several threads.
 #pragma once
@@ -30,7 +31,7 @@ class Tokenizer {
   virtual std::optional<std::uint32_t> bos_id() const = 0;
 };
 
-// Picks the tokenizer of a model directory: tokenizer.json (byte-level BPE), else Mistral's
+// Picks the tokenizer of a model directory: tokenizer.json (BPE), else Mistral's
 // tekken.json, else tokenizer.model (sentencepiece), else a llama2.c tok*.bin (the first by name);
 // Error if none. (tekken.json before tokenizer.model, after tokenizer.json: as llama.cpp's converter.)
 std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& model_dir);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -39,12 +40,17 @@ class Loader {
         tokens += static_cast<std::int64_t>(it->size());
     }
     id_limit_ = std::min<std::int64_t>(kMaxId, tokens + kMaxUnusedIds);
+    // No ByteLevel pre-tokenizer: SentencePiece-style BPE, whose symbols are characters.
+    cfg_.char_level = !has_type(j.value("pre_tokenizer", json()), "pretokenizers", "ByteLevel");
     read_model(*model);
     read_added(j);
     read_normalizer(j.value("normalizer", json()));
     read_pre_tokenizer(j.value("pre_tokenizer", json()));
-    if (!byte_level_) fail("only byte-level BPE is supported (the pre_tokenizer has no ByteLevel step)");
-    read_decoder(j.value("decoder", json()));
+    if (cfg_.char_level) {
+      read_char_decoder(j.value("decoder", json()));
+    } else {
+      read_decoder(j.value("decoder", json()));
+    }
     read_post_processor(j.value("post_processor", json()));
     return std::move(cfg_);
   }
@@ -75,6 +81,16 @@ class Loader {
     return s.size() > 80 ? s.substr(0, 80) + "..." : s;
   }
 
+  bool has_type(const json& node, const char* children, const std::string& type) const {
+    if (!node.is_object()) return false;
+    if (text(node, "type") == type) return true;
+    const auto it = node.find(children);
+    if (it == node.end() || !it->is_array()) return false;
+    for (const auto& c : *it)
+      if (has_type(c, children, type)) return true;
+    return false;
+  }
+
   std::uint32_t checked_id(const json& v, const std::string& what) const {
     if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::int64_t>() >= id_limit_) {
       fail(what + " has a bad id " + brief(v) + " (ids must be below " + std::to_string(id_limit_) +
@@ -89,28 +105,66 @@ class Loader {
       cfg_.has_piece.resize(id + 1, 0);
     }
     // As tokenizers' ByteLevel decoder: the bytes if every character is in the byte alphabet,
-    // else the token's own text.
-    auto bytes = byte_level_to_bytes(token);
+    // else the token's own text. SentencePiece-style: the text, rewritten by read_char_decoder.
+    std::optional<std::string> bytes;
+    if (!cfg_.char_level) bytes = byte_level_to_bytes(token);
     cfg_.pieces[id] = bytes ? std::move(*bytes) : token;
     cfg_.has_piece[id] = 1;
   }
 
   void read_model(const json& model) {
-    if (flag(model, "byte_fallback", false))
-      fail("SentencePiece-style BPE (byte_fallback) is not supported; only byte-level BPE is");
+    cfg_.byte_fallback = flag(model, "byte_fallback", false);
+    if (cfg_.byte_fallback && !cfg_.char_level)
+      fail("unsupported BPE: byte_fallback with a ByteLevel pre-tokenizer");
+    cfg_.fuse_unk = flag(model, "fuse_unk", false);
     const auto vocab = model.find("vocab");
     if (vocab == model.end() || !vocab->is_object()) fail("'model' has no 'vocab' object");
     for (const auto& [token, idv] : vocab->items()) {
       const std::uint32_t id = checked_id(idv, "vocab token '" + token + "'");
       ids_.emplace(token, id);
       set_piece(id, token);
-      if (auto bytes = byte_level_to_bytes(token)) cfg_.byte_vocab.emplace(std::move(*bytes), id);
+      if (cfg_.char_level) {
+        cfg_.byte_vocab.emplace(token, id);
+      } else if (auto bytes = byte_level_to_bytes(token)) {
+        cfg_.byte_vocab.emplace(std::move(*bytes), id);
+      }
     }
+    if (cfg_.char_level) {
+      read_char_symbols(model);
+    } else {
+      read_byte_symbols();
+    }
+    read_merges(model);
+  }
+
+  // SentencePiece-style: the <0xXX> tokens of byte_fallback, and the unknown token.
+  void read_char_symbols(const json& model) {
+    if (cfg_.byte_fallback) {
+      for (unsigned b = 0; b < 256; ++b) {
+        char name[8];
+        std::snprintf(name, sizeof name, "<0x%02X>", b);
+        const auto it = ids_.find(name);
+        if (it == ids_.end()) fail(std::string("byte_fallback, but the vocabulary has no token ") + name);
+        cfg_.byte_ids[b] = it->second;
+      }
+    }
+    const std::string unk = text(model, "unk_token");
+    if (!unk.empty()) {
+      const auto it = ids_.find(unk);
+      if (it == ids_.end()) fail("the unk_token '" + unk + "' is not in the vocabulary");
+      cfg_.unk = it->second;
+    }
+  }
+
+  void read_byte_symbols() {
     for (unsigned b = 0; b < 256; ++b) {
       const auto it = cfg_.byte_vocab.find(std::string(1, static_cast<char>(b)));
       if (it == cfg_.byte_vocab.end()) fail("the vocabulary has no byte-level token for byte " + std::to_string(b));
       cfg_.byte_ids[b] = it->second;
     }
+  }
+
+  void read_merges(const json& model) {
     const auto merges = model.find("merges");
     if (merges == model.end() || !merges->is_array()) fail("'model' has no 'merges' array");
     std::uint32_t rank = 0;
@@ -175,11 +229,15 @@ class Loader {
     if (n.is_null()) return;
     const std::string type = text(n, "type");
     if (type == "NFC") {
-      cfg_.nfc = true;
+      cfg_.normalizer.push_back({TextEdit::Kind::kNfc, "", ""});
+    } else if (type == "Prepend") {
+      cfg_.normalizer.push_back({TextEdit::Kind::kPrepend, "", text(n, "prepend")});
+    } else if (type == "Replace") {
+      cfg_.normalizer.push_back({TextEdit::Kind::kReplace, literal_pattern(n, "Replace normalizer"), text(n, "content")});
     } else if (type == "Sequence" && n.contains("normalizers") && n["normalizers"].is_array()) {
       for (const auto& sub : n["normalizers"]) read_normalizer(sub);
     } else {
-      fail("unsupported normalizer '" + (type.empty() ? brief(n) : type) + "' (only NFC is supported)");
+      fail("unsupported normalizer '" + (type.empty() ? brief(n) : type) + "' (NFC, Prepend, Replace and Sequence are supported)");
     }
   }
 
@@ -196,11 +254,120 @@ class Loader {
       if (cfg_.add_prefix_space && !cfg_.steps.empty())
         fail("unsupported pre-tokenizer: ByteLevel with add_prefix_space after a Split");
       if (flag(p, "use_regex", true)) add_regex_step(std::string(kGpt2Regex), "ByteLevel's GPT-2 regex");
+    } else if (type == "Split" && cfg_.char_level) {
+      cfg_.char_steps.push_back({CharStep::Kind::kSplit, CharStep::Prepend::kNever, literal_pattern(p, "Split"),
+                                 split_behavior(text(p, "behavior")), false});
+      if (flag(p, "invert", false)) fail("unsupported Split pre-tokenizer: invert is not supported");
+    } else if (type == "Metaspace" && cfg_.char_level) {
+      read_metaspace(p);
     } else if (type == "Split") {
       read_split(p);
     } else {
       fail("unsupported pre-tokenizer '" + (type.empty() ? brief(p) : type) + "'");
     }
+  }
+
+  // A non-negative integer field (0 when absent).
+  std::size_t count(const json& obj, const char* key) const {
+    const auto it = obj.find(key);
+    if (it == obj.end() || it->is_null()) return 0;
+    if (!it->is_number_unsigned()) fail(std::string("'") + key + "' must be a non-negative integer, not " + brief(*it));
+    return it->get<std::size_t>();
+  }
+
+  // A String pattern (a Regex one is refused: no SentencePiece-style file uses it).
+  std::string literal_pattern(const json& node, const char* what) const {
+    const auto pit = node.find("pattern");
+    if (pit == node.end() || !pit->is_object() || !pit->contains("String"))
+      fail(std::string("unsupported ") + what + " pattern " + (pit == node.end() ? "(none)" : brief(*pit)) +
+           " (only a String pattern is supported here)");
+    const std::string literal = text(*pit, "String");
+    if (literal.empty()) fail(std::string(what) + " has an empty 'String' pattern");
+    return literal;
+  }
+
+  SplitBehavior split_behavior(const std::string& b) const {
+    if (b == "Isolated") return SplitBehavior::kIsolated;
+    if (b == "Removed") return SplitBehavior::kRemoved;
+    if (b == "MergedWithPrevious") return SplitBehavior::kMergedWithPrevious;
+    if (b == "MergedWithNext") return SplitBehavior::kMergedWithNext;
+    if (b == "Contiguous") return SplitBehavior::kContiguous;
+    fail("unsupported Split behavior '" + b + "'");
+  }
+
+  // prepend_scheme ("always", "first", "never"), or the older add_prefix_space (true: always).
+  CharStep::Prepend prepend_scheme(const json& node) const {
+    const std::string scheme = text(node, "prepend_scheme");
+    if (scheme.empty()) return flag(node, "add_prefix_space", true) ? CharStep::Prepend::kAlways : CharStep::Prepend::kNever;
+    if (scheme == "always") return CharStep::Prepend::kAlways;
+    if (scheme == "first") return CharStep::Prepend::kFirst;
+    if (scheme == "never") return CharStep::Prepend::kNever;
+    fail("unsupported Metaspace prepend_scheme '" + scheme + "'");
+  }
+
+  std::string metaspace_replacement(const json& node) const {
+    std::string r = text(node, "replacement");
+    if (r.empty()) r = text(node, "str_rep");
+    if (r.empty()) fail("Metaspace has no 'replacement'");
+    return r;
+  }
+
+  void read_metaspace(const json& p) {
+    cfg_.char_steps.push_back({CharStep::Kind::kMetaspace, prepend_scheme(p), metaspace_replacement(p),
+                               SplitBehavior::kMergedWithNext, flag(p, "split", true)});
+  }
+
+  // SentencePiece-style decoders: Replace(U+2581 -> " "), ByteFallback, Fuse, Strip (leading
+  // spaces), Metaspace (replacement -> " ", the first one dropped unless prepend_scheme is never).
+  void read_char_decoder(const json& d) {
+    std::string replace_from;
+    bool bytes = false;
+    std::vector<const json*> steps;
+    if (text(d, "type") == "Sequence" && d.contains("decoders") && d["decoders"].is_array()) {
+      for (const auto& sub : d["decoders"]) steps.push_back(&sub);
+    } else if (!d.is_null()) {
+      steps.push_back(&d);
+    }
+    for (const json* step : steps) {
+      const std::string type = text(*step, "type");
+      if (type == "Replace" && text(*step, "content") == " ") {
+        replace_from = literal_pattern(*step, "Replace decoder");
+      } else if (type == "ByteFallback") {
+        bytes = true;
+      } else if (type == "Fuse") {
+      } else if (type == "Strip" && text(*step, "content") == " " && count(*step, "stop") == 0) {
+        cfg_.decode_strip = count(*step, "start");
+      } else if (type == "Metaspace") {
+        replace_from = metaspace_replacement(*step);
+        if (prepend_scheme(*step) != CharStep::Prepend::kNever) cfg_.decode_strip = 1;
+      } else {
+        fail("unsupported decoder '" + (type.empty() ? brief(*step) : type) + "' for SentencePiece-style BPE");
+      }
+    }
+    for (std::size_t id = 0; id < cfg_.pieces.size(); ++id) {
+      std::string& piece = cfg_.pieces[id];
+      if (const int b = bytes ? byte_fallback_value(piece) : -1; b >= 0) {
+        piece = std::string(1, static_cast<char>(b));
+        continue;
+      }
+      for (std::size_t pos; !replace_from.empty() && (pos = piece.find(replace_from)) != std::string::npos;)
+        piece.replace(pos, replace_from.size(), " ");
+    }
+  }
+
+  // The byte of a "<0xXX>" token, or -1.
+  static int byte_fallback_value(std::string_view piece) {
+    if (piece.size() != 6 || !piece.starts_with("<0x") || piece[5] != '>') return -1;
+    int value = 0;
+    for (const char c : piece.substr(3, 2)) {
+      const int digit = std::isdigit(static_cast<unsigned char>(c)) ? c - '0'
+                        : (c >= 'A' && c <= 'F')                   ? c - 'A' + 10
+                        : (c >= 'a' && c <= 'f')                   ? c - 'a' + 10
+                                                                    : -1;
+      if (digit < 0) return -1;
+      value = value * 16 + digit;
+    }
+    return value;
   }
 
   void read_split(const json& p) {

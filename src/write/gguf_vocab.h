@@ -18,7 +18,7 @@ namespace ramq {
 enum class GgufTokenType : std::int32_t { NORMAL = 1, UNKNOWN = 2, CONTROL = 3, USER_DEFINED = 4, UNUSED = 5, BYTE = 6 };
 
 struct GgufVocab {
-  std::string model = "none";  // tokenizer.ggml.model: "llama" (SentencePiece), "gpt2" (byte-level BPE), "none"
+  std::string model = "none";  // tokenizer.ggml.model: "llama" (SentencePiece), "gpt2" (BPE), "none"
   std::string pre;             // tokenizer.ggml.pre (gpt2 only): "llama-bpe", "qwen2", "smollm", "gpt-2", "default"
   std::vector<std::string> tokens;
   std::vector<float> scores;  // empty = not written
@@ -37,10 +37,12 @@ struct GgufVocab {
 GgufVocab vocab_from_llama2c(const std::filesystem::path& file);
 // SentencePiece tokenizer.model (protobuf ModelProto, BPE model type): pieces, scores, types.
 GgufVocab vocab_from_sentencepiece(const std::filesystem::path& file);
-// Hugging Face tokenizer.json with a byte-level BPE model ("gpt2"). Returns nullopt (with the
-// reason in *why) if the model is not byte-level BPE; throws Error for malformed files and for a
-// pre-tokenizer llama.cpp's converter would not recognise (write/gguf_pre_tokenizer.h), unless
-// `pre_override` names one.
+// Hugging Face tokenizer.json with a BPE model ("gpt2"): byte-level, or SentencePiece-style when
+// its check-text hash (or `pre_override`) names a pre-tokenizer llama.cpp reads as such (gemma4,
+// granite-embed-multi-311m: Gemma 3's file). Returns nullopt (with the reason in *why) if the
+// model is not BPE or is a SentencePiece-style one llama.cpp would not tokenize the same; throws
+// Error for malformed files and for a byte-level pre-tokenizer llama.cpp's converter would not
+// recognise (write/gguf_pre_tokenizer.h), unless `pre_override` names one.
 std::optional<GgufVocab> vocab_from_tokenizer_json(const std::filesystem::path& file, std::string* why,
                                                    const std::string& pre_override = "");
 

@@ -1,5 +1,6 @@
-// Hugging Face tokenizer.json (byte-level BPE -> llama.cpp "gpt2") and the special tokens of
-// tokenizer_config.json / config.json.
+// Hugging Face tokenizer.json (BPE -> llama.cpp "gpt2": byte-level, or SentencePiece-style as
+// Gemma's whose check-text hash names one of llama.cpp's SentencePiece-style BPE pre-tokenizers)
+// and the special tokens of tokenizer_config.json / config.json.
 #include <algorithm>
 #include <functional>
 #include <unordered_map>
@@ -49,6 +50,10 @@ std::string type_of(const json& n) {
   return it != n.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+// llama.cpp pre-tokenizers of SentencePiece-style BPE: spaces escaped as U+2581, raw UTF-8
+// tokens, byte fallback to <0xXX>, text split only at newlines (llama-vocab.cpp, GEMMA4).
+bool is_sentencepiece_style_pre(const std::string& pre) { return pre == "gemma4" || pre == "granite-embed-multi-311m"; }
+
 std::optional<std::int64_t> json_int(const json& j) {
   if (j.is_number_integer()) return j.get<std::int64_t>();
   if (j.is_array() && !j.empty() && j[0].is_number_integer()) return j[0].get<std::int64_t>();  // eos lists
@@ -72,7 +77,6 @@ std::optional<GgufVocab> vocab_from_tokenizer_json(const fs::path& path, std::st
   bool byte_level = false;
   for (const char* k : {"pre_tokenizer", "decoder"})
     walk(root.value(k, json()), [&](const json& n) { byte_level = byte_level || type_of(n) == "ByteLevel"; });
-  if (!byte_level) return fail("a BPE tokenizer that is not byte-level (SentencePiece-style) is not supported");
 
   const auto vit = model.find("vocab");
   if (vit == model.end() || !vit->is_object()) throw Error(file, "", "model.vocab is not an object");
@@ -124,7 +128,28 @@ std::optional<GgufVocab> vocab_from_tokenizer_json(const fs::path& path, std::st
       v.merges.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
     else throw Error(file, "", "model.merges entry " + std::to_string(v.merges.size()) + " is not a merge");
   }
-  v.pre = gguf_pre_tokenizer(path, pre_override);
+  if (byte_level) {
+    v.pre = gguf_pre_tokenizer(path, pre_override);
+  } else {
+    // SentencePiece-style BPE (spaces as U+2581, byte fallback to <0xXX>): llama.cpp tokenizes it
+    // only under the pre-tokenizers that escape spaces and keep raw UTF-8 (llama-vocab.cpp
+    // LLAMA_VOCAB_PRE_TYPE_GEMMA4), which the converter's hash finds for Gemma 3's file.
+    try {
+      v.pre = gguf_pre_tokenizer(path, pre_override);
+    } catch (const Error& e) {
+      return fail(e.problem());
+    }
+    if (!is_sentencepiece_style_pre(v.pre))
+      return fail("SentencePiece-style BPE whose pre-tokenizer '" + v.pre +
+                  "' llama.cpp would read as byte-level (only gemma4 and granite-embed-multi-311m keep its form)");
+    // llama.cpp cuts the text at newlines: a token joining a newline to other text would never be
+    // reached there, though Hugging Face tokenizers reaches it.
+    for (const std::string& t : v.tokens)
+      if (t.find('\n') != std::string::npos && t.find_first_not_of('\n') != std::string::npos && t.size() > 1 &&
+          !(t.front() == '<' && t.back() == '>'))
+        return fail("SentencePiece-style BPE with a token joining a newline to other text, which llama.cpp's '" + v.pre +
+                    "' pre-tokenizer never forms");
+  }
   vocab_detail::check_unique(v, file);
   return v;
 }

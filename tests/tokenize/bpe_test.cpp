@@ -197,7 +197,7 @@ TEST_F(BpeTest, MalformedFilesNameTheFile) {
   expect_error(j.dump(), "ByteLevel with add_prefix_space after a Split");
   j = base_tokenizer();
   j["model"]["byte_fallback"] = true;
-  expect_error(j.dump(), "SentencePiece-style BPE (byte_fallback) is not supported");
+  expect_error(j.dump(), "byte_fallback with a ByteLevel pre-tokenizer");
   j = base_tokenizer();
   j["normalizer"] = {{"type", "Lowercase"}};
   expect_error(j.dump(), "unsupported normalizer");

