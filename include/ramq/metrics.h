@@ -65,7 +65,9 @@ double excess_kurtosis(std::span<const float> x, unsigned threads = 1);
 double output_noise_amplification(MatrixView w, int probes, int noise_levels, std::uint64_t seed,
                                   unsigned threads = 1);
 // RMSE of asymmetric min/max round-to-nearest (bits, group along rows, rows zero-padded to a
-// multiple of group) divided by the range (max W - min W) of the whole matrix.
+// multiple of group; the padding's own error counts) divided by the RMS of W, both over the
+// padded tensor: sqrt(SSE / sum W^2), as the SWAN reference code computes it
+// (smartquant/analyzer.py _reconstruction_error_sensitivity). 0 for an all-zero or constant W.
 double quantization_nrmse(MatrixView w, int bits, int group, unsigned threads = 1);
 
 // Normalisations to [0, 1].

@@ -283,17 +283,24 @@ double nrmse(MatrixView w, int bits, int group, unsigned threads, const MinMax* 
   const auto m = static_cast<std::size_t>(w.rows);
   const auto n = static_cast<std::size_t>(w.cols);
   const auto row_sse = metric_kernels().nrmse_row_sse;
-  // Rows in parallel (each row's sum in its slot), summed in row order.
-  std::vector<double> row_sums(m);
+  // Rows in parallel (each row's sums in its slot), summed in row order. The squares of W are
+  // summed element by element in double, in plain code, so no SIMD level changes them.
+  std::vector<double> row_sse_sums(m), row_square_sums(m);
   constexpr std::size_t kRowsPerPiece = 64;
   for_each_block((m + kRowsPerPiece - 1) / kRowsPerPiece, threads, [&](std::size_t k) {
-    for (std::size_t row = k * kRowsPerPiece; row < std::min(m, (k + 1) * kRowsPerPiece); ++row)
-      row_sums[row] = row_sse(w.data + row * n, static_cast<std::int64_t>(n), group, (1 << bits) - 1);
+    for (std::size_t row = k * kRowsPerPiece; row < std::min(m, (k + 1) * kRowsPerPiece); ++row) {
+      const float* x = w.data + row * n;
+      row_sse_sums[row] = row_sse(x, static_cast<std::int64_t>(n), group, (1 << bits) - 1);
+      double squares = 0.0;
+      for (std::size_t i = 0; i < n; ++i) squares += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+      row_square_sums[row] = squares;
+    }
   });
-  double sse = 0.0;
-  for (const double v : row_sums) sse += v;
-  const double rmse = std::sqrt(sse / static_cast<double>(count));
-  return rmse / range;
+  double sse = 0.0, squares = 0.0;
+  for (std::size_t row = 0; row < m; ++row) sse += row_sse_sums[row], squares += row_square_sums[row];
+  // RMSE over RMS of the zero-padded grouped tensor: both means count the same padded elements,
+  // which cancel (the reference's _reconstruction_error_sensitivity).
+  return squares > 0.0 ? std::sqrt(sse / squares) : 0.0;
 }
 
 }  // namespace

@@ -216,22 +216,30 @@ TEST(QuantizationNrmse, ValuesOnTheGridAreExact) {
 TEST(QuantizationNrmse, HandComputedGroup) {
   // bits 2 (levels 0..3), group 4, x = {0, 1.2, 3.5, 6}: lo 0, hi 6, scale 2.
   // t = {0, 0.6, 1.75, 3} -> q = {0, 1, 2, 3} -> x' = {0, 2, 4, 6}; errors {0, -0.8, -0.5, 0}.
-  // MSE = (0.64 + 0.25) / 4 = 0.2225; RMSE = 0.471699...; range 6 -> NRMSE = 0.0786165...
+  // SSE = 0.64 + 0.25 = 0.89; sum of squares 0 + 1.44 + 12.25 + 36 = 49.69 (the element count
+  // cancels between RMSE and RMS) -> NRMSE = sqrt(0.89 / 49.69) = 0.133831...
   const std::vector<float> x = {0.0f, 1.2f, 3.5f, 6.0f};
-  EXPECT_NEAR(quantization_nrmse({x.data(), 1, 4}, 2, 4), std::sqrt(0.2225) / 6.0, 1e-7);
+  EXPECT_NEAR(quantization_nrmse({x.data(), 1, 4}, 2, 4), std::sqrt(0.89 / 49.69), 1e-7);
 }
 
-TEST(QuantizationNrmse, PaddingZerosEnterMinMaxButNotTheMean) {
+TEST(QuantizationNrmse, PaddingZerosEnterMinMaxAndTheError) {
   // Row {2, 3, 5}, group 4 -> padded {2, 3, 5, 0}: lo 0, hi 5, scale 5/3.
-  // t = {1.2, 1.8, 3} -> q = {1, 2, 3} -> x' = {5/3, 10/3, 5}; errors {1/3, -1/3, 0}.
-  // MSE over the 3 real elements = (2/9) / 3 = 2/27; range of W = 5 - 2 = 3.
-  // NRMSE = sqrt(2/27) / 3 = 0.0907218...  (without the padding in min/max it would be 0).
+  // t = {1.2, 1.8, 3, 0} -> q = {1, 2, 3, 0} -> x' = {5/3, 10/3, 5, 0}; errors {1/3, -1/3, 0, 0}.
+  // SSE = 2/9, sum of squares 4 + 9 + 25 = 38: NRMSE = sqrt(2/9 / 38) = 0.0764719...
+  // (without the padding in min/max it would be 0).
   const std::vector<float> x = {2.0f, 3.0f, 5.0f};
-  EXPECT_NEAR(quantization_nrmse({x.data(), 1, 3}, 2, 4), std::sqrt(2.0 / 27.0) / 3.0, 1e-7);
-  // Padding does not matter when the group already spans 0: {-1, 0, 1, 2, | -3, 3, pad, pad},
-  // group 4, bits 2: group 1 exact (scale 1); group 2 {-3, 3, 0, 0}: scale 2, t = {0, 3} exact.
+  EXPECT_NEAR(quantization_nrmse({x.data(), 1, 3}, 2, 4), std::sqrt(2.0 / 9.0 / 38.0), 1e-7);
+  // A padding zero off the grid: row {-1, 6, 2.2} -> padded {-1, 6, 2.2, 0}: lo -1, scale 7/3;
+  // 2.2 -> q 1 -> x' = 4/3, error 13/15; the zero -> t = 3/7 -> q 0 -> x' = -1, error 1.
+  // SSE = 169/225 + 1 = 394/225, sum of squares 1 + 36 + 4.84 = 41.84.
+  const std::vector<float> z = {-1.0f, 6.0f, 2.2f};
+  EXPECT_NEAR(quantization_nrmse({z.data(), 1, 3}, 2, 4), std::sqrt(394.0 / 225.0 / 41.84), 1e-6);
+  // A group that already spans 0: {-1, 0, 1, 2, | -3, 3, pad, pad}, group 4, bits 2: group 1 is
+  // exact (scale 1); group 2 {-3, 3, 0, 0}: scale 2, -3 and 3 exact, each padding zero at t = 1.5
+  // rounds to 2 (half away from zero, and half to even alike) -> x' = 1, error 1. SSE 2, sum of
+  // squares 1 + 0 + 1 + 4 + 9 + 9 = 24.
   const std::vector<float> y = {-1, 0, 1, 2, -3, 3};
-  EXPECT_EQ(quantization_nrmse({y.data(), 1, 6}, 2, 4), 0.0);
+  EXPECT_NEAR(quantization_nrmse({y.data(), 1, 6}, 2, 4), std::sqrt(2.0 / 24.0), 1e-7);
 }
 
 TEST(QuantizationNrmse, MultipleRowsAndGroups) {
@@ -240,11 +248,12 @@ TEST(QuantizationNrmse, MultipleRowsAndGroups) {
   // b: 2 x 3, bits 1, group 3 (no padding):
   //   row 0 {0, 0.25, 1}: lo 0, scale 1, t = {0, 0.25, 1} -> q {0, 0, 1}, errors {0, 0.25, 0};
   //   row 1 {0.5, 0.58, 0.55}: lo 0.5, scale 0.08, t = {0, 1, 0.625} -> q {0, 1, 1},
-  //   errors {0, 0, -0.03}. SSE = 0.0625 + 0.0009 = 0.0634, MSE = 0.0634 / 6, range 1.
+  //   errors {0, 0, -0.03}. SSE = 0.0625 + 0.0009 = 0.0634; sum of squares
+  //   0 + 0.0625 + 1 + 0.25 + 0.3364 + 0.3025 = 1.9514.
   const std::vector<float> a = {0, 0.25f, 1, 0.5f, 0.6f, 0.1f};
   EXPECT_EQ(quantization_nrmse({a.data(), 2, 3}, 1, 2), 0.0);
   const std::vector<float> b = {0, 0.25f, 1, 0.5f, 0.58f, 0.55f};
-  EXPECT_NEAR(quantization_nrmse({b.data(), 2, 3}, 1, 3), std::sqrt(0.0634 / 6.0), 1e-6);
+  EXPECT_NEAR(quantization_nrmse({b.data(), 2, 3}, 1, 3), std::sqrt(0.0634 / 1.9514), 1e-6);
 }
 
 TEST(QuantizationNrmse, ConstantMatrixIsZero) {
@@ -253,7 +262,8 @@ TEST(QuantizationNrmse, ConstantMatrixIsZero) {
 }
 
 // Straightforward reference: build each zero-padded row explicitly, quantize in float with
-// std::round, sum squared errors of the real elements in double.
+// std::round, sum squared errors of every element (padding included) and the squares of W in
+// double: sqrt(SSE / sum W^2), the SWAN reference code's RMSE / RMS over the padded tensor.
 double reference_nrmse(const Dense& w, int bits, int group) {
   const auto n = static_cast<std::size_t>(w.cols);
   const auto g = static_cast<std::size_t>(group);
@@ -269,7 +279,7 @@ double reference_nrmse(const Dense& w, int bits, int group) {
       const float hi = *std::max_element(row.begin() + static_cast<std::ptrdiff_t>(s),
                                          row.begin() + static_cast<std::ptrdiff_t>(s + g));
       const float scale = (hi - lo) / levels;
-      for (std::size_t i = s; i < std::min(s + g, n); ++i) {
+      for (std::size_t i = s; i < s + g; ++i) {
         float xq = lo;
         if (scale != 0.0f) xq = lo + std::clamp(std::round((row[i] - lo) / scale), 0.0f, levels) * scale;
         const double e = static_cast<double>(row[i]) - static_cast<double>(xq);
@@ -277,8 +287,9 @@ double reference_nrmse(const Dense& w, int bits, int group) {
       }
     }
   }
-  const auto [lo, hi] = std::minmax_element(w.data.begin(), w.data.end());
-  return std::sqrt(sse / static_cast<double>(w.data.size())) / (static_cast<double>(*hi) - *lo);
+  double squares = 0.0;
+  for (const float v : w.data) squares += static_cast<double>(v) * v;
+  return std::sqrt(sse / squares);
 }
 
 TEST(QuantizationNrmse, MatchesReferenceOnRandomData) {
@@ -290,11 +301,13 @@ TEST(QuantizationNrmse, MatchesReferenceOnRandomData) {
     const double ref = reference_nrmse(w, bits, group);
     EXPECT_NEAR(quantization_nrmse(w.view(), bits, group), ref, 1e-6 * ref) << bits << "/" << group;
   }
-  // Statistical sanity for 4-bit, group 128 on centred Gaussian data: error ~ scale / sqrt(12).
+  // 4-bit, group 128 on centred Gaussian data: a group spans about 2 x 2.6 sigma (the expected
+  // extremes of 128 normal draws), the step is that / 15, the error step / sqrt(12): NRMSE about
+  // 5.2 / 15 / 3.46 = 0.100, what the reference finds for every tensor of real models.
   const Dense z = gaussian(64, 512, 9);
   const double nrmse = quantization_nrmse(z.view(), 4, 128);
-  EXPECT_GT(nrmse, 0.005);
-  EXPECT_LT(nrmse, 0.05);
+  EXPECT_GT(nrmse, 0.08);
+  EXPECT_LT(nrmse, 0.12);
 }
 
 // The statistics' kernels run at the SIMD level in use (src/analyze/simd/metric_kernels.h): NRMSE

@@ -77,7 +77,7 @@ double nrmse_row_sse(const float* x, std::int64_t n, std::int64_t g, int qmax) {
     const std::int64_t len = g < n - start ? g : n - start;
     const float* xg = x + start;
     FloatRange gm = min_max(xg, len);
-    if (len < g) {  // zero padding takes part in the group's min/max (its error is not counted)
+    if (len < g) {  // zero padding takes part in the group's min/max (and its error below)
       gm.lo = min_f(gm.lo, 0.0f);
       gm.hi = max_f(gm.hi, 0.0f);
     }
@@ -107,6 +107,10 @@ double nrmse_row_sse(const float* x, std::int64_t n, std::int64_t g, int qmax) {
     }
     double s = 0.0;
     for (int l = 0; l < kSumLanes; ++l) s += acc[l];
+    if (len < g && scale != 0.0f) {  // the padding zeros, each off the grid by the same error
+      const double d = static_cast<double>(error_of(0.0f, lo, scale, qmax_f, qmax));
+      s += static_cast<double>(g - len) * d * d;
+    }
     row += s;
   }
   return row;
