@@ -77,6 +77,7 @@ void moe_mlp(Modules& m, const std::string& layer, std::int64_t l, const json& c
 Modules model_modules(const json& c) {
   const std::string type = c.value("model_type", "");
   if (is_hybrid(type)) return hybrid_modules(c);
+  if (type == "phi3") return phi3_modules(c);
   if (type != "mixtral" && type != "qwen2_moe" && type != "qwen3_moe")
     throw Violation("config.json: model_type '" + type + "' is not one this check knows");
   Modules m;
@@ -105,6 +106,7 @@ Modules model_modules(const json& c) {
 void sanitize(std::map<std::string, MlxArray>& w, const json& c) {
   const std::string type = c.value("model_type", "");
   if (is_hybrid(type)) return hybrid_sanitize(w, c);
+  if (type == "phi3") return;  // models/phi3.py has no sanitize()
   if (type != "qwen2_moe" && flag(c, "tie_word_embeddings", false)) w.erase("lm_head.weight");
   const bool mixtral = type == "mixtral";
   const std::string moe = mixtral ? ".block_sparse_moe." : ".mlp.";
