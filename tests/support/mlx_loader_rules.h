@@ -71,7 +71,8 @@ inline void mlp(Modules& m, const std::string& p, std::int64_t dim, std::int64_t
 // tie_word_embeddings. The class has no sanitize().
 inline Modules phi3_modules(const json& c) {
   Modules m;
-  const std::int64_t h = field(c, "hidden_size"), vocab = field(c, "vocab_size"), heads = field(c, "num_attention_heads");
+  const std::int64_t h = field(c, "hidden_size"), vocab = field(c, "vocab_size");
+  const std::int64_t heads = field(c, "num_attention_heads");
   const std::int64_t kv = c.contains("num_key_value_heads") && !c["num_key_value_heads"].is_null()
                               ? field(c, "num_key_value_heads")
                               : heads;

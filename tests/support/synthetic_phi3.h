@@ -64,10 +64,12 @@ inline void write_phi3(const std::filesystem::path& dir, const Phi3Shape& s) {
   for (int l = 0; l < kLayers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     const auto wq = gaussian(q * h, 2 * proj), wk = gaussian(kv * h, 2 * proj), wv = gaussian(kv * h, proj);
-    b.add_rounded(p + "self_attn.qkv_proj.weight", dt, {q + 2 * kv, h}, s.k_before_q ? phi3_stack({wk, wq, wv}) : phi3_stack({wq, wk, wv}));
+    b.add_rounded(p + "self_attn.qkv_proj.weight", dt, {q + 2 * kv, h},
+                  s.k_before_q ? phi3_stack({wk, wq, wv}) : phi3_stack({wq, wk, wv}));
     b.add_rounded(p + "self_attn.o_proj.weight", dt, {h, q}, gaussian(h * q, 1.0 / std::sqrt(double(q))));
     const auto gate = gaussian(kFfn * h, proj), up = gaussian(kFfn * h, proj);
-    b.add_rounded(p + "mlp.gate_up_proj.weight", dt, {2 * kFfn, h}, s.up_before_gate ? phi3_stack({up, gate}) : phi3_stack({gate, up}));
+    b.add_rounded(p + "mlp.gate_up_proj.weight", dt, {2 * kFfn, h},
+                  s.up_before_gate ? phi3_stack({up, gate}) : phi3_stack({gate, up}));
     b.add_rounded(p + "mlp.down_proj.weight", dt, {h, kFfn}, gaussian(h * kFfn, 1.0 / std::sqrt(double(kFfn))));
     b.add_rounded(p + "input_layernorm.weight", dt, {h}, around_one(h));
     b.add_rounded(p + "post_attention_layernorm.weight", dt, {h}, around_one(h));
@@ -85,7 +87,9 @@ inline void write_phi3(const std::filesystem::path& dir, const Phi3Shape& s) {
     cfg["max_position_embeddings"] = 4096;
     cfg["original_max_position_embeddings"] = 512;
     cfg["sliding_window"] = 262144;
-    cfg["rope_scaling"] = {{"type", "longrope"}, {"short_factor", phi3_factors(1.0, 3.0)}, {"long_factor", phi3_factors(4.0, 40.0)}};
+    cfg["rope_scaling"] = {{"type", "longrope"},
+                           {"short_factor", phi3_factors(1.0, 3.0)},
+                           {"long_factor", phi3_factors(4.0, 40.0)}};
   } else {  // Phi-4
     cfg["max_position_embeddings"] = 16384;
     cfg["original_max_position_embeddings"] = 16384;
