@@ -13,6 +13,7 @@
 //   qwen3_next qwen3_next     qwen3next          hybrid: 3 of 4 layers gated linear attention, MoE + shared expert
 //   qwen3_5   qwen3_5         qwen35             hybrid as qwen3_next, dense MLP, multimodal wrapper (text_config)
 //   qwen3_5_moe qwen3_5_moe   qwen35moe          hybrid, MoE with fused expert tensors, multimodal wrapper
+//   phi3     phi3             phi3               fused qkv_proj and gate_up_proj (kept fused), longrope
 // The hybrid families (ModelFamily::hybrid_attention) are checked against config.json, written
 // as MLX (write/mlx_hybrid.h) and GGUF (write/gguf_hybrid.h), read back from GGUF
 // (arch/gguf_hybrid_config.h, evaluate/gguf_hybrid_tensors.h) and evaluated
@@ -96,6 +97,10 @@ struct ModelFamily {
   bool qkv_bias = false;     // every layer has q/k/v biases, whatever attention_bias says
   bool qk_norm = false;      // every layer has q_norm and k_norm
   bool llama3_rope = false;  // rope_scaling "llama3" is written to GGUF (as rope_freqs.weight)
+  // Phi-3's rope keys (rope.dimension_count from partial_rotary_factor, original context length,
+  // sliding_window) and its rope_scaling "longrope" (rope_factors_long/short.weight tensors and
+  // rope.scaling.attn_factor), as llama.cpp's Phi3MiniModel converter writes them.
+  bool phi3_rope = false;
   // llama.cpp's converter writes [arch].vocab_size and [arch].rope.dimension_count for the family
   // (its LlamaModel does; its Qwen models leave both to their defaults).
   bool gguf_vocab_and_rope_keys = false;

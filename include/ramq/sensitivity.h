@@ -54,6 +54,9 @@ int tensor_layer(const std::string& name);
 struct SensitivityContext {
   std::int64_t num_layers = 0;
   std::int64_t kv_share = 1;     // num_attention_heads / num_key_value_heads
+  // Rows of the q and of the k (= v) slice of a fused qkv projection (heads x head_dim,
+  // kv_heads x head_dim); 0: unknown, the slices then count equally.
+  std::int64_t q_rows = 0, kv_rows = 0;
   bool tied_embeddings = false;  // the embedding matrix is also the output head
 };
 SensitivityContext sensitivity_context(const ModelAnalysis& a);

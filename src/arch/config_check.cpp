@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "ramq/family_config.h"
+#include "ramq/longrope.h"
 #include "ramq/model_family.h"
 #include "ramq/error.h"
 #include "ramq/config_fields.h"
@@ -29,10 +30,11 @@ using Fields = ConfigFields;
 
 // The union of what the writers and the evaluator implement (the GGUF writer refuses "dynamic"
 // itself; mlx_lm and the evaluator take it).
-constexpr std::string_view kRopeTypes[] = {"default", "linear", "dynamic", "yarn", "llama3"};
+constexpr std::string_view kRopeTypes[] = {"default", "linear", "dynamic", "yarn", "llama3", "longrope", "su"};
 
 void check_rope_numbers(const Fields& f, const RopeScaling& rope) {
   if (rope.type == "default") return;
+  if (is_longrope_type(rope.type)) return;  // read_longrope, below, with the model's head_dim
   rope.required(f, "factor");
   if (rope.type == "llama3") {
     const double low = rope.required(f, "low_freq_factor");
@@ -59,7 +61,7 @@ void check_rope_field(const Fields& f, const char* field, bool known_family) {
   for (const auto t : kRopeTypes) known = known || rope->type == t;
   if (!known)
     f.fail(std::string(field) + ".rope_type",
-           "is '" + rope->type + "': ramq understands rope scaling default, linear, dynamic, yarn and llama3 only");
+           "is '" + rope->type + "': ramq understands rope scaling default, linear, dynamic, yarn, llama3 and longrope only");
   check_rope_numbers(f, *rope);
 }
 
@@ -224,6 +226,10 @@ void validate_config_against_tensors(const ModelReader& model) {
   for (const char* field : {"rope_scaling", "rope_parameters"}) check_rope_field(f, field, family != nullptr);
   if (!family) return;  // other layouts are passed through as they are (MLX)
   const FamilyFields fields = read_family_fields(f, c, *family);
+  if (const auto rope = read_rope(f); rope && is_longrope_type(rope->type)) {
+    if (!family->phi3_rope) f.fail(rope->field + ".rope_type", "'" + rope->type + "' is supported for phi3 models only");
+    read_longrope(f, c);
+  }
   check_family_tensors(model,
                        {c, *family, fields.attention_bias, fields.mlp_bias, fields.moe ? fields.moe->experts : 0,
                         fields.linear ? &*fields.linear : nullptr},

@@ -10,11 +10,14 @@
 
 #include "arch/gguf_hybrid_config.h"
 #include "ramq/family_config.h"
+#include "ramq/longrope.h"
 #include "ramq/error.h"
 
 namespace ramq {
 
 namespace {
+
+using json = nlohmann::json;
 
 GgufValue u32_field(std::int64_t v, const char* what, const std::string& config_file) {
   if (v < 0 || v > 0xffffffffLL) throw Error(config_file, "", std::string(what) + " does not fit in uint32");
@@ -29,6 +32,7 @@ void append_rope_scaling(std::vector<GgufKV>& kv, const ModelConfig& cfg, const 
   const ConfigFields f(cfg.raw, config_file);
   const auto rope = read_rope(f);
   if (!rope || rope->type == "default") return;
+  if (is_longrope_type(rope->type) && family.phi3_rope) return;  // append_phi3_rope
   if (rope->type == "linear" || rope->type == "yarn") {
     kv.push_back({a + "rope.scaling.type", GgufValue::str(rope->type)});
     kv.push_back({a + "rope.scaling.factor", GgufValue::f32(static_cast<float>(rope->required(f, "factor")))});
@@ -81,6 +85,46 @@ void read_experts(const GgufReader& gguf, const ModelFamily& family, const std::
                                                   ? uint(a + "expert_shared_feed_forward_length")
                                                   : c.intermediate_size;  // llama.cpp's default
   c.raw["norm_topk_prob"] = moe.gguf_norm_topk;
+}
+
+// Phi-3's keys as llama.cpp's Phi3MiniModel converter writes them: the rotary width, the
+// original context (llama.cpp picks the long factors beyond it), sliding_window (0 when null:
+// llama.cpp's phi3 graph disables sliding-window attention anyway), and longrope's attention
+// factor (its factor tensors: phi3_rope_factor_tensors).
+void append_phi3_rope(std::vector<GgufKV>& kv, const ModelConfig& cfg, const std::string& a,
+                      const std::string& config_file) {
+  const ConfigFields f(cfg.raw, config_file);
+  kv.push_back({a + "rope.dimension_count", u32_field(cfg.head_dim, "head_dim", config_file)});
+  const std::int64_t orig = original_context_length(f).value_or(cfg.max_position_embeddings);
+  kv.push_back({a + "rope.scaling.original_context_length", u32_field(orig, "original_max_position_embeddings", config_file)});
+  const json* sw = f.find("sliding_window");
+  const std::int64_t window = sw != nullptr && sw->is_number_integer() ? sw->get<std::int64_t>() : 0;
+  kv.push_back({a + "attention.sliding_window", u32_field(window, "sliding_window", config_file)});
+  if (const auto lr = read_longrope(f, cfg))
+    kv.push_back({a + "rope.scaling.attn_factor", GgufValue::f32(static_cast<float>(lr->attention_factor))});
+}
+
+// Phi-3's longrope written back into config.json's form from the factor tensors and keys.
+void read_phi3_rope(const GgufReader& gguf, const std::string& a, const std::string& file, ModelConfig& c) {
+  const GgufTensorInfo* lf = gguf.find_tensor("rope_factors_long.weight");
+  const GgufTensorInfo* sf = gguf.find_tensor("rope_factors_short.weight");
+  const GgufValue* orig = gguf.find(a + "rope.scaling.original_context_length");
+  if (orig != nullptr)
+    if (const auto* u = std::get_if<std::uint64_t>(&orig->v)) c.raw["original_max_position_embeddings"] = *u;
+  if (lf == nullptr && sf == nullptr) return;
+  if (lf == nullptr || sf == nullptr)
+    throw Error(file, lf == nullptr ? "rope_factors_long.weight" : "rope_factors_short.weight",
+                "is missing (longrope needs both factor tensors)");
+  json rope = {{"rope_type", "longrope"}};
+  for (const GgufTensorInfo* t : {lf, sf}) {
+    if (t->ne.size() != 1 || t->ne[0] != c.head_dim / 2)
+      throw Error(file, t->name, "must hold head_dim / 2 = " + std::to_string(c.head_dim / 2) + " values");
+    rope[t == lf ? "long_factor" : "short_factor"] = gguf.load_f32(*t);
+  }
+  const GgufValue* af = gguf.find(a + "rope.scaling.attn_factor");
+  const auto* d = af != nullptr ? std::get_if<double>(&af->v) : nullptr;
+  rope["attention_factor"] = d != nullptr ? *d : 1.0;
+  c.raw["rope_scaling"] = rope;
 }
 
 }  // namespace
@@ -150,6 +194,7 @@ std::vector<GgufKV> llama_gguf_metadata(const ModelConfig& cfg, const ModelFamil
   });
   append_experts(kv, cfg, family, a, config_file);
   append_rope_scaling(kv, cfg, family, a, config_file);
+  if (family.phi3_rope) append_phi3_rope(kv, cfg, a, config_file);
   if (family.hybrid_attention) append_hybrid_gguf_metadata(family, cfg, config_file, kv);
   return kv;
 }
@@ -227,6 +272,7 @@ ModelConfig model_config_from_gguf(const GgufReader& gguf, const std::string& fi
       c.raw["rope_scaling"] = {{"rope_type", *type}};
     }
   }
+  if (family->phi3_rope) read_phi3_rope(gguf, a, file, c);
   if (const GgufTensorInfo* rf = gguf.find_tensor("rope_freqs.weight")) {
     if (rf->ne.size() != 1 || rf->ne[0] != c.head_dim / 2)
       throw Error(file, "rope_freqs.weight", "must hold head_dim / 2 = " + std::to_string(c.head_dim / 2) + " values");

@@ -17,6 +17,7 @@ ModelFamily qwen3_moe_family();
 ModelFamily qwen3_next_family();
 ModelFamily qwen3_5_family();
 ModelFamily qwen3_5_moe_family();
+ModelFamily phi3_family();
 
 std::span<const ModelFamily> model_families() {
   static const ModelFamily kFamilies[] = {
@@ -30,6 +31,7 @@ std::span<const ModelFamily> model_families() {
       qwen3_next_family(),
       qwen3_5_family(),
       qwen3_5_moe_family(),
+      phi3_family(),
   };
   return kFamilies;
 }

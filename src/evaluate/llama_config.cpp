@@ -7,6 +7,7 @@
 
 #include "ramq/family_config.h"
 #include "ramq/gguf_metadata.h"
+#include "ramq/longrope.h"
 #include "ramq/model_family.h"
 #include "evaluate/llama_forward.h"
 #include "ramq/error.h"
@@ -83,9 +84,17 @@ void check_rope(const Fields& f, const ModelConfig& c, int ctx, LlamaSpec& s) {
     apply_llama3_rope(f, *rope, s);
     return;
   }
+  if (is_longrope_type(type)) {  // Phi-3: per-frequency divisors, short or long by the window
+    const LongRope lr = *read_longrope(f, c);
+    const std::vector<float>& factors = lr.factors_for(ctx);
+    for (std::size_t i = 0; i < half; ++i) s.inv_freq[i] /= static_cast<double>(factors[i]);
+    s.rope_attention_factor = lr.attention_factor;
+    s.rope = std::string("longrope (") + (&factors == &lr.long_factor ? "long" : "short") + " factors)";
+    return;
+  }
   f.fail(rope->field + ".rope_type",
-         "is '" + type + "': the evaluator supports rope scaling default, linear, llama3 and dynamic (within the "
-                         "original context) only");
+         "is '" + type + "': the evaluator supports rope scaling default, linear, llama3, longrope and dynamic "
+                         "(within the original context) only");
 }
 
 }  // namespace

@@ -128,8 +128,8 @@ class LlamaModel final : public IncrementalModel {
     for (std::size_t t = 0; t < un; ++t)
       for (std::size_t i = 0; i < half; ++i) {
         const double a = static_cast<double>(past + t) * s_.inv_freq[i];
-        cos_t[t * half + i] = static_cast<float>(std::cos(a));
-        sin_t[t * half + i] = static_cast<float>(std::sin(a));
+        cos_t[t * half + i] = static_cast<float>(std::cos(a) * s_.rope_attention_factor);
+        sin_t[t * half + i] = static_cast<float>(std::sin(a) * s_.rope_attention_factor);
       }
     auto rope = [&](std::vector<float>& m, std::size_t nh) {
       for (std::size_t t = 0; t < un; ++t)
@@ -286,7 +286,7 @@ std::unique_ptr<LanguageModel> make_llama_model(std::unique_ptr<WeightSource> we
 std::unique_ptr<IncrementalModel> make_incremental_llama_model(std::unique_ptr<WeightSource> weights,
                                                                const EvalOptions& opt) {
   if (is_hybrid(*weights)) return make_hybrid_model(std::move(weights), opt);
-  return std::make_unique<LlamaModel>(std::move(weights), opt);
+  return std::make_unique<LlamaModel>(split_fused_weights(std::move(weights)), opt);
 }
 
 }  // namespace ramq::eval

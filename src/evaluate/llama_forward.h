@@ -36,6 +36,7 @@ struct LlamaSpec : DecoderDims {
   std::optional<MoeFields> moe;  // every layer's MLP is a mixture of experts (mixtral, qwen*_moe)
   std::vector<double> inv_freq; // head_dim / 2 rotary frequencies, rope scaling applied
   std::string rope;             // "default", "linear x8", "llama3 x8", ...
+  double rope_attention_factor = 1.0;  // cos and sin multiplied by it (longrope)
 };
 
 // Validates the configuration for a forward pass over windows of up to `ctx` tokens. Throws

@@ -85,6 +85,12 @@ class WeightSource {
 std::unique_ptr<WeightTensor> row_slice(std::shared_ptr<const WeightTensor> whole, std::int64_t first,
                                         std::int64_t count);
 
+// `weights` with fused projections (Phi-3's self_attn.qkv_proj, mlp.gate_up_proj; GGUF attn_qkv
+// and its 2 x n_ff-row ffn_up) also readable under the split names the forward pass uses
+// (self_attn.q_proj/k_proj/v_proj, mlp.gate_proj/up_proj) as row slices; other names as they are
+// (src/evaluate/fused_split_weights.cpp).
+std::unique_ptr<WeightSource> split_fused_weights(std::unique_ptr<WeightSource> weights);
+
 // Elements per validation chunk (the bounded scratch that tensor() decodes into).
 inline constexpr std::int64_t kValidateChunkElements = std::int64_t{1} << 16;
 

@@ -111,6 +111,11 @@ Role role_of(const ModelFamily* family, const std::string& n) {
     case TensorRole::AttnQ: return Role::AttnQ;
     case TensorRole::AttnK: return Role::AttnK;
     case TensorRole::AttnV: return Role::AttnV;
+    // Phi-3's fused attn_qkv is ATTENTION_QKV, one of llama.cpp's attn_v categories (its own
+    // ATTENTION_QKV rule comes after the attn_v branch and is never reached); its fused
+    // gate_up_proj is written as ffn_up.
+    case TensorRole::AttnQkv: return Role::AttnV;
+    case TensorRole::FfnGateUp: return Role::FfnUp;
     case TensorRole::AttnOut: return Role::AttnOut;
     case TensorRole::FfnUp: return Role::FfnUp;
     case TensorRole::FfnGate: return Role::FfnGate;

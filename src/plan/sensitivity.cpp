@@ -22,7 +22,7 @@ double role_weight(TensorRole r, const SensitivityConstants& k) {
     case TensorRole::AttnQ: return k.attn_q;
     case TensorRole::AttnK: return k.attn_k;
     case TensorRole::AttnV: return k.attn_v;
-    case TensorRole::AttnQkv: return (k.attn_q + k.attn_k + k.attn_v) / 3;
+    case TensorRole::AttnQkv: return (k.attn_q + k.attn_k + k.attn_v) / 3;  // refined by fused_qkv_weights
     case TensorRole::AttnOut: return k.attn_out;
     case TensorRole::FfnGate: return k.ffn_gate;
     case TensorRole::FfnUp: return k.ffn_up;
@@ -37,6 +37,19 @@ double role_weight(TensorRole r, const SensitivityConstants& k) {
     case TensorRole::LinearOut: return k.attn_out;
     default: return k.other;
   }
+}
+
+// A fused q/k/v projection (Phi-3's qkv_proj, llama.cpp's attn_qkv): its error spreads over its
+// rows, so each row slice counts with its own role and share, in proportion to its rows:
+//   role x share = (q_rows x attn_q + kv_rows x (attn_k + attn_v) x kv_share) / all rows,
+// split into role = the row-weighted role constants and share = the rest. (A fused gate/up
+// projection has equal gate and up halves: its role (gate + up) / 2 is already row-weighted.)
+void fused_qkv_weights(const SensitivityContext& ctx, const SensitivityConstants& k, Sensitivity& s) {
+  if (ctx.q_rows <= 0 || ctx.kv_rows <= 0) return;
+  const double q = static_cast<double>(ctx.q_rows), kv = static_cast<double>(ctx.kv_rows);
+  const double role_rows = q * k.attn_q + kv * (k.attn_k + k.attn_v);
+  s.role_weight = role_rows / (q + 2 * kv);
+  s.share_weight = (q * k.attn_q + kv * (k.attn_k + k.attn_v) * static_cast<double>(ctx.kv_share)) / role_rows;
 }
 
 }  // namespace
@@ -84,6 +97,10 @@ SensitivityContext sensitivity_context(const ModelAnalysis& a) {
   if (a.config.num_key_value_heads > 0 && a.config.num_attention_heads % a.config.num_key_value_heads == 0)
     c.kv_share = a.config.num_attention_heads / a.config.num_key_value_heads;
   c.tied_embeddings = has_tied_embeddings(a);
+  if (a.config.head_dim > 0) {
+    c.q_rows = a.config.num_attention_heads * a.config.head_dim;
+    c.kv_rows = a.config.num_key_value_heads * a.config.head_dim;
+  }
   return c;
 }
 
@@ -94,6 +111,7 @@ Sensitivity tensor_sensitivity(const TensorAnalysis& t, const SensitivityContext
   s.layer = static_cast<int>(place.layer);
   s.role_weight = role_weight(s.role, k);
   if (s.role == TensorRole::AttnK || s.role == TensorRole::AttnV) s.share_weight = static_cast<double>(ctx.kv_share);
+  if (s.role == TensorRole::AttnQkv) fused_qkv_weights(ctx, k, s);
   if (s.layer >= 0 && ctx.num_layers > 0) {
     const double f = ctx.num_layers > 1 ? static_cast<double>(std::min<std::int64_t>(s.layer, ctx.num_layers - 1)) /
                                               static_cast<double>(ctx.num_layers - 1)
@@ -117,7 +135,10 @@ std::string Sensitivity::describe() const {
     std::snprintf(buf, sizeof buf, " (depth x%.3g)", depth_weight);
     where += buf;
   }
-  if (share_weight != 1.0) {
+  if (share_weight != 1.0 && role == TensorRole::AttnQkv) {
+    std::snprintf(buf, sizeof buf, ", k/v rows shared (x%.3g)", share_weight);
+    where += buf;
+  } else if (share_weight != 1.0) {
     std::snprintf(buf, sizeof buf, ", shared by %.0f query heads", share_weight);
     where += buf;
   }

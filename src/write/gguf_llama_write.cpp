@@ -16,6 +16,7 @@
 #include "ramq/family_config.h"
 #include "ramq/gguf_metadata.h"
 #include "ramq/gguf_names.h"
+#include "ramq/longrope.h"
 #include "ramq/model_family.h"
 #include "ramq/qk_permute.h"
 #include "ramq/atomic_output.h"
@@ -214,6 +215,18 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
     e.generated = std::move(*factors);
     e.group = 1;
     entries.push_back(std::move(e));
+  }
+  // Phi-3's longrope, as llama.cpp's converter writes it: the long, then the short factors.
+  if (auto longrope = family.phi3_rope ? read_longrope(ConfigFields(cfg.raw, config_file), cfg) : std::nullopt) {
+    const std::pair<const char*, std::vector<float>*> factor_tensors[] = {
+        {"rope_factors_long.weight", &longrope->long_factor}, {"rope_factors_short.weight", &longrope->short_factor}};
+    for (const auto& [name, factors] : factor_tensors) {
+      Entry e;
+      e.spec = {name, GgmlType::F32, {static_cast<std::int64_t>(factors->size())}};
+      e.generated = std::move(*factors);
+      e.group = 1;
+      entries.push_back(std::move(e));
+    }
   }
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
     return std::tie(a.group, a.block, a.rank, a.spec.name) < std::tie(b.group, b.block, b.rank, b.spec.name);

@@ -73,7 +73,7 @@ ModelConfig config_of(const std::string& model_type) {
 }
 
 TEST(ModelFamilies, ModelTypesAndArchitectures) {
-  ASSERT_EQ(model_families().size(), 10u);  // 7 + the hybrid families (hybrid_family_test.cpp)
+  ASSERT_EQ(model_families().size(), 11u);  // 8 + the hybrid families (hybrid_family_test.cpp)
   const std::vector<std::pair<std::string, std::string>> types{
       {"llama", "llama"}, {"mistral", "llama"},        {"qwen2", "qwen2"},        {"qwen3", "qwen3"},
       {"mistral3", "mistral3"},
@@ -91,8 +91,8 @@ TEST(ModelFamilies, ModelTypesAndArchitectures) {
   EXPECT_TRUE(find_family("qwen3")->qk_norm);
   EXPECT_FALSE(find_family("llama")->qkv_bias || find_family("llama")->qk_norm);
   EXPECT_EQ(find_family("qwen3")->hf_architecture, "Qwen3ForCausalLM");
-  EXPECT_EQ(supported_model_types(), "llama, mistral, qwen2, qwen3, mistral3, mixtral, qwen2_moe, qwen3_moe, qwen3_next, qwen3_5, qwen3_5_moe");
-  EXPECT_EQ(supported_gguf_architectures(), "llama, qwen2, qwen3, mistral3, qwen2moe, qwen3moe, qwen3next, qwen35, qwen35moe");
+  EXPECT_EQ(supported_model_types(), "llama, mistral, qwen2, qwen3, mistral3, mixtral, qwen2_moe, qwen3_moe, qwen3_next, qwen3_5, qwen3_5_moe, phi3");
+  EXPECT_EQ(supported_gguf_architectures(), "llama, qwen2, qwen3, mistral3, qwen2moe, qwen3moe, qwen3next, qwen35, qwen35moe, phi3");
 }
 
 TEST(ModelFamilies, UnknownModelTypeIsRefusedNamingTheSupportedOnes) {
@@ -105,7 +105,7 @@ TEST(ModelFamilies, UnknownModelTypeIsRefusedNamingTheSupportedOnes) {
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()),
               "m/config.json: model_type 'gemma3' is not supported for GGUF output (supported: llama, mistral, qwen2, "
-              "qwen3, mistral3, mixtral, qwen2_moe, qwen3_moe, qwen3_next, qwen3_5, qwen3_5_moe)");
+              "qwen3, mistral3, mixtral, qwen2_moe, qwen3_moe, qwen3_next, qwen3_5, qwen3_5_moe, phi3)");
   }
 }
 
@@ -188,6 +188,41 @@ TEST(ModelFamilies, ExpectedShapes) {
             "[num_key_value_heads x head_dim, hidden_size]");
   EXPECT_FALSE(f.expected_shape(c, "model.layers.1.self_attn.rotary_emb.inv_freq"));
   EXPECT_FALSE(f.expected_shape(c, "model.layers.01.mlp.up_proj.weight"));
+}
+
+// Phi-3 / Phi-4: the fused projections keep their fusion in llama.cpp's names (attn_qkv, and
+// ffn_up with 2 x n_ff rows), with the shapes config.json implies; no q/k permutation.
+TEST(ModelFamilies, Phi3KeepsItsFusedProjections) {
+  const ModelFamily& f = *find_family("phi3");
+  EXPECT_EQ(f.gguf_architecture, "phi3");
+  EXPECT_FALSE(f.permute_qk);
+  EXPECT_TRUE(f.phi3_rope);
+  const NamePairs pairs{{"model.embed_tokens.weight", "token_embd.weight"},
+                        {"model.norm.weight", "output_norm.weight"},
+                        {"lm_head.weight", "output.weight"},
+                        {"model.layers.1.input_layernorm.weight", "blk.1.attn_norm.weight"},
+                        {"model.layers.1.self_attn.qkv_proj.weight", "blk.1.attn_qkv.weight"},
+                        {"model.layers.1.self_attn.o_proj.weight", "blk.1.attn_output.weight"},
+                        {"model.layers.1.post_attention_layernorm.weight", "blk.1.ffn_norm.weight"},
+                        {"model.layers.1.mlp.gate_up_proj.weight", "blk.1.ffn_up.weight"},
+                        {"model.layers.1.mlp.down_proj.weight", "blk.1.ffn_down.weight"}};
+  for (const auto& [hf, gg] : pairs) {
+    EXPECT_EQ(hf_to_gguf_tensor_name(f, hf, "m.safetensors"), gg);
+    EXPECT_EQ(gguf_to_hf_tensor_name(f, gg).value_or("?"), hf);
+  }
+  EXPECT_EQ(classify_tensor("model.layers.1.self_attn.qkv_proj.weight").role, TensorRole::AttnQkv);
+  EXPECT_EQ(classify_tensor("model.layers.1.mlp.gate_up_proj.weight").role, TensorRole::FfnGateUp);
+  const std::vector<std::string> required = required_gguf_tensors(f, 1);
+  EXPECT_EQ(required, (std::vector<std::string>{"token_embd.weight", "output_norm.weight", "blk.0.attn_norm.weight",
+                                                "blk.0.attn_qkv.weight", "blk.0.attn_output.weight",
+                                                "blk.0.ffn_norm.weight", "blk.0.ffn_up.weight", "blk.0.ffn_down.weight"}));
+  const ModelConfig c = config_of("phi3");  // 4 heads, 2 kv heads of 16, hidden 64, ff 160
+  using S = std::vector<std::int64_t>;
+  EXPECT_EQ(f.expected_shape(c, "model.layers.1.self_attn.qkv_proj.weight")->shape, (S{128, 64}));
+  EXPECT_EQ(f.expected_shape(c, "model.layers.1.mlp.gate_up_proj.weight")->shape, (S{320, 64}));
+  EXPECT_EQ(f.expected_shape(c, "model.layers.1.mlp.down_proj.weight")->shape, (S{64, 160}));
+  EXPECT_FALSE(f.expected_shape(c, "model.layers.1.self_attn.q_proj.weight"));
+  EXPECT_EQ(f.mlx_path("model.layers.1.self_attn.qkv_proj.weight"), "model.layers.1.self_attn.qkv_proj.weight");
 }
 
 TEST(ModelFamilies, QkPermutationHeadsAndOtherFacts) {

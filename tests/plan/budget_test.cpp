@@ -212,6 +212,32 @@ TEST(Sensitivity, ClosedFormsOfTheModel) {
   EXPECT_EQ(tensor_layer("model.norm.weight"), -1);
 }
 
+// A fused qkv projection (Phi-3) weighs each row slice by its own role and share: with 8 query
+// heads, 2 kv heads (share 4) and head_dim 64, q has 512 rows, k and v 128 each, so the weight
+// is (512 x q + 128 x 4 x (k + v)) / 768, the row-weighted mean of what q_proj, k_proj and
+// v_proj would weigh apart. A fused gate/up projection weighs as the mean of gate and up.
+TEST(Sensitivity, FusedProjectionsWeighTheirSlicesByRows) {
+  const SensitivityConstants& k = kSensitivity;
+  SensitivityContext ctx;
+  ctx.num_layers = 0;  // no depth factor
+  ctx.kv_share = 4;
+  ctx.q_rows = 512;
+  ctx.kv_rows = 128;
+  TensorAnalysis t;
+  auto w = [&](const std::string& name) {
+    t.name = name;
+    return tensor_sensitivity(t, ctx).weight;
+  };
+  const double q = w("model.layers.0.self_attn.q_proj.weight"), kk = w("model.layers.0.self_attn.k_proj.weight"),
+               v = w("model.layers.0.self_attn.v_proj.weight");
+  EXPECT_DOUBLE_EQ(w("model.layers.0.self_attn.qkv_proj.weight"), (512 * q + 128 * kk + 128 * v) / 768);
+  EXPECT_DOUBLE_EQ(w("blk.0.attn_qkv.weight"), (512 * k.attn_q + 128 * 4 * (k.attn_k + k.attn_v)) / 768);
+  EXPECT_DOUBLE_EQ(w("model.layers.0.mlp.gate_up_proj.weight"),
+                   (w("model.layers.0.mlp.gate_proj.weight") + w("model.layers.0.mlp.up_proj.weight")) / 2);
+  t.name = "model.layers.0.self_attn.qkv_proj.weight";
+  EXPECT_NE(tensor_sensitivity(t, ctx).describe().find("k/v rows shared"), std::string::npos);
+}
+
 // ------------------------------------------------------------------ budget plans
 
 TEST(BudgetPolicy, AchievesTheTargetWithinHalfAPercent) {

@@ -78,6 +78,7 @@ Modules model_modules(const json& c) {
   const std::string type = c.value("model_type", "");
   if (is_hybrid(type)) return hybrid_modules(c);
   if (is_mistral3(type)) return mistral3_modules(c);
+  if (type == "phi3") return phi3_modules(c);
   if (type != "mixtral" && type != "qwen2_moe" && type != "qwen3_moe")
     throw Violation("config.json: model_type '" + type + "' is not one this check knows");
   Modules m;
@@ -107,6 +108,7 @@ void sanitize(std::map<std::string, MlxArray>& w, const json& c) {
   const std::string type = c.value("model_type", "");
   if (is_hybrid(type)) return hybrid_sanitize(w, c);
   if (is_mistral3(type)) return mistral3_sanitize(w, c);
+  if (type == "phi3") return;  // models/phi3.py has no sanitize()
   if (type != "qwen2_moe" && flag(c, "tie_word_embeddings", false)) w.erase("lm_head.weight");
   const bool mixtral = type == "mixtral";
   const std::string moe = mixtral ? ".block_sparse_moe." : ".mlp.";

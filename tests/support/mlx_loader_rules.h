@@ -63,6 +63,35 @@ inline void mlp(Modules& m, const std::string& p, std::int64_t dim, std::int64_t
   linear(m, p + ".up_proj", dim, hidden);
 }
 
+// phi3 (mlx_lm models/phi3.py at 33a8a412): Attention.__init__ qkv_proj Linear(dim,
+// (heads + 2 kv_heads) x head_dim) with head_dim = hidden / heads, o_proj Linear(heads x
+// head_dim, dim); MLP.__init__ gate_up_proj Linear(dim, 2 x intermediate_size), down_proj
+// Linear(intermediate_size, dim), no biases; TransformerBlock input_layernorm and
+// post_attention_layernorm RMSNorm(hidden); Phi3Model embed_tokens, norm; Model.lm_head unless
+// tie_word_embeddings. The class has no sanitize().
+inline Modules phi3_modules(const json& c) {
+  Modules m;
+  const std::int64_t h = field(c, "hidden_size"), vocab = field(c, "vocab_size");
+  const std::int64_t heads = field(c, "num_attention_heads");
+  const std::int64_t kv = c.contains("num_key_value_heads") && !c["num_key_value_heads"].is_null()
+                              ? field(c, "num_key_value_heads")
+                              : heads;
+  const std::int64_t hd = h / heads, ff = field(c, "intermediate_size");
+  m["model.embed_tokens"] = {MlxModule::Kind::Embedding, {vocab, h}, false};
+  for (std::int64_t l = 0; l < field(c, "num_hidden_layers"); ++l) {
+    const std::string p = "model.layers." + std::to_string(l);
+    linear(m, p + ".self_attn.qkv_proj", h, (heads + 2 * kv) * hd);
+    linear(m, p + ".self_attn.o_proj", heads * hd, h);
+    linear(m, p + ".mlp.gate_up_proj", h, 2 * ff);
+    linear(m, p + ".mlp.down_proj", ff, h);
+    norm(m, p + ".input_layernorm", h);
+    norm(m, p + ".post_attention_layernorm", h);
+  }
+  norm(m, "model.norm", h);
+  if (!flag(c, "tie_word_embeddings", false)) linear(m, "lm_head", h, vocab);
+  return m;
+}
+
 // The hybrid families: qwen3_next, qwen3_5, qwen3_5_moe (mlx_lm models/qwen3_next.py, qwen3_5.py,
 // qwen3_5_moe.py).
 bool is_hybrid(const std::string& model_type);
