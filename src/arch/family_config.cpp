@@ -59,10 +59,11 @@ std::int64_t read_partial_rotary(const ConfigFields& f, const ModelConfig& c) {
 
 // Fields whose other values no family ramq knows implements.
 void check_unsupported_fields(const ConfigFields& f, const ModelConfig& c, const ModelFamily& family) {
-  // Every path (mlx_lm, llama.cpp, the evaluator) computes SiLU whatever this says.
+  // Every path (mlx_lm, llama.cpp, the evaluator) computes the family's activation whatever this
+  // says.
   for (const char* act : {"hidden_act", "hidden_activation"})
-    if (const json* j = f.find(act); j != nullptr && !(j->is_string() && j->get<std::string>() == "silu"))
-      f.fail(act, "is " + show(*j) + ": Llama-family models use 'silu'");
+    if (const json* j = f.find(act); j != nullptr && !(j->is_string() && j->get<std::string>() == family.activation))
+      f.fail(act, "is " + show(*j) + ": " + std::string(family.name) + " models use '" + std::string(family.activation) + "'");
   if (const json* j = f.find("partial_rotary_factor");
       !family.hybrid_attention && j != nullptr && !(j->is_number() && j->get<double>() == 1.0))
     f.fail("partial_rotary_factor", "is " + show(*j) + ": only full rotary embeddings (1) are supported");

@@ -16,6 +16,8 @@ ModelFamily qwen3_moe_family();
 ModelFamily qwen3_next_family();
 ModelFamily qwen3_5_family();
 ModelFamily qwen3_5_moe_family();
+ModelFamily gemma3_text_family();
+ModelFamily gemma3_family();
 
 std::span<const ModelFamily> model_families() {
   static const ModelFamily kFamilies[] = {
@@ -28,6 +30,8 @@ std::span<const ModelFamily> model_families() {
       qwen3_next_family(),
       qwen3_5_family(),
       qwen3_5_moe_family(),
+      gemma3_text_family(),
+      gemma3_family(),
   };
   return kFamilies;
 }

@@ -7,6 +7,7 @@
 // Optional with defaults: num_key_value_heads (= num_attention_heads), head_dim
 // (= hidden_size / num_attention_heads, which must divide evenly), rms_norm_eps (1e-6),
 // rope_theta (10000, also read from "rope_parameters.rope_theta"), tie_word_embeddings (false).
+// gemma3 / gemma3_text: rope_theta 1000000 and tie_word_embeddings true, as Gemma3TextConfig.
 // A field that is present with value null counts as absent.
 #include <cstdint>
 #include <string>
@@ -71,6 +72,7 @@ ModelConfig parse_model_config(const std::string& text, const std::string& file)
 
   if (const json* j = r.find("rms_norm_eps")) c.rms_norm_eps = r.positive_double("rms_norm_eps", *j);
 
+  if (c.model_type == "gemma3" || c.model_type == "gemma3_text") c.rope_theta = 1000000.0;  // Gemma3TextConfig
   if (const json* j = r.find("rope_theta")) {
     c.rope_theta = r.positive_double("rope_theta", *j);
   } else if (const json* rp = r.find("rope_parameters"); rp && rp->is_object()) {
@@ -78,6 +80,8 @@ ModelConfig parse_model_config(const std::string& text, const std::string& file)
     if (it != rp->end() && !it->is_null()) c.rope_theta = r.positive_double("rope_parameters.rope_theta", *it);
   }
 
+  // Gemma 3's configuration classes default it to true, and released configs leave it out.
+  c.tie_word_embeddings = c.model_type == "gemma3" || c.model_type == "gemma3_text";
   if (const json* j = r.find("tie_word_embeddings")) {
     if (!j->is_boolean()) r.fail("tie_word_embeddings", "must be true or false, got " + show(*j));
     c.tie_word_embeddings = j->get<bool>();

@@ -69,7 +69,7 @@ TEST(HybridFamily, RegistryRows) {
     EXPECT_EQ(&family_for(c, "m/config.json", "GGUF output"), f);
     EXPECT_EQ(&family_for(c, "m/config.json", "evaluation"), f);
   }
-  EXPECT_EQ(supported_model_types(), "llama, mistral, qwen2, qwen3, mixtral, qwen2_moe, qwen3_moe, qwen3_next, qwen3_5, qwen3_5_moe");
+  EXPECT_EQ(supported_model_types(), "llama, mistral, qwen2, qwen3, mixtral, qwen2_moe, qwen3_moe, qwen3_next, qwen3_5, qwen3_5_moe, gemma3_text, gemma3");
   EXPECT_EQ(find_family("qwen3_next")->moe->norm_topk_default, true);
   EXPECT_EQ(find_family("qwen3_5_moe")->moe->norm_topk_fixed, true);
 }

@@ -77,7 +77,7 @@ TEST(MoeFamily, RoutedExpertsMapToOneStackedGgufTensor) {
   // A GGUF "llama" file with experts is Mixtral, without them Llama.
   EXPECT_EQ(find_gguf_family("llama", true), &mx);
   EXPECT_EQ(find_gguf_family("llama", false)->name, "llama");
-  EXPECT_EQ(supported_gguf_architectures(), "llama, qwen2, qwen3, qwen2moe, qwen3moe, qwen3next, qwen35, qwen35moe");
+  EXPECT_EQ(supported_gguf_architectures(), "llama, qwen2, qwen3, qwen2moe, qwen3moe, qwen3next, qwen35, qwen35moe, gemma3");
 }
 
 TEST(MoeFamily, MlxPathsAreMlxLmStackedSwitchMlp) {
