@@ -14,6 +14,7 @@
 #include "evaluate/weights.h"
 #include "ramq/eval.h"
 #include "ramq/family_config.h"
+#include "ramq/gemma3_config.h"
 #include "ramq/safetensors.h"
 
 namespace ramq::eval {
@@ -36,6 +37,10 @@ struct LlamaSpec : DecoderDims {
   std::optional<MoeFields> moe;  // every layer's MLP is a mixture of experts (mixtral, qwen*_moe)
   std::vector<double> inv_freq; // head_dim / 2 rotary frequencies, rope scaling applied
   std::string rope;             // "default", "linear x8", "llama3 x8", ...
+  // Gemma 3 (ModelFamily::gemma): (1 + w) norms before and after attention and the MLP, GeGLU,
+  // embeddings times sqrt(hidden), sliding-window layers rotated with local_inv_freq.
+  std::optional<Gemma3Fields> gemma;
+  std::vector<double> local_inv_freq;  // rope_local_base_freq, unscaled (gemma)
 };
 
 // Validates the configuration for a forward pass over windows of up to `ctx` tokens. Throws
