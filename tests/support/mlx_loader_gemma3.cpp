@@ -1,14 +1,14 @@
 // Test support: mlx_lm's loading rules for the Gemma 3 families (mlx_loader_check.h), from
 // mlx-lm d78bf58e:
-//  * models/gemma3_text.py: ModelArgs defaults (lines 16-33: head_dim 256, vocab_size 262144,
-//    num_attention_heads 4, num_key_value_heads 1); Attention (lines 37-53: q/k/v/o Linear, no
-//    bias; q_norm/k_norm RMSNorm(head_dim)); its own RMSNorm (lines 106-111: weight (dims,),
+//  * models/gemma3_text.py: ModelArgs defaults (lines 16-32: head_dim 256, vocab_size 262144,
+//    num_attention_heads 4, num_key_value_heads 1); Attention (lines 35-54: q/k/v/o Linear, no
+//    bias; q_norm/k_norm RMSNorm(head_dim)); its own RMSNorm (lines 104-111: weight (dims,),
 //    applied as 1 + weight); MLP (lines 114-121: gate/down/up Linear, no bias);
-//    TransformerBlock (lines 135-148: input_layernorm, post_attention_layernorm,
-//    pre_feedforward_layernorm, post_feedforward_layernorm); Gemma3Model (embed_tokens, layers,
-//    norm); Model (lines 215-222: model, lm_head Linear(hidden, vocab)) and sanitize (lines
-//    237-241: without "lm_head.weight" the model is tied and lm_head popped);
-//  * models/gemma3.py: ModelArgs (lines 14-27: top-level vocab_size, default 262208, replaces
+//    TransformerBlock (lines 135-149: input_layernorm, post_attention_layernorm,
+//    pre_feedforward_layernorm, post_feedforward_layernorm); Gemma3Model (line 164: embed_tokens,
+//    layers, norm); Model (lines 215-222: model, lm_head Linear(hidden, vocab)) and sanitize
+//    (lines 237-241: without "lm_head.weight" the model is tied and lm_head popped);
+//  * models/gemma3.py: ModelArgs (lines 15-27: top-level vocab_size, default 262208, replaces
 //    text_config's; num_attention_heads 8 / num_key_value_heads 4 by default); Model (line 35:
 //    language_model = gemma3_text.Model(text_config)); sanitize (lines 49-56: pops vision_tower
 //    and multi_modal_projector, then gemma3_text's sanitize under "language_model").
