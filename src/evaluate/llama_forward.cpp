@@ -4,6 +4,9 @@
 // and are decoded a chunk of rows at a time right before the product that uses them.
 // Hugging Face conventions: RMSNorm x * rsqrt(mean(x^2) + eps) * w; rotate_half rotary
 // embeddings on pairs (i, i + head_dim/2); causal grouped-query attention with scale 1/sqrt(head_dim); MLP down(silu(gate(x)) * up(x)).
+// Gemma 3 (LlamaSpec::gemma): norms (1 + w), also after attention and around the MLP; embeddings
+// times sqrt(hidden); GeGLU (tanh GELU); scale query_pre_attn_scalar^-0.5; its sliding-window
+// layers attend to the last sliding_window positions and rotate with rope_local_base_freq.
 #include "evaluate/llama_forward.h"
 
 #include "evaluate/forward_kernels.h"

@@ -1,6 +1,6 @@
 // evaluate stage, internal: float32 forward pass of Llama-family decoders (llama, mistral,
-// qwen2, qwen3, and the mixtures of experts mixtral, qwen2_moe, qwen3_moe) in the Hugging Face
-// conventions. make_llama_model / make_incremental_llama_model hand the hybrid linear-attention
+// qwen2, qwen3, the mixtures of experts mixtral, qwen2_moe, qwen3_moe, and Gemma 3: gemma3_text,
+// gemma3) in the Hugging Face conventions. make_llama_model / make_incremental_llama_model hand the hybrid linear-attention
 // families (qwen3_next, qwen3_5, qwen3_5_moe) to evaluate/hybrid_forward.h.
 #pragma once
 
