@@ -15,6 +15,7 @@
 #include "ramq/config_check.h"
 #include "ramq/error.h"
 #include "ramq/family_config.h"
+#include "ramq/gguf_metadata.h"
 #include "ramq/gguf_names.h"
 #include "ramq/model_family.h"
 #include "ramq/safetensors.h"
@@ -163,6 +164,53 @@ TEST(Gemma3Family, ConfigCheckRefusesWhatGemma3IsNot) {
   EXPECT_NE(check_error(tmp, s, [](json& c) { c["intermediate_size"] = 768; }).find("intermediate_size"),
             std::string::npos);
   EXPECT_NE(check_error(tmp, s, [](json& c) { c["tie_word_embeddings"] = false; }).find("tie_word_embeddings"),
+            std::string::npos);
+}
+
+// The gemma3.* keys of a config (parse_model_config of the synthetic config with `edit`), or the
+// error that refuses it.
+template <class Edit>
+std::string gemma3_keys(Edit&& edit) {
+  json c = testkit::synthetic_gemma3_config(gemma("gemma3_text"));
+  edit(c);
+  const ModelConfig cfg = parse_model_config(c.dump(), "m/config.json");
+  std::string out;
+  try {
+    for (const GgufKV& kv : llama_gguf_metadata(cfg, *find_family("gemma3_text"), "m", 0, 512, "m/config.json"))
+      if (kv.key.find("sliding") != std::string::npos || kv.key.find("swa") != std::string::npos ||
+          kv.key.find("softcap") != std::string::npos)
+        out += kv.key + " ";
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return out;
+}
+
+TEST(Gemma3Family, GgufKeysFollowLlamaCppsLoader) {
+  EXPECT_EQ(gemma3_keys([](json&) {}), "gemma3.attention.sliding_window gemma3.rope.freq_base_swa ");
+  // Another period than llama.cpp's default 6 is written; every layer global: no window.
+  EXPECT_EQ(gemma3_keys([](json& c) { c["sliding_window_pattern"] = 3; }),
+            "gemma3.attention.sliding_window gemma3.attention.sliding_window_pattern gemma3.rope.freq_base_swa ");
+  EXPECT_EQ(gemma3_keys([](json& c) { c["sliding_window_pattern"] = 1; }), "gemma3.rope.freq_base_swa ");
+  EXPECT_EQ(gemma3_keys([](json& c) { c["final_logit_softcapping"] = 30.0; }),
+            "gemma3.attention.sliding_window gemma3.rope.freq_base_swa gemma3.final_logit_softcapping ");
+  // layer_types of the same period read as the pattern.
+  EXPECT_EQ(gemma3_keys([](json& c) {
+              c.erase("sliding_window_pattern");
+              c["layer_types"] = {"sliding_attention", "full_attention", "sliding_attention", "full_attention",
+                                  "sliding_attention", "full_attention"};
+            }),
+            "gemma3.attention.sliding_window gemma3.attention.sliding_window_pattern gemma3.rope.freq_base_swa ");
+  // What llama.cpp's graph would compute differently is refused.
+  EXPECT_EQ(gemma3_keys([](json& c) { c["query_pre_attn_scalar"] = 256; }),
+            "m/config.json: field 'query_pre_attn_scalar' is 256.0 but llama.cpp's gemma3 architecture scales "
+            "attention by 1/sqrt(128): a GGUF file would compute another model");
+  EXPECT_NE(gemma3_keys([](json& c) {
+              c["layer_types"] = {"full_attention", "sliding_attention", "sliding_attention", "sliding_attention",
+                                  "sliding_attention", "full_attention"};
+            }).find("field 'layer_types' has no period"),
+            std::string::npos);
+  EXPECT_NE(gemma3_keys([](json& c) { c["attn_logit_softcapping"] = 50.0; }).find("'attn_logit_softcapping'"),
             std::string::npos);
 }
 
