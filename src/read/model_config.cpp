@@ -7,7 +7,9 @@
 // Optional with defaults: num_key_value_heads (= num_attention_heads), head_dim
 // (= hidden_size / num_attention_heads, which must divide evenly), rms_norm_eps (1e-6),
 // rope_theta (10000, also read from "rope_parameters.rope_theta"), tie_word_embeddings (false).
-// gemma3 / gemma3_text: rope_theta 1000000 and tie_word_embeddings true, as Gemma3TextConfig.
+// gemma3 / gemma3_text, as Gemma3TextConfig: num_attention_heads 8, num_key_value_heads 4,
+// head_dim 256, vocab_size 262208, max_position_embeddings 131072 when absent, rope_theta
+// 1000000, tie_word_embeddings true.
 // A field that is present with value null counts as absent.
 #include <cstdint>
 #include <string>
@@ -46,9 +48,14 @@ ModelConfig parse_model_config(const std::string& text, const std::string& file)
   if (r.find("intermediate_size") != nullptr || r.find("moe_intermediate_size") == nullptr)
     c.intermediate_size = r.required_int("intermediate_size");
   c.num_hidden_layers = r.required_int("num_hidden_layers");
-  c.num_attention_heads = r.required_int("num_attention_heads");
-  c.vocab_size = r.required_int("vocab_size");
-  c.max_position_embeddings = r.required_int("max_position_embeddings");
+  // Released Gemma 3 multimodal configs leave these to Gemma3TextConfig's defaults.
+  const bool gemma3 = c.model_type == "gemma3" || c.model_type == "gemma3_text";
+  const auto size = [&](const char* name, std::int64_t gemma3_default) {
+    return gemma3 && r.find(name) == nullptr ? gemma3_default : r.required_int(name);
+  };
+  c.num_attention_heads = size("num_attention_heads", 8);
+  c.vocab_size = size("vocab_size", 262208);
+  c.max_position_embeddings = size("max_position_embeddings", 131072);
 
   if (const json* j = r.find("num_key_value_heads")) {
     c.num_key_value_heads = r.positive_int("num_key_value_heads", *j);
@@ -57,11 +64,13 @@ ModelConfig parse_model_config(const std::string& text, const std::string& file)
              "(" + std::to_string(c.num_key_value_heads) + ") must divide num_attention_heads (" +
                  std::to_string(c.num_attention_heads) + ")");
   } else {
-    c.num_key_value_heads = c.num_attention_heads;
+    c.num_key_value_heads = gemma3 ? 4 : c.num_attention_heads;
   }
 
   if (const json* j = r.find("head_dim")) {
     c.head_dim = r.positive_int("head_dim", *j);
+  } else if (gemma3) {
+    c.head_dim = 256;
   } else {
     if (c.hidden_size % c.num_attention_heads != 0)
       r.fail("head_dim",

@@ -167,6 +167,30 @@ TEST(Gemma3Family, ConfigCheckRefusesWhatGemma3IsNot) {
             std::string::npos);
 }
 
+TEST(Gemma3Family, MissingFieldsTakeGemma3TextConfigsDefaults) {
+  // The text_config of a released multimodal checkpoint (gemma-3-4b) lists only what differs.
+  const json c = {{"architectures", {"Gemma3ForConditionalGeneration"}},
+                  {"model_type", "gemma3"},
+                  {"text_config",
+                   {{"hidden_size", 2560}, {"intermediate_size", 10240}, {"model_type", "gemma3_text"},
+                    {"num_hidden_layers", 34}, {"rope_scaling", {{"factor", 8.0}, {"rope_type", "linear"}}},
+                    {"sliding_window", 1024}}}};
+  const ModelConfig cfg = parse_model_config(c.dump(), "m/config.json");
+  EXPECT_EQ(cfg.num_attention_heads, 8);
+  EXPECT_EQ(cfg.num_key_value_heads, 4);
+  EXPECT_EQ(cfg.head_dim, 256);
+  EXPECT_EQ(cfg.vocab_size, 262208);
+  EXPECT_EQ(cfg.max_position_embeddings, 131072);
+  EXPECT_EQ(cfg.rope_theta, 1000000.0);
+  EXPECT_TRUE(cfg.tie_word_embeddings);
+  // Other families still need them.
+  json llama = c["text_config"];
+  llama["model_type"] = "llama";
+  llama["architectures"] = {"LlamaForCausalLM"};
+  EXPECT_NE(error_of([&] { parse_model_config(llama.dump(), "m/config.json"); }).find("num_attention_heads"),
+            std::string::npos);
+}
+
 // The gemma3.* keys of a config (parse_model_config of the synthetic config with `edit`), or the
 // error that refuses it.
 template <class Edit>
