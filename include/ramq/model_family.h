@@ -14,6 +14,8 @@
 //   qwen3_5   qwen3_5         qwen35             hybrid as qwen3_next, dense MLP, multimodal wrapper (text_config)
 //   qwen3_5_moe qwen3_5_moe   qwen35moe          hybrid, MoE with fused expert tensors, multimodal wrapper
 //   phi3     phi3             phi3               fused qkv_proj and gate_up_proj (kept fused), longrope
+//   gemma3_text gemma3_text   gemma3             (1 + w) norms around attention and MLP, GeGLU, 5:1 sliding/global
+//   gemma3    gemma3          gemma3             gemma3_text under "language_model.", vision tower left out
 // The hybrid families (ModelFamily::hybrid_attention) are checked against config.json, written
 // as MLX (write/mlx_hybrid.h) and GGUF (write/gguf_hybrid.h), read back from GGUF
 // (arch/gguf_hybrid_config.h, evaluate/gguf_hybrid_tensors.h) and evaluated
@@ -111,6 +113,13 @@ struct ModelFamily {
   // Gated-DeltaNet linear attention in most layers, gated full attention (q_proj rows doubled,
   // partial rotary embeddings) in the others: qwen3_next, qwen3_5, qwen3_5_moe.
   bool hybrid_attention = false;
+  // Gemma 3: RMSNorms scale by (1 + w) (llama.cpp's converter stores w + 1), norms before and
+  // after attention and the MLP, embeddings scaled by sqrt(hidden_size), sliding-window layers
+  // with their own rope base (rope_local_base_freq), attention scale query_pre_attn_scalar^-0.5.
+  bool gemma = false;
+  // The MLP activation config.json's hidden_act / hidden_activation must name, the one every
+  // path computes: "silu" (SwiGLU) or "gelu_pytorch_tanh" (GeGLU with the tanh approximation).
+  std::string_view activation = "silu";
   // The shape config.json implies for a Hugging Face tensor name; nullopt for names of no known
   // role (the layer index is not checked here).
   std::optional<ExpectedShape> (*expected_shape)(const ModelConfig&, std::string_view hf_name) = nullptr;

@@ -77,10 +77,11 @@ void check_text_model_type(const ConfigFields& f, const ModelConfig& c, const Mo
 
 void check_unsupported_fields(const ConfigFields& f, const ModelConfig& c, const ModelFamily& family) {
   check_text_model_type(f, c, family);
-  // Every path (mlx_lm, llama.cpp, the evaluator) computes SiLU whatever this says.
+  // Every path (mlx_lm, llama.cpp, the evaluator) computes the family's activation whatever this
+  // says.
   for (const char* act : {"hidden_act", "hidden_activation"})
-    if (const json* j = f.find(act); j != nullptr && !(j->is_string() && j->get<std::string>() == "silu"))
-      f.fail(act, "is " + show(*j) + ": Llama-family models use 'silu'");
+    if (const json* j = f.find(act); j != nullptr && !(j->is_string() && j->get<std::string>() == family.activation))
+      f.fail(act, "is " + show(*j) + ": " + std::string(family.name) + " models use '" + std::string(family.activation) + "'");
   if (const json* j = f.find("partial_rotary_factor");
       !family.hybrid_attention && j != nullptr && !(j->is_number() && j->get<double>() == 1.0))
     f.fail("partial_rotary_factor", "is " + show(*j) + ": only full rotary embeddings (1) are supported");

@@ -11,6 +11,7 @@
 #include "arch/gguf_hybrid_config.h"
 #include "ramq/family_config.h"
 #include "ramq/longrope.h"
+#include "ramq/gemma3_config.h"
 #include "ramq/error.h"
 
 namespace ramq {
@@ -183,7 +184,7 @@ std::vector<GgufKV> llama_gguf_metadata(const ModelConfig& cfg, const ModelFamil
   });
   if (const auto hd = cfg.raw.find("head_dim"); (hd != cfg.raw.end() && !hd->is_null()) ||
                                                  cfg.head_dim * cfg.num_attention_heads != cfg.hidden_size ||
-                                                 family.hybrid_attention) {
+                                                 family.hybrid_attention || family.gemma) {
     kv.push_back({a + "attention.key_length", u32(cfg.head_dim, "head_dim")});
     kv.push_back({a + "attention.value_length", u32(cfg.head_dim, "head_dim")});
   }
@@ -196,6 +197,7 @@ std::vector<GgufKV> llama_gguf_metadata(const ModelConfig& cfg, const ModelFamil
   append_rope_scaling(kv, cfg, family, a, config_file);
   if (family.phi3_rope) append_phi3_rope(kv, cfg, a, config_file);
   if (family.hybrid_attention) append_hybrid_gguf_metadata(family, cfg, config_file, kv);
+  if (family.gemma) append_gemma3_gguf_metadata(cfg, config_file, kv);
   return kv;
 }
 
@@ -261,6 +263,7 @@ ModelConfig model_config_from_gguf(const GgufReader& gguf, const std::string& fi
            {"rms_norm_eps", c.rms_norm_eps}, {"rope_theta", c.rope_theta}, {"tie_word_embeddings", c.tie_word_embeddings}};
   read_experts(gguf, *family, a, uint, c);
   if (family->hybrid_attention) read_hybrid_gguf_fields(gguf, a, uint, file, c);
+  if (family->gemma) read_gemma3_gguf_fields(gguf, a, uint, c);
   // Rope scaling: linear (and any other type, which the evaluator refuses) from the metadata;
   // Llama 3's frequency factors from the rope_freqs.weight tensor, as llama.cpp reads them.
   if (const GgufValue* t = gguf.find(a + "rope.scaling.type")) {

@@ -18,6 +18,8 @@ ModelFamily qwen3_next_family();
 ModelFamily qwen3_5_family();
 ModelFamily qwen3_5_moe_family();
 ModelFamily phi3_family();
+ModelFamily gemma3_text_family();
+ModelFamily gemma3_family();
 
 std::span<const ModelFamily> model_families() {
   static const ModelFamily kFamilies[] = {
@@ -32,6 +34,8 @@ std::span<const ModelFamily> model_families() {
       qwen3_5_family(),
       qwen3_5_moe_family(),
       phi3_family(),
+      gemma3_text_family(),
+      gemma3_family(),
   };
   return kFamilies;
 }

@@ -91,12 +91,21 @@ void swiglu(float* g, const float* u, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
+void geglu_tanh(float* g, const float* u, std::size_t n) {
+  constexpr float kSqrt2OverPi = 0.7978845608028654f;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float x = g[i];
+    g[i] = 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x))) * u[i];
+  }
+}
+
 // Tasks are (head, block of kRows query rows); a block's rows attend to keys 0..past+row_end-1
 // only, so the masked upper triangle is (almost) never computed. OpenBLAS runs single-threaded
 // inside the tasks; the tasks are spread over the workers. With past 0 this is exactly the
 // whole-window computation.
 void causal_attention(const float* q, const float* k, const float* v, std::size_t n, std::size_t past,
-                      std::size_t heads, std::size_t kv_heads, std::size_t hd, unsigned threads, float* att) {
+                      std::size_t heads, std::size_t kv_heads, std::size_t hd, unsigned threads, float* att,
+                      std::size_t window) {
   constexpr std::size_t kRows = 64;
   const std::size_t q_dim = heads * hd, kv_dim = kv_heads * hd, group = heads / kv_heads;
   const std::size_t blocks = (n + kRows - 1) / kRows;
@@ -116,10 +125,12 @@ void causal_attention(const float* q, const float* k, const float* v, std::size_
     for (std::size_t i = 0; i < rows; ++i) {
       float* row = sc.data() + i * keys;
       const std::size_t len = past + r0 + i + 1;  // keys 0..past+r0+i
-      const float mx = *std::max_element(row, row + len);
-      for (std::size_t j = 0; j < len; ++j) row[j] = std::exp(row[j] - mx);
+      const std::size_t lo = window > 0 && len > window ? len - window : 0;  // the window's first key
+      const float mx = *std::max_element(row + lo, row + len);
+      std::fill(row, row + lo, 0.0f);
+      for (std::size_t j = lo; j < len; ++j) row[j] = std::exp(row[j] - mx);
       float acc[8] = {};
-      std::size_t j = 0;
+      std::size_t j = lo;
       for (; j + 8 <= len; j += 8)
         for (std::size_t l = 0; l < 8; ++l) acc[l] += row[j + l];
       for (; j < len; ++j) acc[0] += row[j];

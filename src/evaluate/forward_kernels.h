@@ -80,12 +80,16 @@ void rms_norm(const float* x, std::size_t rows, std::size_t d, const std::vector
 
 // g[i] = silu(g[i]) * u[i].
 void swiglu(float* g, const float* u, std::size_t n);
+// g[i] = gelu_tanh(g[i]) * u[i], GELU's tanh approximation (Gemma's gelu_pytorch_tanh).
+void geglu_tanh(float* g, const float* u, std::size_t n);
 
 // Causal grouped-query attention of all heads: att[t, h*hd..] = softmax(q_h k^T / sqrt(hd)) v,
 // for n query rows (stride heads*hd) at positions past..past+n-1 over keys and values (stride
 // kv_heads*hd) at positions 0..past+n-1. Query head h reads key/value head h / (heads/kv_heads).
+// With a window w > 0 the query at position p attends to keys p-w+1..p only (sliding window).
 void causal_attention(const float* q, const float* k, const float* v, std::size_t n, std::size_t past,
-                      std::size_t heads, std::size_t kv_heads, std::size_t hd, unsigned threads, float* att);
+                      std::size_t heads, std::size_t kv_heads, std::size_t hd, unsigned threads, float* att,
+                      std::size_t window = 0);
 
 // down(silu(gate(x)) * up(x)) of m rows x [m, in] into y [m, out] (one expert).
 void expert_mlp(const Linear& gate, const Linear& up, const Linear& down, const float* x, std::size_t m, float* y,

@@ -132,6 +132,12 @@ class GgufWeights final : public WeightSource {
       std::vector<std::int64_t> perm = std::move(view.row_perm);
       return std::make_unique<GgufTensor>(rows, cols, t.type, bytes, std::move(perm), 0, std::move(view));
     }
+    // Gemma 3's norms, stored as 1 + w (llama.cpp's converter), are read back as w.
+    if (family_.gemma && hf_name.ends_with("norm.weight")) {
+      HybridTensorView view;
+      view.values = StoredValues::PlusOne;
+      return std::make_unique<GgufTensor>(rows, cols, t.type, bytes, std::vector<std::int64_t>{}, 0, std::move(view));
+    }
     const std::int64_t heads = qk_permute_heads(family_, config_, hf_name);
     std::vector<std::int64_t> perm;
     if (heads > 0) {

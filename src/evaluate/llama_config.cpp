@@ -124,7 +124,7 @@ LlamaSpec llama_spec(const ModelConfig& c, const std::string& file, int ctx) {
   // hidden_act, experts, partial rotary embeddings, an even head_dim: as the config/tensor check.
   const FamilyFields fields = read_family_fields(f, c, *family);
   // Sliding-window attention equals full attention while the window covers the whole context.
-  if (fields.sliding_window_applies && fields.sliding_window && *fields.sliding_window < ctx)
+  if (!family->gemma && fields.sliding_window_applies && fields.sliding_window && *fields.sliding_window < ctx)
     f.fail("sliding_window", "is " + std::to_string(*fields.sliding_window) + ", shorter than the evaluation window (" +
                                  std::to_string(ctx) + "): sliding-window attention is not supported by the evaluator");
   static_cast<DecoderDims&>(s) = decoder_dims(c);
@@ -134,6 +134,12 @@ LlamaSpec llama_spec(const ModelConfig& c, const std::string& file, int ctx) {
   s.qk_norm = family->qk_norm;
   s.moe = fields.moe;
   check_rope(f, c, ctx, s);
+  if (family->gemma) {
+    s.gemma = read_gemma3_fields(f, c);
+    for (std::int64_t i = 0; i < c.head_dim / 2; ++i)
+      s.local_inv_freq.push_back(
+          std::pow(s.gemma->rope_local_base, -2.0 * static_cast<double>(i) / static_cast<double>(c.head_dim)));
+  }
   return s;
 }
 

@@ -4,6 +4,9 @@
 // and are decoded a chunk of rows at a time right before the product that uses them.
 // Hugging Face conventions: RMSNorm x * rsqrt(mean(x^2) + eps) * w; rotate_half rotary
 // embeddings on pairs (i, i + head_dim/2); causal grouped-query attention with scale 1/sqrt(head_dim); MLP down(silu(gate(x)) * up(x)).
+// Gemma 3 (LlamaSpec::gemma): norms (1 + w), also after attention and around the MLP; embeddings
+// times sqrt(hidden); GeGLU (tanh GELU); scale query_pre_attn_scalar^-0.5; its sliding-window
+// layers attend to the last sliding_window positions and rotate with rope_local_base_freq.
 #include "evaluate/llama_forward.h"
 
 #include "evaluate/forward_kernels.h"
@@ -29,6 +32,7 @@ namespace {
 
 struct Layer {
   std::vector<float> in_norm, post_norm, q_norm, k_norm;
+  std::vector<float> pre_ffn_norm, post_ffn_norm;  // Gemma: post_norm follows attention, these wrap the MLP
   Linear q, k, v, o, gate, up, down;
   std::unique_ptr<Experts> moe;  // instead of gate/up/down
 };
@@ -39,20 +43,21 @@ class LlamaModel final : public IncrementalModel {
       : src_(std::move(src)), threads_(resolve_threads(opt.threads)), ctx_(static_cast<std::size_t>(opt.ctx)) {
     s_ = llama_spec(src_->config(), src_->config_file(), opt.ctx);
     const std::int64_t q_dim = s_.heads * s_.head_dim, kv_dim = s_.kv_heads * s_.head_dim;
-    // The family's Hugging Face names (a wrapper such as mistral3 holds them under its own prefix).
-    const TensorNames& names = *find_family(s_.model_type)->names;
-    const std::string head_name(names.global[2].hf);
-    embed_ = open(std::string(names.global[0].hf), {s_.vocab, s_.hidden});
-    final_norm_ = load(std::string(names.global[1].hf), {s_.hidden});
+    // The family's Hugging Face names ("model.embed_tokens.weight", Gemma 3's wrapper
+    // "language_model.model.embed_tokens.weight", ...).
+    const ModelFamily& family = family_for(src_->config(), src_->config_file(), "evaluation");
+    const auto hf = [&](const char* gguf) { return gguf_to_hf_tensor_name(family, gguf).value(); };
+    embed_ = open(hf("token_embd.weight"), {s_.vocab, s_.hidden});
+    final_norm_ = load(hf("output_norm.weight"), {s_.hidden});
     if (!s_.tie_word_embeddings) {
-      if (!src_->has(head_name))
-        throw Error(src_->config_file(), head_name,
-                    "field 'tie_word_embeddings' is false but the model has no " + head_name);
-      head_ = {s_.vocab, s_.hidden, open(head_name, {s_.vocab, s_.hidden}), {}};
+      const std::string head = hf("output.weight");
+      if (!src_->has(head))
+        throw Error(src_->config_file(), head, "field 'tie_word_embeddings' is false but the model has no " + head);
+      head_ = {s_.vocab, s_.hidden, open(head, {s_.vocab, s_.hidden}), {}};
     }
     layers_.resize(sz(s_.layers));
     for (std::int64_t i = 0; i < s_.layers; ++i) {
-      const std::string p = std::string(names.hf_layer_prefix) + std::to_string(i) + ".";
+      const std::string p = std::string(family.names->hf_layer_prefix) + std::to_string(i) + ".";
       Layer& L = layers_[sz(i)];
       L.in_norm = load(p + "input_layernorm.weight", {s_.hidden});
       L.post_norm = load(p + "post_attention_layernorm.weight", {s_.hidden});
@@ -72,7 +77,9 @@ class LlamaModel final : public IncrementalModel {
         L.q_norm = load(p + "self_attn.q_norm.weight", {s_.head_dim});
         L.k_norm = load(p + "self_attn.k_norm.weight", {s_.head_dim});
       }
+      if (s_.gemma) load_gemma_norms(p, L);
     }
+    if (s_.gemma) add_one(final_norm_);
     const std::string experts = s_.moe ? ", " + std::to_string(s_.moe->experts) + " experts top-" +
                                              std::to_string(s_.moe->experts_per_token)
                                        : "";
@@ -123,15 +130,28 @@ class LlamaModel final : public IncrementalModel {
                                 " is outside the vocabulary (vocab_size " + std::to_string(s_.vocab) + ")");
       std::copy_n(embed_->read_rows(tokens[t], 1, embed_row_), H, x.data() + t * H);
     }
+    // Gemma scales embeddings by sqrt(hidden_size) (float32 here, as llama.cpp's ggml_scale).
+    if (s_.gemma)
+      for (float& e : x) e *= static_cast<float>(std::sqrt(static_cast<double>(s_.hidden)));
     // Rotary tables: angle = position * inv_freq[i], in double.
-    std::vector<float> cos_t(un * half), sin_t(un * half);
-    for (std::size_t t = 0; t < un; ++t)
-      for (std::size_t i = 0; i < half; ++i) {
-        const double a = static_cast<double>(past + t) * s_.inv_freq[i];
-        cos_t[t * half + i] = static_cast<float>(std::cos(a) * s_.rope_attention_factor);
-        sin_t[t * half + i] = static_cast<float>(std::sin(a) * s_.rope_attention_factor);
-      }
+    std::vector<float> global_cos(un * half), global_sin(un * half), local_cos, local_sin;
+    const auto tables = [&](const std::vector<double>& inv_freq, std::vector<float>& cos_v, std::vector<float>& sin_v) {
+      cos_v.resize(un * half);
+      sin_v.resize(un * half);
+      for (std::size_t t = 0; t < un; ++t)
+        for (std::size_t i = 0; i < half; ++i) {
+          const double a = static_cast<double>(past + t) * inv_freq[i];
+          cos_v[t * half + i] = static_cast<float>(std::cos(a) * s_.rope_attention_factor);
+          sin_v[t * half + i] = static_cast<float>(std::sin(a) * s_.rope_attention_factor);
+        }
+    };
+    tables(s_.inv_freq, global_cos, global_sin);
+    if (s_.gemma) tables(s_.local_inv_freq, local_cos, local_sin);
+    const std::vector<float>* cos_p = &global_cos;
+    const std::vector<float>* sin_p = &global_sin;
     auto rope = [&](std::vector<float>& m, std::size_t nh) {
+      const std::vector<float>& cos_t = *cos_p;
+      const std::vector<float>& sin_t = *sin_p;
       for (std::size_t t = 0; t < un; ++t)
         for (std::size_t h = 0; h < nh; ++h) {
           float* e = m.data() + t * nh * hd + h * hd;
@@ -153,6 +173,10 @@ class LlamaModel final : public IncrementalModel {
     if (use_cache) cache_.resize(layers_.size());
     for (std::size_t li = 0; li < layers_.size(); ++li) {
       const Layer& L = layers_[li];
+      const bool sliding = s_.gemma && s_.gemma->sliding_layer[li];
+      cos_p = sliding ? &local_cos : &global_cos;
+      sin_p = sliding ? &local_sin : &global_sin;
+      const std::size_t window = sliding ? sz(s_.gemma->sliding_window) : 0;
       rms_norm(x.data(), un, H, L.in_norm, s_.rms_eps, xn.data());
       linear(L.q, xn.data(), q.data());
       linear(L.k, xn.data(), k.data());
@@ -163,16 +187,25 @@ class LlamaModel final : public IncrementalModel {
       }
       rope(q, sz(s_.heads));
       rope(k, sz(s_.kv_heads));
+      // Gemma: scale query_pre_attn_scalar^-0.5 where attention() applies head_dim^-0.5.
+      if (s_.gemma && s_.gemma->query_pre_attn_scalar != static_cast<double>(s_.head_dim)) {
+        const auto f = static_cast<float>(std::sqrt(static_cast<double>(s_.head_dim) / s_.gemma->query_pre_attn_scalar));
+        for (float& e : q) e *= f;
+      }
       if (use_cache) {
         KvCache& c = cache_[li];
         for (auto* m : {&c.k, &c.v}) m->resize((past + un) * kv_dim);
         std::copy(k.begin(), k.end(), c.k.begin() + static_cast<std::ptrdiff_t>(past * kv_dim));
         std::copy(v.begin(), v.end(), c.v.begin() + static_cast<std::ptrdiff_t>(past * kv_dim));
-        attention(q.data(), c.k.data(), c.v.data(), un, past, att.data());
+        attention(q.data(), c.k.data(), c.v.data(), un, past, att.data(), window);
       } else {
-        attention(q.data(), k.data(), v.data(), un, 0, att.data());
+        attention(q.data(), k.data(), v.data(), un, 0, att.data(), window);
       }
       linear(L.o, att.data(), tmp.data());
+      if (s_.gemma) {
+        gemma_mlp_block(L, x, xn, g, u, tmp, un, linear);
+        continue;
+      }
       for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
 
       rms_norm(x.data(), un, H, L.post_norm, s_.rms_eps, xn.data());
@@ -192,7 +225,39 @@ class LlamaModel final : public IncrementalModel {
       matmul(*embed_, {}, s_.vocab, s_.hidden, xn.data(), logits.data());
     else
       linear(head_, xn.data(), logits.data());
+    if (s_.gemma && s_.gemma->final_logit_softcapping) {
+      const auto cap = static_cast<float>(*s_.gemma->final_logit_softcapping);
+      for (float& l : logits) l = cap * std::tanh(l / cap);
+    }
     return logits;
+  }
+
+  // Gemma's layer after the attention output `attn` (rows x hidden): x += post_norm(attn);
+  // x += post_ffn_norm(down(gelu_tanh(gate(h)) * up(h))), h = pre_ffn_norm(x).
+  template <class LinearFn>
+  void gemma_mlp_block(const Layer& L, std::vector<float>& x, std::vector<float>& xn, std::vector<float>& g,
+                       std::vector<float>& u, std::vector<float>& attn, std::size_t un, LinearFn& linear) {
+    const std::size_t H = sz(s_.hidden);
+    rms_norm(attn.data(), un, H, L.post_norm, s_.rms_eps, attn.data());
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] += attn[i];
+    rms_norm(x.data(), un, H, L.pre_ffn_norm, s_.rms_eps, xn.data());
+    linear(L.gate, xn.data(), g.data());
+    linear(L.up, xn.data(), u.data());
+    geglu_tanh(g.data(), u.data(), g.size());
+    linear(L.down, g.data(), attn.data());
+    rms_norm(attn.data(), un, H, L.post_ffn_norm, s_.rms_eps, attn.data());
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] += attn[i];
+  }
+
+  static void add_one(std::vector<float>& w) {
+    for (float& e : w) e += 1.0f;
+  }
+
+  // Gemma's RMSNorms scale by 1 + w (Hugging Face's Gemma3RMSNorm): every norm held as 1 + w.
+  void load_gemma_norms(const std::string& p, Layer& L) {
+    L.pre_ffn_norm = load(p + "pre_feedforward_layernorm.weight", {s_.hidden});
+    L.post_ffn_norm = load(p + "post_feedforward_layernorm.weight", {s_.hidden});
+    for (auto* w : {&L.in_norm, &L.post_norm, &L.q_norm, &L.k_norm, &L.pre_ffn_norm, &L.post_ffn_norm}) add_one(*w);
   }
 
   bool L_moe() const { return s_.moe.has_value(); }
@@ -201,8 +266,9 @@ class LlamaModel final : public IncrementalModel {
     eval::moe_mlp(m, *s_.moe, sz(s_.hidden), xn, n, out, threads_, scratch_);
   }
 
-  void attention(const float* q, const float* k, const float* v, std::size_t n, std::size_t past, float* att) const {
-    causal_attention(q, k, v, n, past, sz(s_.heads), sz(s_.kv_heads), sz(s_.head_dim), threads_, att);
+  void attention(const float* q, const float* k, const float* v, std::size_t n, std::size_t past, float* att,
+                 std::size_t window) const {
+    causal_attention(q, k, v, n, past, sz(s_.heads), sz(s_.kv_heads), sz(s_.head_dim), threads_, att, window);
   }
 
   std::vector<float> load(const std::string& name, const std::vector<std::int64_t>& expected) const {

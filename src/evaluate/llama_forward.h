@@ -1,6 +1,6 @@
 // evaluate stage, internal: float32 forward pass of Llama-family decoders (llama, mistral,
-// qwen2, qwen3, and the mixtures of experts mixtral, qwen2_moe, qwen3_moe) in the Hugging Face
-// conventions. make_llama_model / make_incremental_llama_model hand the hybrid linear-attention
+// qwen2, qwen3, the mixtures of experts mixtral, qwen2_moe, qwen3_moe, and Gemma 3: gemma3_text,
+// gemma3) in the Hugging Face conventions. make_llama_model / make_incremental_llama_model hand the hybrid linear-attention
 // families (qwen3_next, qwen3_5, qwen3_5_moe) to evaluate/hybrid_forward.h.
 #pragma once
 
@@ -14,6 +14,7 @@
 #include "evaluate/weights.h"
 #include "ramq/eval.h"
 #include "ramq/family_config.h"
+#include "ramq/gemma3_config.h"
 #include "ramq/safetensors.h"
 
 namespace ramq::eval {
@@ -37,6 +38,10 @@ struct LlamaSpec : DecoderDims {
   std::vector<double> inv_freq; // head_dim / 2 rotary frequencies, rope scaling applied
   std::string rope;             // "default", "linear x8", "llama3 x8", ...
   double rope_attention_factor = 1.0;  // cos and sin multiplied by it (longrope)
+  // Gemma 3 (ModelFamily::gemma): (1 + w) norms before and after attention and the MLP, GeGLU,
+  // embeddings times sqrt(hidden), sliding-window layers rotated with local_inv_freq.
+  std::optional<Gemma3Fields> gemma;
+  std::vector<double> local_inv_freq;  // rope_local_base_freq, unscaled (gemma)
 };
 
 // Validates the configuration for a forward pass over windows of up to `ctx` tokens. Throws

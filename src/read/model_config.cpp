@@ -7,6 +7,9 @@
 // Optional with defaults: num_key_value_heads (= num_attention_heads), head_dim
 // (= hidden_size / num_attention_heads, which must divide evenly), rms_norm_eps (1e-6),
 // rope_theta (10000, also read from "rope_parameters.rope_theta"), tie_word_embeddings (false).
+// gemma3 / gemma3_text, as Gemma3TextConfig: num_attention_heads 8, num_key_value_heads 4,
+// head_dim 256, vocab_size 262208, max_position_embeddings 131072 when absent, rope_theta
+// 1000000, tie_word_embeddings true.
 // A field that is present with value null counts as absent.
 #include <cstdint>
 #include <string>
@@ -45,9 +48,14 @@ ModelConfig parse_model_config(const std::string& text, const std::string& file)
   if (r.find("intermediate_size") != nullptr || r.find("moe_intermediate_size") == nullptr)
     c.intermediate_size = r.required_int("intermediate_size");
   c.num_hidden_layers = r.required_int("num_hidden_layers");
-  c.num_attention_heads = r.required_int("num_attention_heads");
-  c.vocab_size = r.required_int("vocab_size");
-  c.max_position_embeddings = r.required_int("max_position_embeddings");
+  // Released Gemma 3 multimodal configs leave these to Gemma3TextConfig's defaults.
+  const bool gemma3 = c.model_type == "gemma3" || c.model_type == "gemma3_text";
+  const auto size = [&](const char* name, std::int64_t gemma3_default) {
+    return gemma3 && r.find(name) == nullptr ? gemma3_default : r.required_int(name);
+  };
+  c.num_attention_heads = size("num_attention_heads", 8);
+  c.vocab_size = size("vocab_size", 262208);
+  c.max_position_embeddings = size("max_position_embeddings", 131072);
 
   if (const json* j = r.find("num_key_value_heads")) {
     c.num_key_value_heads = r.positive_int("num_key_value_heads", *j);
@@ -56,11 +64,13 @@ ModelConfig parse_model_config(const std::string& text, const std::string& file)
              "(" + std::to_string(c.num_key_value_heads) + ") must divide num_attention_heads (" +
                  std::to_string(c.num_attention_heads) + ")");
   } else {
-    c.num_key_value_heads = c.num_attention_heads;
+    c.num_key_value_heads = gemma3 ? 4 : c.num_attention_heads;
   }
 
   if (const json* j = r.find("head_dim")) {
     c.head_dim = r.positive_int("head_dim", *j);
+  } else if (gemma3) {
+    c.head_dim = 256;
   } else {
     if (c.hidden_size % c.num_attention_heads != 0)
       r.fail("head_dim",
@@ -71,6 +81,7 @@ ModelConfig parse_model_config(const std::string& text, const std::string& file)
 
   if (const json* j = r.find("rms_norm_eps")) c.rms_norm_eps = r.positive_double("rms_norm_eps", *j);
 
+  if (c.model_type == "gemma3" || c.model_type == "gemma3_text") c.rope_theta = 1000000.0;  // Gemma3TextConfig
   if (const json* j = r.find("rope_theta")) {
     c.rope_theta = r.positive_double("rope_theta", *j);
   } else if (const json* rp = r.find("rope_parameters"); rp && rp->is_object()) {
@@ -78,6 +89,8 @@ ModelConfig parse_model_config(const std::string& text, const std::string& file)
     if (it != rp->end() && !it->is_null()) c.rope_theta = r.positive_double("rope_parameters.rope_theta", *it);
   }
 
+  // Gemma 3's configuration classes default it to true, and released configs leave it out.
+  c.tie_word_embeddings = c.model_type == "gemma3" || c.model_type == "gemma3_text";
   if (const json* j = r.find("tie_word_embeddings")) {
     if (!j->is_boolean()) r.fail("tie_word_embeddings", "must be true or false, got " + show(*j));
     c.tie_word_embeddings = j->get<bool>();

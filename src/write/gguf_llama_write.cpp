@@ -191,6 +191,9 @@ Layout layout_llama_gguf(const ModelReader& model, const std::map<std::string, G
       if (!e.layout.ne.empty()) e.spec.ne = e.layout.ne;
       if (e.layout.force_f32) e.spec.type = GgmlType::F32;
     }
+    // Gemma 3's RMSNorms scale by 1 + w; llama.cpp's converter stores w + 1 (conversion/gemma.py
+    // Gemma3Model.norm_shift, every name ending "norm.weight").
+    if (family.gemma && local.ends_with("norm.weight")) e.layout.values = GgufSourceLayout::Values::PlusOne;
     if (expert >= 0) {
       stacks[g] = entries.size();
       e.experts.assign(static_cast<std::size_t>(expert) + 1, nullptr);

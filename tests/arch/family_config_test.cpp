@@ -76,7 +76,7 @@ TEST(FamilyConfig, SharedFieldsAreCheckedOnce) {
     const ModelConfig c = config_with("llama", extra);
     return error_of([&] { read_family_fields(ConfigFields(c.raw, "m/config.json"), c, *find_family("llama")); });
   };
-  EXPECT_EQ(problem({{"hidden_act", "gelu"}}), "m/config.json: field 'hidden_act' is \"gelu\": Llama-family models use 'silu'");
+  EXPECT_EQ(problem({{"hidden_act", "gelu"}}), "m/config.json: field 'hidden_act' is \"gelu\": llama models use 'silu'");
   EXPECT_NE(problem({{"attention_bias", "yes"}}).find("'attention_bias' must be true or false"), std::string::npos);
   EXPECT_NE(problem({{"num_local_experts", 8}}).find("'num_local_experts' is 8: a llama model has no experts"),
             std::string::npos);

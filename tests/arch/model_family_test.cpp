@@ -73,7 +73,7 @@ ModelConfig config_of(const std::string& model_type) {
 }
 
 TEST(ModelFamilies, ModelTypesAndArchitectures) {
-  ASSERT_EQ(model_families().size(), 11u);  // 8 + the hybrid families (hybrid_family_test.cpp)
+  ASSERT_EQ(model_families().size(), 13u);  // 8 + the hybrid families (hybrid_family_test.cpp) + gemma3 (gemma3_family_test.cpp)
   const std::vector<std::pair<std::string, std::string>> types{
       {"llama", "llama"}, {"mistral", "llama"},        {"qwen2", "qwen2"},        {"qwen3", "qwen3"},
       {"mistral3", "mistral3"},
@@ -91,8 +91,8 @@ TEST(ModelFamilies, ModelTypesAndArchitectures) {
   EXPECT_TRUE(find_family("qwen3")->qk_norm);
   EXPECT_FALSE(find_family("llama")->qkv_bias || find_family("llama")->qk_norm);
   EXPECT_EQ(find_family("qwen3")->hf_architecture, "Qwen3ForCausalLM");
-  EXPECT_EQ(supported_model_types(), "llama, mistral, qwen2, qwen3, mistral3, mixtral, qwen2_moe, qwen3_moe, qwen3_next, qwen3_5, qwen3_5_moe, phi3");
-  EXPECT_EQ(supported_gguf_architectures(), "llama, qwen2, qwen3, mistral3, qwen2moe, qwen3moe, qwen3next, qwen35, qwen35moe, phi3");
+  EXPECT_EQ(supported_model_types(), "llama, mistral, qwen2, qwen3, mistral3, mixtral, qwen2_moe, qwen3_moe, qwen3_next, qwen3_5, qwen3_5_moe, phi3, gemma3_text, gemma3");
+  EXPECT_EQ(supported_gguf_architectures(), "llama, qwen2, qwen3, mistral3, qwen2moe, qwen3moe, qwen3next, qwen35, qwen35moe, phi3, gemma3");
 }
 
 TEST(ModelFamilies, UnknownModelTypeIsRefusedNamingTheSupportedOnes) {
@@ -100,12 +100,12 @@ TEST(ModelFamilies, UnknownModelTypeIsRefusedNamingTheSupportedOnes) {
   EXPECT_EQ(find_family(""), nullptr);
   EXPECT_EQ(find_gguf_family("mistral"), nullptr);  // mistral checkpoints are llama in GGUF
   try {
-    family_for(config_of("gemma3"), "m/config.json", "GGUF output");
-    ADD_FAILURE() << "gemma3 accepted";
+    family_for(config_of("gpt2"), "m/config.json", "GGUF output");
+    ADD_FAILURE() << "gpt2 accepted";
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()),
-              "m/config.json: model_type 'gemma3' is not supported for GGUF output (supported: llama, mistral, qwen2, "
-              "qwen3, mistral3, mixtral, qwen2_moe, qwen3_moe, qwen3_next, qwen3_5, qwen3_5_moe, phi3)");
+              "m/config.json: model_type 'gpt2' is not supported for GGUF output (supported: llama, mistral, qwen2, "
+              "qwen3, mistral3, mixtral, qwen2_moe, qwen3_moe, qwen3_next, qwen3_5, qwen3_5_moe, phi3, gemma3_text, gemma3)");
   }
 }
 

@@ -79,6 +79,7 @@ Modules model_modules(const json& c) {
   if (is_hybrid(type)) return hybrid_modules(c);
   if (is_mistral3(type)) return mistral3_modules(c);
   if (type == "phi3") return phi3_modules(c);
+  if (is_gemma3(type)) return gemma3_modules(c);
   if (type != "mixtral" && type != "qwen2_moe" && type != "qwen3_moe")
     throw Violation("config.json: model_type '" + type + "' is not one this check knows");
   Modules m;
@@ -278,7 +279,10 @@ MlxLoaded mlx_load(const fs::path& dir, std::string* violation) {
     m.config = json::parse(slurp(dir / "config.json"));
     m.weights = read_weights(dir);
     m.modules = model_modules(m.config);
-    sanitize(m.weights, m.config);
+    if (is_gemma3(m.config.value("model_type", "")))
+      gemma3_sanitize(m.weights, m.modules, m.config);
+    else
+      sanitize(m.weights, m.config);
     if (m.config.contains("quantization") && !m.config["quantization"].is_null())
       quantize_modules(m.modules, m.config, m.weights);
     load_weights(m.modules, m.weights);

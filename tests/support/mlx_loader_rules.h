@@ -105,4 +105,11 @@ bool is_mistral3(const std::string& model_type);
 Modules mistral3_modules(const json& config);
 void mistral3_sanitize(std::map<std::string, MlxArray>& weights, const json& config);
 
+// The Gemma 3 families: gemma3_text, gemma3 (mlx_lm models/gemma3_text.py, gemma3.py;
+// mlx_loader_gemma3.cpp).
+bool is_gemma3(const std::string& model_type);
+Modules gemma3_modules(const json& config);
+// Their Model.sanitize(weights), which also pops the lm_head module of a tied model.
+void gemma3_sanitize(std::map<std::string, MlxArray>& weights, Modules& modules, const json& config);
+
 }  // namespace ramq::testkit::mlx_rules
