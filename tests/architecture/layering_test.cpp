@@ -30,6 +30,7 @@ const std::map<std::string, std::string> kPublicHeaderStage = {
     {"chat_template.h", "write"}, {"generate.h", "evaluate"},
     {"config_check.h", "arch"},   {"config_fields.h", "read"},     {"family_config.h", "arch"},
     {"gguf_metadata.h", "arch"},  {"gguf_names.h", "arch"},        {"model_family.h", "arch"},
+    {"gemma3_config.h", "arch"},  {"longrope.h", "arch"},
     {"qk_permute.h", "arch"},     {"tensor_role.h", "arch"},   {"module_weight.h", "arch"},   {"dtype.h", "common"},           {"encoding.h", "encode"},
     {"error.h", "common"},        {"eval.h", "evaluate"},          {"ggml_types.h", "encode"},
     {"gguf.h", "read"},           {"hash.h", "common"},
