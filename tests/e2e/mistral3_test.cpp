@@ -165,13 +165,8 @@ TEST_P(Mistral3Mlx, LoadsAsMlxLmWouldAndMatchesTheCheckpoint) {
   const MlxPolicyCase& c = GetParam();
   TempDir tmp("mistral3-mlx");
   const fs::path dir = write_mistral3(tmp / "model"), out = tmp / "out";
-  std::vector<std::string> args = {"quantize", dir.string(), "--format", "mlx", "-o", out.string()};
-  args.insert(args.end(), c.args.begin(), c.args.end());
-  const RunResult r = run_ramq(args);
-  ASSERT_EQ(r.status, 0) << r.err;
-  std::string violation;
-  const MlxLoaded loaded = mlx_load(out, &violation);
-  ASSERT_EQ(violation, "");
+  MlxLoaded loaded;
+  ASSERT_NO_FATAL_FAILURE(quantize_and_load_mlx(dir, out, c, loaded));
   EXPECT_EQ(loaded.config["model_type"], "mistral3");
   EXPECT_EQ(loaded.config["text_config"]["head_dim"], 128);
   EXPECT_TRUE(loaded.modules.at("language_model.model.layers.1.mlp.down_proj").quantized);

@@ -31,13 +31,8 @@ TEST_P(MlxGemma3, LoadsAsMlxLmWouldAndMatchesTheCheckpoint) {
   SyntheticGemma3 s;
   s.model_type = c.type;
   write_synthetic_gemma3(model, s);
-  std::vector<std::string> args = {"quantize", model.string(), "--format", "mlx", "-o", out.string()};
-  args.insert(args.end(), c.args.begin(), c.args.end());
-  const RunResult r = run_ramq(args);
-  ASSERT_EQ(r.status, 0) << r.err;
-  std::string violation;
-  const MlxLoaded loaded = mlx_load(out, &violation);
-  ASSERT_EQ(violation, "");
+  MlxLoaded loaded;
+  ASSERT_NO_FATAL_FAILURE(quantize_and_load_mlx(model, out, c, loaded));
   const std::string top = s.wrapped() ? "language_model." : "";
   EXPECT_FALSE(loaded.modules.count(top + "lm_head"));  // tied
   for (const auto& [name, a] : loaded.weights) {

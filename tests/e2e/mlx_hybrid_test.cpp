@@ -104,13 +104,8 @@ TEST_P(MlxHybrid, LoadsAsMlxLmWouldAndMatchesTheCheckpoint) {
   SyntheticHybrid s;
   s.model_type = c.type;
   write_synthetic_hybrid(model, s);
-  std::vector<std::string> args = {"quantize", model.string(), "--format", "mlx", "-o", out.string()};
-  args.insert(args.end(), c.args.begin(), c.args.end());
-  const RunResult r = run_ramq(args);
-  ASSERT_EQ(r.status, 0) << r.err;
-  std::string violation;
-  const MlxLoaded loaded = mlx_load(out, &violation);
-  ASSERT_EQ(violation, "");
+  MlxLoaded loaded;
+  ASSERT_NO_FATAL_FAILURE(quantize_and_load_mlx(model, out, c, loaded));
   const std::string p = s.wrapped() ? "language_model.model.layers." : "model.layers.";
   // What sanitize would change is already changed: conv1d [C, K, 1], no per-expert or fused names.
   EXPECT_EQ(loaded.weights.at(p + "0.linear_attn.conv1d.weight").shape, (std::vector<std::int64_t>{512, 4, 1}));

@@ -61,13 +61,8 @@ TEST_P(MlxMoe, LoadsAsMlxLmWouldAndMatchesTheCheckpoint) {
   TempDir tmp;
   const fs::path model = tmp.path() / "model", out = tmp.path() / "out";
   write_synthetic_moe(model, {.model_type = c.type});
-  std::vector<std::string> args = {"quantize", model.string(), "--format", "mlx", "-o", out.string()};
-  args.insert(args.end(), c.args.begin(), c.args.end());
-  const RunResult r = run_ramq(args);
-  ASSERT_EQ(r.status, 0) << r.err;
-  std::string violation;
-  const MlxLoaded loaded = mlx_load(out, &violation);
-  ASSERT_EQ(violation, "");
+  MlxLoaded loaded;
+  ASSERT_NO_FATAL_FAILURE(quantize_and_load_mlx(model, out, c, loaded));
   // The experts are stacked under mlx_lm's names; nothing is left under a per-expert name.
   const std::string moe = c.type == "mixtral" ? "block_sparse_moe" : "mlp";
   const MlxModule& up = loaded.modules.at("model.layers.1." + moe + ".switch_mlp.up_proj");

@@ -25,13 +25,8 @@ TEST_P(MlxPhi3, LoadsAsMlxLmWouldAndMatchesTheCheckpoint) {
   TempDir tmp;
   const fs::path model = tmp.path() / "model", out = tmp.path() / "out";
   write_phi3(model, Phi3Shape{.longrope = true, .dtype = DType::BF16});  // float modules stay BF16
-  std::vector<std::string> args = {"quantize", model.string(), "--format", "mlx", "-o", out.string()};
-  args.insert(args.end(), c.args.begin(), c.args.end());
-  const RunResult r = run_ramq(args);
-  ASSERT_EQ(r.status, 0) << r.err;
-  std::string violation;
-  const MlxLoaded loaded = mlx_load(out, &violation);
-  ASSERT_EQ(violation, "");
+  MlxLoaded loaded;
+  ASSERT_NO_FATAL_FAILURE(quantize_and_load_mlx(model, out, c, loaded));
   const MlxModule& qkv = loaded.modules.at("model.layers.0.self_attn.qkv_proj");
   EXPECT_EQ(qkv.weight_shape, (std::vector<std::int64_t>{(kHeads + 2 * kKvHeads) * kHeadDim, kHidden}));
   EXPECT_TRUE(qkv.quantized);

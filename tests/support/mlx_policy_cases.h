@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "support/mlx_loader_check.h"
+#include "support/run_ramq.h"
 
 namespace ramq::testkit {
 
@@ -29,6 +30,20 @@ inline std::vector<MlxPolicyCase> mlx_policy_cases(const std::vector<std::string
     v.push_back({t, {"--policy", "budget", "--target-bpw", "4.5"}, 1.0});
   }
   return v;
+}
+
+// `ramq quantize MODEL --format mlx -o OUT` with the case's policy arguments, then OUT loaded by
+// mlx_lm's rules into `loaded`; a fatal test failure if ramq fails or a rule is broken (call it
+// inside ASSERT_NO_FATAL_FAILURE).
+inline void quantize_and_load_mlx(const std::filesystem::path& model, const std::filesystem::path& out,
+                                  const MlxPolicyCase& c, MlxLoaded& loaded) {
+  std::vector<std::string> args = {"quantize", model.string(), "--format", "mlx", "-o", out.string()};
+  args.insert(args.end(), c.args.begin(), c.args.end());
+  const RunResult r = run_ramq(args);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string violation;
+  loaded = mlx_load(out, &violation);
+  ASSERT_EQ(violation, "");
 }
 
 // "qwen3_5_uniform_4_minmax", "qwen3_5_swan", ...
