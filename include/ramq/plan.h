@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -30,6 +31,12 @@ struct SwanPolicyOptions {
   double t2 = 0.10;   // S <= t2: 2-bit
   int group8 = 64, group4 = 128, group2 = 32;
 };
+
+// SWAN's threshold presets, {t8, t16}: "paper" (0.65 / 0.90, the defaults above) and those of
+// the reference implementation's CLI (baa-ai/swan-quantization, GUIDE.md "Tuning Guide"):
+// "compression" 0.55 / 0.90, "balanced" 0.45 / 0.85 (its smartquant/main.py defaults),
+// "quality" 0.35 / 0.80, "conservative" 0.30 / 0.75. std::invalid_argument for another name.
+std::pair<double, double> swan_preset_thresholds(std::string_view name);
 
 struct UniformPolicyOptions {
   int bits = 4;

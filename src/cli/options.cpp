@@ -147,6 +147,18 @@ void add_policy_options(CLI::App* cmd, Options& o) {
   // the range S takes simply empties a tier). Weights: finite and >= 0.
   const auto any_finite = finite_in(-kInf, kInf);
   const auto weight = finite_in(0.0, kInf);
+  // Defined before --t8/--t16: CLI11 runs option callbacks in definition order, so thresholds
+  // given explicitly override the preset's.
+  cmd->add_option_function<std::string>(
+         "--swan-preset",
+         [&o](const std::string& name) {
+           const auto [t8, t16] = swan_preset_thresholds(name);
+           o.swan.t8 = t8;
+           o.swan.t16 = t16;
+         },
+         "swan: thresholds t8/t16 of the paper (0.65/0.90, the default) or of the reference CLI's GUIDE.md: "
+         "compression 0.55/0.90, balanced 0.45/0.85 (its default), quality 0.35/0.80, conservative 0.30/0.75")
+      ->check(CLI::IsMember({"paper", "compression", "balanced", "quality", "conservative"}));
   cmd->add_option("--t16", o.swan.t16, "swan: S >= t16 keeps the tensor in 16 bits")
       ->check(any_finite)
       ->capture_default_str();

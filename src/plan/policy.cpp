@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <map>
 #include <optional>
+#include <stdexcept>
+#include <string>
 #include <string_view>
 
 #include "ramq/module_weight.h"
@@ -48,6 +50,15 @@ PolicyKind policy_kind(const PolicyOptions& p) {
   if (std::holds_alternative<BudgetPolicyOptions>(p)) return PolicyKind::Budget;
   if (std::holds_alternative<LlamaMixOptions>(p)) return PolicyKind::LlamaMix;
   return PolicyKind::Swan;
+}
+
+std::pair<double, double> swan_preset_thresholds(std::string_view name) {
+  if (name == "paper") return {0.65, 0.90};
+  if (name == "compression") return {0.55, 0.90};
+  if (name == "balanced") return {0.45, 0.85};
+  if (name == "quality") return {0.35, 0.80};
+  if (name == "conservative") return {0.30, 0.75};
+  throw std::invalid_argument("unknown SWAN preset '" + std::string(name) + "'");
 }
 
 double swan_composite(const SwanScores& s, const SwanPolicyOptions& w) {

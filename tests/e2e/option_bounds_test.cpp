@@ -73,6 +73,7 @@ TEST(OptionBounds, RealOptionsMustBeFiniteAndInRange) {
   for (const char* opt : {"--w-svd", "--w-kurt", "--w-out", "--w-err"}) expect_usage_error(plan_with(opt, "-0.1"), opt);
   for (const char* bad : {"nan", "inf", "-1", "86401"})
     expect_usage_error({"--progress-interval", bad, "inspect", "missing"}, "--progress-interval");
+  expect_usage_error(plan_with("--swan-preset", "fast"), "--swan-preset");
   // The tiers of the swan policy must not overlap: t2 <= t8 <= t16.
   expect_usage_error({"plan", "missing.json", "-o", "p.json", "--t8", "0.95"}, "--t8", "--t16");
   expect_usage_error({"plan", "missing.json", "-o", "p.json", "--t2", "0.7"}, "--t2", "--t8");

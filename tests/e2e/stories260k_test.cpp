@@ -204,6 +204,35 @@ TEST(Stories260K, OneGoQuantizeEqualsStepByStep) {
   }
 }
 
+// --swan-preset sets the reference CLI's thresholds: the plan equals the one from the same
+// thresholds given as --t8/--t16, a threshold given explicitly overrides the preset's, and the
+// reference's default ("balanced", 0.45 / 0.85) gives this model more 8-bit tensors than the
+// paper's 0.65 / 0.90.
+TEST(Stories260K, SwanPresetsAreTheReferenceThresholds) {
+  TempDir tmp("e2e-swan-preset");
+  const std::string a = (tmp / "a.json").string();
+  ASSERT_EQ(run_ramq({"analyze", stories_dir(), "-o", a}).status, 0);
+  const auto plan = [&](const std::string& name, std::vector<std::string> args) {
+    const std::string out = (tmp / (name + ".json")).string();
+    args.insert(args.begin(), {"plan", a, "-o", out});
+    const auto r = run_ramq(args);
+    EXPECT_EQ(r.status, 0) << r.err;
+    return nlohmann::json::parse(slurp(out));
+  };
+  const auto balanced = plan("balanced", {"--swan-preset", "balanced"});
+  EXPECT_EQ(balanced["tensors"], plan("explicit", {"--t8", "0.45", "--t16", "0.85"})["tensors"]);
+  EXPECT_EQ(plan("override", {"--swan-preset", "balanced", "--t8", "0.5"})["tensors"],
+            plan("explicit-override", {"--t8", "0.5", "--t16", "0.85"})["tensors"]);
+  const auto paper = plan("paper", {"--swan-preset", "paper"});
+  EXPECT_EQ(paper["tensors"], plan("default", {})["tensors"]);
+  const auto eight_bit = [](const nlohmann::json& p) {
+    int n = 0;
+    for (const auto& d : p["tensors"]) n += d.value("bits", 0) == 8;
+    return n;
+  };
+  EXPECT_GT(eight_bit(balanced), eight_bit(paper));
+}
+
 TEST(Stories260K, UniformEveryBitWidthAndGroup) {
   TempDir tmp("e2e-uniform");
   for (int bits : {2, 3, 4, 5, 6, 8}) {
