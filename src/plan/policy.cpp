@@ -152,8 +152,19 @@ std::map<std::string, GroupScore> expert_group_scores(const ModelAnalysis& a, co
   return out;
 }
 
+// The SWAN reference code's protected patterns beyond the roles ramq protects (smartquant/config.py
+// protected_patterns): vision components and positional embeddings, matched as substrings.
+bool is_reference_protected_component(const std::string& name) {
+  for (const char* p : {"vision_model", "multi_modal_projector", "positional_embedding", "class_embedding",
+                        "patch_embedding"})
+    if (name.find(p) != std::string::npos) return true;
+  return false;
+}
+
 Choice swan_choice(const TensorAnalysis& t, const SwanPolicyOptions& o, const std::map<std::string, GroupScore>& groups) {
   if (is_protected_tensor(t.name)) return {16, 0, "protected (embedding, head, norm or router)"};
+  if (is_reference_protected_component(t.name))
+    return {16, 0, "protected (vision component or positional embedding, as SWAN's reference code)"};
   // A routed expert takes its stack's score; the analysis measures only the sampled experts.
   if (const auto g = groups.find(expert_stack_key(t.name)); g != groups.end()) {
     const Choice c = swan_threshold_choice(g->second.score, o);

@@ -58,6 +58,25 @@ TEST(Policy, ProtectedNames) {
   EXPECT_FALSE(is_protected_tensor("model.layers.3.mlp.experts.gate_up_proj"));
 }
 
+// The reference code's protected patterns (smartquant/config.py): vision components and
+// positional embeddings keep 16 bits under swan whatever their score; uniform quantizes them.
+TEST(Policy, SwanKeepsTheReferencesProtectedComponents) {
+  const auto a = model_of({
+      scored("vision_model.encoder.layers.0.mlp.fc1.weight", 64, 128, 0.40),
+      scored("multi_modal_projector.linear_1.weight", 64, 128, 0.40),
+      scored("vision_tower.vision_model.embeddings.patch_embedding.weight", 64, 128, 0.40),
+      scored("model.layers.0.mlp.up_proj.weight", 64, 128, 0.40),
+  });
+  Options opt;
+  const Plan swan = make_plan(a, opt);
+  EXPECT_EQ(swan.find("vision_model.encoder.layers.0.mlp.fc1.weight")->bits(), 16);
+  EXPECT_EQ(swan.find("multi_modal_projector.linear_1.weight")->bits(), 16);
+  EXPECT_EQ(swan.find("vision_tower.vision_model.embeddings.patch_embedding.weight")->bits(), 16);
+  EXPECT_EQ(swan.find("model.layers.0.mlp.up_proj.weight")->bits(), 4);
+  opt.policy = PolicyKind::Uniform;
+  EXPECT_EQ(make_plan(a, opt).find("multi_modal_projector.linear_1.weight")->bits(), 4);
+}
+
 TEST(Policy, QuantizedBytesClosedForm) {
   // 64 x 128 at 4 bits: 64*128/2 = 4096 bytes of codes; 64 rows x 1 group x (scale + bias) x 2 bytes = 256.
   EXPECT_EQ(mlx_bytes(64, 128, 1, 4, 128), 4096u + 256u);
